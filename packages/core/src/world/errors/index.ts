@@ -1,0 +1,16 @@
+export { CairnError, describeValue } from './cairn-error.js';
+export { EntityConflictError, type EntityKind } from './entity-conflict-error.js';
+export { EventNotFoundError } from './event-not-found-error.js';
+export { FenceConflictError, type EventPosition } from './fence-conflict-error.js';
+export { HookNotFoundError } from './hook-not-found-error.js';
+export { HookTokenConflictError } from './hook-token-conflict-error.js';
+export { InvalidInputError } from './invalid-input-error.js';
+export { NotFoundError } from './not-found-error.js';
+export { RunNotFoundError } from './run-not-found-error.js';
+export { RunTerminalError } from './run-terminal-error.js';
+export { StepNotFoundError } from './step-not-found-error.js';
+export { StreamClosedError } from './stream-closed-error.js';
+export { WaitNotFoundError } from './wait-not-found-error.js';
+export { WorldClosedError } from './world-closed-error.js';
+export { WorldCorruptedError } from './world-corrupted-error.js';
+export { WorldUnavailableError } from './world-unavailable-error.js';

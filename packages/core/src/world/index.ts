@@ -1,0 +1,8 @@
+export * from './errors/index.js';
+export * from './schemas/entities.js';
+export * from './schemas/events.js';
+export * from './schemas/primitives.js';
+export * from './schemas/queue.js';
+export * from './schemas/streams.js';
+export { parseInput } from './validation.js';
+export type * from './world.js';

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { idSchema, jsonValueSchema, timestampSchema } from './primitives.js';
+
+/** Topic names: short, printable, no spaces; they become table values, keys and URL segments. */
+export const topicSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -');
+
+/** The longest delay any World must honour: 400 days, more than any sleep a user asked for. */
+export const maxQueueDelayMs = 400 * 24 * 60 * 60 * 1000;
+
+export const sendOptionsSchema = z
+  .strictObject({
+    delayMs: z
+      .number()
+      .int('must be whole milliseconds')
+      .min(0, 'must not be negative')
+      .max(maxQueueDelayMs, `must be at most ${maxQueueDelayMs} (400 days)`)
+      .optional(),
+    idempotencyKey: idSchema.optional(),
+    groupKey: idSchema.optional(),
+  })
+  .optional();
+export type SendOptions = NonNullable<z.infer<typeof sendOptionsSchema>>;
+
+export const consumeOptionsSchema = z
+  .strictObject({
+    concurrency: z.number().int('must be a whole number').min(1).max(1000).optional(),
+    leaseMs: z.number().int('must be whole milliseconds').min(10).max(86_400_000).optional(),
+    retryBackoff: z
+      .strictObject({
+        initialMs: z.number().int().min(0).optional(),
+        factor: z.number().min(1).optional(),
+        maxMs: z.number().int().min(0).optional(),
+      })
+      .optional(),
+  })
+  .optional();
+export type ConsumeOptions = NonNullable<z.infer<typeof consumeOptionsSchema>>;
+
+export const queueMessageSchema = z.object({
+  /** Stable across every redelivery of this message. */
+  messageId: z.string().min(1),
+  topic: topicSchema,
+  payload: jsonValueSchema,
+  /** 1 on first delivery, then one more per redelivery. */
+  attempt: z.number().int().positive(),
+  groupKey: idSchema.optional(),
+  idempotencyKey: idSchema.optional(),
+  enqueuedAt: timestampSchema,
+  /** When the message became (or becomes) deliverable. */
+  deliverAt: timestampSchema,
+});
+export type QueueMessage = z.infer<typeof queueMessageSchema>;

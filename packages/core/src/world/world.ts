@@ -1,0 +1,236 @@
+import type { CreateEventRequest, WorldEvent } from './schemas/events.js';
+import type { Hook, Run, RunStatus, Step, Wait } from './schemas/entities.js';
+import type { JsonValue } from './schemas/primitives.js';
+import type { ConsumeOptions, QueueMessage, SendOptions } from './schemas/queue.js';
+import type { ReadStreamOptions, StreamChunk, StreamInfo } from './schemas/streams.js';
+
+/**
+ * A World stores each run's append-only event log, the entity views derived from it, a
+ * queue and streams. Every method validates its input first: bad input throws
+ * `InvalidInputError` naming the field and value, and writes nothing. Every method on a
+ * closed World rejects with `WorldClosedError`.
+ */
+export interface World {
+  /** Short name for messages and logs, e.g. `local:/var/lib/cairn`. */
+  readonly name: string;
+  readonly capabilities: WorldCapabilities;
+  readonly events: WorldEvents;
+  readonly runs: WorldRuns;
+  readonly steps: WorldSteps;
+  readonly hooks: WorldHooks;
+  readonly waits: WorldWaits;
+  readonly queue: WorldQueue;
+  readonly streams: WorldStreams;
+  /**
+   * Stops consumers (waiting for in-flight handlers), ends live stream reads, releases
+   * storage. Idempotent. Acknowledged writes are already durable; close adds nothing to them.
+   */
+  close(): Promise<void>;
+}
+
+/** What a World can and cannot do, as data. The conformance suite skips on these, saying why. */
+export interface WorldCapabilities {
+  /**
+   * Whether several processes may open the same World at once and see one consistent
+   * store. When false, a second process gets `WorldUnavailableError` instead of a corrupted store.
+   */
+  sharedAcrossProcesses: boolean;
+  /** What an acknowledged write survives: `fsync` (process and OS crash), `database` (the database's own guarantee), `memory` (nothing). */
+  durability: 'fsync' | 'database' | 'memory';
+  /** Largest serialized JSON payload (event data, queue message) in bytes. */
+  maxPayloadBytes: number;
+  queue: {
+    /** Longest `delayMs` honoured. */
+    maxDelayMs: number;
+    /** Lease a consumer gets when `consume` is not given `leaseMs`. */
+    defaultLeaseMs: number;
+    /** How long after a message is acknowledged its idempotency key still deduplicates. */
+    idempotencyRetentionMs: number;
+  };
+  streams: {
+    /** Largest chunk in bytes (UTF-8 bytes for text). */
+    maxChunkBytes: number;
+  };
+}
+
+/** Optimistic-concurrency fence for replay-derived writes (DESIGN §3). */
+export interface CreateEventParams {
+  /**
+   * The id of the last event the writer has seen. The append commits only if this is
+   * still the run's tail; otherwise nothing is written and `FenceConflictError` (carrying
+   * the current tail) is thrown. Check and append are one atomic operation.
+   */
+  lastKnownEventId?: string;
+  /**
+   * The World resolves the fence itself: the tail as of this instant is the last event
+   * whose `createdAt` is strictly before it (none if the run had no such event), then the
+   * `lastKnownEventId` rule applies. Ignored when `lastKnownEventId` is given.
+   */
+  asOfTimestamp?: number;
+}
+
+/** The committed event and the entities it touched, as they are right after it. */
+export interface CreateEventResult {
+  event: WorldEvent;
+  run: Run;
+  step?: Step;
+  hook?: Hook;
+  wait?: Wait;
+}
+
+export interface ListEventsOptions {
+  /** Return events with `seq` greater than this. Default 0 (from the start). */
+  afterSeq?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+export interface EventPage {
+  /** In `seq` order, dense: the page holds every event in its range. */
+  data: WorldEvent[];
+  /** True when events exist after the last one returned; page on with its `seq` as `afterSeq`. */
+  hasMore: boolean;
+}
+
+export interface Page<Item> {
+  data: Item[];
+  /** Pass back as `cursor` for the next page; null when this is the last. */
+  cursor: string | null;
+}
+
+export interface PageOptions {
+  cursor?: string;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+export interface ListRunsOptions extends PageOptions {
+  status?: RunStatus;
+  workflowName?: string;
+}
+
+/**
+ * The per-run event logs. Appends are atomic with every entity rule (DESIGN §3):
+ * - `RunNotFoundError`: the run does not exist (any event but run_created).
+ * - `EntityConflictError`: a client-chosen run id already exists; a second
+ *   step_created/hook_created/wait_created for one correlation id; an event on a terminal
+ *   step; a second wait_completed or hook_disposed; a second run_started.
+ * - `StepNotFoundError` / `WaitNotFoundError`: an event names a step or wait that was never created.
+ * - `RunTerminalError`: any event on a completed, failed or cancelled run.
+ * - `HookTokenConflictError`: hook_created with a token another live hook holds.
+ * - `HookNotFoundError`: hook_received or hook_disposed for a missing or disposed hook.
+ * - `FenceConflictError`: the fence in `params` no longer names the tail.
+ * Each of these writes nothing.
+ */
+export interface WorldEvents {
+  /**
+   * Appends one event. For `run_created`, `runId` may be null (the World mints a ULID) or
+   * client-chosen; the run's status is `pending`. Resolves once the event is durable.
+   */
+  create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams): Promise<CreateEventResult>;
+  /**
+   * Appends events atomically at consecutive positions under one fence: all commit or
+   * none does, and each is checked against the state the earlier ones leave. Only the
+   * first request may be run_created (then `runId` may be null). At most 1000 requests.
+   * Results come in request order.
+   */
+  createBatch(
+    runId: string | null,
+    requests: readonly CreateEventRequest[],
+    params?: CreateEventParams,
+  ): Promise<CreateEventResult[]>;
+  /** Pages the log in `seq` order, with no gaps. Throws `RunNotFoundError`. */
+  list(runId: string, options?: ListEventsOptions): Promise<EventPage>;
+  /** Throws `RunNotFoundError` or `EventNotFoundError`. */
+  get(runId: string, eventId: string): Promise<WorldEvent>;
+}
+
+export interface WorldRuns {
+  /** Throws `RunNotFoundError`. */
+  get(runId: string): Promise<Run>;
+  /** Newest first (by creation), filtered by status and workflow name when given. */
+  list(options?: ListRunsOptions): Promise<Page<Run>>;
+}
+
+export interface WorldSteps {
+  /** Throws `RunNotFoundError` or `StepNotFoundError`. */
+  get(runId: string, stepId: string): Promise<Step>;
+  /** In creation order. Throws `RunNotFoundError`. */
+  list(runId: string, options?: PageOptions): Promise<Page<Step>>;
+}
+
+export interface WorldHooks {
+  /** Active or disposed. Throws `RunNotFoundError` or `HookNotFoundError`. */
+  get(runId: string, hookId: string): Promise<Hook>;
+  /** The live hook holding `token`, across all runs. Throws `HookNotFoundError`. */
+  getByToken(token: string): Promise<Hook>;
+  /** In creation order, disposed ones included. Throws `RunNotFoundError`. */
+  list(runId: string, options?: PageOptions): Promise<Page<Hook>>;
+}
+
+export interface WorldWaits {
+  /** Throws `RunNotFoundError` or `WaitNotFoundError`. */
+  get(runId: string, waitId: string): Promise<Wait>;
+  /** In creation order. Throws `RunNotFoundError`. */
+  list(runId: string, options?: PageOptions): Promise<Page<Wait>>;
+}
+
+export interface SendResult {
+  messageId: string;
+  /** True when an earlier send with the same idempotency key was found; no new message was queued. */
+  deduplicated: boolean;
+}
+
+/**
+ * Handles one delivery. Resolving acknowledges the message; rejecting (or running past
+ * the lease) hands it back for redelivery with backoff, same `messageId`, `attempt` + 1.
+ */
+export type QueueHandler = (message: QueueMessage) => Promise<void>;
+
+export interface QueueConsumer {
+  /** Stops taking messages and resolves once in-flight handlers have settled. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * At-least-once delivery per topic. A send resolves once the message is durable.
+ * - `delayMs`: never delivered before `enqueuedAt + delayMs`.
+ * - `idempotencyKey`: a second send with the same key on the same topic, while the first is
+ *   queued or within `capabilities.queue.idempotencyRetentionMs` of its ack, returns the
+ *   first message's id with `deduplicated: true` and queues nothing.
+ * - `groupKey`: at most one message of a group (per topic) is leased at a time, across
+ *   every consumer and process; the others wait their turn in send order.
+ * - Lease: a delivery not settled within `leaseMs` is handed to another consumer; the late
+ *   settlement of the first is ignored.
+ */
+export interface WorldQueue {
+  send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult>;
+  /**
+   * Delivers `topic`'s messages to `handler`, at most `concurrency` (default 1) at once.
+   * Backoff after a rejection: `retryBackoff` (default 100 ms, factor 2, capped at 30 s).
+   */
+  consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer;
+}
+
+/**
+ * Named, per-run, ordered chunk streams. Concurrent writers never lose, duplicate, split
+ * or interleave a chunk: each `write` is one chunk at one index.
+ */
+export interface WorldStreams {
+  /**
+   * Appends one chunk; resolves with its index once durable. Creates the stream on first
+   * write. Throws `RunNotFoundError`, `StreamClosedError`.
+   */
+  write(runId: string, name: string, chunk: string | Uint8Array): Promise<{ index: number }>;
+  /** Closes the stream (creating it empty if needed). Idempotent. Throws `RunNotFoundError`. */
+  close(runId: string, name: string): Promise<void>;
+  /**
+   * Yields chunks from `fromIndex` (default 0; negative counts back from the tail when the
+   * read starts), then follows new chunks live until the stream is closed, the signal
+   * aborts or the World closes. A stream that does not exist yet is waited for.
+   * Throws `RunNotFoundError` on the first iteration.
+   */
+  read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk>;
+  /** Every stream of the run, in creation order. Throws `RunNotFoundError`. */
+  list(runId: string): Promise<StreamInfo[]>;
+}
