@@ -1,4 +1,5 @@
 export * from './errors/index.js';
+export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';
 export * from './schemas/entities.js';
 export * from './schemas/events.js';
 export * from './schemas/primitives.js';

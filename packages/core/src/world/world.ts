@@ -1,5 +1,5 @@
-import type { CreateEventRequest, WorldEvent } from './schemas/events.js';
 import type { Hook, Run, RunStatus, Step, Wait } from './schemas/entities.js';
+import type { CreateEventRequest, WorldEvent } from './schemas/events.js';
 import type { JsonValue } from './schemas/primitives.js';
 import type { ConsumeOptions, QueueMessage, SendOptions } from './schemas/queue.js';
 import type { ReadStreamOptions, StreamChunk, StreamInfo } from './schemas/streams.js';

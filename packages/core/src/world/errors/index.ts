@@ -1,7 +1,7 @@
 export { CairnError, describeValue } from './cairn-error.js';
 export { EntityConflictError, type EntityKind } from './entity-conflict-error.js';
 export { EventNotFoundError } from './event-not-found-error.js';
-export { FenceConflictError, type EventPosition } from './fence-conflict-error.js';
+export { type EventPosition, FenceConflictError } from './fence-conflict-error.js';
 export { HookNotFoundError } from './hook-not-found-error.js';
 export { HookTokenConflictError } from './hook-token-conflict-error.js';
 export { InvalidInputError } from './invalid-input-error.js';

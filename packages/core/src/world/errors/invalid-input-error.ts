@@ -1,4 +1,4 @@
-import { CairnError, describeValue, markError, hasErrorMarker } from './cairn-error.js';
+import { CairnError, describeValue, hasErrorMarker, markError } from './cairn-error.js';
 
 const marker = Symbol.for('cairn.error.InvalidInput');
 

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { idSchema, jsonValueSchema, nameSchema, serializedErrorSchema, timestampSchema, tokenSchema } from './primitives.js';
+import {
+  idSchema,
+  jsonValueSchema,
+  nameSchema,
+  serializedErrorSchema,
+  timestampSchema,
+  tokenSchema,
+} from './primitives.js';
 
 /*
  * Entities are views materialised from the log; no World writes them directly. Each

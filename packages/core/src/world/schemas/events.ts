@@ -34,7 +34,10 @@ export const runCreatedRequestSchema = runLevel(
   }),
 );
 export const runStartedRequestSchema = runLevel('run_started', noData);
-export const runCompletedRequestSchema = runLevel('run_completed', z.strictObject({ output: jsonValueSchema.optional() }));
+export const runCompletedRequestSchema = runLevel(
+  'run_completed',
+  z.strictObject({ output: jsonValueSchema.optional() }),
+);
 export const runFailedRequestSchema = runLevel('run_failed', z.strictObject({ error: serializedErrorSchema }));
 export const runCancelledRequestSchema = runLevel(
   'run_cancelled',

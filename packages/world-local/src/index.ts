@@ -1,0 +1,1 @@
+export { createLocalWorld, type LocalWorld, type LocalWorldOptions } from './local-world.js';

@@ -1,0 +1,155 @@
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  createEventParamsSchema,
+  createEventRequestSchema,
+  EventNotFoundError,
+  type EventPage,
+  FenceConflictError,
+  InvalidInputError,
+  idSchema,
+  type ListEventsOptions,
+  limits,
+  nextCommitStamp,
+  pageSizeSchema,
+  parseInput,
+  RunNotFoundError,
+  type WorldEvent,
+  type WorldEvents,
+} from '@cairn/core/world';
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import type { RunRecord } from './local-state.js';
+import type { LocalStore } from './local-store.js';
+
+const listEventsOptionsSchema = z
+  .strictObject({ afterSeq: z.number().int().nonnegative().optional(), limit: pageSizeSchema.optional() })
+  .optional();
+
+/** Last event committed strictly before `timestamp`; `createdAt` never decreases, so bisect. */
+function tailBefore(events: readonly WorldEvent[], timestamp: number): WorldEvent | undefined {
+  let low = 0;
+  let high = events.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (events[middle]!.createdAt < timestamp) low = middle + 1;
+    else high = middle;
+  }
+  return low === 0 ? undefined : events[low - 1];
+}
+
+export function checkFence(record: RunRecord, params: CreateEventParams | undefined): void {
+  if (!params) return;
+  let expected: string | null;
+  if (params.lastKnownEventId !== undefined) expected = params.lastKnownEventId;
+  else if (params.asOfTimestamp !== undefined)
+    expected = tailBefore(record.events, params.asOfTimestamp)?.eventId ?? null;
+  else return;
+  const { lastEventId, lastSeq } = record.run;
+  if (expected !== lastEventId) {
+    throw new FenceConflictError({
+      runId: record.run.runId,
+      expectedEventId: expected,
+      currentTail: { eventId: lastEventId, seq: lastSeq },
+    });
+  }
+}
+
+export class LocalEventLog implements WorldEvents {
+  constructor(
+    private readonly store: LocalStore,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
+    const [result] = await this.append(runId, [parseInput(createEventRequestSchema, request, 'request')], params);
+    return result!;
+  }
+
+  async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
+    if (!Array.isArray(requests) || requests.length === 0 || requests.length > limits.maxBatchSize) {
+      throw new InvalidInputError({
+        field: 'requests',
+        value: requests,
+        reason: `must be an array of 1 to ${limits.maxBatchSize} event requests`,
+      });
+    }
+    const parsed = requests.map((request, index) =>
+      parseInput(createEventRequestSchema, request, `requests[${index}]`),
+    );
+    return this.append(runId, parsed, params);
+  }
+
+  private append(
+    runIdOrNull: string | null,
+    requests: CreateEventRequest[],
+    rawParams: CreateEventParams | undefined,
+  ): Promise<CreateEventResult[]> {
+    const params = parseInput(createEventParamsSchema, rawParams, 'params');
+    requests.forEach((request, index) => {
+      if (index > 0 && request.eventType === 'run_created') {
+        throw new InvalidInputError({
+          field: `requests[${index}].eventType`,
+          value: request.eventType,
+          reason: 'run_created may only be the first event of a batch',
+        });
+      }
+    });
+    const creates = requests[0]!.eventType === 'run_created';
+    if (runIdOrNull === null && !creates) {
+      throw new InvalidInputError({ field: 'runId', value: null, reason: 'may be null only for run_created' });
+    }
+    const runId = runIdOrNull ?? ulid();
+    parseInput(idSchema, runId, 'runId');
+    const size = Buffer.byteLength(JSON.stringify(requests));
+    if (size > this.maxPayloadBytes) {
+      throw new InvalidInputError({
+        field: 'requests',
+        value: `${size} bytes`,
+        reason: `must serialise to at most ${this.maxPayloadBytes} bytes`,
+      });
+    }
+    return this.store.submit(() => {
+      const record = this.store.state.runs.get(runId);
+      if (record) checkFence(record, params);
+      else if (!creates) throw new RunNotFoundError({ runId });
+      const draft = this.store.state.draftFor(runId);
+      const now = Date.now();
+      const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
+      this.store.state.commitDraft(draft);
+      return {
+        // Callers get copies: the objects above are the World's own state.
+        result: structuredClone(results),
+        records: [{ type: 'events', runId, events: draft.events }],
+      };
+    });
+  }
+
+  async list(runId: string, options?: ListEventsOptions): Promise<EventPage> {
+    const { afterSeq = 0, limit = limits.defaultPageSize } =
+      parseInput(listEventsOptionsSchema, options, 'options') ?? {};
+    await this.store.settled();
+    const events = this.runRecord(runId).events;
+    // seq is dense and 1-based, so seq N sits at index N-1.
+    const data = events.slice(afterSeq, afterSeq + limit);
+    return { data: structuredClone(data), hasMore: afterSeq + data.length < events.length };
+  }
+
+  async get(runId: string, eventId: string): Promise<WorldEvent> {
+    parseInput(idSchema, eventId, 'eventId');
+    await this.store.settled();
+    const events = this.runRecord(runId).events;
+    const seq = Number(/^evt_(\d+)$/.exec(eventId)?.[1] ?? Number.NaN);
+    const event = events[seq - 1];
+    if (!event || event.eventId !== eventId) throw new EventNotFoundError({ runId, eventId });
+    return structuredClone(event);
+  }
+
+  private runRecord(runId: string): RunRecord {
+    parseInput(idSchema, runId, 'runId');
+    const record = this.store.state.runs.get(runId);
+    if (!record) throw new RunNotFoundError({ runId });
+    return record;
+  }
+}

@@ -1,0 +1,271 @@
+import {
+  type ConsumeOptions,
+  consumeOptionsSchema,
+  InvalidInputError,
+  type JsonValue,
+  jsonValueSchema,
+  parseInput,
+  type QueueConsumer,
+  type QueueHandler,
+  type QueueMessage,
+  type SendOptions,
+  type SendResult,
+  sendOptionsSchema,
+  topicSchema,
+  type WorldQueue,
+} from '@cairn/core/world';
+import { ulid } from 'ulid';
+import { DelayTimers } from './delay-timers.js';
+import type { StoredMessage } from './local-state.js';
+import type { LocalStore } from './local-store.js';
+
+interface Consumer {
+  topic: string;
+  handler: QueueHandler;
+  concurrency: number;
+  leaseMs: number;
+  backoff: { initialMs: number; factor: number; maxMs: number };
+  inFlight: number;
+  stopped: boolean;
+  /** Settles when every handler it started (and the ack or retry that follows) has finished. */
+  running: Set<Promise<void>>;
+}
+
+interface Lease {
+  token: symbol;
+  consumer: Consumer;
+  timer: NodeJS.Timeout;
+}
+
+const groupId = (message: StoredMessage) =>
+  message.groupKey === undefined ? undefined : `${message.topic}\u0000${message.groupKey}`;
+
+/**
+ * Sends are journalled; leases live in memory only. A process that dies holds no leases
+ * after a restart, so every unacknowledged message is deliverable again: at-least-once.
+ * Dispatch is O(1) per message: due messages wait in a per-topic FIFO, and a message
+ * whose group is busy is parked behind that group until its lease ends.
+ */
+export class LocalQueue implements WorldQueue {
+  private readonly consumers = new Map<string, Consumer[]>();
+  private readonly ready = new Map<string, string[]>();
+  private readonly parked = new Map<string, string[]>();
+  private readonly busyGroups = new Set<string>();
+  private readonly leases = new Map<string, Lease>();
+  private readonly timers = new DelayTimers((messageId) => this.makeReady(messageId));
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly settings: { defaultLeaseMs: number; idempotencyRetentionMs: number; maxPayloadBytes: number },
+  ) {}
+
+  /** After the store opened: everything not acknowledged is due now or at its deliverAt. */
+  hydrate(): void {
+    for (const message of this.store.state.messages.values()) {
+      if (message.ackedAt === undefined) this.schedule(message);
+    }
+  }
+
+  async send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult> {
+    parseInput(topicSchema, topic, 'topic');
+    parseInput(jsonValueSchema, payload, 'payload');
+    const { delayMs = 0, idempotencyKey, groupKey } = parseInput(sendOptionsSchema, options, 'options') ?? {};
+    const size = Buffer.byteLength(JSON.stringify(payload));
+    if (size > this.settings.maxPayloadBytes) {
+      throw new InvalidInputError({
+        field: 'payload',
+        value: `${size} bytes`,
+        reason: `must be at most ${this.settings.maxPayloadBytes} bytes`,
+      });
+    }
+    return this.store.submit<SendResult>(() => {
+      const now = Date.now();
+      if (idempotencyKey !== undefined) {
+        const earlier = this.store.state.findByIdempotencyKey(
+          topic,
+          idempotencyKey,
+          now,
+          this.settings.idempotencyRetentionMs,
+        );
+        if (earlier) return { result: { messageId: earlier.messageId, deduplicated: true }, records: [] };
+      }
+      const message: StoredMessage = {
+        messageId: `msg_${ulid()}`,
+        topic,
+        payload: structuredClone(payload),
+        ...(groupKey === undefined ? {} : { groupKey }),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        enqueuedAt: now,
+        deliverAt: now + delayMs,
+        attempt: 1,
+      };
+      this.store.state.addMessage(message);
+      return {
+        result: { messageId: message.messageId, deduplicated: false },
+        records: [{ type: 'message', message }],
+        afterCommit: () => this.schedule(message),
+      };
+    });
+  }
+
+  consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {
+    parseInput(topicSchema, topic, 'topic');
+    if (typeof handler !== 'function') {
+      throw new InvalidInputError({ field: 'handler', value: handler, reason: 'must be a function' });
+    }
+    const parsed = parseInput(consumeOptionsSchema, options, 'options') ?? {};
+    const consumer: Consumer = {
+      topic,
+      handler,
+      concurrency: parsed.concurrency ?? 1,
+      leaseMs: parsed.leaseMs ?? this.settings.defaultLeaseMs,
+      backoff: { initialMs: 100, factor: 2, maxMs: 30_000, ...parsed.retryBackoff },
+      inFlight: 0,
+      stopped: false,
+      running: new Set(),
+    };
+    this.consumers.set(topic, [...(this.consumers.get(topic) ?? []), consumer]);
+    queueMicrotask(() => this.dispatch(topic));
+    return {
+      stop: async () => {
+        consumer.stopped = true;
+        this.consumers.set(
+          topic,
+          (this.consumers.get(topic) ?? []).filter((other) => other !== consumer),
+        );
+        while (consumer.running.size > 0) await Promise.allSettled([...consumer.running]);
+      },
+    };
+  }
+
+  /** Stops every consumer (waiting for their handlers) and every timer. */
+  async close(): Promise<void> {
+    const all = [...this.consumers.values()].flat();
+    for (const consumer of all) consumer.stopped = true;
+    this.consumers.clear();
+    while (all.some((consumer) => consumer.running.size > 0)) {
+      await Promise.allSettled(all.flatMap((consumer) => [...consumer.running]));
+    }
+    this.timers.clear();
+    for (const lease of this.leases.values()) clearTimeout(lease.timer);
+    this.leases.clear();
+  }
+
+  private schedule(message: StoredMessage): void {
+    if (message.deliverAt <= Date.now()) this.makeReady(message.messageId);
+    else this.timers.add(message.messageId, message.deliverAt);
+  }
+
+  private makeReady(messageId: string, front = false): void {
+    const message = this.store.state.messages.get(messageId);
+    if (!message || message.ackedAt !== undefined) return;
+    const queue = this.ready.get(message.topic) ?? [];
+    if (front) queue.unshift(messageId);
+    else queue.push(messageId);
+    this.ready.set(message.topic, queue);
+    this.dispatch(message.topic);
+  }
+
+  private dispatch(topic: string): void {
+    const queue = this.ready.get(topic);
+    if (!queue || this.store.isClosed) return;
+    let consumers = (this.consumers.get(topic) ?? []).filter((consumer) => consumer.inFlight < consumer.concurrency);
+    while (queue.length > 0 && consumers.length > 0) {
+      const messageId = queue.shift()!;
+      const message = this.store.state.messages.get(messageId);
+      if (!message || message.ackedAt !== undefined || this.leases.has(messageId)) continue;
+      const group = groupId(message);
+      if (group !== undefined && this.busyGroups.has(group)) {
+        this.parked.set(group, [...(this.parked.get(group) ?? []), messageId]);
+        continue;
+      }
+      const consumer = consumers[0]!;
+      this.deliver(consumer, message);
+      // Round-robin: the consumer just used goes to the back, or drops out when full.
+      consumers = [...consumers.slice(1), ...(consumer.inFlight < consumer.concurrency ? [consumer] : [])];
+    }
+  }
+
+  private deliver(consumer: Consumer, message: StoredMessage): void {
+    const group = groupId(message);
+    if (group !== undefined) this.busyGroups.add(group);
+    const token = Symbol(message.messageId);
+    const timer = setTimeout(() => this.expire(message, token), consumer.leaseMs);
+    this.leases.set(message.messageId, { token, consumer, timer });
+    consumer.inFlight += 1;
+    const delivery: QueueMessage = {
+      messageId: message.messageId,
+      topic: message.topic,
+      payload: structuredClone(message.payload),
+      attempt: message.attempt,
+      ...(message.groupKey === undefined ? {} : { groupKey: message.groupKey }),
+      ...(message.idempotencyKey === undefined ? {} : { idempotencyKey: message.idempotencyKey }),
+      enqueuedAt: message.enqueuedAt,
+      deliverAt: message.deliverAt,
+    };
+    const running: Promise<void> = Promise.resolve()
+      .then(() => consumer.handler(delivery))
+      .then(
+        () => this.settle(message, token, undefined),
+        (error: unknown) => this.settle(message, token, error ?? new Error('handler rejected')),
+      )
+      .finally(() => consumer.running.delete(running));
+    consumer.running.add(running);
+  }
+
+  /** Acks or schedules a retry, but only if this delivery still holds the lease. */
+  private async settle(message: StoredMessage, token: symbol, failure: unknown): Promise<void> {
+    const lease = this.leases.get(message.messageId);
+    if (lease?.token !== token) return; // the lease expired and the message moved on
+    clearTimeout(lease.timer);
+    this.leases.delete(message.messageId);
+    lease.consumer.inFlight -= 1;
+    if (failure === undefined) {
+      await this.store
+        .submit(() => {
+          this.store.state.ackMessage(message.messageId, Date.now());
+          return { result: undefined, records: [{ type: 'ack', messageId: message.messageId, at: Date.now() }] };
+        })
+        .catch(() => {});
+      this.releaseGroup(message);
+    } else {
+      await this.retry(message, lease.consumer);
+    }
+    this.dispatch(message.topic);
+  }
+
+  private expire(message: StoredMessage, token: symbol): void {
+    const lease = this.leases.get(message.messageId);
+    if (lease?.token !== token) return;
+    this.leases.delete(message.messageId);
+    // The handler may still be running, but its slot is freed: a hung handler must not
+    // starve the consumer. Its late settlement is ignored (see settle).
+    lease.consumer.inFlight -= 1;
+    void this.retry(message, lease.consumer).then(() => this.dispatch(message.topic));
+  }
+
+  private async retry(message: StoredMessage, consumer: Consumer): Promise<void> {
+    const { initialMs, factor, maxMs } = consumer.backoff;
+    const delay = Math.min(maxMs, initialMs * factor ** (message.attempt - 1));
+    const attempt = message.attempt + 1;
+    const deliverAt = Date.now() + delay;
+    await this.store
+      .submit(() => {
+        this.store.state.retryMessage(message.messageId, attempt, deliverAt);
+        return { result: undefined, records: [{ type: 'retry', messageId: message.messageId, attempt, deliverAt }] };
+      })
+      .catch(() => {});
+    this.releaseGroup(message);
+    this.schedule(message);
+  }
+
+  private releaseGroup(message: StoredMessage): void {
+    const group = groupId(message);
+    if (group === undefined) return;
+    this.busyGroups.delete(group);
+    const next = this.parked.get(group)?.shift();
+    if (this.parked.get(group)?.length === 0) this.parked.delete(group);
+    // The group's next message goes to the front: it has waited behind the one just done.
+    if (next !== undefined) this.makeReady(next, true);
+  }
+}

@@ -1,0 +1,240 @@
+import {
+  type Hook,
+  type JsonValue,
+  type Run,
+  RunDraft,
+  type RunEntityReader,
+  type Step,
+  type StreamChunk,
+  type Wait,
+  type WorldEvent,
+} from '@cairn/core/world';
+
+/** Everything world-local journals. Replaying these in order rebuilds the whole state. */
+export type JournalRecord =
+  | { type: 'events'; runId: string; events: WorldEvent[] }
+  | { type: 'message'; message: StoredMessage }
+  | { type: 'ack'; messageId: string; at: number }
+  | { type: 'retry'; messageId: string; attempt: number; deliverAt: number }
+  | { type: 'chunk'; runId: string; stream: string; index: number; createdAt: number; text?: string; base64?: string }
+  | { type: 'stream_closed'; runId: string; stream: string; at: number };
+
+export interface StoredMessage {
+  messageId: string;
+  topic: string;
+  payload: JsonValue;
+  groupKey?: string;
+  idempotencyKey?: string;
+  enqueuedAt: number;
+  deliverAt: number;
+  /** The attempt number the next delivery will carry. */
+  attempt: number;
+  ackedAt?: number;
+}
+
+export interface StreamRecord {
+  name: string;
+  chunks: StreamChunk[];
+  closed: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export class RunRecord implements RunEntityReader {
+  readonly events: WorldEvent[] = [];
+  readonly steps = new Map<string, Step>();
+  readonly hooks = new Map<string, Hook>();
+  readonly waits = new Map<string, Wait>();
+  readonly streams = new Map<string, StreamRecord>();
+  /** Hooks still active, so ending a run does not scan every hook it ever had. */
+  private readonly active = new Set<string>();
+
+  constructor(
+    public run: Run,
+    private readonly tokens: Map<string, { runId: string; hookId: string }>,
+  ) {}
+
+  step(stepId: string) {
+    return this.steps.get(stepId);
+  }
+  hook(hookId: string) {
+    return this.hooks.get(hookId);
+  }
+  wait(waitId: string) {
+    return this.waits.get(waitId);
+  }
+  tokenHolder(token: string) {
+    return this.tokens.get(token);
+  }
+  *activeHooks() {
+    for (const hookId of this.active) yield this.hooks.get(hookId)!;
+  }
+
+  trackHook(hook: Hook): void {
+    this.hooks.set(hook.hookId, hook);
+    if (hook.status === 'active') this.active.add(hook.hookId);
+    else this.active.delete(hook.hookId);
+  }
+}
+
+const streamKey = (runId: string, stream: string) => `${runId}\u0000${stream}`;
+const idempotencyIndexKey = (topic: string, key: string) => `${topic}\u0000${key}`;
+
+/** The whole World in memory. Only the commit loop mutates it, through `apply`. */
+export class LocalState {
+  readonly runs = new Map<string, RunRecord>();
+  /** Creation order; runs are never removed, so positions make stable cursors. */
+  readonly runOrder: RunRecord[] = [];
+  readonly tokens = new Map<string, { runId: string; hookId: string }>();
+  readonly messages = new Map<string, StoredMessage>();
+  readonly idempotencyIndex = new Map<string, string>();
+  readonly streams = new Map<string, StreamRecord>();
+
+  /** A draft over the run as it stands; `commitDraft` makes it part of the state. */
+  draftFor(runId: string): RunDraft {
+    const record = this.runs.get(runId);
+    if (record) return new RunDraft(runId, record.run, record);
+    const nothingYet: RunEntityReader = {
+      step: () => undefined,
+      hook: () => undefined,
+      wait: () => undefined,
+      tokenHolder: (token) => this.tokens.get(token),
+      activeHooks: () => [],
+    };
+    return new RunDraft(runId, undefined, nothingYet);
+  }
+
+  commitDraft(draft: RunDraft): void {
+    if (!draft.run) return;
+    let record = this.runs.get(draft.runId);
+    if (!record) {
+      record = new RunRecord(draft.run, this.tokens);
+      this.runs.set(draft.runId, record);
+      this.runOrder.push(record);
+    } else {
+      record.run = draft.run;
+    }
+    for (const event of draft.events) record.events.push(event);
+    for (const [id, step] of draft.steps) record.steps.set(id, step);
+    for (const [id, wait] of draft.waits) record.waits.set(id, wait);
+    for (const hook of draft.hooks.values()) record.trackHook(hook);
+    for (const token of draft.releasedTokens) this.tokens.delete(token);
+    for (const [token, holder] of draft.claimedTokens) this.tokens.set(token, holder);
+  }
+
+  /** Re-applies a journalled record; the live path produced it, so rule failures mean damage. */
+  replay(record: JournalRecord): void {
+    switch (record.type) {
+      case 'events': {
+        const draft = this.draftFor(record.runId);
+        for (const event of record.events) {
+          const { runId: _runId, seq, eventId, createdAt, ...request } = event;
+          draft.apply(request as Parameters<RunDraft['apply']>[0], { seq, eventId, createdAt });
+        }
+        this.commitDraft(draft);
+        return;
+      }
+      case 'message':
+        this.addMessage(record.message);
+        return;
+      case 'ack':
+        this.ackMessage(record.messageId, record.at);
+        return;
+      case 'retry':
+        this.retryMessage(record.messageId, record.attempt, record.deliverAt);
+        return;
+      case 'chunk': {
+        const data =
+          record.base64 === undefined ? (record.text ?? '') : new Uint8Array(Buffer.from(record.base64, 'base64'));
+        this.appendChunk(record.runId, record.stream, { index: record.index, data, createdAt: record.createdAt });
+        return;
+      }
+      case 'stream_closed':
+        this.closeStream(record.runId, record.stream, record.at);
+        return;
+    }
+  }
+
+  addMessage(message: StoredMessage): void {
+    this.messages.set(message.messageId, message);
+    if (message.idempotencyKey !== undefined) {
+      this.idempotencyIndex.set(idempotencyIndexKey(message.topic, message.idempotencyKey), message.messageId);
+    }
+  }
+
+  findByIdempotencyKey(topic: string, key: string, now: number, retentionMs: number): StoredMessage | undefined {
+    const messageId = this.idempotencyIndex.get(idempotencyIndexKey(topic, key));
+    const message = messageId === undefined ? undefined : this.messages.get(messageId);
+    if (!message || (message.ackedAt !== undefined && now - message.ackedAt > retentionMs)) return undefined;
+    return message;
+  }
+
+  ackMessage(messageId: string, at: number): void {
+    const message = this.messages.get(messageId);
+    if (!message) return;
+    if (message.idempotencyKey === undefined) this.messages.delete(messageId);
+    else message.ackedAt = at;
+  }
+
+  retryMessage(messageId: string, attempt: number, deliverAt: number): void {
+    const message = this.messages.get(messageId);
+    if (message) Object.assign(message, { attempt, deliverAt });
+  }
+
+  /** Forgets acknowledged messages whose idempotency window has passed. */
+  pruneMessages(now: number, retentionMs: number): void {
+    for (const [messageId, message] of this.messages) {
+      if (message.ackedAt === undefined || now - message.ackedAt <= retentionMs) continue;
+      this.messages.delete(messageId);
+      const key = idempotencyIndexKey(message.topic, message.idempotencyKey!);
+      if (this.idempotencyIndex.get(key) === messageId) this.idempotencyIndex.delete(key);
+    }
+  }
+
+  stream(runId: string, name: string): StreamRecord | undefined {
+    return this.streams.get(streamKey(runId, name));
+  }
+
+  private ensureStream(runId: string, name: string, at: number): StreamRecord {
+    let stream = this.stream(runId, name);
+    if (!stream) {
+      stream = { name, chunks: [], closed: false, createdAt: at, updatedAt: at };
+      this.streams.set(streamKey(runId, name), stream);
+      this.runs.get(runId)?.streams.set(name, stream);
+    }
+    return stream;
+  }
+
+  appendChunk(runId: string, name: string, chunk: StreamChunk): void {
+    const stream = this.ensureStream(runId, name, chunk.createdAt);
+    stream.chunks.push(chunk);
+    stream.updatedAt = chunk.createdAt;
+  }
+
+  closeStream(runId: string, name: string, at: number): void {
+    const stream = this.ensureStream(runId, name, at);
+    stream.closed = true;
+    stream.updatedAt = at;
+  }
+
+  /** The state as journal records: what a checkpoint writes. */
+  *toRecords(): Generator<JournalRecord> {
+    for (const record of this.runOrder) yield { type: 'events', runId: record.run.runId, events: record.events };
+    for (const message of this.messages.values()) yield { type: 'message', message };
+    for (const [key, stream] of this.streams) {
+      const runId = key.slice(0, key.indexOf('\u0000'));
+      for (const chunk of stream.chunks) yield chunkRecord(runId, stream.name, chunk);
+      if (stream.closed) yield { type: 'stream_closed', runId, stream: stream.name, at: stream.updatedAt };
+    }
+  }
+}
+
+export function chunkRecord(runId: string, stream: string, chunk: StreamChunk): JournalRecord {
+  const base = { type: 'chunk' as const, runId, stream, index: chunk.index, createdAt: chunk.createdAt };
+  return typeof chunk.data === 'string'
+    ? { ...base, text: chunk.data }
+    : {
+        ...base,
+        base64: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength).toString('base64'),
+      };
+}

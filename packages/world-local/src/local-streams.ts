@@ -1,0 +1,158 @@
+import {
+  InvalidInputError,
+  idSchema,
+  parseInput,
+  type ReadStreamOptions,
+  RunNotFoundError,
+  readStreamOptionsSchema,
+  type StreamChunk,
+  StreamClosedError,
+  type StreamInfo,
+  streamChunkDataSchema,
+  streamNameSchema,
+  type WorldStreams,
+} from '@cairn/core/world';
+import { chunkRecord } from './local-state.js';
+import type { LocalStore } from './local-store.js';
+
+const copyChunk = (chunk: StreamChunk): StreamChunk => ({
+  index: chunk.index,
+  data: typeof chunk.data === 'string' ? chunk.data : new Uint8Array(chunk.data),
+  createdAt: chunk.createdAt,
+});
+
+/**
+ * Every write is one operation in the commit loop, which gives it the next index of its
+ * stream: concurrent writers are serialised there, so a chunk is never split, lost or
+ * interleaved. Live readers park on a per-stream waiter set and are woken after the
+ * commit that made new chunks durable.
+ */
+export class LocalStreams implements WorldStreams {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly maxChunkBytes: number,
+  ) {}
+
+  async write(runId: string, name: string, chunk: string | Uint8Array): Promise<{ index: number }> {
+    this.validate(runId, name);
+    const data = parseInput(streamChunkDataSchema, chunk, 'chunk');
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (bytes > this.maxChunkBytes) {
+      throw new InvalidInputError({
+        field: 'chunk',
+        value: `${bytes} bytes`,
+        reason: `must be at most ${this.maxChunkBytes} bytes`,
+      });
+    }
+    // Copy now: the caller may reuse its buffer before the commit loop runs.
+    const owned = typeof data === 'string' ? data : new Uint8Array(data);
+    return this.store.submit(() => {
+      this.requireRun(runId);
+      const stream = this.store.state.stream(runId, name);
+      if (stream?.closed) throw new StreamClosedError({ runId, stream: name });
+      const written: StreamChunk = { index: stream?.chunks.length ?? 0, data: owned, createdAt: Date.now() };
+      this.store.state.appendChunk(runId, name, written);
+      return {
+        result: { index: written.index },
+        records: [chunkRecord(runId, name, written)],
+        afterCommit: () => this.wake(runId, name),
+      };
+    });
+  }
+
+  async close(runId: string, name: string): Promise<void> {
+    this.validate(runId, name);
+    return this.store.submit(() => {
+      this.requireRun(runId);
+      if (this.store.state.stream(runId, name)?.closed) return { result: undefined, records: [] };
+      const at = Date.now();
+      this.store.state.closeStream(runId, name, at);
+      return {
+        result: undefined,
+        records: [{ type: 'stream_closed', runId, stream: name, at }],
+        afterCommit: () => this.wake(runId, name),
+      };
+    });
+  }
+
+  read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk> {
+    this.validate(runId, name);
+    const { fromIndex = 0, signal } = parseInput(readStreamOptionsSchema, options, 'options') ?? {};
+    return this.follow(runId, name, fromIndex, signal);
+  }
+
+  private async *follow(runId: string, name: string, fromIndex: number, signal: AbortSignal | undefined) {
+    await this.store.settled();
+    this.requireRun(runId);
+    const startLength = this.store.state.stream(runId, name)?.chunks.length ?? 0;
+    let next = fromIndex < 0 ? Math.max(0, startLength + fromIndex) : fromIndex;
+    for (;;) {
+      if (signal?.aborted || this.store.isClosed) return;
+      await this.store.settled();
+      const stream = this.store.state.stream(runId, name);
+      if (stream && next < stream.chunks.length) {
+        yield copyChunk(stream.chunks[next]!);
+        next += 1;
+        continue;
+      }
+      if (stream?.closed) return;
+      await this.changed(runId, name, signal);
+    }
+  }
+
+  /** Resolves at the next durable write or close on this stream, an abort, or World close. */
+  private changed(runId: string, name: string, signal: AbortSignal | undefined): Promise<void> {
+    const key = `${runId}\u0000${name}`;
+    return new Promise<void>((resolve) => {
+      const set = this.waiters.get(key) ?? new Set();
+      const done = () => {
+        set.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      set.add(done);
+      this.waiters.set(key, set);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(runId: string, name: string): void {
+    const key = `${runId}\u0000${name}`;
+    const set = this.waiters.get(key);
+    if (!set) return;
+    this.waiters.delete(key);
+    for (const waiter of set) waiter();
+  }
+
+  /** Ends every live reader (used when the World closes). */
+  wakeAll(): void {
+    for (const set of this.waiters.values()) for (const waiter of set) waiter();
+    this.waiters.clear();
+  }
+
+  async list(runId: string): Promise<StreamInfo[]> {
+    parseInput(idSchema, runId, 'runId');
+    await this.store.settled();
+    const record = this.requireRun(runId);
+    return [...record.streams.values()].map(({ name, chunks, closed, createdAt, updatedAt }) => ({
+      name,
+      chunkCount: chunks.length,
+      closed,
+      createdAt,
+      updatedAt,
+    }));
+  }
+
+  private validate(runId: string, name: string): void {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(streamNameSchema, name, 'name');
+  }
+
+  private requireRun(runId: string) {
+    const record = this.store.state.runs.get(runId);
+    if (!record) throw new RunNotFoundError({ runId });
+    return record;
+  }
+}
