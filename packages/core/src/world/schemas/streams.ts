@@ -5,7 +5,10 @@ export const streamNameSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
-  .refine((name) => ![...name].some((character) => character.charCodeAt(0) < 0x20), 'must not contain control characters');
+  .refine(
+    (name) => ![...name].some((character) => character.charCodeAt(0) < 0x20),
+    'must not contain control characters',
+  );
 
 /** Text chunks come back as strings, binary ones as Uint8Array: the type is part of the chunk. */
 export const streamChunkDataSchema = z.union([z.string(), z.instanceof(Uint8Array)], {
