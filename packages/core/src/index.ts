@@ -1,3 +1,20 @@
-// The authoring API and engine arrive with the engine issue; the World contract lives at
-// `@cairn/core/world`.
+// The authoring API (deterministic, runs inside replays) ...
+export { FatalError, ReplayDivergenceError, RetryableError, RunFailedError, StepFailedError } from './errors/index.js';
+// ... and the runtime that does the I/O around them.
+export { type Client, createClient, type RunHandle } from './runtime/client.js';
+export { createWorker, type Worker, type WorkerOptions } from './runtime/worker.js';
+export type { BackoffOptions, StepOptions, WorkflowDefinition } from './workflow/definitions.js';
+export {
+  createHook,
+  getRunMetadata,
+  type Hook,
+  now,
+  type RunMetadata,
+  random,
+  sleep,
+  step,
+  uuid,
+  workflow,
+} from './workflow/primitives.js';
+// The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';

@@ -39,6 +39,23 @@ function tailBefore(events: readonly WorldEvent[], timestamp: number): WorldEven
   return low === 0 ? undefined : events[low - 1];
 }
 
+/** Rejects a proposed `createdAt` that is in the past or too far ahead (see `CreateEventParams.createdAt`). */
+function checkProposedTime(
+  runId: string,
+  record: RunRecord | undefined,
+  createdAt: number,
+  now: number,
+  maxAheadMs: number,
+) {
+  if (createdAt >= now && createdAt <= now + maxAheadMs && createdAt >= (record?.run.updatedAt ?? 0)) return;
+  throw new FenceConflictError({
+    runId,
+    expectedEventId: record?.run.lastEventId ?? null,
+    currentTail: { eventId: record?.run.lastEventId ?? '(none)', seq: record?.run.lastSeq ?? 0 },
+    reason: `proposed createdAt ${createdAt} is ${createdAt < now ? `${now - createdAt} ms in the past` : 'out of range'}`,
+  });
+}
+
 export function checkFence(record: RunRecord, params: CreateEventParams | undefined): void {
   if (!params) return;
   let expected: string | null;
@@ -60,6 +77,7 @@ export class LocalEventLog implements WorldEvents {
   constructor(
     private readonly store: LocalStore,
     private readonly maxPayloadBytes: number,
+    private readonly maxFutureCreatedAtMs: number,
   ) {}
 
   async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
@@ -115,7 +133,11 @@ export class LocalEventLog implements WorldEvents {
       if (record) checkFence(record, params);
       else if (!creates) throw new RunNotFoundError({ runId });
       const draft = this.store.state.draftFor(runId);
-      const now = Date.now();
+      let now = Date.now();
+      if (params?.createdAt !== undefined) {
+        checkProposedTime(runId, record, params.createdAt, now, this.maxFutureCreatedAtMs);
+        now = params.createdAt;
+      }
       const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
       this.store.state.commitDraft(draft);
       return {
@@ -144,6 +166,25 @@ export class LocalEventLog implements WorldEvents {
     const event = events[seq - 1];
     if (!event || event.eventId !== eventId) throw new EventNotFoundError({ runId, eventId });
     return structuredClone(event);
+  }
+
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(z.number().int().nonnegative(), afterSeq, 'afterSeq');
+    for (;;) {
+      await this.store.settled();
+      if (this.runRecord(runId).events.length > afterSeq || signal?.aborted) return;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.store.afterCommitListeners.delete(wake);
+          signal?.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.store.afterCommitListeners.add(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+      if (this.store.isClosed) return;
+    }
   }
 
   private runRecord(runId: string): RunRecord {

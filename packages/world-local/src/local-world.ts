@@ -46,6 +46,8 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     sharedAcrossProcesses: false,
     durability: 'fsync',
     maxPayloadBytes,
+    maxFutureCreatedAtMs: 10_000,
+    notifications: 'push',
     queue: {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
@@ -59,7 +61,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     checkpointBytes: parsed.checkpointBytes ?? 64 * 1024 * 1024,
     idempotencyRetentionMs: capabilities.queue.idempotencyRetentionMs,
   });
-  const events = new LocalEventLog(store, maxPayloadBytes);
+  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs);
   const views = new LocalViews(store);
   const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes });
   const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes);
@@ -90,7 +92,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     name,
     capabilities,
     open,
-    events: bindAll(events, ['create', 'createBatch', 'list', 'get']) as unknown as World['events'],
+    events: bindAll(events, ['create', 'createBatch', 'list', 'get', 'watch']) as unknown as World['events'],
     runs: bindAll(views.runs, ['get', 'list']) as unknown as World['runs'],
     steps: bindAll(views.steps, ['get', 'list']) as unknown as World['steps'],
     hooks: bindAll(views.hooks, ['get', 'getByToken', 'list']) as unknown as World['hooks'],

@@ -166,6 +166,7 @@ export class RunDraft implements RunEntityReader {
           stepName: event.eventData.stepName,
           status: 'pending',
           attempt: 0,
+          retries: 0,
           createdAt: at,
           updatedAt: at,
         };
@@ -189,7 +190,7 @@ export class RunDraft implements RunEntityReader {
         } else if (event.eventType === 'step_failed') {
           Object.assign(step, { status: 'failed', completedAt: at, error: event.eventData.error });
         } else {
-          Object.assign(step, { status: 'pending', error: event.eventData.error });
+          Object.assign(step, { status: 'pending', error: event.eventData.error, retries: step.retries + 1 });
           if (event.eventData.retryAfter !== undefined) step.retryAfter = event.eventData.retryAfter;
         }
         result.step = this.putStep(step);

@@ -39,6 +39,10 @@ export interface WorldCapabilities {
   durability: 'fsync' | 'database' | 'memory';
   /** Largest serialized JSON payload (event data, queue message) in bytes. */
   maxPayloadBytes: number;
+  /** How far ahead of the World's clock `CreateEventParams.createdAt` may be. */
+  maxFutureCreatedAtMs: number;
+  /** How `events.watch` learns of new events: pushed by the store, or by polling it. */
+  notifications: 'push' | 'poll';
   queue: {
     /** Longest `delayMs` honoured. */
     maxDelayMs: number;
@@ -67,6 +71,17 @@ export interface CreateEventParams {
    * `lastKnownEventId` rule applies. Ignored when `lastKnownEventId` is given.
    */
   asOfTimestamp?: number;
+  /**
+   * Stamp every event of this append with this `createdAt` instead of the World's clock.
+   * A writer that derived events from a predicted commit time (the engine feeding a step's
+   * completion to a live replay before writing it) uses this to make the prediction exact,
+   * so replays see the same time the first execution saw. Accepted only when it is not
+   * before the World's current time, not before the run's last `createdAt`, and at most
+   * `capabilities.maxFutureCreatedAtMs` ahead; otherwise nothing is written and
+   * `FenceConflictError` is thrown. A stamp in the future can only make an `asOfTimestamp`
+   * fence conflict spuriously; it can never let a stale write through.
+   */
+  createdAt?: number;
 }
 
 /** The committed event and the entities it touched, as they are right after it. */
@@ -143,6 +158,13 @@ export interface WorldEvents {
   list(runId: string, options?: ListEventsOptions): Promise<EventPage>;
   /** Throws `RunNotFoundError` or `EventNotFoundError`. */
   get(runId: string, eventId: string): Promise<WorldEvent>;
+  /**
+   * Resolves once the run's log holds an event with `seq` greater than `afterSeq`
+   * (at once if it already does), or when `signal` aborts. Worlds that can push (an
+   * in-process emitter, LISTEN/NOTIFY, pub/sub) wake without polling; see
+   * `capabilities.notifications`. Throws `RunNotFoundError`.
+   */
+  watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void>;
 }
 
 export interface WorldRuns {

@@ -21,11 +21,13 @@ export class FenceConflictError extends EntityConflictError {
   readonly expectedEventId: string | null;
   readonly currentTail: EventPosition;
 
-  constructor(args: { runId: string; expectedEventId: string | null; currentTail: EventPosition }) {
+  constructor(args: { runId: string; expectedEventId: string | null; currentTail: EventPosition; reason?: string }) {
     super({
       runId: args.runId,
       entity: 'run',
-      message: `Fence conflict on run ${args.runId}: writer expected tail ${args.expectedEventId ?? '(none)'} but the tail is ${args.currentTail.eventId} (seq ${args.currentTail.seq})`,
+      message: args.reason
+        ? `Fence conflict on run ${args.runId}: ${args.reason}`
+        : `Fence conflict on run ${args.runId}: writer expected tail ${args.expectedEventId ?? '(none)'} but the tail is ${args.currentTail.eventId} (seq ${args.currentTail.seq})`,
     });
     this.expectedEventId = args.expectedEventId;
     this.currentTail = args.currentTail;

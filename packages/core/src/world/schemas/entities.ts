@@ -58,6 +58,8 @@ export const stepSchema = z.object({
   error: serializedErrorSchema.optional(),
   /** Count of step_started events: 0 until the first attempt begins. */
   attempt: z.number().int().nonnegative(),
+  /** Count of step_retrying events: failed attempts that will be retried. */
+  retries: z.number().int().nonnegative(),
   /** From step_retrying: the earliest time the next attempt may start. */
   retryAfter: timestampSchema.optional(),
   createdAt: timestampSchema,

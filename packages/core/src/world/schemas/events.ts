@@ -129,6 +129,7 @@ export const createEventParamsSchema = z
   .strictObject({
     lastKnownEventId: z.string().min(1).max(limits.maxIdLength).optional(),
     asOfTimestamp: z.number().finite().optional(),
+    createdAt: z.number().int('must be whole milliseconds').nonnegative().optional(),
   })
   .optional();
 

@@ -1,0 +1,5 @@
+export { FatalError } from './fatal-error.js';
+export { ReplayDivergenceError } from './replay-divergence-error.js';
+export { RetryableError } from './retryable-error.js';
+export { RunFailedError } from './run-failed-error.js';
+export { StepFailedError } from './step-failed-error.js';

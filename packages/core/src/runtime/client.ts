@@ -1,0 +1,142 @@
+import { RunFailedError } from '../errors/run-failed-error.js';
+import type { WorkflowDefinition } from '../workflow/definitions.js';
+import { installDeterminism } from '../workflow/determinism.js';
+import { decode, encode } from '../workflow/serialization.js';
+import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
+import { InvalidInputError } from '../world/errors/invalid-input-error.js';
+import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import { isTerminalRunStatus, type Run, type RunStatus } from '../world/schemas/entities.js';
+import type { WorldEvent } from '../world/schemas/events.js';
+import type { ListRunsOptions, Page, World } from '../world/world.js';
+import { workflowTopic } from './topics.js';
+
+/** A handle on one run. Cheap to create; every method reads the World. */
+export interface RunHandle<Output = unknown> {
+  readonly id: string;
+  status(): Promise<RunStatus>;
+  /**
+   * Waits for a terminal status: resolves with the output, or rejects with
+   * `RunFailedError` carrying the recorded failure (or the cancellation). Uses the World's
+   * `events.watch`, so it does not busy-poll where the World can push.
+   */
+  result(options?: { signal?: AbortSignal }): Promise<Output>;
+  /** The run's whole log, in order. */
+  events(): Promise<WorldEvent[]>;
+}
+
+export interface Client {
+  /** Starts a run; with `id`, starting again returns the same run instead of a second one. */
+  start<Input, Output>(
+    workflow: WorkflowDefinition<Input, Output>,
+    input: Input,
+    options?: { id?: string },
+  ): Promise<RunHandle<Output>>;
+  /** Throws `RunNotFoundError`. */
+  getRun<Output = unknown>(id: string): Promise<RunHandle<Output>>;
+  listRuns(filter?: ListRunsOptions): Promise<Page<Run>>;
+  /** Delivers a payload to the live hook holding `token`. Throws `HookNotFoundError`. */
+  resumeHook(token: string, payload?: unknown): Promise<{ runId: string; hookId: string }>;
+  /** Cancels a run that has not ended; resolves with the run as it ends up. */
+  cancel(runId: string, reason?: string): Promise<Run>;
+}
+
+export function createClient({ world, runLease = true }: { world: World; runLease?: boolean }): Client {
+  installDeterminism();
+  const wake = (runId: string) =>
+    world.queue.send(workflowTopic, { runId }, runLease ? { groupKey: runId } : undefined);
+
+  const handle = <Output>(id: string): RunHandle<Output> => ({
+    id,
+    status: async () => (await world.runs.get(id)).status,
+    result: async (options = {}) => {
+      for (;;) {
+        const run = await world.runs.get(id);
+        if (run.status === 'completed') return decode(run.output) as Output;
+        if (run.status === 'failed' || run.status === 'cancelled') {
+          throw new RunFailedError({
+            runId: id,
+            status: run.status,
+            ...(run.error
+              ? { failure: run.error }
+              : run.cancelReason
+                ? { failure: { name: 'Cancelled', message: run.cancelReason } }
+                : {}),
+          });
+        }
+        options.signal?.throwIfAborted();
+        await world.events.watch(id, run.lastSeq, options.signal);
+      }
+    },
+    events: async () => {
+      const events: WorldEvent[] = [];
+      for (let hasMore = true; hasMore; ) {
+        const page = await world.events.list(id, { afterSeq: events.length, limit: 1000 });
+        events.push(...page.data);
+        hasMore = page.hasMore;
+      }
+      return events;
+    },
+  });
+
+  return {
+    async start(workflow, input, options = {}) {
+      if (workflow?.kind !== 'cairn.workflow') {
+        throw new InvalidInputError({
+          field: 'workflow',
+          value: workflow,
+          reason: 'must be a value made by workflow()',
+        });
+      }
+      const request = {
+        eventType: 'run_created' as const,
+        eventData: { workflowName: workflow.name, input: encode(input, 'workflow input') },
+      };
+      let runId: string;
+      try {
+        runId = (await world.events.create(options.id ?? null, request)).run.runId;
+      } catch (error) {
+        if (!EntityConflictError.is(error) || options.id === undefined) throw error;
+        const existing = await world.runs.get(options.id);
+        if (existing.workflowName !== workflow.name) {
+          throw new InvalidInputError({
+            field: 'options.id',
+            value: options.id,
+            reason: `is already the id of a run of workflow "${existing.workflowName}"`,
+          });
+        }
+        // Same id, same workflow: the caller is retrying a start. Wake it in case the first
+        // start died between creating the run and queueing it.
+        runId = existing.runId;
+      }
+      await wake(runId);
+      return handle(runId);
+    },
+    async getRun(id) {
+      await world.runs.get(id);
+      return handle(id);
+    },
+    listRuns: (filter) => world.runs.list(filter),
+    async resumeHook(token, payload) {
+      const hook = await world.hooks.getByToken(token);
+      await world.events.create(hook.runId, {
+        eventType: 'hook_received',
+        correlationId: hook.hookId,
+        eventData: { payload: encode(payload, 'hook payload') },
+      });
+      await wake(hook.runId);
+      return { runId: hook.runId, hookId: hook.hookId };
+    },
+    async cancel(runId, reason) {
+      try {
+        const { run } = await world.events.create(runId, {
+          eventType: 'run_cancelled',
+          eventData: reason === undefined ? {} : { reason },
+        });
+        return run;
+      } catch (error) {
+        if (RunTerminalError.is(error)) return world.runs.get(runId);
+        throw error;
+      }
+    },
+  };
+}

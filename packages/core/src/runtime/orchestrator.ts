@@ -1,0 +1,258 @@
+import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
+import type { WorkflowDefinition } from '../workflow/definitions.js';
+import { stepRegistry } from '../workflow/definitions.js';
+import { type StepCommand, serializeError, WorkflowReplay } from '../workflow/replay.js';
+import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
+import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
+import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
+import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import { formatEventId } from '../world/run-draft.js';
+import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
+import type { World } from '../world/world.js';
+import { runStepAttempt, type StepOutcome } from './step-executor.js';
+import { stepTopic, workflowTopic } from './topics.js';
+
+export interface OrchestratorOptions {
+  world: World;
+  workflows: ReadonlyMap<string, WorkflowDefinition>;
+  /** One orchestrator per run (queue group) and warm replays; false only to prove the fences. */
+  runLease: boolean;
+  /** Inline step slots shared by every run on this worker. */
+  stepSlots: { tryAcquire(): boolean; release(): void };
+  /** How far ahead a speculative batch stamps its createdAt, so the commit lands before it. */
+  speculationMarginMs?: number;
+}
+
+interface Settled {
+  stepId: string;
+  outcome: StepOutcome;
+}
+
+/** How many times one wake re-derives after losing a fence before handing the message back. */
+const maxConflictsPerWake = 6;
+
+/**
+ * The I/O half of the engine. A wake drives one run forward: catch the replay up with the
+ * log, write what it derives under a fence on the tail it consumed, run the steps it opened,
+ * and record each completion together with the decisions it causes in one fenced batch.
+ * A lost fence never re-posts: the replay is dropped and rebuilt from the log (DESIGN §4).
+ */
+export class Orchestrator {
+  private readonly warm = new Map<string, WorkflowReplay>();
+  private readonly margin: number;
+
+  constructor(private readonly options: OrchestratorOptions) {
+    this.margin = options.speculationMarginMs ?? 25;
+  }
+
+  /** Forgets every warm replay (on stop). */
+  clear(): void {
+    this.warm.clear();
+  }
+
+  async wake(runId: string): Promise<void> {
+    // Steps started by this wake, kept across re-derivations so a conflict never runs them twice here.
+    const inflight = new Map<string, Promise<Settled>>();
+    const dispatched = new Set<string>();
+    for (let conflicts = 0; ; conflicts++) {
+      try {
+        await this.drive(runId, inflight, dispatched);
+        return;
+      } catch (error) {
+        this.warm.delete(runId);
+        if (RunTerminalError.is(error) || RunNotFoundError.is(error)) return;
+        if (!FenceConflictError.is(error) || conflicts >= maxConflictsPerWake) throw error;
+        // Jittered backoff: two orchestrators that keep colliding drift apart.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** Math.min(conflicts, 5)));
+      }
+    }
+  }
+
+  private async drive(runId: string, inflight: Map<string, Promise<Settled>>, dispatched: Set<string>): Promise<void> {
+    const replay = this.warm.get(runId) ?? (await this.load(runId));
+    if (!replay) return;
+    if (this.options.runLease) this.warm.set(runId, replay);
+    const { world } = this.options;
+    for (;;) {
+      await this.catchUp(replay);
+      if (replay.isTerminal) {
+        this.warm.delete(runId);
+        return;
+      }
+      if (replay.divergedWith) {
+        await this.failDiverged(replay, replay.divergedWith);
+        continue;
+      }
+      const writes = replay.decide(Date.now());
+      if (writes.length > 0) {
+        await this.commit(replay, writes);
+        continue;
+      }
+      await this.armTimers(replay);
+      this.startSteps(replay, inflight, dispatched);
+      // Nothing runs here any more: the run waits on hooks, timers or queued steps, each of
+      // which wakes it again through the queue.
+      if (inflight.size === 0) return;
+      // Wait for a step to settle, or for the log to move (a hook delivery, a cancel).
+      const moved = new AbortController();
+      const next = await Promise.race([
+        ...inflight.values(),
+        world.events.watch(runId, replay.tail.seq, moved.signal).then(() => undefined),
+      ]).finally(() => moved.abort());
+      if (!next) continue;
+      inflight.delete(next.stepId);
+      await this.record(replay, next.outcome);
+    }
+  }
+
+  private async load(runId: string): Promise<WorkflowReplay | undefined> {
+    const run = await this.options.world.runs.get(runId);
+    const definition = this.options.workflows.get(run.workflowName);
+    if (!definition) {
+      throw new Error(`Run ${runId} is of workflow "${run.workflowName}", which this worker does not have`);
+    }
+    return new WorkflowReplay(runId, definition);
+  }
+
+  private async catchUp(replay: WorkflowReplay): Promise<void> {
+    for (;;) {
+      const page = await this.options.world.events.list(replay.runId, { afterSeq: replay.tail.seq, limit: 1000 });
+      for (const event of page.data) {
+        try {
+          await replay.feed(event);
+        } catch (error) {
+          if (ReplayDivergenceError.is(error)) return;
+          throw error;
+        }
+      }
+      if (!page.hasMore) return;
+    }
+  }
+
+  /** Appends derived writes under a fence on the tail the replay consumed, then feeds them back. */
+  private async commit(replay: WorkflowReplay, writes: CreateEventRequest[]): Promise<void> {
+    const results = await this.options.world.events.createBatch(replay.runId, writes, {
+      ...(replay.tail.eventId === undefined ? {} : { lastKnownEventId: replay.tail.eventId }),
+    });
+    for (const { event } of results) await replay.feed(event);
+  }
+
+  /**
+   * One durable write per step: the completion is fed to the replay first (stamped with a
+   * createdAt the World will honour exactly), the decisions it causes are derived, and both
+   * go in one batch fenced on the tail before the completion. If the fence is lost, the
+   * completion is still a fact and is written alone; the decisions are re-derived.
+   */
+  private async record(replay: WorkflowReplay, outcome: StepOutcome): Promise<void> {
+    const { world } = this.options;
+    const tail = replay.tail;
+    if (outcome.eventType === 'step_retrying' || tail.eventId === undefined) {
+      await this.writeFact(replay.runId, outcome);
+      return;
+    }
+    const createdAt = Math.max(Date.now() + this.margin, tail.createdAt);
+    const seq = tail.seq + 1;
+    await replay.feed({ ...outcome, runId: replay.runId, seq, eventId: formatEventId(seq), createdAt } as WorldEvent);
+    const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
+    let results: Awaited<ReturnType<World['events']['createBatch']>>;
+    try {
+      results = await world.events.createBatch(replay.runId, [outcome, ...decisions], {
+        lastKnownEventId: tail.eventId,
+        createdAt,
+      });
+    } catch (error) {
+      if (FenceConflictError.is(error)) await this.writeFact(replay.runId, outcome);
+      throw error;
+    }
+    replay.adoptCommitted(results[0]!.event);
+    for (const { event } of results.slice(1)) await replay.feed(event);
+  }
+
+  /** Records an outcome unfenced; a second recording of the same step is simply refused. */
+  private async writeFact(runId: string, outcome: StepOutcome): Promise<void> {
+    try {
+      await this.options.world.events.create(runId, outcome);
+    } catch (error) {
+      if (!EntityConflictError.is(error)) throw error;
+    }
+  }
+
+  private async failDiverged(replay: WorkflowReplay, divergence: ReplayDivergenceError): Promise<void> {
+    await this.options.world.events.create(
+      replay.runId,
+      { eventType: 'run_failed', eventData: { error: { ...serializeError(divergence), code: divergence.code } } },
+      { lastKnownEventId: replay.tail.eventId! },
+    );
+    throw new RunTerminalError({ runId: replay.runId, status: 'failed' });
+  }
+
+  /** Delayed wakes for waits and step retries in the future; idempotency keys make re-arming free. */
+  private async armTimers(replay: WorkflowReplay): Promise<void> {
+    const now = Date.now();
+    const sends: Promise<unknown>[] = [];
+    for (const wait of replay.openWaits()) {
+      if (wait.resumeAt > now)
+        sends.push(this.sendWake(replay.runId, wait.resumeAt - now, `wait:${replay.runId}:${wait.id}`));
+    }
+    for (const step of replay.openSteps()) {
+      if (step.retryAfter !== undefined && step.retryAfter > now) {
+        sends.push(
+          this.sendWake(replay.runId, step.retryAfter - now, `retry:${replay.runId}:${step.id}:${step.retries}`),
+        );
+      }
+    }
+    await Promise.all(sends);
+  }
+
+  sendWake(runId: string, delayMs = 0, idempotencyKey?: string): Promise<unknown> {
+    return this.options.world.queue.send(
+      workflowTopic,
+      { runId },
+      {
+        ...(delayMs > 0 ? { delayMs: Math.ceil(delayMs) } : {}),
+        ...(this.options.runLease ? { groupKey: runId } : {}),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      },
+    );
+  }
+
+  /** Runs due open steps inline while slots last; the rest go through the step queue. */
+  private startSteps(replay: WorkflowReplay, inflight: Map<string, Promise<Settled>>, dispatched: Set<string>): void {
+    const now = Date.now();
+    for (const step of replay.openSteps()) {
+      const attemptKey = `${step.id}:${step.retries}`;
+      if (inflight.has(step.id) || dispatched.has(attemptKey)) continue;
+      if (step.retryAfter !== undefined && step.retryAfter > now) continue;
+      const definition = stepRegistry.get(step.name);
+      if (definition && this.options.stepSlots.tryAcquire()) {
+        inflight.set(step.id, this.runInline(definition, step));
+      } else {
+        dispatched.add(attemptKey);
+        this.dispatch(replay.runId, step);
+      }
+    }
+  }
+
+  private async runInline(
+    definition: NonNullable<ReturnType<typeof stepRegistry.get>>,
+    step: StepCommand,
+  ): Promise<Settled> {
+    try {
+      const outcome = await runStepAttempt(
+        definition,
+        { stepId: step.id, input: step.input, retries: step.retries },
+        Date.now,
+      );
+      return { stepId: step.id, outcome };
+    } finally {
+      this.options.stepSlots.release();
+    }
+  }
+
+  /** Hands a step to the queue; the step worker records its outcome and wakes the run. */
+  private dispatch(runId: string, step: StepCommand): void {
+    void this.options.world.queue
+      .send(stepTopic, { runId, stepId: step.id }, { idempotencyKey: `step:${runId}:${step.id}:${step.retries}` })
+      .catch(() => {});
+  }
+}

@@ -1,0 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { WorkflowReplay } from './replay.js';
+
+/**
+ * The replay a piece of code belongs to. Workflow code runs inside `workflowContext.run`,
+ * and every promise continuation it creates inherits that, so `step()`, `sleep()`,
+ * `Date.now()` and friends know which run they serve without any global "current run".
+ * Step bodies are started outside it, so they behave as ordinary code.
+ */
+export const workflowContext = new AsyncLocalStorage<WorkflowReplay>();
+
+export function currentReplay(): WorkflowReplay | undefined {
+  return workflowContext.getStore();
+}
+
+export function requireReplay(api: string): WorkflowReplay {
+  const replay = workflowContext.getStore();
+  if (!replay) throw new Error(`${api} can only be called inside a workflow function`);
+  return replay;
+}
