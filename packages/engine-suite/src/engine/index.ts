@@ -1,0 +1,3 @@
+import type { EngineSuiteOptions } from '../harness.js';
+
+export function describeEngineBehaviour(_options: EngineSuiteOptions): void {}

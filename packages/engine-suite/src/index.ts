@@ -1,0 +1,11 @@
+import { describeEngineBehaviour } from './engine/index.js';
+import type { EngineSuiteOptions } from './harness.js';
+import { describeRaceStorms } from './storms/index.js';
+
+export type { EngineSuiteOptions } from './harness.js';
+
+/** Registers the engine behaviour tests and the race storms against a World factory. */
+export function describeEngineSuite(options: EngineSuiteOptions): void {
+  describeEngineBehaviour(options);
+  describeRaceStorms(options);
+}

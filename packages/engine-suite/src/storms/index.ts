@@ -1,0 +1,3 @@
+import type { EngineSuiteOptions } from '../harness.js';
+
+export function describeRaceStorms(_options: EngineSuiteOptions): void {}
