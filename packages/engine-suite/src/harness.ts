@@ -1,5 +1,5 @@
-import type { World } from '@cairn/core/world';
 import { type Client, createClient, createWorker, type Worker, type WorkflowDefinition } from '@cairn/core';
+import type { World } from '@cairn/core/world';
 
 export interface EngineSuiteOptions {
   /** Shown in test titles. */
@@ -9,17 +9,22 @@ export interface EngineSuiteOptions {
 }
 
 export interface Harness {
-  world: World;
+  /** The suite's World, wrapped so tests can see what the engine did with it. */
+  world: RecordingWorld;
   client: Client;
   /** Workers started so far; all stopped by `close`. */
   workers: Worker[];
-  startWorker(options: { workflows: WorkflowDefinition<never, unknown>[]; runLease?: boolean; concurrency?: number }): Promise<Worker>;
+  startWorker(options: {
+    workflows: WorkflowDefinition<never, unknown>[];
+    runLease?: boolean;
+    concurrency?: number;
+  }): Promise<Worker>;
   close(): Promise<void>;
 }
 
 /** A World, a client and a way to start workers; `close` tears all of it down. */
 export async function openHarness(options: EngineSuiteOptions, runLease = true): Promise<Harness> {
-  const world = await options.createWorld();
+  const world = recordingWorld(await options.createWorld());
   const client = createClient({ world, runLease });
   const workers: Worker[] = [];
   return {
@@ -46,7 +51,11 @@ export async function openHarness(options: EngineSuiteOptions, runLease = true):
 }
 
 /** Polls `probe` until it returns a value other than undefined; for conditions with no event to await. */
-export async function eventually<Value>(probe: () => Promise<Value | undefined>, timeoutMs: number, what: string): Promise<Value> {
+export async function eventually<Value>(
+  probe: () => Promise<Value | undefined>,
+  timeoutMs: number,
+  what: string,
+): Promise<Value> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -63,4 +72,95 @@ export function gate<Value = void>() {
     open = resolve;
   });
   return { promise, open };
+}
+
+export interface RecordedCall {
+  method: 'create' | 'createBatch';
+  runId: string | null;
+  eventTypes: string[];
+  fenced: boolean;
+}
+
+export interface RecordingWorld extends World {
+  calls: RecordedCall[];
+  /** Sum of events returned by events.list: what replays read back. */
+  eventsRead: number;
+  sends: { topic: string; payload: unknown }[];
+  runsGetCalls: number;
+  /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
+  beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
+}
+
+/**
+ * Passes every call through to a real World and records the appends, reads and sends the
+ * engine makes. A spy, not a mock: the World underneath does all the work.
+ */
+export function recordingWorld(inner: World): RecordingWorld {
+  const recording: RecordingWorld = {
+    ...inner,
+    calls: [],
+    eventsRead: 0,
+    sends: [],
+    runsGetCalls: 0,
+    events: {
+      ...inner.events,
+      create: async (runId, request, params) => {
+        const call: RecordedCall = {
+          method: 'create',
+          runId,
+          eventTypes: [request.eventType],
+          fenced: params?.lastKnownEventId !== undefined,
+        };
+        await recording.beforeAppend?.(call, inner);
+        recording.calls.push(call);
+        return inner.events.create(runId, request, params);
+      },
+      createBatch: async (runId, requests, params) => {
+        const call: RecordedCall = {
+          method: 'createBatch',
+          runId,
+          eventTypes: requests.map((request) => request.eventType),
+          fenced: params?.lastKnownEventId !== undefined,
+        };
+        await recording.beforeAppend?.(call, inner);
+        recording.calls.push(call);
+        return inner.events.createBatch(runId, requests, params);
+      },
+      list: async (runId, options) => {
+        const page = await inner.events.list(runId, options);
+        recording.eventsRead += page.data.length;
+        return page;
+      },
+      get: (runId, eventId) => inner.events.get(runId, eventId),
+      watch: (runId, afterSeq, signal) => inner.events.watch(runId, afterSeq, signal),
+    },
+    runs: {
+      ...inner.runs,
+      get: (runId) => {
+        recording.runsGetCalls += 1;
+        return inner.runs.get(runId);
+      },
+      list: (options) => inner.runs.list(options),
+    },
+    queue: {
+      send: (topic, payload, options) => {
+        recording.sends.push({ topic, payload });
+        return inner.queue.send(topic, payload, options);
+      },
+      consume: (topic, handler, options) => inner.queue.consume(topic, handler, options),
+    },
+    close: () => inner.close(),
+  };
+  return recording;
+}
+
+/** Every event of a run, in order. */
+export async function allEvents(world: World, runId: string) {
+  const events = [];
+  for (let hasMore = true; hasMore; ) {
+    const page = await world.events.list(runId, { afterSeq: events.length, limit: 1000 });
+    events.push(...page.data);
+    hasMore = page.hasMore;
+  }
+  return events;
 }

@@ -5,7 +5,7 @@ import { decode, encode } from '../workflow/serialization.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
-import { isTerminalRunStatus, type Run, type RunStatus } from '../world/schemas/entities.js';
+import type { Run, RunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, World } from '../world/world.js';
 import { workflowTopic } from './topics.js';

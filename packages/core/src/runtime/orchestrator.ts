@@ -177,11 +177,17 @@ export class Orchestrator {
     }
   }
 
+  /**
+   * The code no longer matches the log at some seq; nothing after that point can be
+   * derived. The verdict does not depend on later events, so it is fenced on the run's
+   * real tail (read now), not on the seq where the replay stopped.
+   */
   private async failDiverged(replay: WorkflowReplay, divergence: ReplayDivergenceError): Promise<void> {
+    const { lastEventId } = await this.options.world.runs.get(replay.runId);
     await this.options.world.events.create(
       replay.runId,
       { eventType: 'run_failed', eventData: { error: { ...serializeError(divergence), code: divergence.code } } },
-      { lastKnownEventId: replay.tail.eventId! },
+      { lastKnownEventId: lastEventId },
     );
     throw new RunTerminalError({ runId: replay.runId, status: 'failed' });
   }

@@ -35,7 +35,11 @@ export interface Worker {
 function semaphore(size: number) {
   let free = size;
   return {
-    tryAcquire: () => (free > 0 ? (free--, true) : false),
+    tryAcquire: () => {
+      if (free === 0) return false;
+      free -= 1;
+      return true;
+    },
     release: () => {
       free++;
     },

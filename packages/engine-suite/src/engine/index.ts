@@ -1,3 +1,12 @@
 import type { EngineSuiteOptions } from '../harness.js';
+import { describeAuthoring } from './authoring.js';
+import { describeDivergence } from './divergence.js';
+import { describeInvariant } from './invariant.js';
+import { describeSteps } from './steps.js';
 
-export function describeEngineBehaviour(_options: EngineSuiteOptions): void {}
+export function describeEngineBehaviour(options: EngineSuiteOptions): void {
+  describeInvariant(options);
+  describeSteps(options);
+  describeAuthoring(options);
+  describeDivergence(options);
+}
