@@ -65,7 +65,7 @@ describe('world-local torn tails', () => {
     const directory = await temporaryDirectory();
     const runId = await seed(directory, 3);
     const bytes = await readFile(journalPath(directory));
-    bytes[bytes.length - 5] ^= 0xff;
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
     await writeFile(journalPath(directory), bytes);
     expect(await eventCount(directory, runId)).toBe(3);
   });
@@ -75,7 +75,7 @@ describe('world-local torn tails', () => {
     await seed(directory, 4);
     const bytes = await readFile(journalPath(directory));
     // Flip a byte inside the first group's payload: later groups are intact.
-    bytes[40] ^= 0xff;
+    bytes[40] = bytes[40]! ^ 0xff;
     await writeFile(journalPath(directory), bytes);
     const world = createLocalWorld({ dir: directory });
     const error = await world.open().catch((caught: unknown) => caught);

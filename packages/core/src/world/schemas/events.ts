@@ -16,8 +16,10 @@ import {
  */
 const noData = z.strictObject({}).optional();
 
+// `correlationId?: undefined` keeps `event.correlationId` readable on every event type.
+const noCorrelation = z.undefined({ error: 'is not allowed on run-level events' }).optional();
 const runLevel = <Type extends string, Data extends z.ZodType>(eventType: Type, eventData: Data) =>
-  z.strictObject({ eventType: z.literal(eventType), eventData });
+  z.strictObject({ eventType: z.literal(eventType), correlationId: noCorrelation, eventData });
 
 const entityLevel = <Type extends string, Data extends z.ZodType>(eventType: Type, eventData: Data) =>
   z.strictObject({ eventType: z.literal(eventType), correlationId: idSchema, eventData });
