@@ -37,8 +37,14 @@ const maxConflictsPerWake = 6;
  * and record each completion together with the decisions it causes in one fenced batch.
  * A lost fence never re-posts: the replay is dropped and rebuilt from the log (DESIGN §4).
  */
+/** Warm replays kept per worker; the least recently used beyond this are dropped (and rebuilt when needed). */
+const maxWarmRuns = 1000;
+
 export class Orchestrator {
+  /** Insertion order is recency order: a run is re-inserted whenever it is used. */
   private readonly warm = new Map<string, WorkflowReplay>();
+  /** Runs with a pass in progress here; a second pass (after a lease expiry) must not share the first one's replay. */
+  private readonly active = new Set<string>();
   private readonly margin: number;
 
   constructor(private readonly options: OrchestratorOptions) {
@@ -69,12 +75,38 @@ export class Orchestrator {
   }
 
   private async drive(runId: string, inflight: Map<string, Promise<Settled>>, dispatched: Set<string>): Promise<void> {
-    const replay = this.warm.get(runId) ?? (await this.load(runId));
-    if (!replay) return;
-    if (this.options.runLease) this.warm.set(runId, replay);
+    if (this.active.has(runId)) {
+      // Another pass of this run is live in this worker (its lease expired): work on a cold
+      // replay of our own, and let the fences sort out which writes land.
+      return this.driveReplay(await this.load(runId), inflight, dispatched);
+    }
+    this.active.add(runId);
+    try {
+      const replay = this.warm.get(runId) ?? (await this.load(runId));
+      this.warm.delete(runId);
+      if (this.options.runLease) {
+        this.warm.set(runId, replay);
+        if (this.warm.size > maxWarmRuns) this.warm.delete(this.warm.keys().next().value!);
+      }
+      await this.driveReplay(replay, inflight, dispatched);
+    } finally {
+      this.active.delete(runId);
+    }
+  }
+
+  private async driveReplay(
+    replay: WorkflowReplay,
+    inflight: Map<string, Promise<Settled>>,
+    dispatched: Set<string>,
+  ): Promise<void> {
     const { world } = this.options;
+    const runId = replay.runId;
+    let behind = true;
     for (;;) {
-      await this.catchUp(replay);
+      // Our own commits are fed back directly, so the log only needs re-reading when
+      // something else may have written: at the start, after a watch fires, after a lost fence.
+      if (behind) await this.catchUp(replay);
+      behind = false;
       if (replay.isTerminal) {
         this.warm.delete(runId);
         return;
@@ -85,7 +117,7 @@ export class Orchestrator {
       }
       const writes = replay.decide(Date.now());
       if (writes.length > 0) {
-        await this.commit(replay, writes);
+        behind = !(await this.commit(replay, writes));
         continue;
       }
       await this.armTimers(replay);
@@ -99,13 +131,16 @@ export class Orchestrator {
         ...inflight.values(),
         world.events.watch(runId, replay.tail.seq, moved.signal).then(() => undefined),
       ]).finally(() => moved.abort());
-      if (!next) continue;
+      if (!next) {
+        behind = true;
+        continue;
+      }
       inflight.delete(next.stepId);
-      await this.record(replay, next.outcome);
+      behind = !(await this.record(replay, next.outcome));
     }
   }
 
-  private async load(runId: string): Promise<WorkflowReplay | undefined> {
+  private async load(runId: string): Promise<WorkflowReplay> {
     const run = await this.options.world.runs.get(runId);
     const definition = this.options.workflows.get(run.workflowName);
     if (!definition) {
@@ -129,12 +164,24 @@ export class Orchestrator {
     }
   }
 
-  /** Appends derived writes under a fence on the tail the replay consumed, then feeds them back. */
-  private async commit(replay: WorkflowReplay, writes: CreateEventRequest[]): Promise<void> {
-    const results = await this.options.world.events.createBatch(replay.runId, writes, {
-      ...(replay.tail.eventId === undefined ? {} : { lastKnownEventId: replay.tail.eventId }),
-    });
+  /**
+   * Appends derived writes under a fence on the tail the replay consumed, then feeds them
+   * back. Resolves false when the fence was lost: the writes are discarded, and since the
+   * replay has consumed only what is in the log, catching it up and deciding again is
+   * exactly what a cold replay would do, without rebuilding it.
+   */
+  private async commit(replay: WorkflowReplay, writes: CreateEventRequest[]): Promise<boolean> {
+    let results: Awaited<ReturnType<World['events']['createBatch']>>;
+    try {
+      results = await this.options.world.events.createBatch(replay.runId, writes, {
+        ...(replay.tail.eventId === undefined ? {} : { lastKnownEventId: replay.tail.eventId }),
+      });
+    } catch (error) {
+      if (FenceConflictError.is(error)) return false;
+      throw error;
+    }
     for (const { event } of results) await replay.feed(event);
+    return true;
   }
 
   /**
@@ -143,12 +190,15 @@ export class Orchestrator {
    * go in one batch fenced on the tail before the completion. If the fence is lost, the
    * completion is still a fact and is written alone; the decisions are re-derived.
    */
-  private async record(replay: WorkflowReplay, outcome: StepOutcome): Promise<void> {
+  private async record(replay: WorkflowReplay, outcome: StepOutcome): Promise<boolean> {
     const { world } = this.options;
     const tail = replay.tail;
     if (outcome.eventType === 'step_retrying' || tail.eventId === undefined) {
-      await this.writeFact(replay.runId, outcome);
-      return;
+      const written = await this.writeFact(replay.runId, outcome);
+      // Fed back only if it landed right at our tail; otherwise the caller re-reads the log.
+      if (written?.seq !== tail.seq + 1) return false;
+      await replay.feed(written);
+      return true;
     }
     const createdAt = Math.max(Date.now() + this.margin, tail.createdAt);
     const seq = tail.seq + 1;
@@ -166,14 +216,16 @@ export class Orchestrator {
     }
     replay.adoptCommitted(results[0]!.event);
     for (const { event } of results.slice(1)) await replay.feed(event);
+    return true;
   }
 
   /** Records an outcome unfenced; a second recording of the same step is simply refused. */
-  private async writeFact(runId: string, outcome: StepOutcome): Promise<void> {
+  private async writeFact(runId: string, outcome: StepOutcome): Promise<WorldEvent | undefined> {
     try {
-      await this.options.world.events.create(runId, outcome);
+      return (await this.options.world.events.create(runId, outcome)).event;
     } catch (error) {
       if (!EntityConflictError.is(error)) throw error;
+      return undefined;
     }
   }
 

@@ -24,6 +24,11 @@ const hookOrStep = workflow('invariant.hook-or-step', async (token: string) => {
   return first === 'hook' ? hookWon() : stepWon();
 });
 
+const hookOrSleep = workflow('invariant.hook-or-sleep', async (token: string) => {
+  const hook = createHook<string>({ token });
+  return Promise.race([hook.then((payload) => `hook:${payload}`), sleep(30).then(() => 'sleep')]);
+});
+
 /** Each delivery's reaction runs many microtask hops; quiescence means they never interleave. */
 const quiescence = workflow('invariant.quiescence', async (prefix: string) => {
   const trace: string[] = [];
@@ -119,6 +124,38 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       const order = events.map((event) => event.eventType);
       expect(order.filter((type) => type === 'step_completed').length).toBe(2);
       expect(order.indexOf('hook_received')).toBeLessThan(order.indexOf('step_completed'));
+    });
+
+    it('catches up and re-decides when a timer decision loses to a hook delivery', async () => {
+      const token = `timer-race:${Math.random()}`;
+      let injected = false;
+      harness.world.beforeAppend = async (call, inner) => {
+        // The timer fired and the engine is about to record the sleep as done; a hook
+        // delivery beats it to the log. The sleep's win was derived from a stale prefix.
+        if (!injected && call.fenced && call.eventTypes.includes('wait_completed')) {
+          injected = true;
+          const hook = await inner.hooks.getByToken(token);
+          await inner.events.create(hook.runId, {
+            eventType: 'hook_received',
+            correlationId: hook.hookId,
+            eventData: { payload: 'first' },
+          });
+        }
+      };
+      await harness.startWorker({ workflows: [hookOrSleep] });
+      const run = await harness.client.start(hookOrSleep, token);
+      expect(await run.result()).toBe('hook:first');
+      const types = (await allEvents(harness.world, run.id)).map((event) => event.eventType);
+      expect(injected).toBe(true);
+      // The stale batch (the sleep's completion, derived before the hook) never landed; the
+      // run ended on the hook, so the sleep is simply left open.
+      expect(types).toContain('hook_received');
+      expect(types).not.toContain('wait_completed');
+      expect(types.at(-1)).toBe('run_completed');
+      expect(await replayRun(harness.world, hookOrSleep, run.id)).toEqual({
+        status: 'completed',
+        output: 'hook:first',
+      });
     });
 
     it('delivers events in log order with quiescence between them', async () => {

@@ -1,6 +1,6 @@
 import { FatalError, RetryableError, StepFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { allEvents, type EngineSuiteOptions, type Harness, openHarness } from '../harness.js';
+import { allEvents, type EngineSuiteOptions, gate, type Harness, openHarness } from '../harness.js';
 import { stepTopic } from '../topics.js';
 
 const attempts = new Map<string, number>();
@@ -48,6 +48,17 @@ const timed = step(
   { timeoutMs: 50, backoff: { initialMs: 5 } },
 );
 const square = step('steps.square', async (value: number) => value * value);
+const stopGates = new Map<string, { started: () => void; release: Promise<void> }>();
+const slowToStop = step('steps.slow-to-stop', async (key: string) => {
+  const gateForKey = stopGates.get(key);
+  gateForKey?.started();
+  await gateForKey?.release;
+  return `finished ${key}`;
+});
+const stopping = workflow('steps.stopping', async (key: string) => {
+  const first = await slowToStop(key);
+  return `${first}, then ${await square(3)}`;
+});
 
 const retrying = workflow('steps.retrying', async (key: string) => flaky(key, 2));
 const failing = workflow('steps.failing', async (key: string) => {
@@ -146,6 +157,29 @@ export function describeSteps(options: EngineSuiteOptions): void {
       const run = await harness.client.start(squares, 6);
       expect(await run.result()).toEqual([0, 1, 4, 9, 16, 25]);
       expect(harness.world.sends.filter((send) => send.topic === stepTopic)).toHaveLength(0);
+    });
+
+    it('stops gracefully: an in-flight step finishes and is recorded, and the next worker carries on', async () => {
+      const stepKey = key();
+      const started = gate();
+      const release = gate();
+      stopGates.set(stepKey, { started: () => started.open(), release: release.promise });
+      const worker = await harness.startWorker({ workflows: [stopping] });
+      const run = await harness.client.start(stopping, stepKey);
+      await started.promise;
+      let stopped = false;
+      const stoppingWorker = worker.stop().then(() => {
+        stopped = true;
+      });
+      // stop() must wait for the step it is running.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(stopped).toBe(false);
+      release.open();
+      await stoppingWorker;
+      const step = await harness.world.steps.get(run.id, 'step:steps.slow-to-stop#0');
+      expect(step.status).toBe('completed');
+      await harness.startWorker({ workflows: [stopping] });
+      expect(await run.result()).toBe(`finished ${stepKey}, then 9`);
     });
 
     it('is a plain call outside a workflow', async () => {
