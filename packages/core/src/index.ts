@@ -1,10 +1,18 @@
 // The authoring API (deterministic, runs inside replays) ...
-export { FatalError, ReplayDivergenceError, RetryableError, RunFailedError, StepFailedError } from './errors/index.js';
+export {
+  FatalError,
+  MapError,
+  ReplayDivergenceError,
+  RetryableError,
+  RunFailedError,
+  StepFailedError,
+} from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
 export { type ReplayVerdict, replayRun } from './runtime/replay-run.js';
 export { createWorker, type Worker, type WorkerOptions } from './runtime/worker.js';
 export type { BackoffOptions, StepOptions, WorkflowDefinition } from './workflow/definitions.js';
+export { type MapOptions, map } from './workflow/map.js';
 export {
   createHook,
   getRunMetadata,

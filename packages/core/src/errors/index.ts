@@ -1,4 +1,5 @@
 export { FatalError } from './fatal-error.js';
+export { MapError } from './map-error.js';
 export { ReplayDivergenceError } from './replay-divergence-error.js';
 export { RetryableError } from './retryable-error.js';
 export { RunFailedError } from './run-failed-error.js';

@@ -4,10 +4,12 @@ import { stepRegistry } from '../workflow/definitions.js';
 import { type StepCommand, serializeError, WorkflowReplay } from '../workflow/replay.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
+import { HookTokenConflictError } from '../world/errors/hook-token-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
+import { limits } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import { stepTopic, workflowTopic } from './topics.js';
@@ -46,6 +48,8 @@ export class Orchestrator {
   /** Runs with a pass in progress here; a second pass (after a lease expiry) must not share the first one's replay. */
   private readonly active = new Set<string>();
   private readonly margin: number;
+  /** Outcomes of inline attempts that have settled, keyed by their promise, so a burst can be recorded at once. */
+  private readonly settledOutcomes = new WeakMap<Promise<Settled>, StepOutcome>();
 
   constructor(private readonly options: OrchestratorOptions) {
     this.margin = options.speculationMarginMs ?? 25;
@@ -135,8 +139,17 @@ export class Orchestrator {
         behind = true;
         continue;
       }
-      inflight.delete(next.stepId);
-      behind = !(await this.record(replay, next.outcome));
+      // Every step that has settled by now is recorded in the same batch: a burst of
+      // completions costs one durable write, not one each.
+      const outcomes: StepOutcome[] = [];
+      for (const [stepId, settled] of [...inflight]) {
+        const outcome = this.settledOutcomes.get(settled);
+        if (!outcome) continue;
+        inflight.delete(stepId);
+        this.settledOutcomes.delete(settled);
+        outcomes.push(outcome);
+      }
+      behind = !(await this.record(replay, outcomes));
     }
   }
 
@@ -173,11 +186,19 @@ export class Orchestrator {
   private async commit(replay: WorkflowReplay, writes: CreateEventRequest[]): Promise<boolean> {
     let results: Awaited<ReturnType<World['events']['createBatch']>>;
     try {
-      results = await this.options.world.events.createBatch(replay.runId, writes, {
+      // A batch holds at most limits.maxBatchSize events; whatever is left stays unrecorded
+      // in the replay and is decided again on the next turn, fenced on the new tail.
+      results = await this.options.world.events.createBatch(replay.runId, writes.slice(0, limits.maxBatchSize), {
         ...(replay.tail.eventId === undefined ? {} : { lastKnownEventId: replay.tail.eventId }),
       });
     } catch (error) {
       if (FenceConflictError.is(error)) return false;
+      if (HookTokenConflictError.is(error)) {
+        // The workflow asked for a token another live hook holds. Retrying would fail the
+        // same way forever; fail the run so the caller sees why.
+        await this.failRun(replay, error);
+        return false;
+      }
       throw error;
     }
     for (const { event } of results) await replay.feed(event);
@@ -185,37 +206,56 @@ export class Orchestrator {
   }
 
   /**
-   * One durable write per step: the completion is fed to the replay first (stamped with a
-   * createdAt the World will honour exactly), the decisions it causes are derived, and both
-   * go in one batch fenced on the tail before the completion. If the fence is lost, the
-   * completion is still a fact and is written alone; the decisions are re-derived.
+   * One durable write per step: completions are fed to the replay first (stamped with a
+   * createdAt the World will honour exactly), the decisions they cause are derived, and all
+   * of it goes in one batch fenced on the tail before the first completion. If the fence is
+   * lost, each completion is still a fact and is written alone; the decisions are
+   * re-derived from the log. Resolves false when the replay is behind the log afterwards.
    */
-  private async record(replay: WorkflowReplay, outcome: StepOutcome): Promise<boolean> {
-    const { world } = this.options;
-    const tail = replay.tail;
-    if (outcome.eventType === 'step_retrying' || tail.eventId === undefined) {
+  private async record(replay: WorkflowReplay, outcomes: StepOutcome[]): Promise<boolean> {
+    let inSync = true;
+    // Retries wake no workflow code, so there is nothing to speculate on: write them as facts.
+    for (const outcome of outcomes.filter((candidate) => candidate.eventType === 'step_retrying')) {
+      const expectedSeq = replay.tail.seq + 1;
       const written = await this.writeFact(replay.runId, outcome);
-      // Fed back only if it landed right at our tail; otherwise the caller re-reads the log.
-      if (written?.seq !== tail.seq + 1) return false;
-      await replay.feed(written);
-      return true;
+      if (inSync && written?.seq === expectedSeq) await replay.feed(written);
+      else inSync = false;
+    }
+    const completions = outcomes.filter((candidate) => candidate.eventType !== 'step_retrying');
+    if (completions.length === 0) return inSync;
+    const tail = replay.tail;
+    if (!inSync || tail.eventId === undefined) {
+      for (const completion of completions) await this.writeFact(replay.runId, completion);
+      return false;
     }
     const createdAt = Math.max(Date.now() + this.margin, tail.createdAt);
-    const seq = tail.seq + 1;
-    await replay.feed({ ...outcome, runId: replay.runId, seq, eventId: formatEventId(seq), createdAt } as WorldEvent);
+    let seq = tail.seq;
+    for (const completion of completions) {
+      seq += 1;
+      await replay.feed({
+        ...completion,
+        runId: replay.runId,
+        seq,
+        eventId: formatEventId(seq),
+        createdAt,
+      } as WorldEvent);
+    }
     const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
+    const batch = [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length));
     let results: Awaited<ReturnType<World['events']['createBatch']>>;
     try {
-      results = await world.events.createBatch(replay.runId, [outcome, ...decisions], {
+      results = await this.options.world.events.createBatch(replay.runId, batch, {
         lastKnownEventId: tail.eventId,
         createdAt,
       });
     } catch (error) {
-      if (FenceConflictError.is(error)) await this.writeFact(replay.runId, outcome);
+      if (FenceConflictError.is(error)) {
+        for (const completion of completions) await this.writeFact(replay.runId, completion);
+      }
       throw error;
     }
-    replay.adoptCommitted(results[0]!.event);
-    for (const { event } of results.slice(1)) await replay.feed(event);
+    replay.adoptCommitted(results[completions.length - 1]!.event);
+    for (const { event } of results.slice(completions.length)) await replay.feed(event);
     return true;
   }
 
@@ -235,13 +275,18 @@ export class Orchestrator {
    * real tail (read now), not on the seq where the replay stopped.
    */
   private async failDiverged(replay: WorkflowReplay, divergence: ReplayDivergenceError): Promise<void> {
+    await this.failRun(replay, divergence);
+    throw new RunTerminalError({ runId: replay.runId, status: 'failed' });
+  }
+
+  /** Records a failure the engine, not the workflow, found; fenced on the run's real tail. */
+  private async failRun(replay: WorkflowReplay, cause: ReplayDivergenceError | HookTokenConflictError): Promise<void> {
     const { lastEventId } = await this.options.world.runs.get(replay.runId);
     await this.options.world.events.create(
       replay.runId,
-      { eventType: 'run_failed', eventData: { error: { ...serializeError(divergence), code: divergence.code } } },
+      { eventType: 'run_failed', eventData: { error: { ...serializeError(cause), code: cause.code } } },
       { lastKnownEventId: lastEventId },
     );
-    throw new RunTerminalError({ runId: replay.runId, status: 'failed' });
   }
 
   /** Delayed wakes for waits and step retries in the future; idempotency keys make re-arming free. */
@@ -291,20 +336,18 @@ export class Orchestrator {
     }
   }
 
-  private async runInline(
-    definition: NonNullable<ReturnType<typeof stepRegistry.get>>,
-    step: StepCommand,
-  ): Promise<Settled> {
-    try {
-      const outcome = await runStepAttempt(
-        definition,
-        { stepId: step.id, input: step.input, retries: step.retries },
-        Date.now,
-      );
-      return { stepId: step.id, outcome };
-    } finally {
-      this.options.stepSlots.release();
-    }
+  private runInline(definition: NonNullable<ReturnType<typeof stepRegistry.get>>, step: StepCommand): Promise<Settled> {
+    const settled: Promise<Settled> = runStepAttempt(
+      definition,
+      { stepId: step.id, input: step.input, retries: step.retries },
+      Date.now,
+    )
+      .then((outcome) => {
+        this.settledOutcomes.set(settled, outcome);
+        return { stepId: step.id, outcome };
+      })
+      .finally(() => this.options.stepSlots.release());
+    return settled;
   }
 
   /** Hands a step to the queue; the step worker records its outcome and wakes the run. */

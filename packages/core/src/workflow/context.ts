@@ -18,3 +18,14 @@ export function requireReplay(api: string): WorkflowReplay {
   if (!replay) throw new Error(`${api} can only be called inside a workflow function`);
   return replay;
 }
+
+/**
+ * The id scope of the code running now: '' at the top of a workflow, `map#0.5` inside item
+ * 5 of the first `map`. Correlation ids include it, so an item's steps keep their ids
+ * whatever order the items finish in.
+ */
+export const idScope = new AsyncLocalStorage<string>();
+
+export function currentIdScope(): string {
+  return idScope.getStore() ?? '';
+}

@@ -2,7 +2,7 @@ import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
 import { StepFailedError } from '../errors/step-failed-error.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
-import { workflowContext } from './context.js';
+import { currentIdScope, workflowContext } from './context.js';
 import type { WorkflowDefinition } from './definitions.js';
 import { seededRandom } from './determinism.js';
 import { decode, encode } from './serialization.js';
@@ -151,11 +151,18 @@ export class WorkflowReplay {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  /** Correlation id for the next call of `key`: counters per call-site key, not one global count. */
+  /**
+   * Correlation id for the next call of `key` in the current id scope: a counter per
+   * call-site key and scope, not one global count, so one branch cannot rename another.
+   */
   nextId(prefix: string, key: string): string {
-    const count = this.counters.get(key) ?? 0;
-    this.counters.set(key, count + 1);
-    return `${prefix}:${encodeURIComponent(key)}#${count}`.slice(0, 256);
+    const scope = currentIdScope();
+    const counterKey = `${scope}\u0000${key}`;
+    const count = this.counters.get(counterKey) ?? 0;
+    this.counters.set(counterKey, count + 1);
+    const id = `${prefix}:${encodeURIComponent(key)}${scope === '' ? '' : `@${scope}`}#${count}`;
+    if (id.length > 256) throw new Error(`Correlation id too long (${id.length} characters): ${id.slice(0, 80)}...`);
+    return id;
   }
 
   // ---- called by workflow primitives (inside the workflow context) ----
@@ -371,6 +378,11 @@ export class WorkflowReplay {
     if (this.outcome.status === 'failed') {
       return [...writes, { eventType: 'run_failed', eventData: { error: serializeError(this.outcome.error) } }];
     }
+    // Disposals first: a token freed and claimed again in one reaction must be free before
+    // the new hook_created in the same batch claims it.
+    for (const hook of this.disposals) {
+      if (hook.recorded) writes.push({ eventType: 'hook_disposed', correlationId: hook.id });
+    }
     for (const command of this.unrecorded) {
       if (command.kind === 'step') {
         writes.push({
@@ -390,9 +402,6 @@ export class WorkflowReplay {
     }
     for (const wait of this.openWaitSet) {
       if (wait.resumeAt <= wallClock) writes.push({ eventType: 'wait_completed', correlationId: wait.id });
-    }
-    for (const hook of this.disposals) {
-      if (hook.recorded) writes.push({ eventType: 'hook_disposed', correlationId: hook.id });
     }
     return writes;
   }

@@ -129,11 +129,12 @@ export interface ListRunsOptions extends PageOptions {
  * - `RunNotFoundError`: the run does not exist (any event but run_created).
  * - `EntityConflictError`: a client-chosen run id already exists; a second
  *   step_created/hook_created/wait_created for one correlation id; an event on a terminal
- *   step; a second wait_completed or hook_disposed; a second run_started.
+ *   step; a second wait_completed; a second run_started.
  * - `StepNotFoundError` / `WaitNotFoundError`: an event names a step or wait that was never created.
  * - `RunTerminalError`: any event on a completed, failed or cancelled run.
  * - `HookTokenConflictError`: hook_created with a token another live hook holds.
- * - `HookNotFoundError`: hook_received or hook_disposed for a missing or disposed hook.
+ * - `HookNotFoundError`: hook_received or hook_disposed for a missing or disposed hook
+ *   (so a second hook_disposed is a `HookNotFoundError`).
  * - `FenceConflictError`: the fence in `params` no longer names the tail.
  * Each of these writes nothing.
  */
@@ -221,7 +222,8 @@ export interface QueueConsumer {
  *   queued or within `capabilities.queue.idempotencyRetentionMs` of its ack, returns the
  *   first message's id with `deduplicated: true` and queues nothing.
  * - `groupKey`: at most one message of a group (per topic) is leased at a time, across
- *   every consumer and process; the others wait their turn in send order.
+ *   every consumer and process; the others wait their turn in send order, except that a
+ *   message handed back for a retry may be overtaken by its group's next message.
  * - Lease: a delivery not settled within `leaseMs` is handed to another consumer; the late
  *   settlement of the first is ignored.
  */

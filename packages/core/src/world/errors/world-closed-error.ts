@@ -16,4 +16,8 @@ export class WorldClosedError extends CairnError {
   static override is(error: unknown): error is WorldClosedError {
     return hasErrorMarker(error, marker);
   }
+
+  override toJSON() {
+    return { ...super.toJSON(), world: this.world };
+  }
 }

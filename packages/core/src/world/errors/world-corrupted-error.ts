@@ -19,4 +19,8 @@ export class WorldCorruptedError extends CairnError {
   static override is(error: unknown): error is WorldCorruptedError {
     return hasErrorMarker(error, marker);
   }
+
+  override toJSON() {
+    return { ...super.toJSON(), location: this.location };
+  }
 }
