@@ -80,6 +80,9 @@ export class LocalStore {
       const { file, groups } = await JournalFile.open(join(directory, journalName(this.generation)));
       this.journal = file;
       this.replay(groups, file.path);
+      // A crash mid-checkpoint can leave a temp snapshot that was never renamed into place.
+      for (const file of files)
+        if (file.startsWith('.snapshot-') && file.endsWith('.tmp')) await unlink(join(directory, file));
       // Earlier generations are fully contained in the snapshot we loaded.
       for (const generation of new Set(generations)) {
         if (generation >= this.generation) continue;

@@ -1,0 +1,42 @@
+import { describeBadInput } from './bad-input.js';
+import { describeCommitTime } from './commit-time.js';
+import { describeEntityRules } from './entity-rules.js';
+import { describeEvents } from './events.js';
+import { describeFences } from './fences.js';
+import type { ConformanceOptions } from './helpers.js';
+import { describeLifecycle } from './lifecycle.js';
+import { describePagination } from './pagination.js';
+import { describeQueueDelivery } from './queue.js';
+import { describeQueueGroups } from './queue-groups.js';
+import { describeSharedStore } from './shared-store.js';
+import { describeStreams } from './streams.js';
+import { describeViews } from './views.js';
+
+export type { ConformanceOptions, ConformanceSection } from './helpers.js';
+
+/**
+ * Registers the whole World contract suite (DESIGN §3, §5) with vitest. Call it at the top
+ * level of a test file:
+ *
+ * ```ts
+ * describeWorldConformance({ name: 'my-world', createWorld: () => createMyWorld() });
+ * ```
+ *
+ * Every test gets its own World from `createWorld` and closes it when done. Sections listed
+ * in `skip` still appear in the report, as skipped tests whose titles give the reason; tests
+ * that a World's `capabilities` rule out skip themselves and say why.
+ */
+export function describeWorldConformance(options: ConformanceOptions): void {
+  describeEvents(options);
+  describeEntityRules(options);
+  describeViews(options);
+  describeFences(options);
+  describeCommitTime(options);
+  describePagination(options);
+  describeQueueDelivery(options);
+  describeQueueGroups(options);
+  describeStreams(options);
+  describeBadInput(options);
+  describeLifecycle(options);
+  describeSharedStore(options);
+}
