@@ -66,9 +66,9 @@ export async function eventually<Value>(
 }
 
 /** A promise with its resolver outside: lets a test release a step body exactly when it wants. */
-export function gate<Value = void>() {
-  let open!: (value: Value) => void;
-  const promise = new Promise<Value>((resolve) => {
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
     open = resolve;
   });
   return { promise, open };

@@ -117,7 +117,7 @@ export function describeAuthoring(options: EngineSuiteOptions): void {
     it('buffers hook payloads that arrive before the workflow awaits, in delivery order', async () => {
       const key = `k${Math.random()}`;
       const release = gate();
-      releases.set(key, { promise: release.promise, open: () => release.open() });
+      releases.set(key, release);
       await harness.startWorker({ workflows: [buffered] });
       const run = await harness.client.start(buffered, key);
       await eventually(

@@ -2,6 +2,7 @@ import type { EngineSuiteOptions } from '../harness.js';
 import { describeAuthoring } from './authoring.js';
 import { describeDivergence } from './divergence.js';
 import { describeInvariant } from './invariant.js';
+import { describeMap } from './map.js';
 import { describeSteps } from './steps.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
@@ -9,4 +10,5 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeSteps(options);
   describeAuthoring(options);
   describeDivergence(options);
+  describeMap(options);
 }
