@@ -1,0 +1,55 @@
+// Shared by the root scripts (`npm test`, `npm run demo`). A fresh machine has only Node and
+// npm, so everything else is provisioned here: a pinned pnpm in .tools/, put on PATH.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = resolve(fileURLToPath(import.meta.url), '../..');
+const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+export const pnpmVersion = rootManifest.packageManager.replace(/^pnpm@/, '');
+const toolsDir = join(root, '.tools');
+const toolsBin = join(toolsDir, 'node_modules', '.bin');
+
+export function step(title) {
+  console.log(`\n=== ${title} ===`);
+}
+
+/**
+ * Runs a command in the repo root and exits with its code if it fails. With `quiet`, its
+ * output is held back and shown only if it fails.
+ */
+export function run(command, args, { quiet = false, extraEnv = {} } = {}) {
+  const result = spawnSync(command, args, {
+    cwd: root,
+    stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    env: { ...process.env, ...extraEnv },
+    ...(quiet ? { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 } : {}),
+  });
+  if (result.status !== 0) {
+    if (quiet) {
+      process.stdout.write(result.stdout ?? '');
+      process.stderr.write(result.stderr ?? '');
+    }
+    console.error(`\n${command} ${args.join(' ')} failed with exit code ${result.status ?? result.signal}`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function installedPnpmVersion() {
+  const manifest = join(toolsDir, 'node_modules', 'pnpm', 'package.json');
+  return existsSync(manifest) ? JSON.parse(readFileSync(manifest, 'utf8')).version : undefined;
+}
+
+/** Installs the pinned pnpm into .tools/ unless it is already there, and puts it on PATH. */
+export function ensurePnpm({ quiet = false } = {}) {
+  if (installedPnpmVersion() !== pnpmVersion) {
+    const args = ['install', '--no-save', '--no-package-lock', '--prefix', toolsDir, `pnpm@${pnpmVersion}`];
+    if (quiet) run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { quiet });
+    else execFileSync('npm', args, { cwd: root, stdio: 'inherit' });
+  }
+  // turbo spawns `pnpm run …` for each package, so pnpm must be on PATH for every child.
+  process.env.PATH = `${toolsBin}${delimiter}${process.env.PATH}`;
+  process.env.TURBO_TELEMETRY_DISABLED = '1';
+  process.env.DO_NOT_TRACK = '1';
+}
