@@ -14,6 +14,7 @@ export { createWorker, type Worker, type WorkerOptions } from './runtime/worker.
 export type { BackoffOptions, StepOptions, WorkflowDefinition } from './workflow/definitions.js';
 export { type MapOptions, map } from './workflow/map.js';
 export {
+  type ChildHandle,
   createHook,
   getRunMetadata,
   type Hook,
@@ -21,6 +22,7 @@ export {
   type RunMetadata,
   random,
   sleep,
+  startChild,
   step,
   uuid,
   workflow,

@@ -4,10 +4,10 @@ import { installDeterminism } from '../workflow/determinism.js';
 import { decode, encode } from '../workflow/serialization.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import type { Run, RunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, World } from '../world/world.js';
+import { cancelRunTree } from './cancel.js';
 import { workflowTopic } from './topics.js';
 
 /** A handle on one run. Cheap to create; every method reads the World. */
@@ -36,7 +36,7 @@ export interface Client {
   listRuns(filter?: ListRunsOptions): Promise<Page<Run>>;
   /** Delivers a payload to the live hook holding `token`. Throws `HookNotFoundError`. */
   resumeHook(token: string, payload?: unknown): Promise<{ runId: string; hookId: string }>;
-  /** Cancels a run that has not ended; resolves with the run as it ends up. */
+  /** Cancels a run that has not ended, and its open children; resolves with the run as it ends up. */
   cancel(runId: string, reason?: string): Promise<Run>;
 }
 
@@ -126,17 +126,6 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
       await wake(hook.runId);
       return { runId: hook.runId, hookId: hook.hookId };
     },
-    async cancel(runId, reason) {
-      try {
-        const { run } = await world.events.create(runId, {
-          eventType: 'run_cancelled',
-          eventData: reason === undefined ? {} : { reason },
-        });
-        return run;
-      } catch (error) {
-        if (RunTerminalError.is(error)) return world.runs.get(runId);
-        throw error;
-      }
-    },
+    cancel: (runId, reason) => cancelRunTree(world, runId, reason),
   };
 }

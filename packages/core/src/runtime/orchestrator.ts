@@ -8,9 +8,11 @@ import { HookTokenConflictError } from '../world/errors/hook-token-conflict-erro
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import { formatEventId } from '../world/run-draft.js';
+import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
+import { cancelRunTree } from './cancel.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import { stepTopic, workflowTopic } from './topics.js';
 
@@ -48,6 +50,8 @@ export class Orchestrator {
   /** Runs with a pass in progress here; a second pass (after a lease expiry) must not share the first one's replay. */
   private readonly active = new Set<string>();
   private readonly margin: number;
+  /** Child runs this worker has created or seen running, so a parent pass does not re-check them all. */
+  private readonly childrenEnsured = new Set<string>();
   /** Outcomes of inline attempts that have settled, keyed by their promise, so a burst can be recorded at once. */
   private readonly settledOutcomes = new WeakMap<Promise<Settled>, StepOutcome>();
 
@@ -113,6 +117,7 @@ export class Orchestrator {
       behind = false;
       if (replay.isTerminal) {
         this.warm.delete(runId);
+        await this.finish(replay);
         return;
       }
       if (replay.divergedWith) {
@@ -125,6 +130,10 @@ export class Orchestrator {
         continue;
       }
       await this.armTimers(replay);
+      if (await this.startChildren(replay, dispatched)) {
+        behind = true;
+        continue;
+      }
       this.startSteps(replay, inflight, dispatched);
       // Nothing runs here any more: the run waits on hooks, timers or queued steps, each of
       // which wakes it again through the queue.
@@ -155,6 +164,12 @@ export class Orchestrator {
 
   private async load(runId: string): Promise<WorkflowReplay> {
     const run = await this.options.world.runs.get(runId);
+    if (run.parentRunId !== undefined && !isTerminalRunStatus(run.status)) {
+      // A cancel cascade that died half way: finish it from the child's side.
+      const parent = await this.options.world.runs.get(run.parentRunId);
+      if (parent.status === 'cancelled')
+        await cancelRunTree(this.options.world, runId, `parent run ${parent.runId} was cancelled`);
+    }
     const definition = this.options.workflows.get(run.workflowName);
     if (!definition) {
       throw new Error(`Run ${runId} is of workflow "${run.workflowName}", which this worker does not have`);
@@ -319,10 +334,97 @@ export class Orchestrator {
     );
   }
 
+  /**
+   * Makes sure every open child exists and is awake. A child found already ended (its
+   * report to us was lost in a crash) is reported now; resolves true when that happened,
+   * since the log then moved.
+   */
+  private async startChildren(replay: WorkflowReplay, dispatched: Set<string>): Promise<boolean> {
+    const { world } = this.options;
+    let reported = false;
+    for (const step of replay.openSteps()) {
+      if (!step.child || dispatched.has(step.id) || this.childrenEnsured.has(step.child.runId)) continue;
+      dispatched.add(step.id);
+      try {
+        await world.events.create(step.child.runId, {
+          eventType: 'run_created',
+          eventData: {
+            workflowName: step.child.workflowName,
+            input: step.input,
+            parentRunId: replay.runId,
+            metadata: { parentStepId: step.id },
+          },
+        });
+      } catch (error) {
+        if (!EntityConflictError.is(error)) throw error;
+        const child = await world.runs.get(step.child.runId);
+        if (isTerminalRunStatus(child.status)) {
+          await this.reportToParent(child);
+          reported = true;
+        } else {
+          // It exists and is not finished: it has (or, after a restart, recovery gives it) a wake.
+          this.rememberChild(step.child.runId);
+        }
+        continue;
+      }
+      this.rememberChild(step.child.runId);
+      await this.sendWake(step.child.runId);
+    }
+    return reported;
+  }
+
+  private rememberChild(runId: string): void {
+    this.childrenEnsured.add(runId);
+    // Only an optimisation (it saves a read per open child per pass), so bounded crudely.
+    if (this.childrenEnsured.size > 100_000) this.childrenEnsured.clear();
+  }
+
+  /** A run ended: if it is a child, tell the parent. */
+  private async finish(replay: WorkflowReplay): Promise<void> {
+    if (!replay.parent) return;
+    await this.reportToParent(await this.options.world.runs.get(replay.runId));
+  }
+
+  /** Records a child's outcome in its parent's log (a fact: exactly once) and wakes the parent. */
+  private async reportToParent(child: Run): Promise<void> {
+    const parentStepId = child.metadata?.parentStepId;
+    if (child.parentRunId === undefined || typeof parentStepId !== 'string') return;
+    const outcome: StepOutcome =
+      child.status === 'completed'
+        ? {
+            eventType: 'step_completed',
+            correlationId: parentStepId,
+            eventData: child.output === undefined ? {} : { output: child.output },
+          }
+        : {
+            eventType: 'step_failed',
+            correlationId: parentStepId,
+            eventData: {
+              error:
+                child.status === 'cancelled'
+                  ? {
+                      name: 'RunCancelled',
+                      message: child.cancelReason ?? `child run ${child.runId} was cancelled`,
+                      code: 'RUN_CANCELLED',
+                    }
+                  : (child.error ?? { name: 'Error', message: `child run ${child.runId} failed` }),
+            },
+          };
+    try {
+      await this.writeFact(child.parentRunId, outcome);
+    } catch (error) {
+      // The parent ended first (cancelled, say): nobody is waiting for this outcome.
+      if (RunTerminalError.is(error)) return;
+      throw error;
+    }
+    await this.sendWake(child.parentRunId);
+  }
+
   /** Runs due open steps inline while slots last; the rest go through the step queue. */
   private startSteps(replay: WorkflowReplay, inflight: Map<string, Promise<Settled>>, dispatched: Set<string>): void {
     const now = Date.now();
     for (const step of replay.openSteps()) {
+      if (step.child) continue;
       const attemptKey = `${step.id}:${step.retries}`;
       if (inflight.has(step.id) || dispatched.has(attemptKey)) continue;
       if (step.retryAfter !== undefined && step.retryAfter > now) continue;

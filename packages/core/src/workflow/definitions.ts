@@ -36,8 +36,11 @@ export interface WorkflowDefinition<Input = unknown, Output = unknown> {
 export const stepRegistry = new Map<string, StepDefinition>();
 
 export function validateName(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
-    throw new InvalidInputError({ field, value, reason: 'must be a non-empty string of at most 256 characters' });
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) {
+    throw new InvalidInputError({ field, value, reason: 'must be a non-empty string of at most 200 characters' });
+  }
+  if (value.startsWith('cairn:')) {
+    throw new InvalidInputError({ field, value, reason: 'must not start with "cairn:", which the engine reserves' });
   }
   return value;
 }

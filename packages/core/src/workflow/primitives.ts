@@ -148,3 +148,35 @@ export function random(): number {
 export function uuid(): string {
   return requireReplay('uuid()').uuid();
 }
+
+/** A child run started from a workflow: awaitable directly, or through `result()`. */
+export interface ChildHandle<Output> extends PromiseLike<Output> {
+  /** Deterministic: the same on every replay of the parent. */
+  readonly runId: string;
+  /** Resolves with the child's output; rejects with `RunFailedError` if it failed or was cancelled. */
+  result(): Promise<Output>;
+}
+
+/**
+ * Starts a child workflow run. Children run concurrently with the parent and each other;
+ * the parent observes each child's outcome in its own log, in log order. Cancelling the
+ * parent cancels its children. The child must be registered with a worker.
+ */
+export function startChild<Input, Output>(child: WorkflowDefinition<Input, Output>, input: Input): ChildHandle<Output> {
+  const replay = requireReplay('startChild()');
+  if (child?.kind !== 'cairn.workflow') {
+    throw new InvalidInputError({
+      field: 'startChild(workflow)',
+      value: child,
+      reason: 'must be a value made by workflow()',
+    });
+  }
+  const { runId, promise } = replay.startChild(child.name, input);
+  const result = promise as Promise<Output>;
+  return {
+    runId,
+    result: () => result,
+    // biome-ignore lint/suspicious/noThenProperty: a child handle is deliberately awaitable.
+    then: (onFulfilled, onRejected) => result.then(onFulfilled, onRejected),
+  };
+}

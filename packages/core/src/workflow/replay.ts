@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
+import { RunFailedError } from '../errors/run-failed-error.js';
 import { StepFailedError } from '../errors/step-failed-error.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
@@ -35,6 +37,8 @@ export interface StepCommand extends Deferred {
   /** Failed attempts recorded by step_retrying. */
   retries: number;
   retryAfter: number | undefined;
+  /** Set when this "step" is a child run: the orchestrator starts the child instead of running a body. */
+  child?: { workflowName: string; runId: string };
 }
 
 export interface WaitCommand extends Deferred {
@@ -98,6 +102,8 @@ export class WorkflowReplay {
     status: 'running',
   };
   private terminal = false;
+  /** Set for a child run: where its outcome must be recorded. */
+  parent: { runId: string; stepId: string } | undefined;
   private startRecorded = false;
   private lastCreatedAt = 0;
   private divergence: ReplayDivergenceError | undefined;
@@ -183,6 +189,26 @@ export class WorkflowReplay {
     return command.promise;
   }
 
+  /** A child run: a step entity in this log whose outcome the child's orchestrator records. */
+  startChild(workflowName: string, input: unknown): { runId: string; promise: Promise<unknown> } {
+    const id = this.nextId('child', workflowName);
+    const runId = childRunId(this.runId, id);
+    const command: StepCommand = {
+      kind: 'step',
+      id,
+      name: `${childStepPrefix}${workflowName}`,
+      input: encode(input, `startChild("${workflowName}") input`),
+      recorded: false,
+      settled: false,
+      retries: 0,
+      retryAfter: undefined,
+      child: { workflowName, runId },
+      ...deferred(),
+    };
+    this.issue(command);
+    return { runId, promise: command.promise };
+  }
+
   sleepUntil(resumeAt: number): Promise<void> {
     const command: WaitCommand = {
       kind: 'wait',
@@ -246,6 +272,13 @@ export class WorkflowReplay {
   private deliver(event: WorldEvent): boolean {
     switch (event.eventType) {
       case 'run_created':
+        if (event.eventData.parentRunId !== undefined) {
+          const parentStepId = event.eventData.metadata?.parentStepId;
+          this.parent = {
+            runId: event.eventData.parentRunId,
+            stepId: typeof parentStepId === 'string' ? parentStepId : '',
+          };
+        }
         this.start(decode(event.eventData.input));
         return true;
       case 'run_started':
@@ -272,7 +305,15 @@ export class WorkflowReplay {
         const step = this.commands.get(event.correlationId) as StepCommand | undefined;
         if (!step) return false;
         this.settleStep(step);
-        step.reject(new StepFailedError({ stepName: step.name, stepId: step.id, failure: event.eventData.error }));
+        step.reject(
+          step.child
+            ? new RunFailedError({
+                runId: step.child.runId,
+                status: event.eventData.error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed',
+                failure: event.eventData.error,
+              })
+            : new StepFailedError({ stepName: step.name, stepId: step.id, failure: event.eventData.error }),
+        );
         return true;
       }
       case 'step_retrying': {
@@ -426,6 +467,19 @@ export class WorkflowReplay {
     step.settled = true;
     this.openStepSet.delete(step);
   }
+}
+
+/** Step names the engine reserves for child runs; user steps may not start with `cairn:`. */
+export const childStepPrefix = 'cairn:child:';
+
+/**
+ * A child's run id: derived from the parent and the call site, so every replay of the
+ * parent names the same child and never starts a second one. Hashed when it would be too long.
+ */
+export function childRunId(parentRunId: string, commandId: string): string {
+  const plain = `${parentRunId}~${commandId}`;
+  if (plain.length <= 256) return plain;
+  return `child_${createHash('sha256').update(plain).digest('hex')}`;
 }
 
 export function serializeError(error: unknown): SerializedError {

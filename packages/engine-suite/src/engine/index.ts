@@ -1,5 +1,6 @@
 import type { EngineSuiteOptions } from '../harness.js';
 import { describeAuthoring } from './authoring.js';
+import { describeChildren } from './children.js';
 import { describeDivergence } from './divergence.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
@@ -11,4 +12,5 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeAuthoring(options);
   describeDivergence(options);
   describeMap(options);
+  describeChildren(options);
 }

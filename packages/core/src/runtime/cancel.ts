@@ -1,0 +1,41 @@
+import { childRunId, childStepPrefix } from '../workflow/replay.js';
+import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
+import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import type { Run } from '../world/schemas/entities.js';
+import type { World } from '../world/world.js';
+
+/**
+ * Cancels a run and, depth first, every child it started that is still open. Idempotent:
+ * a run that already ended is left as it is. Each child is cancelled even if the parent had
+ * already ended, so a cascade interrupted by a crash completes when repeated.
+ */
+export async function cancelRunTree(world: World, runId: string, reason?: string): Promise<Run> {
+  let run: Run;
+  try {
+    run = (
+      await world.events.create(runId, {
+        eventType: 'run_cancelled',
+        eventData: reason === undefined ? {} : { reason },
+      })
+    ).run;
+  } catch (error) {
+    if (!RunTerminalError.is(error)) throw error;
+    run = await world.runs.get(runId);
+  }
+  for (let cursor: string | undefined, more = true; more; ) {
+    const page = await world.steps.list(runId, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+    for (const step of page.data) {
+      if (!step.stepName.startsWith(childStepPrefix) || step.status === 'completed' || step.status === 'failed')
+        continue;
+      try {
+        await cancelRunTree(world, childRunId(runId, step.stepId), `parent run ${runId} was cancelled`);
+      } catch (error) {
+        // The parent recorded the child but died before creating it: nothing to cancel.
+        if (!RunNotFoundError.is(error)) throw error;
+      }
+    }
+    cursor = page.cursor ?? undefined;
+    more = cursor !== undefined;
+  }
+  return run;
+}
