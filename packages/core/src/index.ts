@@ -27,5 +27,6 @@ export {
   uuid,
   workflow,
 } from './workflow/primitives.js';
+export { getWritable } from './workflow/streams.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';

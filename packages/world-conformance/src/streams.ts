@@ -18,6 +18,26 @@ const chunkPattern = /^w(\d{2}):c(\d{3})\|$/;
 /** Durable streams: concurrency, reading from any index, live follow, types, closing. */
 export function describeStreams(options: ConformanceOptions): void {
   section(options, 'streams', 'streams', (test) => {
+    test('a write repeated with the same idempotency key lands once, even when the repeats race', async ({ world }) => {
+      const { runId } = await startedRun(world);
+      const first = await world.streams.write(runId, 'once', 'alpha', { idempotencyKey: 'chunk-1' });
+      const racing = await Promise.all(
+        Array.from({ length: 5 }, () => world.streams.write(runId, 'once', 'alpha', { idempotencyKey: 'chunk-1' })),
+      );
+      for (const repeat of racing) expect(repeat.index).toBe(first.index);
+      // Keys belong to one stream: the same key elsewhere is a different chunk.
+      await world.streams.write(runId, 'other', 'alpha', { idempotencyKey: 'chunk-1' });
+      const second = await world.streams.write(runId, 'once', 'beta', { idempotencyKey: 'chunk-2' });
+      expect(second.index).toBe(first.index + 1);
+      await world.streams.close(runId, 'once');
+      // A repeat after close still answers with the original index instead of failing.
+      expect((await world.streams.write(runId, 'once', 'beta', { idempotencyKey: 'chunk-2' })).index).toBe(
+        second.index,
+      );
+      const chunks = await within(readAll(world, runId, 'once'), 10_000, 'reading the stream');
+      expect(chunks.map((chunk) => chunk.data)).toEqual(['alpha', 'beta']);
+    });
+
     test(`${writerCount} concurrent writers x ${chunksPerWriter} chunks: none lost, duplicated, split or reordered`, async ({
       world,
     }) => {

@@ -16,7 +16,16 @@ export type JournalRecord =
   | { type: 'message'; message: StoredMessage }
   | { type: 'ack'; messageId: string; at: number }
   | { type: 'retry'; messageId: string; attempt: number; deliverAt: number }
-  | { type: 'chunk'; runId: string; stream: string; index: number; createdAt: number; text?: string; base64?: string }
+  | {
+      type: 'chunk';
+      runId: string;
+      stream: string;
+      index: number;
+      createdAt: number;
+      text?: string;
+      base64?: string;
+      key?: string;
+    }
   | { type: 'stream_closed'; runId: string; stream: string; at: number };
 
 export interface StoredMessage {
@@ -35,6 +44,8 @@ export interface StoredMessage {
 export interface StreamRecord {
   name: string;
   chunks: StreamChunk[];
+  /** Idempotency key → index of the chunk written with it. */
+  keys: Map<string, number>;
   closed: boolean;
   createdAt: number;
   updatedAt: number;
@@ -146,7 +157,12 @@ export class LocalState {
       case 'chunk': {
         const data =
           record.base64 === undefined ? (record.text ?? '') : new Uint8Array(Buffer.from(record.base64, 'base64'));
-        this.appendChunk(record.runId, record.stream, { index: record.index, data, createdAt: record.createdAt });
+        this.appendChunk(
+          record.runId,
+          record.stream,
+          { index: record.index, data, createdAt: record.createdAt },
+          record.key,
+        );
         return;
       }
       case 'stream_closed':
@@ -198,16 +214,17 @@ export class LocalState {
   private ensureStream(runId: string, name: string, at: number): StreamRecord {
     let stream = this.stream(runId, name);
     if (!stream) {
-      stream = { name, chunks: [], closed: false, createdAt: at, updatedAt: at };
+      stream = { name, chunks: [], keys: new Map(), closed: false, createdAt: at, updatedAt: at };
       this.streams.set(streamKey(runId, name), stream);
       this.runs.get(runId)?.streams.set(name, stream);
     }
     return stream;
   }
 
-  appendChunk(runId: string, name: string, chunk: StreamChunk): void {
+  appendChunk(runId: string, name: string, chunk: StreamChunk, key?: string): void {
     const stream = this.ensureStream(runId, name, chunk.createdAt);
     stream.chunks.push(chunk);
+    if (key !== undefined) stream.keys.set(key, chunk.index);
     stream.updatedAt = chunk.createdAt;
   }
 
@@ -223,14 +240,22 @@ export class LocalState {
     for (const message of this.messages.values()) yield { type: 'message', message };
     for (const [key, stream] of this.streams) {
       const runId = key.slice(0, key.indexOf('\u0000'));
-      for (const chunk of stream.chunks) yield chunkRecord(runId, stream.name, chunk);
+      const keyOf = new Map([...stream.keys].map(([key, index]) => [index, key]));
+      for (const chunk of stream.chunks) yield chunkRecord(runId, stream.name, chunk, keyOf.get(chunk.index));
       if (stream.closed) yield { type: 'stream_closed', runId, stream: stream.name, at: stream.updatedAt };
     }
   }
 }
 
-export function chunkRecord(runId: string, stream: string, chunk: StreamChunk): JournalRecord {
-  const base = { type: 'chunk' as const, runId, stream, index: chunk.index, createdAt: chunk.createdAt };
+export function chunkRecord(runId: string, stream: string, chunk: StreamChunk, key?: string): JournalRecord {
+  const base = {
+    type: 'chunk' as const,
+    runId,
+    stream,
+    index: chunk.index,
+    createdAt: chunk.createdAt,
+    ...(key === undefined ? {} : { key }),
+  };
   return typeof chunk.data === 'string'
     ? { ...base, text: chunk.data }
     : {

@@ -12,8 +12,11 @@ import {
   streamNameSchema,
   type WorldStreams,
 } from '@cairn/core/world';
+import { z } from 'zod';
 import { chunkRecord } from './local-state.js';
 import type { LocalStore } from './local-store.js';
+
+const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
 const copyChunk = (chunk: StreamChunk): StreamChunk => ({
   index: chunk.index,
@@ -35,8 +38,14 @@ export class LocalStreams implements WorldStreams {
     private readonly maxChunkBytes: number,
   ) {}
 
-  async write(runId: string, name: string, chunk: string | Uint8Array): Promise<{ index: number }> {
+  async write(
+    runId: string,
+    name: string,
+    chunk: string | Uint8Array,
+    options?: { idempotencyKey?: string },
+  ): Promise<{ index: number }> {
     this.validate(runId, name);
+    const { idempotencyKey } = parseInput(writeOptionsSchema, options, 'options') ?? {};
     const data = parseInput(streamChunkDataSchema, chunk, 'chunk');
     const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > this.maxChunkBytes) {
@@ -51,12 +60,14 @@ export class LocalStreams implements WorldStreams {
     return this.store.submit(() => {
       this.requireRun(runId);
       const stream = this.store.state.stream(runId, name);
+      const earlier = idempotencyKey === undefined ? undefined : stream?.keys.get(idempotencyKey);
+      if (earlier !== undefined) return { result: { index: earlier }, records: [] };
       if (stream?.closed) throw new StreamClosedError({ runId, stream: name });
       const written: StreamChunk = { index: stream?.chunks.length ?? 0, data: owned, createdAt: Date.now() };
-      this.store.state.appendChunk(runId, name, written);
+      this.store.state.appendChunk(runId, name, written, idempotencyKey);
       return {
         result: { index: written.index },
-        records: [chunkRecord(runId, name, written)],
+        records: [chunkRecord(runId, name, written, idempotencyKey)],
         afterCommit: () => this.wake(runId, name),
       };
     });

@@ -37,5 +37,13 @@ export async function cancelRunTree(world: World, runId: string, reason?: string
     cursor = page.cursor ?? undefined;
     more = cursor !== undefined;
   }
+  await closeRunStreams(world, runId);
   return run;
+}
+
+/** Streams end with their run, so live readers finish instead of waiting forever. */
+export async function closeRunStreams(world: World, runId: string): Promise<void> {
+  for (const stream of await world.streams.list(runId)) {
+    if (!stream.closed) await world.streams.close(runId, stream.name);
+  }
 }

@@ -22,6 +22,12 @@ export interface RunHandle<Output = unknown> {
   result(options?: { signal?: AbortSignal }): Promise<Output>;
   /** The run's whole log, in order. */
   events(): Promise<WorldEvent[]>;
+  /**
+   * Chunks of one of the run's streams (default `'default'`), from `fromIndex` (negative
+   * counts back from the tail), following live until the stream closes, which it does when
+   * the run ends. Text chunks come back as strings, binary ones as Uint8Array.
+   */
+  readable(name?: string, options?: { fromIndex?: number; signal?: AbortSignal }): AsyncIterable<string | Uint8Array>;
 }
 
 export interface Client {
@@ -66,6 +72,14 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
         options.signal?.throwIfAborted();
         await world.events.watch(id, run.lastSeq, options.signal);
       }
+    },
+    readable: (name = 'default', options = {}) => {
+      const chunks = world.streams.read(id, name, options);
+      return {
+        async *[Symbol.asyncIterator]() {
+          for await (const chunk of chunks) yield chunk.data;
+        },
+      };
     },
     events: async () => {
       const events: WorldEvent[] = [];

@@ -12,7 +12,7 @@ import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
-import { cancelRunTree } from './cancel.js';
+import { cancelRunTree, closeRunStreams } from './cancel.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import { stepTopic, workflowTopic } from './topics.js';
 
@@ -379,8 +379,9 @@ export class Orchestrator {
     if (this.childrenEnsured.size > 100_000) this.childrenEnsured.clear();
   }
 
-  /** A run ended: if it is a child, tell the parent. */
+  /** A run ended: close its streams, and if it is a child, tell the parent. */
   private async finish(replay: WorkflowReplay): Promise<void> {
+    await closeRunStreams(this.options.world, replay.runId);
     if (!replay.parent) return;
     await this.reportToParent(await this.options.world.runs.get(replay.runId));
   }
@@ -430,7 +431,7 @@ export class Orchestrator {
       if (step.retryAfter !== undefined && step.retryAfter > now) continue;
       const definition = stepRegistry.get(step.name);
       if (definition && this.options.stepSlots.tryAcquire()) {
-        inflight.set(step.id, this.runInline(definition, step));
+        inflight.set(step.id, this.runInline(replay.runId, definition, step));
       } else {
         dispatched.add(attemptKey);
         this.dispatch(replay.runId, step);
@@ -438,10 +439,15 @@ export class Orchestrator {
     }
   }
 
-  private runInline(definition: NonNullable<ReturnType<typeof stepRegistry.get>>, step: StepCommand): Promise<Settled> {
+  private runInline(
+    runId: string,
+    definition: NonNullable<ReturnType<typeof stepRegistry.get>>,
+    step: StepCommand,
+  ): Promise<Settled> {
     const settled: Promise<Settled> = runStepAttempt(
       definition,
       { stepId: step.id, input: step.input, retries: step.retries },
+      { world: this.options.world, runId },
       Date.now,
     )
       .then((outcome) => {

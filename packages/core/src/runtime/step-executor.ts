@@ -4,8 +4,10 @@ import { workflowContext } from '../workflow/context.js';
 import { backoffDelay, type StepDefinition } from '../workflow/definitions.js';
 import { serializeError } from '../workflow/replay.js';
 import { decode, encode } from '../workflow/serialization.js';
+import { stepContext } from '../workflow/streams.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { JsonValue } from '../world/schemas/primitives.js';
+import type { World } from '../world/world.js';
 
 /** One attempt's outcome as the event that records it. */
 export type StepOutcome = Extract<
@@ -26,6 +28,7 @@ class StepTimeoutError extends Error {
 export async function runStepAttempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
+  context: { world: World; runId: string },
   clock: () => number,
 ): Promise<StepOutcome> {
   const { maxRetries, backoff, timeoutMs } = definition.options;
@@ -33,7 +36,11 @@ export async function runStepAttempt(
   let output: unknown;
   try {
     const args = (decode(step.input) as unknown[] | undefined) ?? [];
-    const body = workflowContext.exit(() => Promise.resolve().then(() => definition.fn(...(args as never[]))));
+    const body = workflowContext.exit(() =>
+      stepContext.run({ ...context, stepId: step.stepId }, () =>
+        Promise.resolve().then(() => definition.fn(...(args as never[]))),
+      ),
+    );
     output = await (timeoutMs === undefined ? body : withTimeout(body, timeoutMs, definition.name));
   } catch (error) {
     const failure = serializeError(error);

@@ -75,7 +75,12 @@ export function createWorker(options: WorkerOptions): Worker {
     while (!stepSlots.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, 5));
     let outcome: Awaited<ReturnType<typeof runStepAttempt>>;
     try {
-      outcome = await runStepAttempt(definition, { stepId, input: step.input, retries: step.retries }, Date.now);
+      outcome = await runStepAttempt(
+        definition,
+        { stepId, input: step.input, retries: step.retries },
+        { world, runId },
+        Date.now,
+      );
     } finally {
       stepSlots.release();
     }

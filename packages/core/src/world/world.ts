@@ -243,9 +243,17 @@ export interface WorldQueue {
 export interface WorldStreams {
   /**
    * Appends one chunk; resolves with its index once durable. Creates the stream on first
-   * write. Throws `RunNotFoundError`, `StreamClosedError`.
+   * write. With `idempotencyKey`, a second write carrying the same key to the same stream
+   * writes nothing and resolves with the first write's index: a writer that may run twice
+   * (a step retried after a crash) still adds its chunk once. Throws `RunNotFoundError`,
+   * `StreamClosedError`.
    */
-  write(runId: string, name: string, chunk: string | Uint8Array): Promise<{ index: number }>;
+  write(
+    runId: string,
+    name: string,
+    chunk: string | Uint8Array,
+    options?: { idempotencyKey?: string },
+  ): Promise<{ index: number }>;
   /** Closes the stream (creating it empty if needed). Idempotent. Throws `RunNotFoundError`. */
   close(runId: string, name: string): Promise<void>;
   /**

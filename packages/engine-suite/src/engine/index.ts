@@ -5,6 +5,7 @@ import { describeDivergence } from './divergence.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
 import { describeSteps } from './steps.js';
+import { describeStreams } from './streams.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
@@ -13,4 +14,5 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeDivergence(options);
   describeMap(options);
   describeChildren(options);
+  describeStreams(options);
 }
