@@ -53,3 +53,24 @@ export function ensurePnpm({ quiet = false } = {}) {
   process.env.TURBO_TELEMETRY_DISABLED = '1';
   process.env.DO_NOT_TRACK = '1';
 }
+
+/**
+ * The PostgreSQL server binaries the world-postgres and e2e tests start on loopback. A fresh
+ * Debian machine has none; install them from Debian's packages (the tests run initdb and
+ * postgres themselves, in temp directories, so no system cluster is used).
+ */
+export function ensurePostgres() {
+  const found = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].some((dir) =>
+    existsSync(join(dir, 'initdb')),
+  );
+  if (found) return;
+  if (process.getuid?.() !== 0) {
+    console.error('PostgreSQL server binaries are missing; install them with: sudo apt-get install -y postgresql');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}

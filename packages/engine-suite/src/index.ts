@@ -2,7 +2,8 @@ import { describeEngineBehaviour } from './engine/index.js';
 import type { EngineSuiteOptions } from './harness.js';
 import { describeRaceStorms } from './storms/index.js';
 
-export type { EngineSuiteOptions } from './harness.js';
+export type { EngineSuiteOptions, Harness } from './harness.js';
+export { openHarness } from './harness.js';
 
 /** Registers the engine behaviour tests and the race storms against a World factory. */
 export function describeEngineSuite(options: EngineSuiteOptions): void {

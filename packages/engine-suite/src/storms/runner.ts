@@ -72,11 +72,19 @@ type Settled<Output> = { ok: true; output: Output } | { ok: false; error: unknow
  * workers, resumed in bursts where the shape has hooks, each awaited to a terminal status
  * (a run that does not get there in `scale.stuckAfterMs` is stuck), then audited.
  */
+export interface StormHooks {
+  /** Starts whatever orchestrates the runs. Default: in-process workers on the harness's World. */
+  startWorkers?(harness: Harness, runLease: boolean, shape: StormShape<unknown, unknown>): Promise<void>;
+  /** Runs alongside the storm once the runs have started: e2e tests kill a worker or restart the database here. */
+  duringRun?(harness: Harness, runIds: string[]): Promise<void>;
+}
+
 export async function runStorm<Input, Output>(
   options: EngineSuiteOptions,
   runLease: boolean,
   shape: StormShape<Input, Output>,
   seed: number,
+  hooks: StormHooks = {},
 ): Promise<StormReport> {
   const started = Date.now();
   const report: StormReport = {
@@ -102,8 +110,12 @@ export async function runStorm<Input, Output>(
   const harness = await openHarness(options, runLease);
   try {
     countFenceConflicts(harness, report);
-    const workers = runLease ? scale.workers.lease : scale.workers.noLease;
-    for (let index = 0; index < workers; index++) await harness.startWorker({ workflows: [shape.workflow] });
+    if (hooks.startWorkers) {
+      await hooks.startWorkers(harness, runLease, shape as StormShape<unknown, unknown>);
+    } else {
+      const workers = runLease ? scale.workers.lease : scale.workers.noLease;
+      for (let index = 0; index < workers; index++) await harness.startWorker({ workflows: [shape.workflow] });
+    }
     const inputs = shape.inputs(seed, scale);
     report.runs = inputs.length;
     report.rounds = inputs.reduce((sum, input) => sum + shape.rounds(input), 0);
@@ -127,6 +139,10 @@ export async function runStorm<Input, Output>(
           ),
         )
       : [];
+    const disruption = hooks.duringRun?.(
+      harness,
+      handles.map((handle) => handle.id),
+    );
     let outcomes: Settled<Output>[];
     try {
       outcomes = await Promise.all(
@@ -138,6 +154,7 @@ export async function runStorm<Input, Output>(
         ),
       );
       await Promise.all(drivers);
+      await disruption;
     } finally {
       clearTimeout(timer);
       deadline.abort();
