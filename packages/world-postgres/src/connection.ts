@@ -1,0 +1,86 @@
+import { Pool } from 'pg';
+import { parse } from 'pg-connection-string';
+import { z } from 'zod';
+
+/** A pg Pool by shape, not `instanceof`: the caller's `pg` may be another copy than ours. */
+const isPool = (value: unknown): value is Pool =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Pool).connect === 'function' &&
+  typeof (value as Pool).query === 'function';
+
+/**
+ * Schema names are interpolated into SQL (identifiers cannot be bound as parameters), so
+ * they are restricted to plain lowercase identifiers. 48 characters leaves room for the
+ * `cairn_` prefix of the NOTIFY channel within PostgreSQL's 63-byte identifier limit.
+ */
+export const schemaNameSchema = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lowercase SQL identifier (a-z, 0-9, _; not starting with a digit)')
+  .max(48, 'must be at most 48 characters');
+
+export const connectionShape = {
+  /** `postgres://user:password@host:port/database`. Give this or `pool`. */
+  connectionString: z.string().min(1, 'must not be empty').optional(),
+  /** A pool you own: the World uses it and never ends it. Give this or `connectionString`. */
+  pool: z.custom<Pool>(isPool, 'must be a pg.Pool').optional(),
+  /** Schema holding Cairn's tables; created by the migrations. Default `cairn`. */
+  schema: schemaNameSchema.optional(),
+  /** Connections in the World's own pool (with `connectionString`). Default 10. */
+  poolSize: z.number().int('must be a whole number').min(1).max(1000).optional(),
+  /** How long to wait for a connection before `WorldUnavailableError`. Default 10 s. */
+  connectTimeoutMs: z.number().int('must be whole milliseconds').min(1).optional(),
+};
+
+type ConnectionFields = {
+  connectionString?: string | undefined;
+  pool?: Pool | undefined;
+  poolSize?: number | undefined;
+  connectTimeoutMs?: number | undefined;
+};
+
+/** Exactly one of `connectionString` and `pool`. */
+export function requireOneSource(options: ConnectionFields, context: z.RefinementCtx): void {
+  if ((options.connectionString === undefined) === (options.pool === undefined)) {
+    context.addIssue({
+      code: 'custom',
+      path: ['connectionString'],
+      message: 'give exactly one of connectionString and pool',
+    });
+  }
+}
+
+/** Where the pool connects, as `host:port` (or the socket directory), for error messages. */
+export function locationOf(options: ConnectionFields): string {
+  const poolOptions = (options.pool as { options?: Record<string, unknown> } | undefined)?.options ?? {};
+  const connectionString = options.connectionString ?? (poolOptions.connectionString as string | undefined);
+  let host = poolOptions.host as string | undefined;
+  let port = poolOptions.port as string | number | undefined;
+  if (connectionString !== undefined) {
+    try {
+      const parsed = parse(connectionString);
+      host = parsed.host ?? host;
+      port = parsed.port ?? port;
+    } catch {
+      // An unparsable string fails to connect anyway; the message still names the defaults.
+    }
+  }
+  host ??= process.env.PGHOST ?? 'localhost';
+  port ??= process.env.PGPORT ?? 5432;
+  return host.startsWith('/') ? `${host}/.s.PGSQL.${port}` : `${host}:${port}`;
+}
+
+/** The pool to use and whether the World owns it (and so ends it on close). */
+export function openPool(options: ConnectionFields): { pool: Pool; owned: boolean } {
+  if (options.pool) return { pool: options.pool, owned: false };
+  const pool = new Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle connection that the server drops emits 'error' on the pool; unhandled, it
+  // would crash the process. The next query reconnects, or fails with WorldUnavailableError.
+  pool.on('error', () => {});
+  return { pool, owned: true };
+}

@@ -1,0 +1,182 @@
+import { CairnError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
+import type { Pool, PoolClient } from 'pg';
+
+/** SQLSTATE classes and Node socket codes that mean "the database cannot be reached", not "the query was wrong". */
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down)
+  '53300', // too_many_connections
+]);
+
+/** The error's SQLSTATE or socket code, if it has one. */
+export const errorCode = (error: unknown): string | undefined =>
+  typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
+    ? (error as { code: string }).code
+    : undefined;
+
+/** A unique violation on the named index or constraint. */
+export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
+  errorCode(error) === '23505' && (error as { constraint?: string }).constraint === constraint;
+
+function isUnavailable(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code !== undefined && (unavailableCodes.has(code) || code.startsWith('08'))) return true;
+  const message = error instanceof Error ? error.message : '';
+  // pg reports pool and socket failures as plain Errors without a code.
+  return /Connection terminated|timeout exceeded when trying to connect|connect ETIMEDOUT|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** Fully qualified, quoted table names for one schema. */
+export interface Tables {
+  schema: string;
+  migrations: string;
+  runs: string;
+  events: string;
+  steps: string;
+  hooks: string;
+  waits: string;
+  messages: string;
+  groups: string;
+  streams: string;
+  chunks: string;
+  nowMs: string;
+}
+
+export function tablesFor(schema: string): Tables {
+  const quoted = `"${schema}"`;
+  return {
+    schema: quoted,
+    migrations: `${quoted}.cairn_migrations`,
+    runs: `${quoted}.runs`,
+    events: `${quoted}.events`,
+    steps: `${quoted}.steps`,
+    hooks: `${quoted}.hooks`,
+    waits: `${quoted}.waits`,
+    messages: `${quoted}.queue_messages`,
+    groups: `${quoted}.queue_groups`,
+    streams: `${quoted}.streams`,
+    chunks: `${quoted}.stream_chunks`,
+    // The database's clock, so every process stamps and compares times on one clock.
+    nowMs: `${quoted}.now_ms()`,
+  };
+}
+
+/**
+ * The pool plus what every module needs around it: table names, the NOTIFY channel, and
+ * one place that turns driver errors into the contract's errors. A connection failure is
+ * `WorldUnavailableError` naming host:port (retryable: the same call may work once the
+ * database is back); a call after `close()` is `WorldClosedError`.
+ */
+export class Database {
+  readonly tables: Tables;
+  readonly channel: string;
+  /** Set when close() starts: no new consumers, live waits (watch, stream reads) end. */
+  closing = false;
+  /** Set once consumers have drained: every call rejects. */
+  closed = false;
+  private opening: Promise<void> | undefined;
+
+  constructor(
+    readonly pool: Pool,
+    readonly schema: string,
+    readonly worldName: string,
+    /** `host:port` (or socket path) the pool connects to, for error messages. */
+    readonly location: string,
+    /** Runs once before the first query (the migrations); retried on the next call if it fails. */
+    private readonly prepare: () => Promise<void>,
+  ) {
+    this.tables = tablesFor(schema);
+    // One channel per schema: Worlds in other schemas of the same database never wake each other.
+    this.channel = `cairn_${schema}`;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new WorldClosedError({ world: this.worldName });
+  }
+
+  assertNotClosing(): void {
+    if (this.closing || this.closed) throw new WorldClosedError({ world: this.worldName });
+  }
+
+  /**
+   * Connects and migrates on first use. A failure is not remembered: the error is
+   * `WorldUnavailableError` (retryable), and the next call tries again.
+   */
+  open(): Promise<void> {
+    if (this.closed) return Promise.reject(new WorldClosedError({ world: this.worldName }));
+    this.opening ??= this.prepare().catch((error: unknown) => {
+      this.opening = undefined;
+      throw this.mapError(error);
+    });
+    return this.opening;
+  }
+
+  /** Turns a driver error into the contract's error; contract errors pass through untouched. */
+  mapError(error: unknown): unknown {
+    if (CairnError.is(error)) return error;
+    if (this.closed) return new WorldClosedError({ world: this.worldName, cause: error });
+    if (isUnavailable(error)) {
+      const reason = error instanceof Error ? error.message || errorCode(error) || 'connection failed' : String(error);
+      return new WorldUnavailableError({ world: this.worldName, location: this.location, reason, cause: error });
+    }
+    return error;
+  }
+
+  async query<Row extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<Row[]> {
+    this.assertOpen();
+    await this.open();
+    try {
+      return (await this.pool.query<Row>(text, values)).rows;
+    } catch (error) {
+      throw this.mapError(error);
+    }
+  }
+
+  /**
+   * Runs `work` in one READ COMMITTED transaction on one connection. READ COMMITTED is
+   * explicit (a pool's default might be stricter) because the fenced append relies on it:
+   * every statement after the run's row lock takes a fresh snapshot that includes the
+   * transaction that held the lock before us.
+   */
+  async transaction<Result>(work: (client: PoolClient) => Promise<Result>): Promise<Result> {
+    this.assertOpen();
+    await this.open();
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.mapError(error);
+    }
+    let broken: unknown;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // A connection that cannot roll back must not go back to the pool.
+        broken = rollbackError;
+      }
+      throw this.mapError(error);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+}
+
+/** Reads a bigint column (pg returns int8 as a string) as a number of milliseconds. */
+export const toMs = (value: unknown): number => Number(value);

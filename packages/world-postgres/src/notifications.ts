@@ -1,0 +1,162 @@
+import { Client, type Pool } from 'pg';
+
+/*
+ * Writers call pg_notify(channel, key) inside their transaction, so a notification is sent
+ * only if, and right after, the write commits. Keys name what changed. Ids and topics
+ * never contain spaces and stream names never contain control characters, so these
+ * separators cannot be forged by a name.
+ */
+export const eventKey = (runId: string) => `event ${runId}`;
+export const queueKey = (topic: string) => `queue ${topic}`;
+export const streamKey = (runId: string, name: string) => `stream ${runId}\u001f${name}`;
+
+/** A subscription taken *before* reading state, so a change between the read and the wait is not lost. */
+export interface Waiter {
+  /** Resolves at the first notification since the waiter was made, on timeout, abort or close. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  cancel(): void;
+}
+
+/**
+ * One LISTEN connection per World, fanned out to in-process subscribers by key. It is
+ * opened on first use and reopened after a failure; every subscriber is woken whenever the
+ * connection drops or comes back, because notifications sent meanwhile are lost. Callers
+ * also poll at a slow interval, so a dead listener delays them but never strands them.
+ */
+export class Notifications {
+  private client: Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private readonly subscribers = new Map<string, Set<() => void>>();
+  private retryDelayMs = 250;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly channel: string,
+  ) {}
+
+  /** Resolves once LISTEN is active, or once connecting failed (callers then fall back to polling). */
+  ready(): Promise<void> {
+    if (this.client || this.closed) return Promise.resolve();
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    // A dedicated connection with the pool's settings: LISTEN belongs to a session, and
+    // holding one of the pool's own connections forever would starve a small pool.
+    const client = new Client((this.pool as { options?: ConstructorParameters<typeof Client>[0] }).options);
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => {
+      if (message.channel === this.channel && message.payload !== undefined) this.fire(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch {
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    this.retryDelayMs = 250;
+    // Anything sent before LISTEN took effect was missed: let everyone re-check.
+    this.wakeAll();
+  }
+
+  private lost(client: Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.end().catch(() => {});
+    if (this.closed) return;
+    this.wakeAll();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.retryTimer || this.subscribers.size === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.ready();
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, 5_000);
+  }
+
+  waiter(key: string): Waiter {
+    let fired = false;
+    let wake: (() => void) | undefined;
+    const callback = () => {
+      fired = true;
+      wake?.();
+    };
+    this.add(key, callback);
+    return {
+      wait: (timeoutMs, signal) =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            this.remove(key, callback);
+            resolve();
+          };
+          if (fired || this.closed || signal?.aborted) {
+            this.remove(key, callback);
+            resolve();
+            return;
+          }
+          const timer = setTimeout(done, timeoutMs);
+          signal?.addEventListener('abort', done, { once: true });
+          wake = done;
+        }),
+      cancel: () => this.remove(key, callback),
+    };
+  }
+
+  /** A standing subscription (a queue consumer's wake-up); returns the unsubscribe. */
+  subscribe(key: string, callback: () => void): () => void {
+    this.add(key, callback);
+    return () => this.remove(key, callback);
+  }
+
+  private add(key: string, callback: () => void): void {
+    const set = this.subscribers.get(key) ?? new Set();
+    this.subscribers.set(key, set);
+    set.add(callback);
+  }
+
+  private remove(key: string, callback: () => void): void {
+    const set = this.subscribers.get(key);
+    if (!set) return;
+    set.delete(callback);
+    if (set.size === 0) this.subscribers.delete(key);
+  }
+
+  private fire(key: string): void {
+    for (const callback of [...(this.subscribers.get(key) ?? [])]) callback();
+  }
+
+  /** Wakes every subscriber: they re-check state (after a reconnect) or see the World closing. */
+  wakeAll(): void {
+    for (const set of [...this.subscribers.values()]) for (const callback of [...set]) callback();
+  }
+
+  /** Wakes every waiter (they see the World closed) and drops the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.wakeAll();
+    await this.connecting;
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
+  }
+}

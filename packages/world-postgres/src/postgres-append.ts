@@ -1,0 +1,296 @@
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  FenceConflictError,
+  formatEventId,
+  type Hook,
+  nextCommitStamp,
+  type Run,
+  RunDraft,
+  type RunEntityReader,
+  RunNotFoundError,
+  type Step,
+  type Wait,
+} from '@cairn/core/world';
+import type { PoolClient } from 'pg';
+import { type Database, errorCode, isUniqueViolation, toMs } from './database.js';
+import { eventKey } from './notifications.js';
+
+const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
+
+interface Prefetched {
+  reader: RunEntityReader;
+  now: number;
+  /** seq of the last event with createdAt < params.asOfTimestamp, when that was asked for. */
+  asOfSeq: number | null;
+}
+
+/**
+ * Fenced append (DESIGN §3): ONE transaction does the fence check, seq allocation, the
+ * event inserts and the entity updates, for a single event or a whole batch.
+ *
+ * Appends to one run are serialised by a row lock on the run (SELECT ... FOR NO KEY
+ * UPDATE), taken before the tail is read and held until commit. Every appender therefore
+ * sees the tail its predecessor committed, allocates last_seq + 1 (dense: no sequence, so
+ * no gaps on rollback), and of N writers holding the same tail exactly one passes the
+ * fence; the others find a newer tail and get FenceConflictError with it. Not SERIALIZABLE
+ * with retries: under contention that aborts everyone but one and makes them redo the
+ * whole transaction, and a serialization failure carries no tail to report. The lock
+ * queues writers instead, and losing a fence is decided, not retried. NO KEY UPDATE (not
+ * FOR UPDATE) so stream writes, whose foreign key takes KEY SHARE on the run, are not blocked.
+ */
+export async function appendEvents(
+  db: Database,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+  maxFutureCreatedAtMs: number,
+): Promise<CreateEventResult[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction((client) => appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs));
+    } catch (error) {
+      // Another run claimed one of our tokens between our prefetch and our insert, and the
+      // partial unique index stopped us. Nothing was written; run again so the draft sees
+      // the holder and throws HookTokenConflictError naming it (or passes, if it is gone).
+      // A deadlock (two batches claiming each other's tokens) is retried the same way.
+      const retry = isUniqueViolation(error, 'hooks_live_token') || errorCode(error) === '40P01';
+      if (retry && attempt < 5) continue;
+      throw error;
+    }
+  }
+}
+
+async function appendOnce(
+  db: Database,
+  client: PoolClient,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+  maxFutureCreatedAtMs: number,
+): Promise<CreateEventResult[]> {
+  const { runs } = db.tables;
+  const lockRun = `SELECT body FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`;
+  let run = (await client.query<{ body: Run }>(lockRun, [runId])).rows[0]?.body;
+  const creates = requests[0]!.eventType === 'run_created';
+  if (!run) {
+    if (!creates) throw new RunNotFoundError({ runId });
+    // No row to lock yet: creators of one client-chosen id serialise on an advisory lock
+    // instead, then look again, so the second one sees the first one's run and the draft
+    // refuses it as a duplicate (rather than a unique violation surfacing from an insert).
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`cairn.run:${db.schema}:${runId}`]);
+    run = (await client.query<{ body: Run }>(lockRun, [runId])).rows[0]?.body;
+  }
+  const fetched = await prefetch(db, client, runId, requests, params);
+  if (run) checkFence(run, params, fetched.asOfSeq);
+  let now = fetched.now;
+  if (params?.createdAt !== undefined) {
+    checkProposedTime(runId, run, params.createdAt, now, maxFutureCreatedAtMs);
+    now = params.createdAt;
+  }
+  const draft = new RunDraft(runId, run, fetched.reader);
+  const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
+  await write(db, client, draft, fetched.reader);
+  return results;
+}
+
+/**
+ * The clock is read here, under the lock, so createdAt never precedes the run's previous
+ * commit. It is still read a few round trips before this transaction commits: an
+ * asOfTimestamp fence at an instant inside that window counts the event although a reader
+ * at that instant could not see it yet. Fence on lastKnownEventId where that matters.
+ *
+ * Reads, in one round trip after the lock, everything the entity rules will ask about:
+ * the steps, hooks and waits the batch names, the run's active hooks when the batch ends
+ * the run, the live holders of any token it claims, the database clock, and the
+ * asOfTimestamp tail. A separate statement from the lock on purpose: in READ COMMITTED a
+ * statement that waited for a lock still reads with its old snapshot, a new one does not.
+ */
+async function prefetch(
+  db: Database,
+  client: PoolClient,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+): Promise<Prefetched> {
+  const { steps, hooks, waits, events, nowMs } = db.tables;
+  const ids = { step: new Set<string>(), hook: new Set<string>(), wait: new Set<string>() };
+  const tokens = new Set<string>();
+  let endsRun = false;
+  for (const request of requests) {
+    if (terminalEventTypes.has(request.eventType)) endsRun = true;
+    if (request.eventType === 'hook_created') tokens.add(request.eventData.token);
+    const kind = request.eventType.slice(0, request.eventType.indexOf('_'));
+    if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
+  }
+  const asOf = params?.lastKnownEventId === undefined ? (params?.asOfTimestamp ?? null) : null;
+  const { rows } = await client.query<{ kind: string; body: unknown }>(
+    `SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])
+     UNION ALL
+     SELECT 'hook', body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))
+     UNION ALL
+     SELECT 'wait', body FROM ${waits} WHERE run_id = $1 AND wait_id = ANY($5::text[])
+     UNION ALL
+     SELECT 'holder', json_build_object('runId', run_id, 'hookId', hook_id, 'token', token)
+       FROM ${hooks} WHERE active AND token = ANY($6::text[])
+     UNION ALL
+     SELECT 'clock', json_build_object('now', ${nowMs}, 'asOfSeq',
+       CASE WHEN $7::float8 IS NULL THEN NULL ELSE (
+         SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
+         ORDER BY created_at DESC, seq DESC LIMIT 1) END)`,
+    [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
+  );
+  const stepMap = new Map<string, Step>();
+  const hookMap = new Map<string, Hook>();
+  const waitMap = new Map<string, Wait>();
+  const holders = new Map<string, { runId: string; hookId: string }>();
+  let clock = { now: 0, asOfSeq: null as number | null };
+  for (const { kind, body } of rows) {
+    if (kind === 'step') stepMap.set((body as Step).stepId, body as Step);
+    else if (kind === 'hook') hookMap.set((body as Hook).hookId, body as Hook);
+    else if (kind === 'wait') waitMap.set((body as Wait).waitId, body as Wait);
+    else if (kind === 'holder') {
+      const holder = body as { runId: string; hookId: string; token: string };
+      holders.set(holder.token, { runId: holder.runId, hookId: holder.hookId });
+    } else clock = body as typeof clock;
+  }
+  return {
+    reader: {
+      step: (stepId) => stepMap.get(stepId),
+      hook: (hookId) => hookMap.get(hookId),
+      wait: (waitId) => waitMap.get(waitId),
+      tokenHolder: (token) => holders.get(token),
+      // Complete whenever the draft asks: it only does so for a terminal event, and then
+      // every active hook of the run was fetched.
+      activeHooks: () => [...hookMap.values()].filter((hook) => hook.status === 'active'),
+    },
+    now: toMs(clock.now),
+    asOfSeq: clock.asOfSeq === null ? null : Number(clock.asOfSeq),
+  };
+}
+
+/** The same rule as world-local: the named (or resolved) tail must be the run's tail. */
+function checkFence(run: Run, params: CreateEventParams | undefined, asOfSeq: number | null): void {
+  let expected: string | null;
+  if (params?.lastKnownEventId !== undefined) expected = params.lastKnownEventId;
+  else if (params?.asOfTimestamp !== undefined) expected = asOfSeq === null ? null : formatEventId(asOfSeq);
+  else return;
+  if (expected !== run.lastEventId) {
+    throw new FenceConflictError({
+      runId: run.runId,
+      expectedEventId: expected,
+      currentTail: { eventId: run.lastEventId, seq: run.lastSeq },
+    });
+  }
+}
+
+/** See `CreateEventParams.createdAt`: not before the database clock or the run's last event, and not too far ahead. */
+function checkProposedTime(runId: string, run: Run | undefined, createdAt: number, now: number, maxAheadMs: number) {
+  if (createdAt >= now && createdAt <= now + maxAheadMs && createdAt >= (run?.updatedAt ?? 0)) return;
+  throw new FenceConflictError({
+    runId,
+    expectedEventId: run?.lastEventId ?? null,
+    currentTail: { eventId: run?.lastEventId ?? '(none)', seq: run?.lastSeq ?? 0 },
+    reason: `proposed createdAt ${createdAt} is ${createdAt < now ? `${now - createdAt} ms in the past` : 'out of range'}`,
+  });
+}
+
+/** seq of the event that created each entity in this batch: its position in creation order. */
+function creationSeqs(draft: RunDraft): Map<string, number> {
+  const seqs = new Map<string, number>();
+  for (const event of draft.events) {
+    if (event.eventType.endsWith('_created') && event.correlationId !== undefined) {
+      seqs.set(`${event.eventType}:${event.correlationId}`, event.seq);
+    }
+  }
+  return seqs;
+}
+
+/** Writes the draft's events and changed entities, and queues the commit-time notification. */
+async function write(db: Database, client: PoolClient, draft: RunDraft, base: RunEntityReader): Promise<void> {
+  const { runs, events, steps, hooks, waits } = db.tables;
+  const run = draft.run!;
+  const created = creationSeqs(draft);
+  // Entities created earlier are updated through ON CONFLICT, which keeps their created_seq; the 0 is never stored.
+  const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
+  const changedHooks = [...draft.hooks.values()];
+  // Existing hooks first, in their own statement: a hook released in this batch must leave
+  // the live-token index before a new hook of this batch claims the same token.
+  const existingHooks = changedHooks.filter((hook) => base.hook(hook.hookId) !== undefined);
+  // Sorted by token: batches that claim overlapping tokens take the index entries in one order.
+  const newHooks = changedHooks
+    .filter((hook) => base.hook(hook.hookId) === undefined)
+    .sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
+  if (existingHooks.length > 0) {
+    await client.query(
+      `UPDATE ${hooks} AS h SET active = u.active, body = u.body
+       FROM unnest($2::text[], $3::boolean[], $4::json[]) AS u(hook_id, active, body)
+       WHERE h.run_id = $1 AND h.hook_id = u.hook_id`,
+      [
+        draft.runId,
+        existingHooks.map((hook) => hook.hookId),
+        existingHooks.map((hook) => hook.status === 'active'),
+        existingHooks.map((hook) => JSON.stringify(hook)),
+      ],
+    );
+  }
+  if (newHooks.length > 0) {
+    await client.query(
+      `INSERT INTO ${hooks} (run_id, hook_id, created_seq, token, active, body)
+       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::boolean[], $6::json[])`,
+      [
+        draft.runId,
+        newHooks.map((hook) => hook.hookId),
+        newHooks.map((hook) => seqOf('hook_created', hook.hookId)),
+        newHooks.map((hook) => hook.token),
+        newHooks.map((hook) => hook.status === 'active'),
+        newHooks.map((hook) => JSON.stringify(hook)),
+      ],
+    );
+  }
+  const stepList = [...draft.steps.values()];
+  const waitList = [...draft.waits.values()];
+  // Everything else is one statement; its parts touch different tables, so their order
+  // does not matter. The notification is delivered only if the transaction commits.
+  await client.query(
+    `WITH new_events AS (
+       INSERT INTO ${events} (run_id, seq, created_at, body)
+       SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::json[])
+     ), run AS (
+       INSERT INTO ${runs} (run_id, workflow_name, status, created_at, updated_at, last_seq, body)
+       VALUES ($1, $5, $6, $7, $8, $9, $10::json)
+       ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
+         last_seq = EXCLUDED.last_seq, body = EXCLUDED.body
+     ), changed_steps AS (
+       INSERT INTO ${steps} (run_id, step_id, created_seq, body)
+       SELECT $1, * FROM unnest($11::text[], $12::int[], $13::json[])
+       ON CONFLICT (run_id, step_id) DO UPDATE SET body = EXCLUDED.body
+     ), changed_waits AS (
+       INSERT INTO ${waits} (run_id, wait_id, created_seq, body)
+       SELECT $1, * FROM unnest($14::text[], $15::int[], $16::json[])
+       ON CONFLICT (run_id, wait_id) DO UPDATE SET body = EXCLUDED.body
+     )
+     SELECT pg_notify($17, $18)`,
+    [
+      draft.runId,
+      draft.events.map((event) => event.seq),
+      draft.events.map((event) => event.createdAt),
+      draft.events.map((event) => JSON.stringify(event)),
+      run.workflowName,
+      run.status,
+      run.createdAt,
+      run.updatedAt,
+      run.lastSeq,
+      JSON.stringify(run),
+      stepList.map((step) => step.stepId),
+      stepList.map((step) => seqOf('step_created', step.stepId)),
+      stepList.map((step) => JSON.stringify(step)),
+      waitList.map((wait) => wait.waitId),
+      waitList.map((wait) => seqOf('wait_created', wait.waitId)),
+      waitList.map((wait) => JSON.stringify(wait)),
+      db.channel,
+      eventKey(draft.runId),
+    ],
+  );
+}

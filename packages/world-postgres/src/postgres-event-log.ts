@@ -1,0 +1,158 @@
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  createEventParamsSchema,
+  createEventRequestSchema,
+  EventNotFoundError,
+  type EventPage,
+  InvalidInputError,
+  idSchema,
+  type ListEventsOptions,
+  limits,
+  pageSizeSchema,
+  parseInput,
+  RunNotFoundError,
+  type WorldEvent,
+  type WorldEvents,
+} from '@cairn/core/world';
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import type { Database } from './database.js';
+import { eventKey, type Notifications } from './notifications.js';
+import { appendEvents } from './postgres-append.js';
+
+const listEventsOptionsSchema = z
+  .strictObject({ afterSeq: z.number().int().nonnegative().optional(), limit: pageSizeSchema.optional() })
+  .optional();
+
+export interface EventLogSettings {
+  maxPayloadBytes: number;
+  maxFutureCreatedAtMs: number;
+  /** Fallback re-check interval for `watch` when a notification is missed. */
+  pollIntervalMs: number;
+}
+
+/** Input is validated here, before any SQL; the append itself is in postgres-append.ts. */
+export class PostgresEventLog implements WorldEvents {
+  constructor(
+    private readonly db: Database,
+    private readonly notifications: Notifications,
+    private readonly settings: EventLogSettings,
+  ) {}
+
+  async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
+    const [result] = await this.append(runId, [parseInput(createEventRequestSchema, request, 'request')], params);
+    return result!;
+  }
+
+  async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
+    if (!Array.isArray(requests) || requests.length === 0 || requests.length > limits.maxBatchSize) {
+      throw new InvalidInputError({
+        field: 'requests',
+        value: requests,
+        reason: `must be an array of 1 to ${limits.maxBatchSize} event requests`,
+      });
+    }
+    const parsed = requests.map((request, index) =>
+      parseInput(createEventRequestSchema, request, `requests[${index}]`),
+    );
+    return this.append(runId, parsed, params);
+  }
+
+  private async append(
+    runIdOrNull: string | null,
+    requests: CreateEventRequest[],
+    rawParams: CreateEventParams | undefined,
+  ): Promise<CreateEventResult[]> {
+    const params = parseInput(createEventParamsSchema, rawParams, 'params');
+    requests.forEach((request, index) => {
+      if (index > 0 && request.eventType === 'run_created') {
+        throw new InvalidInputError({
+          field: `requests[${index}].eventType`,
+          value: request.eventType,
+          reason: 'run_created may only be the first event of a batch',
+        });
+      }
+    });
+    if (runIdOrNull === null && requests[0]!.eventType !== 'run_created') {
+      throw new InvalidInputError({ field: 'runId', value: null, reason: 'may be null only for run_created' });
+    }
+    const runId = runIdOrNull ?? ulid();
+    parseInput(idSchema, runId, 'runId');
+    const size = Buffer.byteLength(JSON.stringify(requests));
+    if (size > this.settings.maxPayloadBytes) {
+      throw new InvalidInputError({
+        field: 'requests',
+        value: `${size} bytes`,
+        reason: `must serialise to at most ${this.settings.maxPayloadBytes} bytes`,
+      });
+    }
+    return appendEvents(this.db, runId, requests, params, this.settings.maxFutureCreatedAtMs);
+  }
+
+  async list(runId: string, options?: ListEventsOptions): Promise<EventPage> {
+    parseInput(idSchema, runId, 'runId');
+    const { afterSeq = 0, limit = limits.defaultPageSize } =
+      parseInput(listEventsOptionsSchema, options, 'options') ?? {};
+    // One statement, one snapshot: the run check and the page agree. One row past the
+    // page tells whether there is more.
+    const rows = await this.db.query<{ body: WorldEvent | null }>(
+      `SELECT e.body FROM ${this.db.tables.runs} r
+       LEFT JOIN LATERAL (
+         SELECT body FROM ${this.db.tables.events} WHERE run_id = r.run_id AND seq > $2 ORDER BY seq LIMIT $3
+       ) e ON true
+       WHERE r.run_id = $1`,
+      [runId, afterSeq, limit + 1],
+    );
+    if (rows.length === 0) throw new RunNotFoundError({ runId });
+    const data = rows.flatMap((row) => (row.body ? [row.body] : []));
+    const hasMore = data.length > limit;
+    return { data: hasMore ? data.slice(0, limit) : data, hasMore };
+  }
+
+  async get(runId: string, eventId: string): Promise<WorldEvent> {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(idSchema, eventId, 'eventId');
+    const seq = Number(/^evt_(\d{1,12})$/.exec(eventId)?.[1] ?? 0);
+    const rows = await this.db.query<{ body: WorldEvent | null }>(
+      `SELECT e.body FROM ${this.db.tables.runs} r
+       LEFT JOIN ${this.db.tables.events} e ON e.run_id = r.run_id AND e.seq = $2
+       WHERE r.run_id = $1`,
+      [runId, seq],
+    );
+    if (rows.length === 0) throw new RunNotFoundError({ runId });
+    const event = rows[0]!.body;
+    if (!event || event.eventId !== eventId) throw new EventNotFoundError({ runId, eventId });
+    return event;
+  }
+
+  /**
+   * Subscribes first, then reads the tail, then waits: a commit between the read and the
+   * wait still wakes us. The fallback poll only matters if a notification is lost (the
+   * LISTEN connection dropped); the listener wakes everyone when it reconnects anyway.
+   */
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(z.number().int().nonnegative(), afterSeq, 'afterSeq');
+    for (;;) {
+      // A World that is closing ends every wait, so close() never hangs on a watcher.
+      this.db.assertNotClosing();
+      const waiter = this.notifications.waiter(eventKey(runId));
+      try {
+        await this.notifications.ready();
+        const rows = await this.db.query<{ last_seq: number }>(
+          `SELECT last_seq FROM ${this.db.tables.runs} WHERE run_id = $1`,
+          [runId],
+        );
+        if (rows.length === 0) throw new RunNotFoundError({ runId });
+        if (rows[0]!.last_seq > afterSeq || signal?.aborted) return;
+      } catch (error) {
+        waiter.cancel();
+        throw error;
+      }
+      await waiter.wait(this.settings.pollIntervalMs * 4, signal);
+      if (signal?.aborted) return;
+    }
+  }
+}

@@ -1,0 +1,288 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ConsumeOptions,
+  consumeOptionsSchema,
+  InvalidInputError,
+  type JsonValue,
+  jsonValueSchema,
+  parseInput,
+  type QueueConsumer,
+  type QueueHandler,
+  type QueueMessage,
+  type SendOptions,
+  type SendResult,
+  sendOptionsSchema,
+  topicSchema,
+  type WorldQueue,
+} from '@cairn/core/world';
+import { ulid } from 'ulid';
+import { type Database, toMs } from './database.js';
+import { type Notifications, queueKey } from './notifications.js';
+import { ackSql, findByIdempotencyKeySql, leaseSql, pruneSql, retrySql, sendSql, unleaseSql } from './queue-sql.js';
+
+export interface QueueSettings {
+  defaultLeaseMs: number;
+  idempotencyRetentionMs: number;
+  maxPayloadBytes: number;
+  /** Fallback poll when no notification arrives (a lost NOTIFY, a dropped LISTEN connection). */
+  pollIntervalMs: number;
+}
+
+interface LeasedRow {
+  now: string;
+  next_due: string | null;
+  message_id: string | null;
+  payload: JsonValue;
+  attempt: number;
+  group_key: string | null;
+  idempotency_key: string | null;
+  enqueued_at: string;
+  deliver_at: string;
+}
+
+interface Consumer {
+  topic: string;
+  handler: QueueHandler;
+  concurrency: number;
+  leaseMs: number;
+  backoff: { initialMs: number; factor: number; maxMs: number };
+  inFlight: number;
+  stopped: boolean;
+  /** Every handler started, until its settlement has been written. */
+  running: Set<Promise<void>>;
+  pumping: Promise<void> | undefined;
+  again: boolean;
+  dueTimer: NodeJS.Timeout | undefined;
+  pollTimer: NodeJS.Timeout;
+  unsubscribe: () => void;
+}
+
+const backoffDelay = ({ initialMs, factor, maxMs }: Consumer['backoff'], attempt: number) =>
+  Math.min(maxMs, initialMs * factor ** (attempt - 1));
+
+/**
+ * The queue lives in PostgreSQL; see queue-sql.ts for how leases, expiry and group
+ * exclusivity work there. This side runs consumers: each leases as many messages as it
+ * has free slots, woken by NOTIFY on its topic (sends, settlements), by a timer for the
+ * next deliver_at it knows of, and by a slow poll as the fallback.
+ */
+export class PostgresQueue implements WorldQueue {
+  private readonly consumers = new Set<Consumer>();
+  private lastPruneAt = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly notifications: Notifications,
+    private readonly settings: QueueSettings,
+  ) {}
+
+  async send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult> {
+    parseInput(topicSchema, topic, 'topic');
+    parseInput(jsonValueSchema, payload, 'payload');
+    const { delayMs = 0, idempotencyKey, groupKey } = parseInput(sendOptionsSchema, options, 'options') ?? {};
+    const json = JSON.stringify(payload);
+    const size = Buffer.byteLength(json);
+    if (size > this.settings.maxPayloadBytes) {
+      throw new InvalidInputError({
+        field: 'payload',
+        value: `${size} bytes`,
+        reason: `must be at most ${this.settings.maxPayloadBytes} bytes`,
+      });
+    }
+    const { tables, channel } = this.db;
+    for (;;) {
+      const messageId = `msg_${ulid()}`;
+      const inserted = await this.db.query<{ message_id: string }>(sendSql(tables), [
+        messageId,
+        topic,
+        json,
+        groupKey ?? null,
+        idempotencyKey ?? null,
+        delayMs,
+        this.settings.idempotencyRetentionMs,
+        channel,
+        queueKey(topic),
+      ]);
+      if (inserted.length > 0) return { messageId, deduplicated: false };
+      const [earlier] = await this.db.query<{ message_id: string }>(findByIdempotencyKeySql(tables), [
+        topic,
+        idempotencyKey,
+      ]);
+      // Gone between the two statements (pruned): send again.
+      if (earlier) return { messageId: earlier.message_id, deduplicated: true };
+    }
+  }
+
+  consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {
+    this.db.assertNotClosing();
+    parseInput(topicSchema, topic, 'topic');
+    if (typeof handler !== 'function') {
+      throw new InvalidInputError({ field: 'handler', value: handler, reason: 'must be a function' });
+    }
+    const parsed = parseInput(consumeOptionsSchema, options, 'options') ?? {};
+    const consumer: Consumer = {
+      topic,
+      handler,
+      concurrency: parsed.concurrency ?? 1,
+      leaseMs: parsed.leaseMs ?? this.settings.defaultLeaseMs,
+      backoff: { initialMs: 100, factor: 2, maxMs: 30_000, ...parsed.retryBackoff },
+      inFlight: 0,
+      stopped: false,
+      running: new Set(),
+      pumping: undefined,
+      again: false,
+      dueTimer: undefined,
+      pollTimer: setInterval(() => this.pump(consumer), this.settings.pollIntervalMs),
+      unsubscribe: () => {},
+    };
+    const waiter = () => this.pump(consumer);
+    consumer.unsubscribe = this.notifications.subscribe(queueKey(topic), waiter);
+    this.consumers.add(consumer);
+    // LISTEN first, then the first lease: a send in between is either seen or notified.
+    void this.notifications.ready().then(waiter);
+    return { stop: () => this.stop(consumer) };
+  }
+
+  private async stop(consumer: Consumer): Promise<void> {
+    consumer.stopped = true;
+    consumer.unsubscribe();
+    clearInterval(consumer.pollTimer);
+    clearTimeout(consumer.dueTimer);
+    this.consumers.delete(consumer);
+    while (consumer.pumping || consumer.running.size > 0) {
+      await consumer.pumping;
+      await Promise.allSettled([...consumer.running]);
+    }
+  }
+
+  /** Stops every consumer, waiting for their handlers and settlements. */
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => this.stop(consumer)));
+  }
+
+  /** Leases while there are free slots and due messages. Calls made meanwhile coalesce into one more round. */
+  private pump(consumer: Consumer): void {
+    if (consumer.stopped) return;
+    if (consumer.pumping) {
+      consumer.again = true;
+      return;
+    }
+    consumer.pumping = (async () => {
+      try {
+        await this.db.open();
+        do {
+          consumer.again = false;
+          const free = consumer.concurrency - consumer.inFlight;
+          if (consumer.stopped || free <= 0) break;
+          const leased = await this.lease(consumer, free);
+          if (leased === free) consumer.again = true;
+        } while (consumer.again);
+        this.prune();
+      } catch {
+        // Database unreachable or World closing: the poll interval tries again.
+      } finally {
+        consumer.pumping = undefined;
+      }
+    })();
+  }
+
+  private async lease(consumer: Consumer, free: number): Promise<number> {
+    const token = randomUUID();
+    const { initialMs, factor, maxMs } = consumer.backoff;
+    const rows = await this.db.query<LeasedRow>(leaseSql(this.db.tables), [
+      consumer.topic,
+      free,
+      token,
+      consumer.leaseMs,
+      initialMs,
+      factor,
+      maxMs,
+    ]);
+    const messages = rows.filter((row) => row.message_id !== null);
+    if (consumer.stopped) {
+      await this.unlease(consumer.topic, token, messages);
+      return 0;
+    }
+    for (const row of messages) this.deliver(consumer, row, token);
+    this.armDueTimer(consumer, rows[0]);
+    return messages.length;
+  }
+
+  /** A timer for the next deliver_at (a delayed message, or a lease that will run out), on the database clock. */
+  private armDueTimer(consumer: Consumer, row: LeasedRow | undefined): void {
+    clearTimeout(consumer.dueTimer);
+    consumer.dueTimer = undefined;
+    if (!row || row.next_due === null) return;
+    const delay = Math.min(Math.max(0, toMs(row.next_due) - toMs(row.now)) + 1, 2 ** 31 - 1);
+    consumer.dueTimer = setTimeout(() => this.pump(consumer), delay);
+  }
+
+  private deliver(consumer: Consumer, row: LeasedRow, token: string): void {
+    consumer.inFlight += 1;
+    const message: QueueMessage = {
+      messageId: row.message_id!,
+      topic: consumer.topic,
+      payload: row.payload,
+      attempt: row.attempt,
+      ...(row.group_key === null ? {} : { groupKey: row.group_key }),
+      ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
+      enqueuedAt: toMs(row.enqueued_at),
+      deliverAt: toMs(row.deliver_at),
+    };
+    let slotHeld = true;
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      consumer.inFlight -= 1;
+      this.pump(consumer);
+    };
+    // A handler running past its lease gives up its slot, so a hung handler cannot starve
+    // the consumer; the database already hands the message to the next lease.
+    const leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
+    const settle = async (failure: boolean) => {
+      clearTimeout(leaseTimer);
+      if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
+      const base = [message.messageId, token, message.topic, message.groupKey ?? null, this.db.channel];
+      const key = queueKey(message.topic);
+      try {
+        if (failure) {
+          await this.db.query(retrySql(this.db.tables), [...base, key, backoffDelay(consumer.backoff, row.attempt)]);
+        } else {
+          await this.db.query(ackSql(this.db.tables), [...base, key]);
+        }
+      } catch {
+        // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).
+      }
+      freeSlot();
+    };
+    const running: Promise<void> = Promise.resolve()
+      .then(() => consumer.handler(message))
+      .then(
+        () => settle(false),
+        () => settle(true),
+      )
+      .finally(() => consumer.running.delete(running));
+    consumer.running.add(running);
+  }
+
+  private async unlease(topic: string, token: string, rows: LeasedRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db
+      .query(unleaseSql(this.db.tables), [
+        rows.map((row) => row.message_id),
+        token,
+        rows.map((row) => row.deliver_at),
+        this.db.channel,
+        queueKey(topic),
+      ])
+      .catch(() => {}); // if this fails, the leases simply run out
+  }
+
+  /** At most once a minute, in the background. */
+  private prune(): void {
+    const now = Date.now();
+    if (now - this.lastPruneAt < 60_000) return;
+    this.lastPruneAt = now;
+    this.db.query(pruneSql(this.db.tables), [this.settings.idempotencyRetentionMs]).catch(() => {});
+  }
+}

@@ -1,0 +1,149 @@
+import {
+  maxQueueDelayMs,
+  parseInput,
+  type World,
+  type WorldCapabilities,
+  WorldUnavailableError,
+} from '@cairn/core/world';
+import { z } from 'zod';
+import { connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
+import { Database } from './database.js';
+import { applyMigrations, latestVersion } from './migrations.js';
+import { Notifications } from './notifications.js';
+import { PostgresEventLog } from './postgres-event-log.js';
+import { PostgresQueue } from './postgres-queue.js';
+import { PostgresStreams } from './postgres-streams.js';
+import { PostgresViews } from './postgres-views.js';
+
+const postgresWorldOptionsSchema = z
+  .strictObject({
+    ...connectionShape,
+    /**
+     * Apply pending migrations on first use (default true). Set false where the
+     * application role may not run DDL and operators call `migrate()` before deploying.
+     */
+    migrate: z.boolean().optional(),
+    /**
+     * Fallback poll for queue consumers, and a quarter of the fallback for `events.watch`
+     * and live stream reads. LISTEN/NOTIFY wakes them at once; the poll only matters when
+     * a notification is lost. Default 500 ms.
+     */
+    pollIntervalMs: z.number().int('must be whole milliseconds').min(10).max(600_000).optional(),
+    /** Largest event batch or queue payload, serialised. Default 16 MiB. */
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .optional(),
+    /** Lease for consumers that do not pass `leaseMs`. Default 30 s. */
+    defaultLeaseMs: z.number().int().min(10).optional(),
+    /** How long an acknowledged message's idempotency key keeps deduplicating. Default 24 h. */
+    idempotencyRetentionMs: z.number().int().min(0).optional(),
+  })
+  .superRefine(requireOneSource);
+export type PostgresWorldOptions = z.input<typeof postgresWorldOptionsSchema>;
+
+export interface PostgresWorld extends World {
+  /** Connects and migrates now instead of on first use, to surface a connection error early. */
+  open(): Promise<void>;
+}
+
+/**
+ * The production World: event logs, views, queue and streams in one PostgreSQL schema,
+ * shared by any number of processes.
+ *
+ * - Appends are one transaction each, serialised per run by a row lock (postgres-append.ts).
+ * - The queue leases with FOR UPDATE SKIP LOCKED; group exclusivity holds across processes
+ *   through a lock row per group (queue-sql.ts).
+ * - LISTEN/NOTIFY wakes watchers, consumers and stream readers; polling is only the fallback.
+ *
+ * Nothing connects until first use (or `open()`), which also applies pending migrations.
+ * An unreachable database is `WorldUnavailableError` naming host:port.
+ */
+export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorld {
+  const parsed = parseInput(postgresWorldOptionsSchema, options, 'options');
+  const schema = parsed.schema ?? 'cairn';
+  const location = locationOf(parsed);
+  const name = `postgres:${location}/${schema}`;
+  const maxPayloadBytes = parsed.maxPayloadBytes ?? 16 * 1024 * 1024;
+  const pollIntervalMs = parsed.pollIntervalMs ?? 500;
+  const capabilities: WorldCapabilities = {
+    sharedAcrossProcesses: true,
+    durability: 'database',
+    maxPayloadBytes,
+    maxFutureCreatedAtMs: 10_000,
+    notifications: 'push',
+    queue: {
+      maxDelayMs: maxQueueDelayMs,
+      defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
+      idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
+    },
+    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
+  };
+  const { pool, owned } = openPool(parsed);
+  const db = new Database(pool, schema, name, location, async () => {
+    if (parsed.migrate !== false) {
+      await applyMigrations(pool, schema);
+      return;
+    }
+    const rows = await pool
+      .query<{ version: number | null }>(`SELECT max(version) AS version FROM ${db.tables.migrations}`)
+      .then((result) => result.rows)
+      .catch(() => []);
+    if ((rows[0]?.version ?? 0) < latestVersion) {
+      throw new WorldUnavailableError({
+        world: name,
+        location,
+        reason: `schema "${schema}" is not migrated to version ${latestVersion}; run migrate() first`,
+      });
+    }
+  });
+  const notifications = new Notifications(pool, db.channel);
+  const events = new PostgresEventLog(db, notifications, {
+    maxPayloadBytes,
+    maxFutureCreatedAtMs: capabilities.maxFutureCreatedAtMs,
+    pollIntervalMs,
+  });
+  const views = new PostgresViews(db);
+  const queue = new PostgresQueue(db, notifications, { ...capabilities.queue, maxPayloadBytes, pollIntervalMs });
+  const streams = new PostgresStreams(db, notifications, capabilities.streams.maxChunkBytes, pollIntervalMs);
+
+  let closing: Promise<void> | undefined;
+  return {
+    name,
+    capabilities,
+    open: () => db.open(),
+    events: {
+      create: events.create.bind(events),
+      createBatch: events.createBatch.bind(events),
+      list: events.list.bind(events),
+      get: events.get.bind(events),
+      watch: events.watch.bind(events),
+    },
+    runs: views.runs,
+    steps: views.steps,
+    hooks: views.hooks,
+    waits: views.waits,
+    queue: { send: queue.send.bind(queue), consume: queue.consume.bind(queue) },
+    streams: {
+      write: streams.write.bind(streams),
+      close: streams.close.bind(streams),
+      read: streams.read.bind(streams),
+      list: streams.list.bind(streams),
+    },
+    close: () => {
+      closing ??= (async () => {
+        // Live waits end first, so no handler can keep close() waiting on a watch; then
+        // consumers drain (their handlers may still use the World); then everything rejects.
+        db.closing = true;
+        notifications.wakeAll();
+        await queue.close();
+        db.closed = true;
+        await notifications.close();
+        if (owned) await pool.end().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import type { World } from '@cairn/core/world';
+import { describeWorldConformance } from '@cairn/world-conformance';
+import { createPostgresWorld } from '../src/index.js';
+import { connectionString, freshSchema } from './helpers.js';
+
+// Each World gets its own schema; a peer is a second World (its own pool) on that schema,
+// which is exactly what another process would open.
+const schemaOf = new WeakMap<World, string>();
+
+describeWorldConformance({
+  name: 'world-postgres',
+  createWorld: () => {
+    const schema = freshSchema();
+    const world = createPostgresWorld({ connectionString, schema });
+    schemaOf.set(world, schema);
+    return world;
+  },
+  openPeer: (world) => createPostgresWorld({ connectionString, schema: schemaOf.get(world)! }),
+});

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
+import { createPostgresWorld, type PostgresWorldOptions } from '../src/index.js';
+
+export const connectionString = inject('connectionString');
+
+const schemas: string[] = [];
+
+/** A fresh schema name, dropped when the test file ends. */
+export function freshSchema(): string {
+  const schema = `cairn_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
+
+/** A World in a schema of its own, so tests never see each other's data. */
+export function createTestWorld(options: Partial<PostgresWorldOptions> = {}) {
+  return createPostgresWorld({ connectionString, schema: freshSchema(), ...options } as PostgresWorldOptions);
+}
+
+afterAll(async () => {
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    for (const schema of schemas.splice(0)) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+});
