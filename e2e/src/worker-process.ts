@@ -1,0 +1,29 @@
+// A worker in its own process: what an operator runs on each machine. It hosts every storm
+// shape, so the test process can aim any storm at it, and stops gracefully on SIGTERM.
+import { createWorker } from '@cairn/core';
+import { hookSleep, hookStorm, stepStorm } from '@cairn/engine-suite/storms';
+import { createPostgresWorld } from '@cairn/world-postgres';
+import { chain } from './workflows.js';
+
+const connectionString = process.env.CAIRN_E2E_CONNECTION;
+const schema = process.env.CAIRN_E2E_SCHEMA;
+if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA must be set');
+
+const world = createPostgresWorld({ connectionString, schema });
+const worker = createWorker({
+  world,
+  workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain],
+  runLease: process.env.CAIRN_E2E_RUN_LEASE !== 'false',
+  concurrency: 10,
+  // Short, so the runs of a SIGKILLed worker move to the others within the test's time.
+  orchestrationLeaseMs: Number(process.env.CAIRN_E2E_LEASE_MS ?? 3000),
+});
+await worker.start();
+process.stdout.write(`READY ${process.pid}\n`);
+
+process.once('SIGTERM', () => {
+  void worker
+    .stop()
+    .then(() => world.close())
+    .finally(() => process.exit(0));
+});

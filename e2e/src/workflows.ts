@@ -1,0 +1,18 @@
+import { step, workflow } from '@cairn/core';
+
+/** A step that takes a little while, so a run is mid-flight when the test disrupts it. */
+const link = step(
+  'e2e.link',
+  async (index: number) => {
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    return index + 1;
+  },
+  { maxRetries: 10, backoff: { initialMs: 100, factor: 2, maxMs: 2000 } },
+);
+
+/** Sequential steps: each completion must be recorded exactly once, whatever happens to the workers or the database. */
+export const chain = workflow('e2e.chain', async (length: number) => {
+  let value = 0;
+  for (let index = 0; index < length; index++) value = await link(value);
+  return value;
+});

@@ -1,0 +1,65 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export interface WorkerProcesses {
+  processes: ChildProcess[];
+  /** SIGKILLs one worker: no cleanup, no lease release, exactly like a machine dying. */
+  kill(index: number): Promise<void>;
+  /** SIGTERMs the rest and waits for them to exit. */
+  stopAll(): Promise<void>;
+}
+
+const entry = join(import.meta.dirname, '..', 'dist', 'worker-process.js');
+
+/** Starts `count` worker processes on one World and waits until each is consuming. */
+export async function spawnWorkers(
+  count: number,
+  env: { connectionString: string; schema: string; runLease?: boolean },
+): Promise<WorkerProcesses> {
+  const processes = Array.from({ length: count }, () =>
+    spawn(process.execPath, [entry], {
+      env: {
+        ...process.env,
+        CAIRN_E2E_CONNECTION: env.connectionString,
+        CAIRN_E2E_SCHEMA: env.schema,
+        CAIRN_E2E_RUN_LEASE: String(env.runLease ?? true),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  await Promise.all(
+    processes.map(
+      (child) =>
+        new Promise<void>((resolve, reject) => {
+          let output = '';
+          const timer = setTimeout(() => reject(new Error(`worker ${child.pid} not ready: ${output}`)), 30_000);
+          child.once('exit', (code) =>
+            reject(new Error(`worker ${child.pid} exited with ${code} before it was ready`)),
+          );
+          child.stdout!.on('data', (chunk: Buffer) => {
+            output += chunk.toString();
+            if (output.includes('READY')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        }),
+    ),
+  );
+  const exited = (child: ChildProcess) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    processes,
+    async kill(index) {
+      const child = processes[index]!;
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    async stopAll() {
+      for (const child of processes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await Promise.all(processes.map(exited));
+    },
+  };
+}
