@@ -17,6 +17,9 @@ const worker = createWorker({
   concurrency: 10,
   // Short, so the runs of a SIGKILLed worker move to the others within the test's time.
   orchestrationLeaseMs: Number(process.env.CAIRN_E2E_LEASE_MS ?? 3000),
+  logger: {
+    warn: (message, details) => process.stderr.write(`[worker ${process.pid}] ${message} ${JSON.stringify(details)}\n`),
+  },
 });
 await worker.start();
 process.stdout.write(`READY ${process.pid}\n`);

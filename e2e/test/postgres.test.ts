@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { createClient, type RunHandle } from '@cairn/core';
 import { WorldUnavailableError } from '@cairn/core/world';
 import {
@@ -13,6 +14,17 @@ import { createPostgresWorld } from '@cairn/world-postgres';
 import { type PostgresServer, startPostgres } from '@cairn/world-postgres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chain } from '../src/workflows.js';
+
+// The database's own view of its sessions, for diagnosing a stall; pg comes with world-postgres.
+interface AdminClient {
+  connect(): Promise<void>;
+  query(sql: string): Promise<{ rows: unknown[] }>;
+  end(): Promise<void>;
+}
+const pg = createRequire(import.meta.resolve('@cairn/world-postgres'))('pg') as {
+  Client: new (config: { connectionString: string }) => AdminClient;
+};
+
 import { spawnWorkers, type WorkerProcesses } from './worker-processes.js';
 
 let server: PostgresServer;
@@ -109,8 +121,26 @@ describe('postgres: database restart mid-run', () => {
       }
       await server.restart();
       // The test's own client sees the outage too; it waits it out like any caller would.
-      const results = await Promise.all(runs.map((run) => resultThroughOutage(run)));
+      const results = await Promise.all(runs.map((run) => resultThroughOutage(run))).catch(async (error: unknown) => {
+        // Say where each run stands, so a failure here can be diagnosed from CI output.
+        for (const run of runs) {
+          const events = await run.events();
+          const tail = events.slice(-5).map((event) => `${event.seq}:${event.eventType}:${event.correlationId ?? ''}`);
+          console.error(`run ${run.id} ${await run.status()} after ${events.length} events: ${tail.join(' ')}`);
+        }
+        const admin = new pg.Client({ connectionString: server.connectionString });
+        await admin.connect();
+        const sessions = await admin.query(
+          `SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS in_transaction, left(query, 90) AS query
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        );
+        console.error(JSON.stringify(sessions.rows, null, 1));
+        await admin.end();
+        throw error;
+      });
       expect(results).toEqual(runs.map(() => length));
+      // The outage must not have killed a worker: they reconnected, they did not get replaced.
+      expect(workers.processes.map((child) => child.exitCode ?? child.signalCode)).toEqual([null, null, null]);
       for (const run of runs) {
         const events = await run.events();
         expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));

@@ -158,6 +158,11 @@ export class Database {
     } catch (error) {
       throw this.mapError(error);
     }
+    // A connection that dies while checked out emits 'error' on the client; unheard, that is
+    // an uncaught exception that kills the whole process. The running query rejects with
+    // the same error, which is how it reaches the caller.
+    const ignoreConnectionError = () => {};
+    client.on('error', ignoreConnectionError);
     let broken: unknown;
     try {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
@@ -173,6 +178,7 @@ export class Database {
       }
       throw this.mapError(error);
     } finally {
+      client.off('error', ignoreConnectionError);
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

@@ -56,6 +56,9 @@ export async function applyMigrations(pool: Pool, schema: string): Promise<Migra
     if (errorCode(error) !== '42P01' && errorCode(error) !== '3F000') throw error; // table or schema missing
   }
   const client = await pool.connect();
+  // See Database.transaction: an unheard 'error' on a checked-out client kills the process.
+  const ignoreConnectionError = () => {};
+  client.on('error', ignoreConnectionError);
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
@@ -89,6 +92,7 @@ export async function applyMigrations(pool: Pool, schema: string): Promise<Migra
     });
     throw error;
   } finally {
+    client.off('error', ignoreConnectionError);
     client.release(broken);
   }
 }

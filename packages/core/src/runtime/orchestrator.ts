@@ -134,7 +134,7 @@ export class Orchestrator {
         behind = true;
         continue;
       }
-      this.startSteps(replay, inflight, dispatched);
+      await this.startSteps(replay, inflight, dispatched);
       // Nothing runs here any more: the run waits on hooks, timers or queued steps, each of
       // which wakes it again through the queue.
       if (inflight.size === 0) return;
@@ -422,7 +422,11 @@ export class Orchestrator {
   }
 
   /** Runs due open steps inline while slots last; the rest go through the step queue. */
-  private startSteps(replay: WorkflowReplay, inflight: Map<string, Promise<Settled>>, dispatched: Set<string>): void {
+  private async startSteps(
+    replay: WorkflowReplay,
+    inflight: Map<string, Promise<Settled>>,
+    dispatched: Set<string>,
+  ): Promise<void> {
     const now = Date.now();
     for (const step of replay.openSteps()) {
       if (step.child) continue;
@@ -433,8 +437,10 @@ export class Orchestrator {
       if (definition && this.options.stepSlots.tryAcquire()) {
         inflight.set(step.id, this.runInline(replay.runId, definition, step));
       } else {
+        // Awaited: if the send fails (the World is down), the wake fails and is redelivered,
+        // rather than leaving a step that nothing will ever run.
+        await this.dispatch(replay.runId, step);
         dispatched.add(attemptKey);
-        this.dispatch(replay.runId, step);
       }
     }
   }
@@ -459,9 +465,11 @@ export class Orchestrator {
   }
 
   /** Hands a step to the queue; the step worker records its outcome and wakes the run. */
-  private dispatch(runId: string, step: StepCommand): void {
-    void this.options.world.queue
-      .send(stepTopic, { runId, stepId: step.id }, { idempotencyKey: `step:${runId}:${step.id}:${step.retries}` })
-      .catch(() => {});
+  private async dispatch(runId: string, step: StepCommand): Promise<void> {
+    await this.options.world.queue.send(
+      stepTopic,
+      { runId, stepId: step.id },
+      { idempotencyKey: `step:${runId}:${step.id}:${step.retries}` },
+    );
   }
 }

@@ -4,6 +4,7 @@ import { installDeterminism } from '../workflow/determinism.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
 import { Orchestrator } from './orchestrator.js';
 import { runStepAttempt } from './step-executor.js';
@@ -23,6 +24,11 @@ export interface WorkerOptions {
   runLease?: boolean;
   /** Lease on an orchestration message; a pass that runs longer may be repeated elsewhere. Default 5 min. */
   orchestrationLeaseMs?: number;
+  /**
+   * Where the worker reports work that failed and will be retried (a World outage, an
+   * unknown workflow). Nothing is lost either way; this is for operators. Default: silent.
+   */
+  logger?: { warn(message: string, details: Record<string, unknown>): void };
 }
 
 export interface Worker {
@@ -66,6 +72,19 @@ export function createWorker(options: WorkerOptions): Worker {
   const orchestrator = new Orchestrator({ world, workflows, runLease, stepSlots: semaphore(concurrency) });
   const stepSlots = semaphore(concurrency);
   let consumers: QueueConsumer[] = [];
+  /** Runs a handler; a failure is reported, then rethrown so the queue redelivers the message. */
+  const report = async (what: string, message: QueueMessage, handler: () => Promise<void>) => {
+    try {
+      await handler();
+    } catch (error) {
+      options.logger?.warn(`${what}; the message will be redelivered`, {
+        payload: message.payload,
+        attempt: message.attempt,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+      throw error;
+    }
+  };
 
   const executeQueuedStep = async ({ runId, stepId }: StepMessage) => {
     const step = await world.steps.get(runId, stepId);
@@ -97,7 +116,10 @@ export function createWorker(options: WorkerOptions): Worker {
       consumers = [
         world.queue.consume(
           workflowTopic,
-          async (message) => orchestrator.wake((message.payload as unknown as WakeMessage).runId),
+          (message) =>
+            report('orchestration pass failed', message, () =>
+              orchestrator.wake((message.payload as unknown as WakeMessage).runId),
+            ),
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
@@ -105,7 +127,8 @@ export function createWorker(options: WorkerOptions): Worker {
         ),
         world.queue.consume(
           stepTopic,
-          async (message) => executeQueuedStep(message.payload as unknown as StepMessage),
+          (message) =>
+            report('queued step failed', message, () => executeQueuedStep(message.payload as unknown as StepMessage)),
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
