@@ -68,7 +68,10 @@ export interface CreateEventParams {
   /**
    * The World resolves the fence itself: the tail as of this instant is the last event
    * whose `createdAt` is strictly before it (none if the run had no such event), then the
-   * `lastKnownEventId` rule applies. Ignored when `lastKnownEventId` is given.
+   * `lastKnownEventId` rule applies. Ignored when `lastKnownEventId` is given. It is only as
+   * exact as the World's clock: a World that stamps `createdAt` a moment before its commit
+   * (a database) can count an event that a reader at that instant could not yet see. Use
+   * `lastKnownEventId` where the fence must be exact; the engine always does.
    */
   asOfTimestamp?: number;
   /**
