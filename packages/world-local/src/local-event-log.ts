@@ -1,31 +1,25 @@
 import {
+  type AppendInput,
   type CreateEventParams,
   type CreateEventRequest,
   type CreateEventResult,
-  createEventParamsSchema,
-  createEventRequestSchema,
   EventNotFoundError,
   type EventPage,
   FenceConflictError,
-  InvalidInputError,
   idSchema,
   type ListEventsOptions,
   limits,
+  listEventsOptionsSchema,
   nextCommitStamp,
-  pageSizeSchema,
+  parseAppendInput,
   parseInput,
   RunNotFoundError,
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import { z } from 'zod';
 import type { RunRecord } from './local-state.js';
 import type { LocalStore } from './local-store.js';
-
-const listEventsOptionsSchema = z
-  .strictObject({ afterSeq: z.number().int().nonnegative().optional(), limit: pageSizeSchema.optional() })
-  .optional();
 
 /** Last event committed strictly before `timestamp`; `createdAt` never decreases, so bisect. */
 function tailBefore(events: readonly WorldEvent[], timestamp: number): WorldEvent | undefined {
@@ -81,53 +75,15 @@ export class LocalEventLog implements WorldEvents {
   ) {}
 
   async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
-    const [result] = await this.append(runId, [parseInput(createEventRequestSchema, request, 'request')], params);
+    const [result] = await this.append(parseAppendInput(runId, { request }, params, this.maxPayloadBytes));
     return result!;
   }
 
   async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
-    if (!Array.isArray(requests) || requests.length === 0 || requests.length > limits.maxBatchSize) {
-      throw new InvalidInputError({
-        field: 'requests',
-        value: requests,
-        reason: `must be an array of 1 to ${limits.maxBatchSize} event requests`,
-      });
-    }
-    const parsed = requests.map((request, index) =>
-      parseInput(createEventRequestSchema, request, `requests[${index}]`),
-    );
-    return this.append(runId, parsed, params);
+    return this.append(parseAppendInput(runId, { requests }, params, this.maxPayloadBytes));
   }
 
-  private append(
-    runIdOrNull: string | null,
-    requests: CreateEventRequest[],
-    rawParams: CreateEventParams | undefined,
-  ): Promise<CreateEventResult[]> {
-    const params = parseInput(createEventParamsSchema, rawParams, 'params');
-    requests.forEach((request, index) => {
-      if (index > 0 && request.eventType === 'run_created') {
-        throw new InvalidInputError({
-          field: `requests[${index}].eventType`,
-          value: request.eventType,
-          reason: 'run_created may only be the first event of a batch',
-        });
-      }
-    });
-    const creates = requests[0]!.eventType === 'run_created';
-    if (runIdOrNull === null && !creates) {
-      throw new InvalidInputError({ field: 'runId', value: null, reason: 'may be null only for run_created' });
-    }
-    const runId = runIdOrNull ?? ulid();
-    parseInput(idSchema, runId, 'runId');
-    const size = Buffer.byteLength(JSON.stringify(requests));
-    if (size > this.maxPayloadBytes) {
-      throw new InvalidInputError({
-        field: 'requests',
-        value: `${size} bytes`,
-        reason: `must serialise to at most ${this.maxPayloadBytes} bytes`,
-      });
-    }
+  private append({ runId, requests, params, creates }: AppendInput): Promise<CreateEventResult[]> {
     return this.store.submit(() => {
       const record = this.store.state.runs.get(runId);
       if (record) checkFence(record, params);

@@ -1,3 +1,4 @@
+export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
 export * from './errors/index.js';
 export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';
 export * from './schemas/entities.js';

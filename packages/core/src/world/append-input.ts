@@ -1,0 +1,75 @@
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import { InvalidInputError } from './errors/invalid-input-error.js';
+import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
+import { idSchema, limits, pageSizeSchema } from './schemas/primitives.js';
+import { parseInput } from './validation.js';
+import type { CreateEventParams } from './world.js';
+
+/** An append whose input passed every check a World must make before touching storage. */
+export interface AppendInput {
+  /** The run id, minted (a ULID) when the caller passed null for a run_created. */
+  runId: string;
+  requests: CreateEventRequest[];
+  params: CreateEventParams | undefined;
+  /** The append starts with run_created: the run must not exist yet. */
+  creates: boolean;
+}
+
+/**
+ * Validates `events.create` / `events.createBatch` input the same way in every World:
+ * each request against its schema (naming `request…` or `requests[i]…`), the batch size,
+ * run_created only first, a null run id only for run_created, the params, and the
+ * serialised size. Throws `InvalidInputError`; nothing has been written.
+ */
+export function parseAppendInput(
+  runId: string | null,
+  input: { request: unknown } | { requests: unknown },
+  params: unknown,
+  maxPayloadBytes: number,
+): AppendInput {
+  let requests: CreateEventRequest[];
+  if ('request' in input) {
+    requests = [parseInput(createEventRequestSchema, input.request, 'request')];
+  } else {
+    const raw = input.requests;
+    if (!Array.isArray(raw) || raw.length === 0 || raw.length > limits.maxBatchSize) {
+      throw new InvalidInputError({
+        field: 'requests',
+        value: raw,
+        reason: `must be an array of 1 to ${limits.maxBatchSize} event requests`,
+      });
+    }
+    requests = raw.map((request, index) => parseInput(createEventRequestSchema, request, `requests[${index}]`));
+  }
+  const parsedParams = parseInput(createEventParamsSchema, params, 'params');
+  requests.forEach((request, index) => {
+    if (index > 0 && request.eventType === 'run_created') {
+      throw new InvalidInputError({
+        field: `requests[${index}].eventType`,
+        value: request.eventType,
+        reason: 'run_created may only be the first event of a batch',
+      });
+    }
+  });
+  const creates = requests[0]!.eventType === 'run_created';
+  if (runId === null && !creates) {
+    throw new InvalidInputError({ field: 'runId', value: null, reason: 'may be null only for run_created' });
+  }
+  const resolvedRunId = runId ?? ulid();
+  parseInput(idSchema, resolvedRunId, 'runId');
+  const size = Buffer.byteLength(JSON.stringify(requests));
+  if (size > maxPayloadBytes) {
+    throw new InvalidInputError({
+      field: 'request' in input ? 'request' : 'requests',
+      value: `${size} bytes`,
+      reason: `must serialise to at most ${maxPayloadBytes} bytes`,
+    });
+  }
+  return { runId: resolvedRunId, requests, params: parsedParams, creates };
+}
+
+/** `events.list` options, identical in every World. */
+export const listEventsOptionsSchema = z
+  .strictObject({ afterSeq: z.number().int().nonnegative().optional(), limit: pageSizeSchema.optional() })
+  .optional();
