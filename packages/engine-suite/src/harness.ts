@@ -1,5 +1,5 @@
 import { type Client, createClient, createWorker, type Worker, type WorkflowDefinition } from '@cairn/core';
-import type { World } from '@cairn/core/world';
+import type { CreateEventParams, World } from '@cairn/core/world';
 
 export interface EngineSuiteOptions {
   /** Shown in test titles. */
@@ -96,6 +96,11 @@ export interface RecordingWorld extends World {
  * engine makes. A spy, not a mock: the World underneath does all the work.
  */
 export function recordingWorld(inner: World): RecordingWorld {
+  // Messages sent atomically with an append count as sends once the append commits.
+  const recordEnqueued = (params: CreateEventParams | undefined) => {
+    for (const message of params?.enqueue ?? [])
+      recording.sends.push({ topic: message.topic, payload: message.payload });
+  };
   const recording: RecordingWorld = {
     ...inner,
     calls: [],
@@ -113,7 +118,9 @@ export function recordingWorld(inner: World): RecordingWorld {
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
-        return inner.events.create(runId, request, params);
+        const result = await inner.events.create(runId, request, params);
+        recordEnqueued(params);
+        return result;
       },
       createBatch: async (runId, requests, params) => {
         const call: RecordedCall = {
@@ -124,7 +131,9 @@ export function recordingWorld(inner: World): RecordingWorld {
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
-        return inner.events.createBatch(runId, requests, params);
+        const results = await inner.events.createBatch(runId, requests, params);
+        recordEnqueued(params);
+        return results;
       },
       list: async (runId, options) => {
         const page = await inner.events.list(runId, options);

@@ -5,6 +5,7 @@ import { describeEvents } from './events.js';
 import { describeFences } from './fences.js';
 import type { ConformanceOptions } from './helpers.js';
 import { describeLifecycle } from './lifecycle.js';
+import { describeOutbox } from './outbox.js';
 import { describePagination } from './pagination.js';
 import { describeQueueDelivery } from './queue.js';
 import { describeQueueGroups } from './queue-groups.js';
@@ -31,6 +32,7 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describeEntityRules(options);
   describeViews(options);
   describeFences(options);
+  describeOutbox(options);
   describeCommitTime(options);
   describePagination(options);
   describeQueueDelivery(options);

@@ -18,6 +18,7 @@ import {
   type WorldEvents,
 } from '@cairn/core/world';
 import { z } from 'zod';
+import type { LocalQueue } from './local-queue.js';
 import type { RunRecord } from './local-state.js';
 import type { LocalStore } from './local-store.js';
 
@@ -72,6 +73,7 @@ export class LocalEventLog implements WorldEvents {
     private readonly store: LocalStore,
     private readonly maxPayloadBytes: number,
     private readonly maxFutureCreatedAtMs: number,
+    private readonly queue: LocalQueue,
   ) {}
 
   async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
@@ -96,10 +98,18 @@ export class LocalEventLog implements WorldEvents {
       }
       const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
       this.store.state.commitDraft(draft);
+      // The outbox: staged in the same operation, so the messages are journalled in the same
+      // group as the events and exist if, and only if, the events do.
+      const staged = (params?.enqueue ?? []).map(({ topic, payload, options }) =>
+        this.queue.stage(topic, payload, options ?? {}),
+      );
       return {
         // Callers get copies: the objects above are the World's own state.
         result: structuredClone(results),
-        records: [{ type: 'events', runId, events: draft.events }],
+        records: [{ type: 'events', runId, events: draft.events }, ...staged.flatMap((outcome) => outcome.records)],
+        afterCommit: () => {
+          for (const outcome of staged) outcome.afterCommit?.();
+        },
       };
     });
   }

@@ -17,7 +17,7 @@ import {
 import { ulid } from 'ulid';
 import { DelayTimers } from './delay-timers.js';
 import type { StoredMessage } from './local-state.js';
-import type { LocalStore } from './local-store.js';
+import type { LocalStore, Outcome } from './local-store.js';
 
 interface Consumer {
   topic: string;
@@ -78,34 +78,48 @@ export class LocalQueue implements WorldQueue {
         reason: `must be at most ${this.settings.maxPayloadBytes} bytes`,
       });
     }
-    return this.store.submit<SendResult>(() => {
-      const now = Date.now();
-      if (idempotencyKey !== undefined) {
-        const earlier = this.store.state.findByIdempotencyKey(
-          topic,
-          idempotencyKey,
-          now,
-          this.settings.idempotencyRetentionMs,
-        );
-        if (earlier) return { result: { messageId: earlier.messageId, deduplicated: true }, records: [] };
-      }
-      const message: StoredMessage = {
-        messageId: `msg_${ulid()}`,
-        topic,
-        payload: structuredClone(payload),
-        ...(groupKey === undefined ? {} : { groupKey }),
+    return this.store.submit<SendResult>(() =>
+      this.stage(topic, payload, {
+        delayMs,
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        enqueuedAt: now,
-        deliverAt: now + delayMs,
-        attempt: 1,
-      };
-      this.store.state.addMessage(message);
-      return {
-        result: { messageId: message.messageId, deduplicated: false },
-        records: [{ type: 'message', message }],
-        afterCommit: () => this.schedule(message),
-      };
-    });
+        ...(groupKey === undefined ? {} : { groupKey }),
+      }),
+    );
+  }
+
+  /**
+   * Decides one send inside the commit loop: deduplicate, or add the message to the state
+   * and return the record that makes it durable. `queue.send` uses it, and so does an
+   * append that enqueues atomically with its events (`CreateEventParams.enqueue`).
+   */
+  stage(topic: string, payload: JsonValue, options: SendOptions): Outcome<SendResult> {
+    const { delayMs = 0, idempotencyKey, groupKey } = options;
+    const now = Date.now();
+    if (idempotencyKey !== undefined) {
+      const earlier = this.store.state.findByIdempotencyKey(
+        topic,
+        idempotencyKey,
+        now,
+        this.settings.idempotencyRetentionMs,
+      );
+      if (earlier) return { result: { messageId: earlier.messageId, deduplicated: true }, records: [] };
+    }
+    const message: StoredMessage = {
+      messageId: `msg_${ulid()}`,
+      topic,
+      payload: structuredClone(payload),
+      ...(groupKey === undefined ? {} : { groupKey }),
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      enqueuedAt: now,
+      deliverAt: now + delayMs,
+      attempt: 1,
+    };
+    this.store.state.addMessage(message);
+    return {
+      result: { messageId: message.messageId, deduplicated: false },
+      records: [{ type: 'message', message }],
+      afterCommit: () => this.schedule(message),
+    };
   }
 
   consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {

@@ -61,9 +61,9 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     checkpointBytes: parsed.checkpointBytes ?? 64 * 1024 * 1024,
     idempotencyRetentionMs: capabilities.queue.idempotencyRetentionMs,
   });
-  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs);
-  const views = new LocalViews(store);
   const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes });
+  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, queue);
+  const views = new LocalViews(store);
   const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes);
 
   let opening: Promise<void> | undefined;

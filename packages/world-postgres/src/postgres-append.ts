@@ -14,8 +14,10 @@ import {
   type Wait,
 } from '@cairn/core/world';
 import type { PoolClient } from 'pg';
+import { ulid } from 'ulid';
 import { type Database, errorCode, isUniqueViolation, toMs } from './database.js';
-import { eventKey } from './notifications.js';
+import { eventKey, queueKey } from './notifications.js';
+import { sendSql } from './queue-sql.js';
 
 const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
@@ -46,10 +48,13 @@ export async function appendEvents(
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
   maxFutureCreatedAtMs: number,
+  idempotencyRetentionMs: number,
 ): Promise<CreateEventResult[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction((client) => appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs));
+      return await db.transaction((client) =>
+        appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs),
+      );
     } catch (error) {
       // Another run claimed one of our tokens between our prefetch and our insert, and the
       // partial unique index stopped us. Nothing was written; run again so the draft sees
@@ -69,6 +74,7 @@ async function appendOnce(
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
   maxFutureCreatedAtMs: number,
+  idempotencyRetentionMs: number,
 ): Promise<CreateEventResult[]> {
   const { runs } = db.tables;
   const lockRun = `SELECT body FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`;
@@ -92,6 +98,21 @@ async function appendOnce(
   const draft = new RunDraft(runId, run, fetched.reader);
   const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
   await write(db, client, draft, fetched.reader);
+  // The outbox: inserted in this transaction, so the messages exist if, and only if, the
+  // events commit. A deduplicated key simply inserts nothing, as in queue.send.
+  for (const { topic, payload, options = {} } of params?.enqueue ?? []) {
+    await client.query(sendSql(db.tables), [
+      `msg_${ulid()}`,
+      topic,
+      JSON.stringify(payload),
+      options.groupKey ?? null,
+      options.idempotencyKey ?? null,
+      options.delayMs ?? 0,
+      idempotencyRetentionMs,
+      db.channel,
+      queueKey(topic),
+    ]);
+  }
   return results;
 }
 

@@ -23,6 +23,8 @@ import { appendEvents } from './postgres-append.js';
 export interface EventLogSettings {
   maxPayloadBytes: number;
   maxFutureCreatedAtMs: number;
+  /** For messages enqueued with an append: how long an acknowledged key keeps deduplicating. */
+  idempotencyRetentionMs: number;
   /** Fallback re-check interval for `watch` when a notification is missed. */
   pollIntervalMs: number;
 }
@@ -45,7 +47,14 @@ export class PostgresEventLog implements WorldEvents {
   }
 
   private append({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
-    return appendEvents(this.db, runId, requests, params, this.settings.maxFutureCreatedAtMs);
+    return appendEvents(
+      this.db,
+      runId,
+      requests,
+      params,
+      this.settings.maxFutureCreatedAtMs,
+      this.settings.idempotencyRetentionMs,
+    );
   }
 
   async list(runId: string, options?: ListEventsOptions): Promise<EventPage> {

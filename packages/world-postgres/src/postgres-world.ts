@@ -103,6 +103,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
   const events = new PostgresEventLog(db, notifications, {
     maxPayloadBytes,
     maxFutureCreatedAtMs: capabilities.maxFutureCreatedAtMs,
+    idempotencyRetentionMs: capabilities.queue.idempotencyRetentionMs,
     pollIntervalMs,
   });
   const views = new PostgresViews(db);

@@ -48,8 +48,19 @@ export interface Client {
 
 export function createClient({ world, runLease = true }: { world: World; runLease?: boolean }): Client {
   installDeterminism();
-  const wake = (runId: string) =>
-    world.queue.send(workflowTopic, { runId }, runLease ? { groupKey: runId } : undefined);
+  const wakeMessage = (runId: string) => ({
+    topic: workflowTopic,
+    payload: { runId },
+    ...(runLease ? { options: { groupKey: runId } } : {}),
+  });
+  const wake = (runId: string) => {
+    const { topic, payload, options } = wakeMessage(runId) as {
+      topic: string;
+      payload: { runId: string };
+      options?: { groupKey: string };
+    };
+    return world.queue.send(topic, payload, options);
+  };
 
   const handle = <Output>(id: string): RunHandle<Output> => ({
     id,
@@ -107,7 +118,12 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
       };
       let runId: string;
       try {
-        runId = (await world.events.create(options.id ?? null, request)).run.runId;
+        // With a client-chosen id the wake rides along atomically; a minted id is only known
+        // after the append, so that wake is sent just after (a lost one is recovered on worker start).
+        runId =
+          options.id === undefined
+            ? (await world.events.create(null, request)).run.runId
+            : (await world.events.create(options.id, request, { enqueue: [wakeMessage(options.id)] })).run.runId;
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -122,7 +138,7 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
         // start died between creating the run and queueing it.
         runId = existing.runId;
       }
-      await wake(runId);
+      if (options.id === undefined) await wake(runId);
       return handle(runId);
     },
     async getRun(id) {
@@ -132,12 +148,16 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
     listRuns: (filter) => world.runs.list(filter),
     async resumeHook(token, payload) {
       const hook = await world.hooks.getByToken(token);
-      await world.events.create(hook.runId, {
-        eventType: 'hook_received',
-        correlationId: hook.hookId,
-        eventData: { payload: encode(payload, 'hook payload') },
-      });
-      await wake(hook.runId);
+      // The delivery and the wake that makes the run see it commit together.
+      await world.events.create(
+        hook.runId,
+        {
+          eventType: 'hook_received',
+          correlationId: hook.hookId,
+          eventData: { payload: encode(payload, 'hook payload') },
+        },
+        { enqueue: [wakeMessage(hook.runId)] },
+      );
       return { runId: hook.runId, hookId: hook.hookId };
     },
     cancel: (runId, reason) => cancelRunTree(world, runId, reason),

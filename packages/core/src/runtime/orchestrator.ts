@@ -1,7 +1,7 @@
 import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
-import { type StepCommand, serializeError, WorkflowReplay } from '../workflow/replay.js';
+import { childStepPrefix, type StepCommand, serializeError, WorkflowReplay } from '../workflow/replay.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { HookTokenConflictError } from '../world/errors/hook-token-conflict-error.js';
@@ -11,7 +11,7 @@ import { formatEventId } from '../world/run-draft.js';
 import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
-import type { World } from '../world/world.js';
+import type { EnqueueRequest, World } from '../world/world.js';
 import { cancelRunTree, closeRunStreams } from './cancel.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import { stepTopic, workflowTopic } from './topics.js';
@@ -22,7 +22,7 @@ export interface OrchestratorOptions {
   /** One orchestrator per run (queue group) and warm replays; false only to prove the fences. */
   runLease: boolean;
   /** Inline step slots shared by every run on this worker. */
-  stepSlots: { tryAcquire(): boolean; release(): void };
+  stepSlots: { tryAcquire(): boolean; release(): void; available(): number };
   /** How far ahead a speculative batch stamps its createdAt, so the commit lands before it. */
   speculationMarginMs?: number;
 }
@@ -126,7 +126,7 @@ export class Orchestrator {
       }
       const writes = replay.decide(Date.now());
       if (writes.length > 0) {
-        behind = !(await this.commit(replay, writes));
+        behind = !(await this.commit(replay, writes, dispatched));
         continue;
       }
       await this.armTimers(replay);
@@ -158,7 +158,7 @@ export class Orchestrator {
         this.settledOutcomes.delete(settled);
         outcomes.push(outcome);
       }
-      behind = !(await this.record(replay, outcomes));
+      behind = !(await this.record(replay, outcomes, dispatched));
     }
   }
 
@@ -198,13 +198,19 @@ export class Orchestrator {
    * replay has consumed only what is in the log, catching it up and deciding again is
    * exactly what a cold replay would do, without rebuilding it.
    */
-  private async commit(replay: WorkflowReplay, writes: CreateEventRequest[]): Promise<boolean> {
+  private async commit(
+    replay: WorkflowReplay,
+    writes: CreateEventRequest[],
+    dispatched: Set<string>,
+  ): Promise<boolean> {
     let results: Awaited<ReturnType<World['events']['createBatch']>>;
+    const outbox = this.outboxFor(replay.runId, writes.slice(0, limits.maxBatchSize));
     try {
       // A batch holds at most limits.maxBatchSize events; whatever is left stays unrecorded
       // in the replay and is decided again on the next turn, fenced on the new tail.
       results = await this.options.world.events.createBatch(replay.runId, writes.slice(0, limits.maxBatchSize), {
         ...(replay.tail.eventId === undefined ? {} : { lastKnownEventId: replay.tail.eventId }),
+        enqueue: outbox.enqueue,
       });
     } catch (error) {
       if (FenceConflictError.is(error)) return false;
@@ -216,8 +222,47 @@ export class Orchestrator {
       }
       throw error;
     }
+    for (const key of outbox.dispatched) dispatched.add(key);
     for (const { event } of results) await replay.feed(event);
     return true;
+  }
+
+  /**
+   * The messages a batch implies, sent with it atomically (CreateEventParams.enqueue): a
+   * step that will not find an inline slot goes to the step queue, and a wait gets its
+   * timer. A crash can then never leave a created step or wait without the message that
+   * drives it. Returns the attempt keys of the steps it dispatched.
+   */
+  private outboxFor(runId: string, writes: readonly CreateEventRequest[]) {
+    const enqueue: EnqueueRequest[] = [];
+    const dispatched: string[] = [];
+    let freeSlots = this.options.stepSlots.available();
+    const now = Date.now();
+    for (const write of writes) {
+      if (write.eventType === 'step_created' && !write.eventData.stepName.startsWith(childStepPrefix)) {
+        if (freeSlots > 0 && stepRegistry.has(write.eventData.stepName)) {
+          freeSlots -= 1;
+          continue;
+        }
+        enqueue.push({
+          topic: stepTopic,
+          payload: { runId, stepId: write.correlationId },
+          options: { idempotencyKey: `step:${runId}:${write.correlationId}:0` },
+        });
+        dispatched.push(`${write.correlationId}:0`);
+      } else if (write.eventType === 'wait_created' && write.eventData.resumeAt > now) {
+        enqueue.push({
+          topic: workflowTopic,
+          payload: { runId },
+          options: {
+            delayMs: Math.ceil(write.eventData.resumeAt - now),
+            idempotencyKey: `wait:${runId}:${write.correlationId}`,
+            ...(this.options.runLease ? { groupKey: runId } : {}),
+          },
+        });
+      }
+    }
+    return { enqueue, dispatched };
   }
 
   /**
@@ -227,7 +272,7 @@ export class Orchestrator {
    * lost, each completion is still a fact and is written alone; the decisions are
    * re-derived from the log. Resolves false when the replay is behind the log afterwards.
    */
-  private async record(replay: WorkflowReplay, outcomes: StepOutcome[]): Promise<boolean> {
+  private async record(replay: WorkflowReplay, outcomes: StepOutcome[], dispatched: Set<string>): Promise<boolean> {
     let inSync = true;
     // Retries wake no workflow code, so there is nothing to speculate on: write them as facts.
     for (const outcome of outcomes.filter((candidate) => candidate.eventType === 'step_retrying')) {
@@ -257,11 +302,13 @@ export class Orchestrator {
     }
     const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
     const batch = [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length));
+    const outbox = this.outboxFor(replay.runId, batch);
     let results: Awaited<ReturnType<World['events']['createBatch']>>;
     try {
       results = await this.options.world.events.createBatch(replay.runId, batch, {
         lastKnownEventId: tail.eventId,
         createdAt,
+        enqueue: outbox.enqueue,
       });
     } catch (error) {
       if (FenceConflictError.is(error)) {
@@ -269,6 +316,7 @@ export class Orchestrator {
       }
       throw error;
     }
+    for (const key of outbox.dispatched) dispatched.add(key);
     replay.adoptCommitted(results[completions.length - 1]!.event);
     for (const { event } of results.slice(completions.length)) await replay.feed(event);
     return true;

@@ -49,6 +49,7 @@ function semaphore(size: number) {
     release: () => {
       free++;
     },
+    available: () => free,
   };
 }
 

@@ -58,7 +58,8 @@ export function parseAppendInput(
   }
   const resolvedRunId = runId ?? ulid();
   parseInput(idSchema, resolvedRunId, 'runId');
-  const size = Buffer.byteLength(JSON.stringify(requests));
+  const size =
+    Buffer.byteLength(JSON.stringify(requests)) + Buffer.byteLength(JSON.stringify(parsedParams?.enqueue ?? []));
   if (size > maxPayloadBytes) {
     throw new InvalidInputError({
       field: 'request' in input ? 'request' : 'requests',

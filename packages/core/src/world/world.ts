@@ -85,6 +85,20 @@ export interface CreateEventParams {
    * fence conflict spuriously; it can never let a stale write through.
    */
   createdAt?: number;
+  /**
+   * Messages to queue if, and only if, this append commits: a transactional outbox. A
+   * writer whose events imply work (a step to run elsewhere, a run to wake) sends that
+   * work with them, so a crash can never leave one without the other. Each message follows
+   * `queue.send`'s rules (an idempotency key deduplicates). At most 1000.
+   */
+  enqueue?: readonly EnqueueRequest[];
+}
+
+/** One message for `CreateEventParams.enqueue`: what `queue.send` would take. */
+export interface EnqueueRequest {
+  topic: string;
+  payload: JsonValue;
+  options?: SendOptions;
 }
 
 /** The committed event and the entities it touched, as they are right after it. */
