@@ -31,6 +31,10 @@ const commands = [
 for (const [op, params] of commands) {
   const reply = await driver.call(op, params);
   const value = JSON.stringify(reply.value)?.slice(0, 160);
-  console.log(op, JSON.stringify(params), reply.ok ? `${reply.elapsedMs.toFixed(1)} ms -> ${value}` : `FAILED ${reply.error}`);
+  console.log(
+    op,
+    JSON.stringify(params),
+    reply.ok ? `${reply.elapsedMs.toFixed(1)} ms -> ${value}` : `FAILED ${reply.error}`,
+  );
 }
 await driver.close();

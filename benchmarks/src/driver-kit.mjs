@@ -70,7 +70,12 @@ export async function runDriver(createAdapter) {
   console.log = (...args) => console.error(...args);
   console.info = (...args) => console.error(...args);
   const adapter = await createAdapter(driverOptions());
-  send({ type: 'ready', system: adapter.system, version: adapter.version, operations: Object.keys(adapter.operations) });
+  send({
+    type: 'ready',
+    system: adapter.system,
+    version: adapter.version,
+    operations: Object.keys(adapter.operations),
+  });
   const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of lines) {
     if (!line.trim()) continue;
@@ -91,7 +96,12 @@ export async function runDriver(createAdapter) {
       const elapsedMs = performance.now() - started;
       send({ type: 'reply', id, ok: true, elapsedMs, value: value ?? null });
     } catch (error) {
-      send({ type: 'reply', id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      send({
+        type: 'reply',
+        id,
+        ok: false,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
     }
   }
   lines.close();

@@ -1,0 +1,105 @@
+// Derived figures: ratios against peers, cost per step against the floor, overhead by step
+// index, and the published targets with MET / MISSED. Inputs are the raw results only, so
+// the report can be re-derived from latest.json.
+import { summarize } from './statistics.mjs';
+
+/** Windows of 20 steps, so one scheduler hiccup does not decide a target. */
+const earlyWindow = [0, 20]; // gaps before steps 2..21: "overhead at step 10"
+const lateWindow = [-20, undefined]; // the last 20 gaps: "overhead at step 1,000"
+
+const medianOf = (results, workloadId, systemName) => {
+  const cell = results.results[workloadId]?.[systemName];
+  return cell?.status === 'ok' ? cell.median : undefined;
+};
+
+export function stepIndexWindows(entry) {
+  if (entry?.status !== 'ok') return undefined;
+  const early = summarize(entry.overheadByIndex.slice(...earlyWindow)).median;
+  const late = summarize(entry.overheadByIndex.slice(...lateWindow)).median;
+  return { early, late, ratio: late / early };
+}
+
+/** Marginal time per step: the 50-step workflow minus the empty one, per step. */
+export function marginalStepMs(results, systemName) {
+  const fifty = medianOf(results, 'sequential-50', systemName);
+  const none = medianOf(results, 'sequential-0', systemName);
+  return fifty === undefined || none === undefined ? undefined : (fifty - none) / 50;
+}
+
+export function analyse(results, systems) {
+  const ratios = {};
+  for (const workload of results.workloads) {
+    for (const peer of systems.filter((system) => system.comparedWith)) {
+      const cairn = medianOf(results, workload.id, peer.comparedWith);
+      const theirs = medianOf(results, workload.id, peer.name);
+      if (cairn === undefined || theirs === undefined) continue;
+      ratios[workload.id] ??= {};
+      ratios[workload.id][peer.name] = { cairn: peer.comparedWith, ratio: cairn / theirs };
+    }
+  }
+
+  const stepIndex = {};
+  for (const [name, entry] of Object.entries(results.stepIndex)) {
+    const windows = stepIndexWindows(entry);
+    if (windows) stepIndex[name] = windows;
+  }
+
+  const costPerStep = {};
+  for (const system of systems) {
+    const marginal = marginalStepMs(results, system.name);
+    if (marginal === undefined) continue;
+    const floor = system.storage === 'PostgreSQL' ? results.floor.committedInsert : results.floor.fsyncAppend;
+    costPerStep[system.name] = {
+      marginalMs: marginal,
+      floor: system.storage === 'PostgreSQL' ? 'committed INSERT' : 'fsync append',
+      multipleOfFloor: floor ? marginal / floor.median : undefined,
+      commitsPerStep: results.commits[system.name]?.perStep,
+    };
+  }
+
+  const targets = [];
+  const cairnTen = medianOf(results, 'sequential-10', 'cairn-postgres');
+  const dbosTen = medianOf(results, 'sequential-10', 'dbos');
+  targets.push(
+    verdict({
+      target: '10 sequential steps on PostgreSQL in at most 0.5× DBOS’s time',
+      limit: 0.5,
+      value: cairnTen !== undefined && dbosTen !== undefined ? cairnTen / dbosTen : undefined,
+      detail:
+        cairnTen !== undefined && dbosTen !== undefined
+          ? `cairn-postgres ${cairnTen.toFixed(1)} ms vs dbos ${dbosTen.toFixed(1)} ms (medians)`
+          : 'needs sequential-10 on cairn-postgres and dbos',
+    }),
+  );
+  const cost = costPerStep['cairn-postgres'];
+  targets.push(
+    verdict({
+      target: 'Cost per step at most 3× the commit floor (cairn-postgres)',
+      limit: 3,
+      value: cost?.multipleOfFloor,
+      detail: cost
+        ? `${cost.marginalMs.toFixed(2)} ms per step vs ${results.floor.committedInsert.median.toFixed(2)} ms per committed INSERT` +
+          (cost.commitsPerStep === undefined ? '' : `; ${cost.commitsPerStep.toFixed(2)} WAL commits per step`)
+        : 'needs sequential-0 and sequential-50 on cairn-postgres',
+    }),
+  );
+  for (const name of ['cairn-postgres', 'cairn-local']) {
+    const windows = stepIndex[name];
+    targets.push(
+      verdict({
+        target: `Overhead at step 1,000 at most 1.2× the overhead at step 10 (${name})`,
+        limit: 1.2,
+        value: windows?.ratio,
+        detail: windows
+          ? `${windows.early.toFixed(2)} ms around step 10, ${windows.late.toFixed(2)} ms at steps 981–1,000 (medians of 20 gaps)`
+          : 'needs the step-index measurement',
+      }),
+    );
+  }
+  return { ratios, stepIndex, costPerStep, targets };
+}
+
+function verdict({ target, limit, value, detail }) {
+  const status = value === undefined || Number.isNaN(value) ? 'NOT MEASURED' : value <= limit ? 'MET' : 'MISSED';
+  return { target, limit, value: value ?? null, status, detail };
+}

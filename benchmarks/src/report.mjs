@@ -1,0 +1,148 @@
+// latest.md: the results as tables a reader can scan, derived from latest.json alone.
+
+const ms = (value) =>
+  value === undefined || value === null || Number.isNaN(value)
+    ? '–'
+    : value >= 100
+      ? value.toFixed(0)
+      : value >= 10
+        ? value.toFixed(1)
+        : value.toFixed(2);
+const times = (value) => (value === undefined || value === null ? '–' : `${value.toFixed(2)}×`);
+
+function cellText(cell, workload) {
+  if (!cell) return '–';
+  if (cell.status === 'unsupported') return 'n/a';
+  if (cell.status !== 'ok') return cell.status;
+  let text = `${ms(cell.median)} (${ms(cell.p95)})`;
+  if (workload.op === 'many') text += `<br>${((workload.params.workflows / cell.median) * 1000).toFixed(0)} runs/s`;
+  if (workload.op === 'streamThroughput')
+    text += `<br>${(workload.params.totalBytes / 2 ** 20 / (cell.median / 1000)).toFixed(1)} MB/s`;
+  return text;
+}
+
+export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
+  const { meta, floor, analysis } = results;
+  const lines = [];
+  const present = systems.filter((system) => results.systems[system.name]);
+  lines.push('## Targets', '');
+  lines.push('| Target | Value | Limit | Verdict | Detail |', '|---|---|---|---|---|');
+  for (const target of analysis.targets) {
+    lines.push(
+      `| ${target.target} | ${times(target.value)} | ${target.limit}× | **${target.status}** | ${target.detail} |`,
+    );
+  }
+  if (targetsOnly) return `${lines.join('\n')}\n`;
+
+  const header = [
+    '# Cairn benchmark results',
+    '',
+    `${meta.mode} mode, ${meta.date}, ${meta.durationSeconds} s. Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB, PostgreSQL ${meta.postgres} on loopback (fsync on).` +
+      (meta.commit ? ` Cairn at ${meta.commit}.` : ''),
+    '',
+    'Every system ran in its own process, one system at a time, against the same PostgreSQL server (each in its own database). ' +
+      'Times are milliseconds from starting a workflow to holding its result, as median (p95); lower is better. ' +
+      'Reproduce with `npm run bench` (quick) or `BENCH_FULL=1 npm run bench` (see benchmarks/README.md).',
+    '',
+    '## Systems',
+    '',
+    '| System | Version | Storage | Status |',
+    '|---|---|---|---|',
+    ...present.map((system) => {
+      const record = results.systems[system.name];
+      return `| ${system.name} | ${record.version ?? '–'} | ${record.storage} | ${record.status}${record.reason ? `: ${record.reason}` : ''} |`;
+    }),
+    '',
+    '## The floor',
+    '',
+    `- One fsync'd append on local disk: ${ms(floor.fsyncAppend?.median)} ms median, ${ms(floor.fsyncAppend?.p95)} ms p95.`,
+    `- One committed INSERT on the same PostgreSQL: ${ms(floor.committedInsert?.median)} ms median, ${ms(floor.committedInsert?.p95)} ms p95.`,
+    '',
+  ];
+  lines.unshift(...header);
+
+  const names = present.map((system) => system.name);
+  let group;
+  for (const workload of results.workloads) {
+    if (workload.group !== group) {
+      group = workload.group;
+      lines.push(
+        '',
+        `## ${group}`,
+        '',
+        `| Workload | ${names.join(' | ')} |`,
+        `|---|${names.map(() => '---').join('|')}|`,
+      );
+    }
+    const cells = names.map((name) => cellText(results.results[workload.id]?.[name], workload));
+    lines.push(`| ${workload.title} | ${cells.join(' | ')} |`);
+  }
+
+  const peers = present.filter((system) => system.comparedWith);
+  lines.push(
+    '',
+    '## Cairn ÷ peer',
+    '',
+    'Cairn’s median over the peer’s, each peer against the Cairn World on the same kind of storage ' +
+      `(${peers.map((peer) => `${peer.name} against ${peer.comparedWith}`).join('; ')}). Below 1 means Cairn is faster.`,
+    '',
+    `| Workload | ${peers.map((peer) => peer.name).join(' | ')} |`,
+    `|---|${peers.map(() => '---').join('|')}|`,
+  );
+  for (const workload of results.workloads) {
+    const cells = peers.map((peer) => times(analysis.ratios[workload.id]?.[peer.name]?.ratio));
+    lines.push(`| ${workload.title} | ${cells.join(' | ')} |`);
+  }
+
+  lines.push(
+    '',
+    '## Step overhead against step index',
+    '',
+    'One workflow of 1,000 sequential no-op steps; each step body records the time, and the overhead of step *i* is the gap since step *i−1*. ' +
+      'Windows are medians of 20 gaps. Chart: step-overhead.svg.',
+    '',
+    '| System | around step 10 (ms) | steps 981–1,000 (ms) | late ÷ early |',
+    '|---|---|---|---|',
+  );
+  for (const name of names) {
+    const entry = results.stepIndex[name];
+    const windows = analysis.stepIndex[name];
+    if (windows) lines.push(`| ${name} | ${ms(windows.early)} | ${ms(windows.late)} | ${times(windows.ratio)} |`);
+    else if (entry) lines.push(`| ${name} | ${entry.status}${entry.reason ? `: ${entry.reason}` : ''} | | |`);
+  }
+
+  lines.push(
+    '',
+    '## Cost per step',
+    '',
+    'Marginal time per step is (50 sequential steps − no steps) ÷ 50, from the medians above. Commits are COMMIT records in ' +
+      'PostgreSQL’s WAL (pg_walinspect) over 5 runs of 50 steps minus 5 runs of none, per step: only transactions that wrote count.',
+    '',
+    '| System | ms per step | floor | × floor | WAL commits per step | WAL bytes per step | commits per empty run |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const name of names) {
+    const cost = analysis.costPerStep[name];
+    const commits = results.commits[name];
+    if (!cost && !commits) continue;
+    const commitCells =
+      commits?.status === 'ok'
+        ? [commits.perStep.toFixed(2), commits.walBytesPerStep.toFixed(0), commits.perEmptyRun.toFixed(1)]
+        : commits
+          ? [commits.status, '–', '–']
+          : ['–', '–', '–'];
+    lines.push(
+      `| ${name} | ${ms(cost?.marginalMs)} | ${cost?.floor ?? '–'} | ${times(cost?.multipleOfFloor)} | ${commitCells.join(' | ')} |`,
+    );
+  }
+
+  const problems = [];
+  for (const workload of results.workloads) {
+    for (const name of names) {
+      const cell = results.results[workload.id]?.[name];
+      if (cell && cell.status !== 'ok') problems.push(`- ${name}, ${workload.id}: ${cell.status} (${cell.reason})`);
+    }
+  }
+  if (problems.length > 0) lines.push('', '## Not measured', '', ...problems);
+  return `${lines.join('\n')}\n`;
+}

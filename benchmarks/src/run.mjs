@@ -1,0 +1,263 @@
+// `npm run bench`: every workload on every system, one system at a time, on one machine
+// and one PostgreSQL, then the floor, the ratios, the targets and the report.
+//
+//   BENCH_FULL=1          the full matrix and more repetitions (default: quick)
+//   BENCH_SYSTEMS=a,b     only these systems (names as in systems.mjs)
+//   BENCH_WORKLOADS=a,b   only these workloads (ids as in workloads.mjs; 'step-index' and
+//                         'commits' name the two special measurements)
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres } from '@cairn/world-postgres/testing';
+import pg from 'pg';
+import { analyse } from './analysis.mjs';
+import { renderStepOverheadChart } from './chart.mjs';
+import { openWalProbe } from './commits.mjs';
+import { startDriver } from './driver-process.mjs';
+import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
+import { renderMarkdown } from './report.mjs';
+import { summarize } from './statistics.mjs';
+import { directoryOf, preparePeer, systems } from './systems.mjs';
+import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps } from './workloads.mjs';
+
+const full = process.env.BENCH_FULL === '1';
+const only = (variable) =>
+  process.env[variable]
+    ?.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+const systemFilter = only('BENCH_SYSTEMS');
+const workloadFilter = only('BENCH_WORKLOADS');
+const wanted = (id) => !workloadFilter || workloadFilter.includes(id);
+const selectedSystems = systems.filter((system) => !systemFilter || systemFilter.includes(system.name));
+const selectedWorkloads = selectWorkloads(full).filter((workload) => wanted(workload.id));
+const resultsDirectory = new URL('../results/', import.meta.url).pathname;
+const callTimeoutMs = full ? 600_000 : 300_000;
+
+const startedAt = Date.now();
+const stamp = () => `${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)}s`;
+const say = (message) => console.log(`[${stamp()}] ${message}`);
+const format = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+say(`Cairn benchmarks, ${full ? 'full matrix (BENCH_FULL=1)' : 'quick mode (BENCH_FULL=1 for the full matrix)'}`);
+say(`systems: ${selectedSystems.map((system) => system.name).join(', ')}`);
+
+const scratch = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
+const server = await startPostgres('bench_admin');
+const adminUrl = server.connectionString;
+const urlFor = (database) => adminUrl.replace(/\/[^/]*$/, `/${database}`);
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version;
+say(`PostgreSQL ${postgresVersion} on loopback (fsync on, synchronous_commit on)`);
+
+const results = {
+  meta: {
+    mode: full ? 'full' : 'quick',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    postgres: postgresVersion,
+    commit: process.env.BENCH_COMMIT ?? null,
+  },
+  floor: {},
+  systems: {},
+  workloads: selectedWorkloads.map(({ id, group, title, op, params }) => ({ id, group, title, op, params })),
+  results: {},
+  stepIndex: {},
+  commits: {},
+};
+
+try {
+  say('floor: fsync append on local disk, committed INSERT on PostgreSQL');
+  results.floor.fsyncAppend = await measureFsyncAppend(scratch);
+  results.floor.committedInsert = await measureCommittedInsert(urlFor('bench_admin'));
+  say(
+    `floor: fsync append ${format(results.floor.fsyncAppend.median)} ms, committed INSERT ${format(results.floor.committedInsert.median)} ms (medians)`,
+  );
+  const walProbe = await openWalProbe(adminUrl);
+  for (const system of selectedSystems) {
+    await benchmarkSystem(system, walProbe);
+  }
+  await walProbe.close();
+} finally {
+  await admin.end();
+  await server.stop();
+  await rm(scratch, { recursive: true, force: true });
+}
+
+results.meta.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
+results.analysis = analyse(results, systems);
+await mkdir(resultsDirectory, { recursive: true });
+await writeFile(join(resultsDirectory, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFile(join(resultsDirectory, 'latest.md'), renderMarkdown(results, systems));
+await writeFile(join(resultsDirectory, 'step-overhead.svg'), renderStepOverheadChart(results));
+say(`wrote benchmarks/results/latest.json, latest.md and step-overhead.svg`);
+console.log(`\n${renderMarkdown(results, systems, { targetsOnly: true })}`);
+
+// ---------------------------------------------------------------------------------------
+
+async function benchmarkSystem(system, walProbe) {
+  const record = { storage: system.storage, status: 'ok' };
+  results.systems[system.name] = record;
+  const unavailable = preparePeer(system, say);
+  if (unavailable) {
+    Object.assign(record, { status: 'skipped', reason: unavailable });
+    say(`${system.name}: skipped (${unavailable})`);
+    return;
+  }
+  const database = `bench_${system.name.replaceAll('-', '_')}`;
+  if (system.database) await admin.query(`CREATE DATABASE ${database}`);
+  const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
+  const options = { databaseUrl: system.database ? urlFor(database) : undefined, dataDir, variant: system.variant };
+  const start = () =>
+    startDriver({
+      directory: directoryOf(system),
+      options,
+      log: process.env.BENCH_VERBOSE === '1' ? (line) => say(`  ${system.name} | ${line}`) : () => {},
+    });
+  let driver;
+  try {
+    driver = await start();
+  } catch (error) {
+    Object.assign(record, { status: 'failed', reason: firstLine(error) });
+    say(`${system.name}: could not start (${firstLine(error)})`);
+    return;
+  }
+  record.version = driver.ready.version;
+  say(`${system.name} ${driver.ready.version}: ready`);
+
+  /** A call that cannot hang the run: past the timeout the driver is replaced. */
+  const call = async (op, params) => {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${callTimeoutMs / 1000} s`)), callTimeoutMs);
+    });
+    try {
+      return await Promise.race([driver.call(op, params), timeout]);
+    } catch (error) {
+      driver.kill();
+      driver = await start();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    for (let index = 0; index < 3; index++) await call('sequential', { steps: 10, payloadBytes: 0 });
+    for (const workload of selectedWorkloads) {
+      results.results[workload.id] ??= {};
+      results.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call);
+      const cell = results.results[workload.id][system.name];
+      say(`${system.name} ${workload.id}: ${describe(cell)}`);
+    }
+    if (wanted('step-index')) {
+      results.stepIndex[system.name] = await measureStepIndex(driver.ready, call);
+      say(`${system.name} step-index: ${describeStepIndex(results.stepIndex[system.name])}`);
+    }
+    if (system.database && wanted('commits')) {
+      results.commits[system.name] = await measureCommits(call, walProbe);
+      const commits = results.commits[system.name];
+      say(
+        `${system.name} commits: ${commits.status === 'ok' ? `${commits.perStep.toFixed(2)} per step, ${commits.perEmptyRun.toFixed(1)} per run with no steps` : commits.reason}`,
+      );
+    }
+  } finally {
+    await driver.close();
+  }
+}
+
+async function measureWorkload(workload, ready, call) {
+  if (!ready.operations.includes(workload.op)) {
+    return { status: 'unsupported', reason: `${ready.system} has no equivalent of '${workload.op}'` };
+  }
+  const { target, minimum, budgetMs } = repetitionsFor(workload, full);
+  const samples = [];
+  const began = performance.now();
+  try {
+    if (!workload.heavy) await checked(workload, await call(workload.op, workload.params)); // warm-up
+    while (samples.length < target && (samples.length < minimum || performance.now() - began < budgetMs)) {
+      samples.push(sampleOf(workload, await checked(workload, await call(workload.op, workload.params))));
+    }
+  } catch (error) {
+    return { status: 'failed', reason: firstLine(error), samples };
+  }
+  return { status: 'ok', ...summarize(samples), samples };
+}
+
+async function checked(workload, reply) {
+  if (!reply.ok) throw new Error(reply.error);
+  if (workload.expect && !workload.expect(reply.value)) {
+    throw new Error(`wrong result ${JSON.stringify(reply.value)?.slice(0, 80)} for ${JSON.stringify(workload.params)}`);
+  }
+  return reply;
+}
+
+/** Per-index gaps between consecutive step bodies, the median across repetitions. */
+async function measureStepIndex(ready, call) {
+  if (!ready.operations.includes('stepTimestamps')) return { status: 'unsupported' };
+  const runs = full ? 3 : 1;
+  const gapsPerRun = [];
+  try {
+    for (let run = 0; run < runs; run++) {
+      const reply = await call('stepTimestamps', { steps: stepIndexSteps });
+      if (!reply.ok) throw new Error(reply.error);
+      const { timestamps } = reply.value;
+      if (timestamps.length !== stepIndexSteps) throw new Error(`got ${timestamps.length} timestamps`);
+      gapsPerRun.push(timestamps.slice(1).map((time, index) => time - timestamps[index]));
+    }
+  } catch (error) {
+    return { status: 'failed', reason: firstLine(error) };
+  }
+  // gaps[i] is the overhead of step i+1 (1-based index of the step that just ran).
+  const perIndex = gapsPerRun[0].map((_, index) => summarize(gapsPerRun.map((gaps) => gaps[index])).median);
+  return { status: 'ok', runs, steps: stepIndexSteps, overheadByIndex: perIndex };
+}
+
+/**
+ * Commits per step: WAL commit records over `runs` workflows of `steps` steps, minus the
+ * same number of workflows with no steps, per step. What a run costs to start and finish
+ * cancels out, and so does anything the system commits in the background at a steady rate.
+ */
+async function measureCommits(call, walProbe) {
+  const bracket = async (steps) => {
+    const start = await walProbe.position();
+    for (let run = 0; run < commitBracket.runs; run++) {
+      const reply = await call('sequential', { steps, payloadBytes: 0 });
+      if (!reply.ok || reply.value !== steps) throw new Error(reply.error ?? `wrong result ${reply.value}`);
+    }
+    return walProbe.since(start);
+  };
+  try {
+    const empty = await bracket(0);
+    const stepped = await bracket(commitBracket.steps);
+    const totalSteps = commitBracket.steps * commitBracket.runs;
+    return {
+      status: 'ok',
+      ...commitBracket,
+      perEmptyRun: empty.commits / commitBracket.runs,
+      perStep: (stepped.commits - empty.commits) / totalSteps,
+      walBytesPerStep: (stepped.walBytes - empty.walBytes) / totalSteps,
+      raw: { empty, stepped },
+    };
+  } catch (error) {
+    return { status: 'failed', reason: firstLine(error) };
+  }
+}
+
+function describe(cell) {
+  if (cell.status !== 'ok') return `${cell.status}: ${cell.reason}`;
+  return `median ${format(cell.median)} ms, p95 ${format(cell.p95)} ms (n=${cell.n})`;
+}
+
+function describeStepIndex(entry) {
+  if (entry.status !== 'ok') return `${entry.status}${entry.reason ? `: ${entry.reason}` : ''}`;
+  const window = (from, to) => summarize(entry.overheadByIndex.slice(from, to)).median;
+  return `overhead ~step 10: ${format(window(0, 20))} ms, ~step 1000: ${format(window(-20))} ms`;
+}
+
+function firstLine(error) {
+  return String(error instanceof Error ? error.message : error).split('\n')[0];
+}

@@ -1,0 +1,21 @@
+// Order statistics for the report. Nearest-rank percentiles: every figure is a sample
+// that was actually observed, not an interpolation.
+
+export function percentile(sorted, fraction) {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
+  return sorted[rank - 1];
+}
+
+export function summarize(samples) {
+  const sorted = [...samples].sort((left, right) => left - right);
+  return {
+    n: sorted.length,
+    median: percentile(sorted, 0.5),
+    p95: percentile(sorted, 0.95),
+    min: sorted[0] ?? Number.NaN,
+    max: sorted.at(-1) ?? Number.NaN,
+  };
+}
+
+export const median = (samples) => summarize(samples).median;

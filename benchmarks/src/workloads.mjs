@@ -1,0 +1,131 @@
+// The workload matrix. Each workload is one driver operation with fixed parameters; the
+// runner repeats it and keeps one sample per call. Quick mode (the default) is a subset
+// with fewer repetitions; BENCH_FULL=1 runs every row.
+
+const kilobytes10 = 10 * 1024;
+
+/** How a reply becomes a sample, in milliseconds. */
+const elapsed = (reply) => reply.elapsedMs;
+
+/**
+ * @typedef {{
+ *   id: string, group: string, title: string, op: string, params: object, quick: boolean,
+ *   expect?: (value: unknown) => boolean, sample?: (reply: object) => number, heavy?: boolean,
+ * }} Workload
+ */
+
+/** @type {Workload[]} */
+export const workloads = [
+  ...[0, 1, 10, 25, 50].map((steps) => ({
+    id: `sequential-${steps}`,
+    group: 'Step counts',
+    title: steps === 0 ? 'workflow with no steps' : `${steps} sequential step${steps === 1 ? '' : 's'}`,
+    op: 'sequential',
+    params: { steps, payloadBytes: 0 },
+    quick: true,
+    expect: (value) => value === steps,
+  })),
+  ...['all', 'race'].flatMap((mode) =>
+    [10, 25, 50].map((steps) => ({
+      id: `${mode}-${steps}`,
+      group: 'Concurrency',
+      title: `Promise.${mode} over ${steps} steps`,
+      op: 'concurrent',
+      params: { steps, payloadBytes: 0, mode },
+      quick: steps !== 25,
+      expect: (value) => value === (mode === 'all' ? steps : 1),
+    })),
+  ),
+  ...[10, 25, 50].flatMap((steps) => [
+    {
+      id: `sequential-10kb-${steps}`,
+      group: 'Payloads',
+      title: `${steps} sequential steps, 10 KB payloads`,
+      op: 'sequential',
+      params: { steps, payloadBytes: kilobytes10 },
+      quick: steps === 10,
+      expect: (value) => value === steps,
+    },
+    {
+      id: `all-10kb-${steps}`,
+      group: 'Payloads',
+      title: `Promise.all over ${steps} steps, 10 KB payloads`,
+      op: 'concurrent',
+      params: { steps, payloadBytes: kilobytes10, mode: 'all' },
+      quick: steps === 10,
+      expect: (value) => value === steps,
+    },
+  ]),
+  {
+    id: 'map-1000',
+    group: 'Fan-out',
+    title: 'map over 1,000 items, maxConcurrency 50',
+    op: 'map',
+    params: { items: 1000, maxConcurrency: 50 },
+    quick: true,
+    heavy: true,
+    expect: (value) => value === 1000,
+  },
+  {
+    id: 'hook-resume',
+    group: 'Hooks and streams',
+    title: 'hook resume to result',
+    op: 'hookResume',
+    params: {},
+    quick: true,
+    sample: (reply) => reply.value.resumeToResultMs,
+  },
+  {
+    id: 'stream-first-chunk',
+    group: 'Hooks and streams',
+    title: 'stream time to first chunk',
+    op: 'streamFirstChunk',
+    params: {},
+    quick: true,
+    sample: (reply) => reply.value.firstChunkMs,
+  },
+  {
+    id: 'stream-1mb',
+    group: 'Hooks and streams',
+    title: '1 MB stream, 16 KB chunks, start to last byte',
+    op: 'streamThroughput',
+    params: { totalBytes: 1 << 20, chunkBytes: 16 * 1024 },
+    quick: true,
+    expect: (value) => value?.bytes === 1 << 20,
+  },
+  ...[50, 500].map((workflows) => ({
+    id: `throughput-${workflows}`,
+    group: 'Throughput',
+    title: `${workflows} concurrent workflows of 1 step`,
+    op: 'many',
+    params: { workflows, steps: 1 },
+    quick: workflows === 50,
+    heavy: workflows === 500,
+    expect: (value) => value === workflows,
+  })),
+];
+
+/** Step overhead against step index: one workflow of this many no-op steps per repetition. */
+export const stepIndexSteps = 1000;
+
+/** Steps per run, and runs per bracket, for commits per step (PostgreSQL-backed systems). */
+export const commitBracket = { steps: 50, runs: 5 };
+
+export function selectWorkloads(full) {
+  return workloads.filter((workload) => full || workload.quick);
+}
+
+export function sampleOf(workload, reply) {
+  return (workload.sample ?? elapsed)(reply);
+}
+
+/**
+ * Repetitions per workload and per system, and a wall-clock budget after which a slow
+ * system stops repeating (it still gets at least `minimum` samples), so one slow peer
+ * cannot hold the whole run hostage. The report shows how many samples each cell has.
+ */
+export function repetitionsFor(workload, full) {
+  if (full)
+    return workload.heavy ? { target: 5, minimum: 2, budgetMs: 120_000 } : { target: 20, minimum: 3, budgetMs: 60_000 };
+  return workload.heavy ? { target: 3, minimum: 1, budgetMs: 30_000 } : { target: 7, minimum: 3, budgetMs: 15_000 };
+}
