@@ -11,6 +11,13 @@ const bucket = 20;
 
 const escapeXml = (text) => String(text).replace(/[<>&"]/g, (character) => `&#${character.charCodeAt(0)};`);
 
+/** 1, 2 or 5 times a power of ten: tick spacing a reader can add up. */
+function niceStep(rough) {
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const multiple = rough / power;
+  return power * (multiple <= 1 ? 1 : multiple <= 2 ? 2 : multiple <= 5 ? 5 : 10);
+}
+
 export function renderStepOverheadChart(results) {
   const series = Object.entries(results.stepIndex)
     .filter(([, entry]) => entry.status === 'ok')
@@ -30,7 +37,8 @@ export function renderStepOverheadChart(results) {
   const high = all.length ? Math.max(...all) : 1;
   const logarithmic = high / low > 20;
   const yMin = logarithmic ? 10 ** Math.floor(Math.log10(low)) : 0;
-  const yMax = logarithmic ? 10 ** Math.ceil(Math.log10(high)) : high * 1.15;
+  const linearStep = niceStep((high * 1.1) / 5);
+  const yMax = logarithmic ? 10 ** Math.ceil(Math.log10(high)) : Math.ceil((high * 1.1) / linearStep) * linearStep;
   const x = (index) => margin.left + (index / maxIndex) * plotWidth;
   const y = (value) => {
     const fraction = logarithmic
@@ -40,17 +48,17 @@ export function renderStepOverheadChart(results) {
   };
   const ticks = logarithmic
     ? Array.from({ length: Math.log10(yMax / yMin) + 1 }, (_, power) => yMin * 10 ** power)
-    : Array.from({ length: 6 }, (_, step) => (yMax / 5) * step);
+    : Array.from({ length: Math.round(yMax / linearStep) + 1 }, (_, step) => linearStep * step);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${margin.left}" y="22" font-size="15" font-weight="600">Step overhead against step index (${escapeXml(results.meta.mode)} run, ${escapeXml(results.meta.date.slice(0, 10))})</text>`,
   ];
   for (const tick of ticks) {
-    const label = tick >= 1 ? tick.toFixed(tick >= 10 ? 0 : 1) : tick.toPrecision(1);
+    const label = Number(tick.toPrecision(3));
     parts.push(
-      `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y(tick)}" y2="${y(tick)}" stroke="#e5e7eb"/>`,
-      `<text x="${margin.left - 8}" y="${y(tick) + 4}" text-anchor="end" fill="#374151">${label}</text>`,
+      `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y(tick).toFixed(1)}" y2="${y(tick).toFixed(1)}" stroke="#e5e7eb"/>`,
+      `<text x="${margin.left - 8}" y="${(y(tick) + 4).toFixed(1)}" text-anchor="end" fill="#374151">${label}</text>`,
     );
   }
   for (let index = 0; index <= maxIndex; index += maxIndex / 5) {

@@ -31,7 +31,9 @@ const workloadFilter = only('BENCH_WORKLOADS');
 const wanted = (id) => !workloadFilter || workloadFilter.includes(id);
 const selectedSystems = systems.filter((system) => !systemFilter || systemFilter.includes(system.name));
 const selectedWorkloads = selectWorkloads(full).filter((workload) => wanted(workload.id));
-const resultsDirectory = new URL('../results/', import.meta.url).pathname;
+// A filtered run is for trying things: it must not overwrite the published latest results.
+const resultsDirectory = new URL(systemFilter || workloadFilter ? '../results/tmp/' : '../results/', import.meta.url)
+  .pathname;
 const callTimeoutMs = full ? 600_000 : 300_000;
 
 const startedAt = Date.now();
@@ -93,7 +95,7 @@ await mkdir(resultsDirectory, { recursive: true });
 await writeFile(join(resultsDirectory, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(join(resultsDirectory, 'latest.md'), renderMarkdown(results, systems));
 await writeFile(join(resultsDirectory, 'step-overhead.svg'), renderStepOverheadChart(results));
-say(`wrote benchmarks/results/latest.json, latest.md and step-overhead.svg`);
+say(`wrote latest.json, latest.md and step-overhead.svg in ${resultsDirectory}`);
 console.log(`\n${renderMarkdown(results, systems, { targetsOnly: true })}`);
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// `npm run bench`: from a fresh clone with only Node and npm, provision pnpm, install,
+// build Cairn, make sure PostgreSQL's server binaries exist, then run the benchmark matrix
+// (benchmarks/src/run.mjs). Peers install themselves on first use with `npm ci` from their
+// own lockfiles. Quick by default; BENCH_FULL=1 for the full matrix.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ensurePnpm, ensurePostgres, pnpmVersion, root, run, step } from './bootstrap.mjs';
+
+process.env.TURBO_TELEMETRY_DISABLED = '1';
+
+step(`pnpm ${pnpmVersion}`);
+ensurePnpm({ quiet: true });
+step('install');
+run('pnpm', ['install', '--frozen-lockfile'], { quiet: true });
+step('build');
+run('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@cairn/benchmarks...', '--output-logs=errors-only'], {
+  quiet: true,
+});
+step('services');
+ensurePostgres();
+
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+} catch {
+  // not a git checkout: the report just omits it
+}
+step('benchmarks');
+const bench = spawnSync(process.execPath, [join(root, 'benchmarks', 'src', 'run.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, BENCH_COMMIT: commit, TURBO_TELEMETRY_DISABLED: '1' },
+});
+process.exit(bench.status ?? 1);
