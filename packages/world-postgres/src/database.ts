@@ -148,8 +148,14 @@ export class Database {
    * explicit (a pool's default might be stricter) because the fenced append relies on it:
    * every statement after the run's row lock takes a fresh snapshot that includes the
    * transaction that held the lock before us.
+   *
+   * With `selfDelimited`, `work` sends BEGIN and COMMIT itself, inside its own
+   * multi-statement queries, to save the round trips; a failure is still rolled back here.
    */
-  async transaction<Result>(work: (client: PoolClient) => Promise<Result>): Promise<Result> {
+  async transaction<Result>(
+    work: (client: PoolClient) => Promise<Result>,
+    { selfDelimited = false }: { selfDelimited?: boolean } = {},
+  ): Promise<Result> {
     this.assertOpen();
     await this.open();
     let client: PoolClient;
@@ -165,9 +171,9 @@ export class Database {
     client.on('error', ignoreConnectionError);
     let broken: unknown;
     try {
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      if (!selfDelimited) await client.query(beginReadCommitted);
       const result = await work(client);
-      await client.query('COMMIT');
+      if (!selfDelimited) await client.query('COMMIT');
       return result;
     } catch (error) {
       try {
@@ -183,6 +189,8 @@ export class Database {
     }
   }
 }
+
+export const beginReadCommitted = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 
 /** Reads a bigint column (pg returns int8 as a string) as a number of milliseconds. */
 export const toMs = (value: unknown): number => Number(value);

@@ -13,9 +13,10 @@ import {
   type Step,
   type Wait,
 } from '@cairn/core/world';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 import { ulid } from 'ulid';
-import { type Database, errorCode, isUniqueViolation, toMs } from './database.js';
+import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs } from './database.js';
+import { type InlineValue, inlineParameters } from './inline-sql.js';
 import { eventKey, queueKey } from './notifications.js';
 import { sendSql } from './queue-sql.js';
 
@@ -52,8 +53,9 @@ export async function appendEvents(
 ): Promise<CreateEventResult[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction((client) =>
-        appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs),
+      return await db.transaction(
+        (client) => appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs),
+        { selfDelimited: true },
       );
     } catch (error) {
       // Another run claimed one of our tokens between our prefetch and our insert, and the
@@ -67,6 +69,19 @@ export async function appendEvents(
   }
 }
 
+interface Statement {
+  text: string;
+  values: InlineValue[];
+}
+
+const inline = (statements: readonly Statement[]) =>
+  statements.map((statement) => inlineParameters(statement.text, statement.values)).join(';\n');
+
+/**
+ * Two round trips in the common case: BEGIN, the row lock and the prefetch go as one
+ * multi-statement query, and the writes, the outbox and COMMIT as another. They are still
+ * separate statements, so the prefetch takes its snapshot after the lock was granted.
+ */
 async function appendOnce(
   db: Database,
   client: PoolClient,
@@ -77,8 +92,16 @@ async function appendOnce(
   idempotencyRetentionMs: number,
 ): Promise<CreateEventResult[]> {
   const { runs } = db.tables;
-  const lockRun = `SELECT body FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`;
-  let run = (await client.query<{ body: Run }>(lockRun, [runId])).rows[0]?.body;
+  const lockRun: Statement = {
+    text: `SELECT body FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`,
+    values: [runId],
+  };
+  const prefetchQuery = prefetchStatement(db, runId, requests, params);
+  const opened = (await client.query(
+    `${beginReadCommitted};\n${inline([lockRun, prefetchQuery])}`,
+  )) as unknown as QueryResult[];
+  let run = (opened[1]!.rows[0] as { body: Run } | undefined)?.body;
+  let fetched = readPrefetch(opened[2]!.rows as PrefetchRow[]);
   const creates = requests[0]!.eventType === 'run_created';
   if (!run) {
     if (!creates) throw new RunNotFoundError({ runId });
@@ -86,9 +109,9 @@ async function appendOnce(
     // instead, then look again, so the second one sees the first one's run and the draft
     // refuses it as a duplicate (rather than a unique violation surfacing from an insert).
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`cairn.run:${db.schema}:${runId}`]);
-    run = (await client.query<{ body: Run }>(lockRun, [runId])).rows[0]?.body;
+    run = (await client.query<{ body: Run }>(lockRun.text, lockRun.values)).rows[0]?.body;
+    fetched = readPrefetch((await client.query<PrefetchRow>(prefetchQuery.text, prefetchQuery.values)).rows);
   }
-  const fetched = await prefetch(db, client, runId, requests, params);
   if (run) checkFence(run, params, fetched.asOfSeq);
   let now = fetched.now;
   if (params?.createdAt !== undefined) {
@@ -97,22 +120,26 @@ async function appendOnce(
   }
   const draft = new RunDraft(runId, run, fetched.reader);
   const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
-  await write(db, client, draft, fetched.reader);
+  const statements = writeStatements(db, draft, fetched.reader);
   // The outbox: inserted in this transaction, so the messages exist if, and only if, the
   // events commit. A deduplicated key simply inserts nothing, as in queue.send.
   for (const { topic, payload, options = {} } of params?.enqueue ?? []) {
-    await client.query(sendSql(db.tables), [
-      `msg_${ulid()}`,
-      topic,
-      JSON.stringify(payload),
-      options.groupKey ?? null,
-      options.idempotencyKey ?? null,
-      options.delayMs ?? 0,
-      idempotencyRetentionMs,
-      db.channel,
-      queueKey(topic),
-    ]);
+    statements.push({
+      text: sendSql(db.tables),
+      values: [
+        `msg_${ulid()}`,
+        topic,
+        JSON.stringify(payload),
+        options.groupKey ?? null,
+        options.idempotencyKey ?? null,
+        options.delayMs ?? 0,
+        idempotencyRetentionMs,
+        db.channel,
+        queueKey(topic),
+      ],
+    });
   }
+  await client.query(`${inline(statements)};\nCOMMIT`);
   return results;
 }
 
@@ -128,13 +155,12 @@ async function appendOnce(
  * asOfTimestamp tail. A separate statement from the lock on purpose: in READ COMMITTED a
  * statement that waited for a lock still reads with its old snapshot, a new one does not.
  */
-async function prefetch(
+function prefetchStatement(
   db: Database,
-  client: PoolClient,
   runId: string,
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
-): Promise<Prefetched> {
+): Statement {
   const { steps, hooks, waits, events, nowMs } = db.tables;
   const ids = { step: new Set<string>(), hook: new Set<string>(), wait: new Set<string>() };
   const tokens = new Set<string>();
@@ -146,8 +172,8 @@ async function prefetch(
     if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
   }
   const asOf = params?.lastKnownEventId === undefined ? (params?.asOfTimestamp ?? null) : null;
-  const { rows } = await client.query<{ kind: string; body: unknown }>(
-    `SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])
+  return {
+    text: `SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])
      UNION ALL
      SELECT 'hook', body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))
      UNION ALL
@@ -160,8 +186,13 @@ async function prefetch(
        CASE WHEN $7::float8 IS NULL THEN NULL ELSE (
          SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
          ORDER BY created_at DESC, seq DESC LIMIT 1) END)`,
-    [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
-  );
+    values: [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
+  };
+}
+
+type PrefetchRow = { kind: string; body: unknown };
+
+function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
   const stepMap = new Map<string, Step>();
   const hookMap = new Map<string, Hook>();
   const waitMap = new Map<string, Wait>();
@@ -228,8 +259,9 @@ function creationSeqs(draft: RunDraft): Map<string, number> {
   return seqs;
 }
 
-/** Writes the draft's events and changed entities, and queues the commit-time notification. */
-async function write(db: Database, client: PoolClient, draft: RunDraft, base: RunEntityReader): Promise<void> {
+/** The statements writing the draft's events and changed entities, and queueing the commit-time notification. */
+function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
+  const statements: Statement[] = [];
   const { runs, events, steps, hooks, waits } = db.tables;
   const run = draft.run!;
   const created = creationSeqs(draft);
@@ -244,23 +276,23 @@ async function write(db: Database, client: PoolClient, draft: RunDraft, base: Ru
     .filter((hook) => base.hook(hook.hookId) === undefined)
     .sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
   if (existingHooks.length > 0) {
-    await client.query(
-      `UPDATE ${hooks} AS h SET active = u.active, body = u.body
+    statements.push({
+      text: `UPDATE ${hooks} AS h SET active = u.active, body = u.body
        FROM unnest($2::text[], $3::boolean[], $4::json[]) AS u(hook_id, active, body)
        WHERE h.run_id = $1 AND h.hook_id = u.hook_id`,
-      [
+      values: [
         draft.runId,
         existingHooks.map((hook) => hook.hookId),
         existingHooks.map((hook) => hook.status === 'active'),
         existingHooks.map((hook) => JSON.stringify(hook)),
       ],
-    );
+    });
   }
   if (newHooks.length > 0) {
-    await client.query(
-      `INSERT INTO ${hooks} (run_id, hook_id, created_seq, token, active, body)
+    statements.push({
+      text: `INSERT INTO ${hooks} (run_id, hook_id, created_seq, token, active, body)
        SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::boolean[], $6::json[])`,
-      [
+      values: [
         draft.runId,
         newHooks.map((hook) => hook.hookId),
         newHooks.map((hook) => seqOf('hook_created', hook.hookId)),
@@ -268,14 +300,14 @@ async function write(db: Database, client: PoolClient, draft: RunDraft, base: Ru
         newHooks.map((hook) => hook.status === 'active'),
         newHooks.map((hook) => JSON.stringify(hook)),
       ],
-    );
+    });
   }
   const stepList = [...draft.steps.values()];
   const waitList = [...draft.waits.values()];
   // Everything else is one statement; its parts touch different tables, so their order
   // does not matter. The notification is delivered only if the transaction commits.
-  await client.query(
-    `WITH new_events AS (
+  statements.push({
+    text: `WITH new_events AS (
        INSERT INTO ${events} (run_id, seq, created_at, body)
        SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::json[])
      ), run AS (
@@ -293,7 +325,7 @@ async function write(db: Database, client: PoolClient, draft: RunDraft, base: Ru
        ON CONFLICT (run_id, wait_id) DO UPDATE SET body = EXCLUDED.body
      )
      SELECT pg_notify($17, $18)`,
-    [
+    values: [
       draft.runId,
       draft.events.map((event) => event.seq),
       draft.events.map((event) => event.createdAt),
@@ -313,5 +345,6 @@ async function write(db: Database, client: PoolClient, draft: RunDraft, base: Ru
       db.channel,
       eventKey(draft.runId),
     ],
-  );
+  });
+  return statements;
 }
