@@ -110,7 +110,9 @@ async function appendOnce(
     // refuses it as a duplicate (rather than a unique violation surfacing from an insert).
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`cairn.run:${db.schema}:${runId}`]);
     run = (await client.query<{ body: Run }>(lockRun.text, lockRun.values)).rows[0]?.body;
-    fetched = readPrefetch((await client.query<PrefetchRow>(prefetchQuery.text, prefetchQuery.values)).rows);
+    // Inlined too: the prefetch leaves out the parts this batch does not need, and with
+    // them the placeholders, so it cannot be sent with the full list of values.
+    fetched = readPrefetch((await client.query<PrefetchRow>(inline([prefetchQuery]))).rows);
   }
   if (run) checkFence(run, params, fetched.asOfSeq);
   let now = fetched.now;
@@ -172,20 +174,31 @@ function prefetchStatement(
     if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
   }
   const asOf = params?.lastKnownEventId === undefined ? (params?.asOfTimestamp ?? null) : null;
+  // Only the parts this batch needs: the statement is planned afresh on every append, and
+  // a step's batch, the common case, needs just its step and the clock.
+  const parts: string[] = [];
+  if (ids.step.size > 0)
+    parts.push(`SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])`);
+  if (ids.hook.size > 0 || endsRun) {
+    parts.push(
+      `SELECT 'hook' AS kind, body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))`,
+    );
+  }
+  if (ids.wait.size > 0)
+    parts.push(`SELECT 'wait' AS kind, body FROM ${waits} WHERE run_id = $1 AND wait_id = ANY($5::text[])`);
+  if (tokens.size > 0) {
+    parts.push(`SELECT 'holder' AS kind, json_build_object('runId', run_id, 'hookId', hook_id, 'token', token) AS body
+       FROM ${hooks} WHERE active AND token = ANY($6::text[])`);
+  }
+  parts.push(
+    asOf === null
+      ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body`
+      : `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', (
+           SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
+           ORDER BY created_at DESC, seq DESC LIMIT 1)) AS body`,
+  );
   return {
-    text: `SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])
-     UNION ALL
-     SELECT 'hook', body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))
-     UNION ALL
-     SELECT 'wait', body FROM ${waits} WHERE run_id = $1 AND wait_id = ANY($5::text[])
-     UNION ALL
-     SELECT 'holder', json_build_object('runId', run_id, 'hookId', hook_id, 'token', token)
-       FROM ${hooks} WHERE active AND token = ANY($6::text[])
-     UNION ALL
-     SELECT 'clock', json_build_object('now', ${nowMs}, 'asOfSeq',
-       CASE WHEN $7::float8 IS NULL THEN NULL ELSE (
-         SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
-         ORDER BY created_at DESC, seq DESC LIMIT 1) END)`,
+    text: parts.join('\n     UNION ALL\n     '),
     values: [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
   };
 }
