@@ -1,0 +1,133 @@
+// The benchmark's own machinery, so a broken runner shows up in `npm test` rather than as
+// wrong numbers: order statistics, the verdicts, the SQL commit counter, and the driver
+// protocol end to end with Cairn's driver on world-local.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres } from '@cairn/world-postgres/testing';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { analyse } from '../src/analysis.mjs';
+import { renderStepOverheadChart } from '../src/chart.mjs';
+import { openWalProbe } from '../src/commits.mjs';
+import { startDriver } from '../src/driver-process.mjs';
+import { renderMarkdown } from '../src/report.mjs';
+import { percentile, summarize } from '../src/statistics.mjs';
+import { systems } from '../src/systems.mjs';
+
+describe('statistics', () => {
+  it('uses nearest-rank percentiles, so every figure was observed', () => {
+    const sorted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    expect(percentile(sorted, 0.5)).toBe(5);
+    expect(percentile(sorted, 0.95)).toBe(10);
+    expect(summarize([3, 1, 2])).toMatchObject({ n: 3, median: 2, p95: 3, min: 1, max: 3 });
+  });
+});
+
+function syntheticResults({ cairnTen, dbosTen, lateOverhead }) {
+  const cell = (median) => ({ status: 'ok', n: 1, median, p95: median, min: median, max: median, samples: [median] });
+  return {
+    meta: { mode: 'quick', date: '2026-11-22T00:00:00Z', node: 'v20', cpu: 'test', memoryGiB: 1, postgres: '15' },
+    floor: { fsyncAppend: summarize([0.2]), committedInsert: summarize([0.4]) },
+    systems: {
+      'cairn-postgres': { storage: 'PostgreSQL', status: 'ok' },
+      dbos: { storage: 'PostgreSQL', status: 'ok' },
+    },
+    workloads: [
+      { id: 'sequential-0', group: 'Step counts', title: 'none', op: 'sequential', params: { steps: 0 } },
+      { id: 'sequential-10', group: 'Step counts', title: 'ten', op: 'sequential', params: { steps: 10 } },
+      { id: 'sequential-50', group: 'Step counts', title: 'fifty', op: 'sequential', params: { steps: 50 } },
+    ],
+    results: {
+      'sequential-0': { 'cairn-postgres': cell(5), dbos: cell(2) },
+      'sequential-10': { 'cairn-postgres': cell(cairnTen), dbos: cell(dbosTen) },
+      'sequential-50': { 'cairn-postgres': cell(5 + 50 * 1), dbos: cell(60) },
+    },
+    stepIndex: {
+      'cairn-postgres': {
+        status: 'ok',
+        runs: 1,
+        steps: 1000,
+        overheadByIndex: Array.from({ length: 999 }, (_, index) => (index >= 979 ? lateOverhead : 1)),
+      },
+    },
+    commits: { 'cairn-postgres': { status: 'ok', perStep: 1, perEmptyRun: 4, walBytesPerStep: 900 } },
+  };
+}
+
+describe('analysis', () => {
+  it('marks each target MET or MISSED from the measured values', () => {
+    const met = analyse(syntheticResults({ cairnTen: 10, dbosTen: 40, lateOverhead: 1.1 }), systems);
+    expect(met.targets.map((target) => target.status)).toEqual(['MET', 'MET', 'MET', 'NOT MEASURED']);
+    const missed = analyse(syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 }), systems);
+    expect(missed.targets[0]).toMatchObject({ status: 'MISSED', value: 0.75 });
+    expect(missed.targets[2]).toMatchObject({ status: 'MISSED', value: 2 });
+    // (55 - 5) / 50 = 1 ms per step against a 0.4 ms INSERT.
+    expect(missed.costPerStep['cairn-postgres'].multipleOfFloor).toBeCloseTo(2.5);
+    expect(missed.ratios['sequential-10'].dbos).toEqual({ cairn: 'cairn-postgres', ratio: 0.75 });
+  });
+
+  it('renders every system, ratio and verdict into the report and the chart', () => {
+    const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
+    results.analysis = analyse(results, systems);
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('| ten | 30.0 (30.0) | 40.0 (40.0) |');
+    expect(markdown).toContain('**MISSED**');
+    expect(markdown).toContain('0.75×');
+    const svg = renderStepOverheadChart(results);
+    expect(svg).toContain('<polyline');
+    expect(svg).toContain('cairn-postgres');
+  });
+});
+
+describe('counting durable commits in the WAL', () => {
+  it('counts transactions that wrote, and not reads', async () => {
+    const server = await startPostgres('walprobe');
+    const client = new pg.Client({ connectionString: server.connectionString });
+    await client.connect();
+    const probe = await openWalProbe(server.connectionString);
+    try {
+      await client.query('CREATE TABLE items (id serial PRIMARY KEY)');
+      const start = await probe.position();
+      for (let index = 0; index < 3; index++) await client.query('INSERT INTO items DEFAULT VALUES');
+      for (let index = 0; index < 5; index++) await client.query('SELECT count(*) FROM items');
+      const { commits, walBytes } = await probe.since(start);
+      // Three writes; the five reads leave no COMMIT record. One extra is allowed for a
+      // background writer (autovacuum) that happens to commit inside the window.
+      expect(commits).toBeGreaterThanOrEqual(3);
+      expect(commits).toBeLessThanOrEqual(4);
+      expect(walBytes).toBeGreaterThan(0);
+    } finally {
+      await probe.close();
+      await client.end();
+      await server.stop();
+    }
+  });
+});
+
+describe('the driver protocol, with Cairn on world-local', () => {
+  const directories = [];
+  afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
+
+  it('runs operations, checks their values and reports unsupported ones', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cairn-bench-test-'));
+    directories.push(dataDir);
+    const driver = await startDriver({
+      directory: new URL('../src/cairn', import.meta.url).pathname,
+      options: { dataDir, variant: 'local' },
+    });
+    try {
+      expect(driver.ready.system).toBe('cairn-local');
+      const sequential = await driver.call('sequential', { steps: 5, payloadBytes: 100 });
+      expect(sequential).toMatchObject({ ok: true, value: 5 });
+      expect(sequential.elapsedMs).toBeGreaterThan(0);
+      expect(await driver.call('concurrent', { steps: 8, payloadBytes: 0, mode: 'all' })).toMatchObject({ value: 8 });
+      const stamps = await driver.call('stepTimestamps', { steps: 20 });
+      expect(stamps.value.timestamps).toHaveLength(20);
+      expect([...stamps.value.timestamps].sort((left, right) => left - right)).toEqual(stamps.value.timestamps);
+      expect(await driver.call('noSuchOperation', {})).toMatchObject({ ok: false, unsupported: true });
+    } finally {
+      await driver.close();
+    }
+  });
+});
