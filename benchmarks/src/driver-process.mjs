@@ -91,8 +91,10 @@ export async function startDriver({ directory, options, log = () => {}, startTim
       clearTimeout(timer);
       return outcome;
     },
+    /** Kills the driver at once; resolves when it has exited. */
     kill() {
       child.kill('SIGKILL');
+      return exited;
     },
   };
 }

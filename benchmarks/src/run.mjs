@@ -34,7 +34,8 @@ const selectedWorkloads = selectWorkloads(full).filter((workload) => wanted(work
 // A filtered run is for trying things: it must not overwrite the published latest results.
 const resultsDirectory = new URL(systemFilter || workloadFilter ? '../results/tmp/' : '../results/', import.meta.url)
   .pathname;
-const callTimeoutMs = full ? 600_000 : 300_000;
+// A call past this is reported as failed ("timed out after N s") and its driver replaced.
+const callTimeoutMs = full ? 600_000 : 120_000;
 
 const startedAt = Date.now();
 const stamp = () => `${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)}s`;
@@ -110,15 +111,23 @@ async function benchmarkSystem(system, walProbe) {
     return;
   }
   const database = `bench_${system.name.replaceAll('-', '_')}`;
-  if (system.database) await admin.query(`CREATE DATABASE ${database}`);
-  const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
-  const options = { databaseUrl: system.database ? urlFor(database) : undefined, dataDir, variant: system.variant };
-  const start = () =>
-    startDriver({
+  /**
+   * A fresh database and data directory for each driver start. A driver replaced after a
+   * timeout leaves its unfinished runs behind; on the old state, the new driver's World
+   * would resume them and they would compete with every later measurement.
+   */
+  const start = async () => {
+    if (system.database) {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${database}`);
+    }
+    const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
+    return startDriver({
       directory: directoryOf(system),
-      options,
+      options: { databaseUrl: system.database ? urlFor(database) : undefined, dataDir, variant: system.variant },
       log: process.env.BENCH_VERBOSE === '1' ? (line) => say(`  ${system.name} | ${line}`) : () => {},
     });
+  };
   let driver;
   try {
     driver = await start();
@@ -139,7 +148,8 @@ async function benchmarkSystem(system, walProbe) {
     try {
       return await Promise.race([driver.call(op, params), timeout]);
     } catch (error) {
-      driver.kill();
+      await driver.kill();
+      say(`${system.name}: ${op} ${firstLine(error)}; replacing the driver on a fresh database and data directory`);
       driver = await start();
       throw error;
     } finally {
