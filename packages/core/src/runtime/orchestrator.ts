@@ -13,6 +13,7 @@ import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js'
 import { limits } from '../world/schemas/primitives.js';
 import type { EnqueueRequest, World } from '../world/world.js';
 import { cancelRunTree, closeRunStreams } from './cancel.js';
+import { SpeculationMargin } from './speculation-margin.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import { stepTopic, workflowTopic } from './topics.js';
 
@@ -23,7 +24,10 @@ export interface OrchestratorOptions {
   runLease: boolean;
   /** Inline step slots shared by every run on this worker. */
   stepSlots: { tryAcquire(): boolean; release(): void; available(): number };
-  /** How far ahead a speculative batch stamps its createdAt, so the commit lands before it. */
+  /**
+   * How far ahead a speculative batch stamps its createdAt, so the commit lands before it:
+   * the floor of an adaptive margin (SpeculationMargin) that widens while appends are slow.
+   */
   speculationMarginMs?: number;
 }
 
@@ -49,14 +53,18 @@ export class Orchestrator {
   private readonly warm = new Map<string, WorkflowReplay>();
   /** Runs with a pass in progress here; a second pass (after a lease expiry) must not share the first one's replay. */
   private readonly active = new Set<string>();
-  private readonly margin: number;
+  private readonly margin: SpeculationMargin;
   /** Child runs this worker has created or seen running, so a parent pass does not re-check them all. */
   private readonly childrenEnsured = new Set<string>();
   /** Outcomes of inline attempts that have settled, keyed by their promise, so a burst can be recorded at once. */
   private readonly settledOutcomes = new WeakMap<Promise<Settled>, StepOutcome>();
 
   constructor(private readonly options: OrchestratorOptions) {
-    this.margin = options.speculationMarginMs ?? 25;
+    const floor = options.speculationMarginMs ?? 25;
+    // Half the World's window at most, and never more than a second of skew on the run's now().
+    const window = options.world.capabilities?.maxFutureCreatedAtMs;
+    const ceiling = Math.max(floor, Math.min(1000, Number.isFinite(window) ? window / 2 : 0));
+    this.margin = new SpeculationMargin(floor, ceiling);
   }
 
   /** Forgets every warm replay (on stop). */
@@ -288,7 +296,8 @@ export class Orchestrator {
       for (const completion of completions) await this.writeFact(replay.runId, completion);
       return false;
     }
-    const createdAt = Math.max(Date.now() + this.margin, tail.createdAt);
+    const stampedAt = Date.now();
+    const createdAt = Math.max(stampedAt + this.margin.ms, tail.createdAt);
     let seq = tail.seq;
     for (const completion of completions) {
       seq += 1;
@@ -312,10 +321,13 @@ export class Orchestrator {
       });
     } catch (error) {
       if (FenceConflictError.is(error)) {
+        // The tail did not move, so what the World refused is the stamp: it fell into the past.
+        if (error.currentTail.eventId === tail.eventId) this.margin.refused(Date.now() - stampedAt);
         for (const completion of completions) await this.writeFact(replay.runId, completion);
       }
       throw error;
     }
+    this.margin.committed(Date.now() - stampedAt);
     for (const key of outbox.dispatched) dispatched.add(key);
     replay.adoptCommitted(results[completions.length - 1]!.event);
     for (const { event } of results.slice(completions.length)) await replay.feed(event);

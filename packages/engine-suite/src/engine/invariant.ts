@@ -192,6 +192,27 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       expect(harness.world.eventsRead - readsBefore).toBeLessThan(10);
     });
 
+    it('stays at one write per step when appends take longer than the stamp margin', async () => {
+      // A loaded World (say, a saturated connection pool) commits later than an idle one.
+      // A completion batch carries a createdAt stamped ahead of the clock; one that lands in
+      // the past is refused, and the completion is then written alone and re-derived.
+      const appendLatencyMs = 80;
+      harness.world.beforeAppend = async (call) => {
+        if (call.method === 'createBatch' && call.eventTypes[0] === 'step_completed') {
+          await new Promise((resolve) => setTimeout(resolve, appendLatencyMs));
+        }
+      };
+      await harness.startWorker({ workflows: [longChain] });
+      const steps = 15;
+      const run = await harness.client.start(longChain, steps);
+      expect(await run.result()).toBe(steps);
+      const calls = harness.world.calls.filter((call) => call.runId === run.id);
+      const writtenAlone = calls.filter((call) => call.method === 'create' && call.eventTypes[0] === 'step_completed');
+      // The first slow commit may be refused; after it the margin covers the latency.
+      expect(writtenAlone.length).toBeLessThanOrEqual(2);
+      expect(calls.length).toBeLessThanOrEqual(steps + 3 + 2 * writtenAlone.length);
+    });
+
     it('gives correlation ids per call site, so one branch cannot rename another', async () => {
       await harness.startWorker({ workflows: [callSites] });
       for (const aCalls of [1, 3]) {

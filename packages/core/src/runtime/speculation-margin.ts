@@ -1,0 +1,43 @@
+/**
+ * How far ahead of the clock a speculative batch stamps its `createdAt` (see "One durable
+ * write per step" in docs/architecture.md). The World refuses a stamp that is already in
+ * the past when it commits, so the margin has to cover the append's whole latency,
+ * including any wait for a database connection.
+ *
+ * A fixed margin that covers an idle World is too small for a loaded one, and every refusal
+ * costs a lost batch, an extra write, a cold replay and a retry: more load, so more
+ * refusals. The margin therefore widens when a stamp is refused or an append comes close to
+ * it, and drifts back toward the floor while appends are fast, because a wide margin
+ * pushes the run's `now()` (and the start of its sleeps) further ahead of the wall clock.
+ */
+export class SpeculationMargin {
+  private current: number;
+
+  /**
+   * @param floorMs the margin on an idle World, and the lowest it returns to.
+   * @param ceilingMs the most it grows to; keep it well inside the World's
+   *   `capabilities.maxFutureCreatedAtMs`, or stamps are refused for being too far ahead.
+   */
+  constructor(
+    private readonly floorMs: number,
+    private readonly ceilingMs: number,
+  ) {
+    this.current = floorMs;
+  }
+
+  /** The margin to stamp the next batch with, in whole milliseconds (a createdAt must be whole). */
+  get ms(): number {
+    return Math.ceil(this.current);
+  }
+
+  /** A batch stamped `latencyMs` ago committed. */
+  committed(latencyMs: number): void {
+    if (latencyMs * 2 > this.current) this.current = Math.min(this.ceilingMs, Math.max(this.current, latencyMs * 2));
+    else this.current = Math.max(this.floorMs, this.current * 0.98);
+  }
+
+  /** A batch stamped `latencyMs` ago was refused because its stamp had fallen into the past. */
+  refused(latencyMs: number): void {
+    this.current = Math.min(this.ceilingMs, Math.max(this.current * 2, latencyMs * 2));
+  }
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { SpeculationMargin } from '../src/runtime/speculation-margin.js';
+
+describe('SpeculationMargin', () => {
+  it('starts at the floor and stays there while appends are fast', () => {
+    const margin = new SpeculationMargin(25, 1000);
+    for (let index = 0; index < 10; index++) margin.committed(3);
+    expect(margin.ms).toBe(25);
+  });
+
+  it('widens past a refused latency, and up to twice an append that came close', () => {
+    const margin = new SpeculationMargin(25, 1000);
+    margin.refused(70);
+    expect(margin.ms).toBe(140);
+    margin.committed(100);
+    expect(margin.ms).toBe(200);
+  });
+
+  it('never exceeds the ceiling', () => {
+    const margin = new SpeculationMargin(25, 300);
+    for (let index = 0; index < 10; index++) margin.refused(500);
+    expect(margin.ms).toBe(300);
+  });
+
+  it('drifts back to the floor once appends are fast again', () => {
+    const margin = new SpeculationMargin(25, 1000);
+    margin.refused(400);
+    expect(margin.ms).toBe(800);
+    for (let index = 0; index < 200; index++) margin.committed(2);
+    expect(margin.ms).toBe(25);
+  });
+});
+
+describe('SpeculationMargin.ms', () => {
+  it('is always whole milliseconds, since a proposed createdAt must be', () => {
+    const margin = new SpeculationMargin(25, 1000);
+    margin.refused(333.3);
+    for (let index = 0; index < 50; index++) {
+      margin.committed(1);
+      expect(Number.isInteger(margin.ms)).toBe(true);
+    }
+  });
+});
