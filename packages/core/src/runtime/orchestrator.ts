@@ -61,9 +61,10 @@ export class Orchestrator {
 
   constructor(private readonly options: OrchestratorOptions) {
     const floor = options.speculationMarginMs ?? 25;
-    // Half the World's window at most, and never more than a second of skew on the run's now().
-    const window = options.world.capabilities?.maxFutureCreatedAtMs;
-    const ceiling = Math.max(floor, Math.min(1000, Number.isFinite(window) ? window / 2 : 0));
+    // Half the World's window at most (an unbounded window leaves the second), and never
+    // more than a second of skew on the run's now().
+    const window = options.world.capabilities.maxFutureCreatedAtMs;
+    const ceiling = Math.max(floor, Math.min(1000, window / 2));
     this.margin = new SpeculationMargin(floor, ceiling);
   }
 
