@@ -32,7 +32,7 @@ export class SpeculationMargin {
 
   /** A batch stamped `latencyMs` ago committed. */
   committed(latencyMs: number): void {
-    if (latencyMs * 2 > this.current) this.current = Math.min(this.ceilingMs, Math.max(this.current, latencyMs * 2));
+    if (latencyMs * 2 > this.current) this.current = Math.min(this.ceilingMs, latencyMs * 2);
     else this.current = Math.max(this.floorMs, this.current * 0.98);
   }
 
