@@ -18,6 +18,9 @@ export interface Harness {
     workflows: WorkflowDefinition<never, unknown>[];
     runLease?: boolean;
     concurrency?: number;
+    orchestrationLeaseMs?: number;
+    /** The worker's own clock, to give it skew against the World. */
+    clock?: () => number;
   }): Promise<Worker>;
   close(): Promise<void>;
 }
@@ -31,13 +34,15 @@ export async function openHarness(options: EngineSuiteOptions, runLease = true):
     world,
     client,
     workers,
-    async startWorker({ workflows, runLease: lease = runLease, concurrency }) {
+    async startWorker({ workflows, runLease: lease = runLease, concurrency, orchestrationLeaseMs, clock }) {
       const worker = createWorker({
         world,
         // biome-ignore lint/suspicious/noExplicitAny: the harness accepts workflows of any shape.
         workflows: workflows as WorkflowDefinition<any, any>[],
         runLease: lease,
         ...(concurrency === undefined ? {} : { concurrency }),
+        ...(orchestrationLeaseMs === undefined ? {} : { orchestrationLeaseMs }),
+        ...(clock === undefined ? {} : { clock }),
       });
       await worker.start();
       workers.push(worker);
