@@ -94,6 +94,8 @@ export interface RecordingWorld extends World {
   runsGetCalls: number;
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
+  /** Runs before every direct `queue.send`; a test makes sends fail here. */
+  beforeSend?: (topic: string, payload: unknown) => Promise<void>;
 }
 
 /**
@@ -157,7 +159,8 @@ export function recordingWorld(inner: World): RecordingWorld {
       list: (options) => inner.runs.list(options),
     },
     queue: {
-      send: (topic, payload, options) => {
+      send: async (topic, payload, options) => {
+        await recording.beforeSend?.(topic, payload);
         recording.sends.push({ topic, payload });
         return inner.queue.send(topic, payload, options);
       },

@@ -1,4 +1,4 @@
-import { createHook, map, StepFailedError, step, workflow } from '@cairn/core';
+import { createHook, map, StepFailedError, startChild, step, WorldUnavailableError, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
 
@@ -79,6 +79,14 @@ const bodyThrowsSymbol = workflow('attempts.body-throws-symbol', async () => {
   throw Symbol('odd');
 });
 
+const fanOut = workflow('attempts.fan-out', async (key: string) =>
+  Promise.all([0, 1, 2].map((index) => tick(key, index))),
+);
+const childOfSends = workflow('attempts.child-of-sends', async (key: string) => tick(key, 7));
+const parentOfSends = workflow('attempts.parent-of-sends', async (key: string) =>
+  startChild(childOfSends, key).result(),
+);
+
 export function describeStepAttempts(options: EngineSuiteOptions): void {
   describe(`${options.name}: step attempts`, () => {
     let harness: Harness;
@@ -156,6 +164,24 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
         expect(error.failure?.message).toMatch(/HttpProblem|Symbol\(odd\)/);
         expect(await run.status()).toBe('failed');
       }
+    });
+
+    it('finishes runs whose queued steps and children must wake them while every direct send fails', async () => {
+      await harness.startWorker({ workflows: [fanOut, parentOfSends, childOfSends], concurrency: 1 });
+      // From here on, only messages written atomically with an append get through.
+      harness.world.beforeSend = async (topic) => {
+        throw new WorldUnavailableError({ world: 'test', location: topic, reason: 'direct sends are failing' });
+      };
+      const fanKey = key();
+      const fan = await harness.client.start(fanOut, fanKey);
+      const parent = await harness.client.start(parentOfSends, key());
+      const outcomes = await Promise.race([
+        Promise.all([fan.result(), parent.result()]),
+        new Promise((resolve) => setTimeout(() => resolve('stranded'), 10_000)),
+      ]);
+      harness.world.beforeSend = undefined;
+      expect(outcomes).toEqual([[0, 1, 2], 7]);
+      expect([0, 1, 2].map((index) => executions.get(`${fanKey}:${index}`))).toEqual([1, 1, 1]);
     });
 
     it('records every attempt of a mapped step exactly once in the log', async () => {
