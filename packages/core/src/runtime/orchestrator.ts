@@ -1,4 +1,5 @@
 import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
+import { WorkflowStalledError } from '../errors/workflow-stalled-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
@@ -172,6 +173,11 @@ export class Orchestrator {
       if (writes.length > 0) {
         behind = !(await this.recorder.commit(replay, writes));
         continue;
+      }
+      if (replay.stalled) {
+        const error = new WorkflowStalledError({ runId, workflowName: replay.workflowName });
+        await this.recorder.failRun(replay, error);
+        throw new RunTerminalError({ runId, status: 'failed' });
       }
       if (await this.children.start(replay)) {
         behind = true;
