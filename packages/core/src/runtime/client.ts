@@ -10,6 +10,7 @@ import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { workflowTopic } from './topics.js';
+import { startRunSpan, traceMetadataKey } from './tracing.js';
 
 /** A handle on one run. Cheap to create; every method reads the World. */
 export interface RunHandle<Output = unknown> {
@@ -113,13 +114,20 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
           reason: 'must be a value made by workflow()',
         });
       }
-      const request = {
-        eventType: 'run_created' as const,
-        eventData: { workflowName: workflow.name, input: encode(input, 'workflow input') },
-      };
       // The id is minted here when the caller gave none, so the wake always rides in the
       // same append as the run (the outbox): a run can never exist without its first wake.
       let runId = options.id ?? ulid();
+      // The start is the root of the run's trace; its context is stored with the run so
+      // every later span, in any worker process, joins the same trace.
+      const { span, carrier } = startRunSpan(workflow.name, runId);
+      const request = {
+        eventType: 'run_created' as const,
+        eventData: {
+          workflowName: workflow.name,
+          input: encode(input, 'workflow input'),
+          ...(carrier === undefined ? {} : { metadata: { [traceMetadataKey]: carrier } }),
+        },
+      };
       try {
         await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
       } catch (error) {
@@ -136,6 +144,8 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
         // start was made by a version that queued its wake separately.
         runId = existing.runId;
         await wake(runId);
+      } finally {
+        span.end();
       }
       return handle(runId);
     },
