@@ -281,7 +281,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         }
       }
     },
-    waitForHook: (token, options = {}) => waitForToken(world, token, options).next(),
+    waitForHook: async (token, options = {}) => waitForToken(world, token, options).next(),
     cancel: (runId, reason) => cancelRunTree(world, runId, reason),
   };
 }

@@ -74,13 +74,6 @@ function installRandomBytes(): void {
   // Each wrapper lets the original validate its arguments (and throw exactly as it would),
   // then replaces the bytes inside a workflow.
   type Fill = (view: ArrayBufferView) => ArrayBufferView;
-  const originalGetRandomValues = nodeCrypto.getRandomValues.bind(nodeCrypto) as unknown as Fill;
-  const getRandomValues: Fill = (view) => {
-    const result = originalGetRandomValues(view);
-    const replay = currentReplay();
-    if (replay) fillFromReplay(replay, result);
-    return result;
-  };
   const originalRandomFillSync = nodeCrypto.randomFillSync as unknown as (
     view: ArrayBufferView,
     offset?: number,
@@ -107,8 +100,9 @@ function installRandomBytes(): void {
     queueMicrotask(() => callback(null, buffer));
     return undefined;
   }) as typeof nodeCrypto.randomBytes;
-  nodeCrypto.getRandomValues = getRandomValues as unknown as typeof nodeCrypto.getRandomValues;
   syncBuiltinESMExports();
+  // node:crypto's getRandomValues is a fixed getter that calls this instance's method, so
+  // patching the instance covers both.
   const webCrypto = globalThis.crypto;
   if (webCrypto) {
     const originalWebGetRandomValues = webCrypto.getRandomValues.bind(webCrypto) as unknown as Fill;

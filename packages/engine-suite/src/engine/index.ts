@@ -1,11 +1,14 @@
 import type { EngineSuiteOptions } from '../harness.js';
 import { describeAuthoring } from './authoring.js';
 import { describeChildren } from './children.js';
+import { describeClientWaits } from './client-waits.js';
 import { describeDivergence } from './divergence.js';
+import { describeGuards } from './guards.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
 import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
+import { describeWorkers } from './workers.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
@@ -15,4 +18,7 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeMap(options);
   describeChildren(options);
   describeStreams(options);
+  describeClientWaits(options);
+  describeWorkers(options);
+  describeGuards(options);
 }
