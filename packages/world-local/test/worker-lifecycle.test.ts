@@ -15,7 +15,7 @@ import { temporaryDirectory, within } from './helpers.js';
  */
 type Child = ChildProcessByStdio<null, Readable, null> & { output: string };
 
-function spawnWorker(directory: string, mode: 'plain' | 'signals'): Child {
+function spawnWorker(directory: string, mode: 'plain' | 'signals' | 'stop'): Child {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lifecycle-worker.mjs'), directory, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
   }) as Child;
@@ -75,8 +75,44 @@ async function runAfterwards(directory: string, id: string) {
   }
 }
 
+/** Resolves with how the child exited, or with undefined if it is still running after `ms`. */
+function exitWithin(child: Child, ms: number): Promise<{ code: number | null; signal: string | null } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    exited(child),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 describe('world-local: a worker process', () => {
-  it('stays up while started, with nothing else keeping it alive, and finishes a run that sleeps first', async () => {
+  it('that only called start() on an empty World stays up instead of exiting when idle', async () => {
+    const directory = join(await temporaryDirectory(), 'world');
+    const child = spawnWorker(directory, 'plain');
+    try {
+      await within(printed(child, 'READY'), 20_000, 'the worker to start');
+      // Nothing can be awaited for "still running" but the absence of an exit. Without a
+      // handle of its own, the process ends within milliseconds of READY; give it ample time.
+      expect(await exitWithin(child, 2000)).toBe(undefined);
+    } finally {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+  });
+
+  it('ends by itself once stop() returned: the worker holds the process only while started', async () => {
+    const directory = join(await temporaryDirectory(), 'world');
+    const child = spawnWorker(directory, 'stop');
+    try {
+      expect(await within(exited(child), 20_000, 'the process to end after stop()')).toEqual({ code: 0, signal: null });
+      expect(child.output).toBe('READY\nSTOPPED\n');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('wakes from a durable sleep with no work in flight, and finishes the run', async () => {
     const directory = join(await temporaryDirectory(), 'world');
     await startRun(directory, nap, 1500, 'nap-run');
     const child = spawnWorker(directory, 'plain');
