@@ -70,7 +70,7 @@ export function waitForToken(
           return await world.hooks.getByToken(token);
         } catch (error) {
           if (!HookNotFoundError.is(error)) throw error;
-          if (Date.now() >= deadline) throw new HookWaitTimeoutError({ token, timeoutMs, cause: error });
+          if (Date.now() >= deadline) throw new HookWaitTimeoutError({ token, timeoutMs });
         }
       }
     },

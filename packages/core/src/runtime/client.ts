@@ -84,7 +84,8 @@ export interface Client {
    * Delivers a payload to the live hook holding `token`. A hook that does not exist yet is
    * waited for, so a resume sent right after `start` reaches the workflow once it creates
    * the hook: it waits up to `options.timeoutMs` (default 60 s) and then throws
-   * `HookWaitTimeoutError` naming the token and the wait, having delivered nothing.
+   * `HookWaitTimeoutError` (a `HookNotFoundError`) naming the token and the wait, having
+   * delivered nothing.
    * `timeoutMs: 0` delivers only to a hook that exists now. The delivery itself is one
    * append; if the hook is disposed between the lookup and the append, the next live
    * holder of the token is waited for, within the same timeout.
