@@ -80,14 +80,19 @@ describe.each(runnable.map((block) => [block.id, block] as const))('%s', (_id, b
   const title = waiting ? `runs: pending (${waiting.reason})` : 'runs to completion and exits';
   it(title, { timeout: 120_000 }, async () => {
     const env: Record<string, string> = needsPostgres(block) ? { DATABASE_URL: await freshDatabase() } : {};
-    const outcome = await runBlock(entry, { env });
+    const expected = expectedOutput(block.code);
+    // A long-running block is signalled once it prints its last expected line (it is idle by then).
+    const last = expected.at(-1);
+    const signal = block.signal && last ? { name: block.signal, after: last } : undefined;
+    if (block.signal) expect(signal, `${block.id} needs a // prints: line to know when to signal`).toBeDefined();
+    const outcome = await runBlock(entry, { env, ...(signal ? { signal } : {}) });
     if (waiting) {
       expect(outcome.exitCode === 0, `${block.id} now runs: take it off the pending list in fixtures.ts`).toBe(false);
       expect(outcome.stderr, describeOutcome(entry, outcome)).toMatch(waiting.failsWith);
       return;
     }
     expect(outcome.exitCode, describeOutcome(entry, outcome)).toBe(0);
-    for (const text of expectedOutput(block.code)) {
+    for (const text of expected) {
       expect(outcome.stdout, `${block.id} should print ${text}`).toContain(text);
     }
   });

@@ -10,6 +10,12 @@ export interface CodeBlock {
   code: string;
   /** `<!-- doc-test: prelude=name -->`: the fixture prepended to the block. */
   prelude?: string;
+  /**
+   * `<!-- doc-test: signal=SIGTERM -->`: a long-running program (a worker process). The test
+   * sends it this signal once it has printed its last `// prints:` text, and expects it to
+   * shut down cleanly.
+   */
+  signal?: NodeJS.Signals;
   /** `<!-- not-run: reason -->`: the block is shown, not run. */
   notRun?: string;
 }
@@ -57,8 +63,9 @@ export function extractBlocks(root: string, file: string): CodeBlock[] {
     if (docTest) {
       for (const option of docTest[1]!.split(/\s+/)) {
         const [key, value] = option.split('=');
-        if (key !== 'prelude' || !value) throw new Error(`${block.id}: unknown doc-test option "${option}"`);
-        block.prelude = value;
+        if (key === 'prelude' && value) block.prelude = value;
+        else if (key === 'signal' && (value === 'SIGTERM' || value === 'SIGINT')) block.signal = value;
+        else throw new Error(`${block.id}: unknown doc-test option "${option}"`);
       }
     }
     blocks.push(block);

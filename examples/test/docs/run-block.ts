@@ -84,7 +84,16 @@ export interface BlockOutcome {
  */
 export async function runBlock(
   entry: CompiledBlock,
-  { env = {}, timeoutMs = 60_000 }: { env?: Record<string, string>; timeoutMs?: number } = {},
+  {
+    env = {},
+    timeoutMs = 60_000,
+    signal,
+  }: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    /** Sent once stdout contains `text`: how a long-running block is asked to stop. */
+    signal?: { name: NodeJS.Signals; after: string };
+  } = {},
 ): Promise<BlockOutcome> {
   const cwd = mkdtempSync(join(tmpdir(), 'cairn-doc-block-'));
   const args =
@@ -119,8 +128,13 @@ export async function runBlock(
       let stdout = '';
       let stderr = '';
       let timedOut = false;
+      let signalled = false;
       child.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
+        if (signal && !signalled && stdout.includes(signal.after)) {
+          signalled = true;
+          child.kill(signal.name);
+        }
       });
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
