@@ -27,6 +27,7 @@ export {
   uuid,
   workflow,
 } from './workflow/primitives.js';
+export { getStepMetadata, type StepMetadata } from './workflow/step-metadata.js';
 export { getWritable } from './workflow/streams.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';
