@@ -39,12 +39,3 @@ export const pending: { file: string; contains: string; reason: string; failsWit
     failsWith: /HookNotFoundError/,
   },
 ];
-
-/**
- * Folders whose comments still cite a design document or sections, and who is rewriting them.
- * Each is skipped (and says so) while it still has citations, and checked once it has none.
- */
-export const pendingCitations: { folder: string; reason: string }[] = [
-  { folder: 'packages/core/src/runtime/', reason: 'the engine lead is rewriting these comments' },
-  { folder: 'packages/core/src/workflow/', reason: 'the engine lead is rewriting these comments' },
-];
