@@ -6,6 +6,7 @@ export {
   RetryableError,
   RunFailedError,
   StepFailedError,
+  WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';

@@ -1,4 +1,5 @@
 import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
+import { WorkflowStalledError } from '../errors/workflow-stalled-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
@@ -10,6 +11,7 @@ import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
 import { InlineSteps } from './inline-steps.js';
+import { keepLease, type Lease } from './lease.js';
 import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { StepSlots } from './step-slots.js';
@@ -37,7 +39,7 @@ export interface WakeContext {
   /** Set when a timer woke the run: the World time its wait or retry falls due. */
   dueAt?: number;
   /** The delivery's lease, and how to renew it while the pass runs. */
-  lease?: { leaseMs: number; extend(): Promise<boolean> };
+  lease?: Lease;
 }
 
 /** How many times one wake re-derives after losing a fence before handing the message back. */
@@ -173,6 +175,11 @@ export class Orchestrator {
         behind = !(await this.recorder.commit(replay, writes));
         continue;
       }
+      if (replay.stalled) {
+        const error = new WorkflowStalledError({ runId, workflowName: replay.workflowName });
+        await this.recorder.failRun(replay, error);
+        throw new RunTerminalError({ runId, status: 'failed' });
+      }
       if (await this.children.start(replay)) {
         behind = true;
         continue;
@@ -278,26 +285,6 @@ export class Orchestrator {
       this.inline.start(replay.runId, definition, step);
     }
   }
-}
-
-/** Renews a delivery's lease every third of its length while a pass runs; `lost` aborts once it cannot. */
-function keepLease(lease: WakeContext['lease']): { lost: AbortSignal; stop(): void } {
-  const lost = new AbortController();
-  if (!lease) return { lost: lost.signal, stop: () => {} };
-  const timer = setInterval(
-    () => {
-      lease.extend().then(
-        (kept) => {
-          if (!kept) lost.abort();
-        },
-        // A renewal that failed (the World is briefly unreachable) is tried again next time.
-        () => {},
-      );
-    },
-    Math.max(10, Math.floor(lease.leaseMs / 3)),
-  );
-  timer.unref();
-  return { lost: lost.signal, stop: () => clearInterval(timer) };
 }
 
 /** Resolves with `value` after `ms`, unless `signal` aborts first (then the timer is cleared and it never settles). */

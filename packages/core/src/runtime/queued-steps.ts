@@ -1,5 +1,6 @@
 import { stepRegistry } from '../workflow/definitions.js';
 import type { World } from '../world/world.js';
+import { keepLease, type Lease } from './lease.js';
 import type { Recorder } from './recorder.js';
 import { runStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
@@ -30,7 +31,17 @@ export class QueuedSteps {
     this.stopping.abort(new Error('the worker is stopping'));
   }
 
-  async execute({ runId, stepId }: StepMessage): Promise<void> {
+  /** Runs the attempt the message names, renewing the delivery's lease while the body runs. */
+  async execute({ runId, stepId }: StepMessage, lease?: Lease): Promise<void> {
+    const kept = keepLease(lease);
+    try {
+      await this.attempt(runId, stepId);
+    } finally {
+      kept.stop();
+    }
+  }
+
+  private async attempt(runId: string, stepId: string): Promise<void> {
     const { world, recorder, slots, clock, runLease } = this.options;
     const step = await world.steps.get(runId, stepId);
     if (step.status === 'completed' || step.status === 'failed') return;

@@ -96,12 +96,12 @@ export function createWorker(options: WorkerOptions): Worker {
       consumers = [
         world.queue.consume(
           workflowTopic,
-          (message, delivery?: Delivery) => {
+          (message, delivery) => {
             const { runId, dueAt } = message.payload as unknown as WakeMessage;
             return report('orchestration pass failed', message, () =>
               orchestrator.wake(runId, {
                 ...(dueAt === undefined ? {} : { dueAt }),
-                ...(delivery?.extendLease === undefined ? {} : { lease: leaseOf(delivery, orchestrationLeaseMs) }),
+                lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
               }),
             );
           },
@@ -112,8 +112,13 @@ export function createWorker(options: WorkerOptions): Worker {
         ),
         world.queue.consume(
           stepTopic,
-          (message) =>
-            report('queued step failed', message, () => queuedSteps.execute(message.payload as unknown as StepMessage)),
+          (message, delivery) =>
+            report('queued step failed', message, () =>
+              queuedSteps.execute(message.payload as unknown as StepMessage, {
+                leaseMs: orchestrationLeaseMs,
+                extend: () => delivery.extendLease(orchestrationLeaseMs),
+              }),
+            ),
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
@@ -140,13 +145,4 @@ export function createWorker(options: WorkerOptions): Worker {
       orchestrator.clear();
     },
   };
-}
-
-/** The second argument a World passes to a queue handler, where it can renew the delivery's lease. */
-interface Delivery {
-  extendLease?(leaseMs?: number): Promise<boolean>;
-}
-
-function leaseOf(delivery: Delivery, leaseMs: number) {
-  return { leaseMs, extend: () => delivery.extendLease!(leaseMs) };
 }

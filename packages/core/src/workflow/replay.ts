@@ -95,6 +95,8 @@ export class WorkflowReplay {
   private readonly openStepSet = new Set<StepCommand>();
   private readonly openWaitSet = new Set<WaitCommand>();
   private readonly disposals = new Set<HookCommand>();
+  /** Hooks issued and not yet disposed in the log: each may still bring a payload. */
+  private readonly liveHooks = new Set<HookCommand>();
   private readonly counters = new Map<string, number>();
   private readonly randomSource: () => number;
   private time = 0;
@@ -140,6 +142,17 @@ export class WorkflowReplay {
   /** The run's log holds a terminal event: nothing more will happen. */
   get isTerminal(): boolean {
     return this.terminal;
+  }
+
+  /**
+   * The function has started and not returned, yet nothing the log could bring is open: no
+   * step, sleep, hook or child, and no command waiting to be recorded. Whatever it awaits
+   * is not a Cairn primitive, so no event will ever wake it.
+   */
+  get stalled(): boolean {
+    if (!this.started || this.terminal || this.divergence || this.outcome.status !== 'running') return false;
+    if (this.unrecorded.length > 0 || this.openStepSet.size > 0 || this.openWaitSet.size > 0) return false;
+    return this.disposals.size === 0 && this.liveHooks.size === 0;
   }
 
   /** Set once the code and the log disagree; the replay is then unusable. */
@@ -244,6 +257,7 @@ export class WorkflowReplay {
       disposed: false,
     };
     this.issue(command);
+    this.liveHooks.add(command);
     return command;
   }
 
@@ -354,6 +368,7 @@ export class WorkflowReplay {
         if (!hook) return false;
         hook.disposed = true;
         this.disposals.delete(hook);
+        this.liveHooks.delete(hook);
         for (const listener of [...hook.listeners]) listener();
         return true;
       }

@@ -4,6 +4,7 @@ import { describeChildren } from './children.js';
 import { describeDivergence } from './divergence.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
+import { describeStalls } from './stalls.js';
 import { describeStepAttempts } from './step-attempts.js';
 import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
@@ -18,5 +19,6 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeMap(options);
   describeChildren(options);
   describeStreams(options);
+  describeStalls(options);
   describeTiming(options);
 }

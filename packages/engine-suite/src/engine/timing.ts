@@ -32,6 +32,27 @@ const held = step('timing.held', async (key: string) => {
   return signal.aborted ? 'aborted' : 'step';
 });
 const heldOnly = workflow('timing.held-only', async (key: string) => held(key));
+const timedOut = step(
+  'timing.timed-out',
+  async (key: string) => {
+    ran(key);
+    const { signal } = getStepMetadata();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    abortedKeys.add(key);
+    return 'late';
+  },
+  { timeoutMs: 100, maxRetries: 0 },
+);
+const timesOut = workflow('timing.times-out', async (key: string) => timedOut(key).catch(() => 'timed out'));
+const started = new Map<string, number>();
+const slowItem = step('timing.slow-item', async (key: string, index: number) => {
+  started.set(key, (started.get(key) ?? 0) + 1);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  return index;
+});
+const wideSlow = workflow('timing.wide-slow', async (key: string) =>
+  Promise.all(Array.from({ length: 60 }, (_, index) => slowItem(key, index))),
+);
 const sleepBeatsStep = workflow('timing.sleep-beats-step', async (key: string) =>
   Promise.race([held(key), sleep(300).then(() => 'sleep')]),
 );
@@ -163,6 +184,35 @@ export function describeTiming(options: EngineSuiteOptions): void {
         (call) => call.runId === run.id && call.eventTypes.includes('step_completed'),
       );
       expect(completionWrites.length).toBeLessThanOrEqual(32);
+    });
+
+    it('aborts the signal of a step that passes its timeout', async () => {
+      await harness.startWorker({ workflows: [timesOut] });
+      const stepKey = key();
+      const run = await harness.client.start(timesOut, stepKey);
+      expect(await run.result()).toBe('timed out');
+      await eventually(async () => (abortedKeys.has(stepKey) ? true : undefined), 5000, 'the step signal to abort');
+    });
+
+    it('starts no step attempt after stop() is called, and records the running ones', async () => {
+      const worker = await harness.startWorker({ workflows: [wideSlow], concurrency: 4 });
+      const runKey = key();
+      const run = await harness.client.start(wideSlow, runKey);
+      await eventually(async () => ((started.get(runKey) ?? 0) >= 4 ? true : undefined), 5000, 'steps to start');
+      const stopping = worker.stop();
+      const startedAtStop = started.get(runKey)!;
+      await stopping;
+      // Attempts already handed to a step consumer may still begin; nothing new may start after that.
+      const afterStop = started.get(runKey)!;
+      expect(afterStop - startedAtStop).toBeLessThanOrEqual(4);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(started.get(runKey)).toBe(afterStop);
+      const completed = (await allEvents(harness.world, run.id)).filter(
+        (event) => event.eventType === 'step_completed',
+      );
+      expect(completed.length).toBe(afterStop);
+      await harness.startWorker({ workflows: [wideSlow], concurrency: 4 });
+      expect(await run.result()).toHaveLength(60);
     });
 
     it('aborts the signal of a running step when its run is cancelled', async () => {
