@@ -1,5 +1,5 @@
 import type { Client } from '@cairn/core';
-import { type Hook, HookNotFoundError, type Run, type World } from '@cairn/core/world';
+import { type Hook, HookNotFoundError, type Run, RunTerminalError, type World } from '@cairn/core/world';
 import { caseRunId, type FuzzCase } from './fuzz-case.js';
 import { fuzzWorkflow } from './interpreter.js';
 import { Random } from './random.js';
@@ -51,7 +51,9 @@ export async function drive(
       await client.resumeHook(token, payload);
       appendRecord(sideDirectory, 'accepted', { token, payload });
     } catch (error) {
-      if (!HookNotFoundError.is(error)) problems.push(`resumeHook(${token}) failed: ${String(error)}`);
+      // A hook disposed, or its run ended, between listing it and resuming it: a refusal, not a fault.
+      if (!HookNotFoundError.is(error) && !RunTerminalError.is(error))
+        problems.push(`resumeHook(${token}) failed: ${String(error)}`);
     }
   };
   for (;;) {

@@ -1,7 +1,7 @@
 // A process of a fuzz case. As a `worker` it hosts one worker on a World several processes
 // share; as an `owner` it is the only process of a World that one process owns, so it
 // hosts the worker, the client and the driver. The test SIGKILLs and restarts it either way.
-import { createClient, createWorker, type World } from '@cairn/core';
+import { createClient, createWorker, type World, WorldUnavailableError } from '@cairn/core';
 import { drive } from './driver.js';
 import { faultyWorld } from './faulty-world.js';
 import type { FuzzCase } from './fuzz-case.js';
@@ -30,9 +30,6 @@ type Message = { type: 'finish' };
 const config = JSON.parse(process.env.CAIRN_FUZZ_CONFIG ?? 'null') as ProcessConfig | null;
 if (!config) throw new Error('CAIRN_FUZZ_CONFIG must be set');
 process.env[sideDirectoryVariable] = config.sideDirectory;
-// Node opens the stdio pipes lazily: touch them first, so the baseline already holds them.
-void process.stdout;
-void process.stderr;
 const baseline = resourceCounts();
 
 /** Active handles and requests by type: what keeps the event loop alive. */
@@ -42,12 +39,15 @@ function resourceCounts(): Map<string, number> {
   return counts;
 }
 
+/** Pipes are stdio and the IPC channel, which node opens (and refs) lazily; no run owns one. */
+const processPlumbing = new Set(['PipeWrap', 'TTYWrap']);
+
 /** Resources beyond the ones the process had before it opened anything, once the World is closed. */
 async function leftovers(): Promise<string[]> {
   const deadline = Date.now() + 3000;
   for (;;) {
     const excess = [...resourceCounts()]
-      .filter(([type, count]) => count > (baseline.get(type) ?? 0))
+      .filter(([type, count]) => !processPlumbing.has(type) && count > (baseline.get(type) ?? 0))
       .map(([type, count]) => `${type} ×${count - (baseline.get(type) ?? 0)}`);
     if (excess.length === 0 || Date.now() > deadline) return excess;
     await new Promise((resolve) => setTimeout(resolve, 25));
@@ -86,7 +86,17 @@ const worker = createWorker({
   concurrency: 4,
   orchestrationLeaseMs: config.fuzzCase.faults.orchestrationLeaseMs,
 });
-await worker.start();
+// start() re-enqueues unfinished runs, so an injected send failure can reject it. Like a
+// supervisor restarting a worker that failed to start, try again: that is not the property under test.
+for (let attempt = 1; ; attempt++) {
+  try {
+    await worker.start();
+    break;
+  } catch (error) {
+    if (!WorldUnavailableError.is(error) || attempt === 20) throw error;
+    await worker.stop();
+  }
+}
 
 async function finish(report: ProcessReport): Promise<void> {
   // A pass that saw its run end may still be returning; give its watches a moment to settle.

@@ -28,7 +28,9 @@ export interface FuzzOutput {
   value: unknown;
   /** Payloads each hook's fulfilled `next()` calls gave, in the order the calls were made. */
   hooks: Record<string, unknown[]>;
-  /** Chunks written to the `fuzz` stream, in write order. */
+  /** Chunks handed to the `fuzz` stream's writer, in call order (a write in a losing branch may land after the run ends). */
+  issued: string[];
+  /** Chunks whose write resolved before the result was taken. */
   writes: string[];
 }
 
@@ -142,6 +144,7 @@ async function evaluate(node: ProgramNode, scope: Scope): Promise<unknown> {
       const writer = getWritable('fuzz').getWriter();
       for (let index = 0; index < node.chunks; index++) {
         const chunk = `${key}#${index}`;
+        scope.output.issued.push(chunk);
         await writer.write(chunk);
         scope.output.writes.push(chunk);
       }
@@ -198,7 +201,7 @@ async function readHook(node: Extract<ProgramNode, { kind: 'hook' }>, key: strin
 /** The interpreter workflow: registered by every worker of a case, in every process. */
 export const fuzzWorkflow = workflow('fuzz.program', async (input: FuzzInput): Promise<FuzzOutput> => {
   const { runId } = getRunMetadata();
-  const output: FuzzOutput = { value: null, hooks: {}, writes: [] };
+  const output: FuzzOutput = { value: null, hooks: {}, issued: [], writes: [] };
   output.value = await evaluate(input.program, { runId, path: '', output });
   return output;
 });

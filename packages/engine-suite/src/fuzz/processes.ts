@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ProcessConfig, ProcessReport } from './fuzz-process.js';
 
 const entry = new URL('./fuzz-process.js', import.meta.url).pathname;
@@ -15,19 +16,37 @@ export interface CaseProcess {
   stderr: () => string;
 }
 
-/** `faketime` takes offsets like "+1.5s" or "-0.25s". */
+/** libfaketime offsets look like "+1.5s" or "-0.25s". */
 const faketimeOffset = (skewMs: number): string => `${skewMs < 0 ? '-' : '+'}${(Math.abs(skewMs) / 1000).toFixed(3)}s`;
 
-/** Starts a case process, under faketime when its clock is skewed. */
+const faketimeLibraries = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1',
+  '/usr/lib/faketime/libfaketimeMT.so.1',
+  '/usr/local/lib/faketime/libfaketimeMT.so.1',
+];
+
+/**
+ * Debian's libfaketime (package `faketime`). It is preloaded into node directly rather than
+ * run through the `faketime` command, which forks: a SIGKILL must reach the worker itself.
+ */
+export function faketimeLibrary(): string {
+  const found = faketimeLibraries.find((path) => existsSync(path));
+  if (!found)
+    throw new Error(
+      `clock-skew faults need libfaketime (apt-get install -y faketime); looked in ${faketimeLibraries.join(', ')}`,
+    );
+  return found;
+}
+
+/** Starts a case process, its clock offset by `skewMs` through libfaketime when that is not 0. */
 export function spawnCaseProcess(config: ProcessConfig, skewMs: number): CaseProcess {
-  const environment = { ...process.env, CAIRN_FUZZ_CONFIG: JSON.stringify(config) };
-  const child =
-    skewMs === 0
-      ? spawn(process.execPath, [entry], { env: environment, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-      : spawn('faketime', ['-f', faketimeOffset(skewMs), process.execPath, entry], {
-          env: environment,
-          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        });
+  const environment: NodeJS.ProcessEnv = { ...process.env, CAIRN_FUZZ_CONFIG: JSON.stringify(config) };
+  if (skewMs !== 0) {
+    environment.LD_PRELOAD = faketimeLibrary();
+    environment.FAKETIME = faketimeOffset(skewMs);
+  }
+  const child = spawn(process.execPath, [entry], { env: environment, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let output = '';
   let errors = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -98,7 +98,7 @@ function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence,
     if (runs.length > allowed)
       fail(
         'no step body runs more often than its retries and the injected crashes allow',
-        `step ${args.key} (${stepId}, maxRetries ${match[1]}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes)`,
+        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes)`,
       );
   }
 }
@@ -166,10 +166,13 @@ async function checkStream(world: World, runId: string, output: FuzzOutput, fail
   const signal = AbortSignal.timeout(5000);
   for await (const chunk of world.streams.read(runId, 'fuzz', { signal }))
     chunks.push(typeof chunk.data === 'string' ? chunk.data : Buffer.from(chunk.data).toString());
-  if (!isDeepStrictEqual([...chunks].sort(), [...output.writes].sort()))
+  const duplicated = chunks.filter((chunk, index) => chunks.indexOf(chunk) !== index);
+  const unknown = chunks.filter((chunk) => !output.issued.includes(chunk));
+  const missing = output.writes.filter((chunk) => !chunks.includes(chunk));
+  if (duplicated.length + unknown.length + missing.length > 0)
     fail(
       'stream writes land exactly once',
-      `stream holds ${JSON.stringify(chunks)}, the workflow wrote ${JSON.stringify(output.writes)}`,
+      `stream holds ${JSON.stringify(chunks)}; duplicated ${JSON.stringify(duplicated)}, never written ${JSON.stringify(unknown)}, resolved but missing ${JSON.stringify(missing)}`,
     );
 }
 
