@@ -74,3 +74,23 @@ export function ensurePostgres() {
     extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
   });
 }
+
+/**
+ * libfaketime, which the workflow fuzzer preloads into worker processes to skew their
+ * clocks. Debian's `faketime` package ships it.
+ */
+export function ensureFaketime() {
+  const found = ['x86_64-linux-gnu', 'aarch64-linux-gnu'].some((arch) =>
+    existsSync(`/usr/lib/${arch}/faketime/libfaketimeMT.so.1`),
+  );
+  if (found) return;
+  if (process.getuid?.() !== 0) {
+    console.error('libfaketime is missing; install it with: sudo apt-get install -y faketime');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'faketime'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}

@@ -1,6 +1,7 @@
 // A process of a fuzz case. As a `worker` it hosts one worker on a World several processes
 // share; as an `owner` it is the only process of a World that one process owns, so it
 // hosts the worker, the client and the driver. The test SIGKILLs and restarts it either way.
+import { getEventListeners } from 'node:events';
 import { createClient, createWorker, type World, WorldUnavailableError } from '@cairn/core';
 import { drive } from './driver.js';
 import { faultyWorld } from './faulty-world.js';
@@ -54,21 +55,33 @@ async function leftovers(): Promise<string[]> {
   }
 }
 
-/** Counts `events.watch` calls still pending: a finished run must leave none behind. */
-function countWatches(world: World): { world: World; pending: () => number } {
+/**
+ * Watches `events.watch` for leaks of two kinds: calls still pending once every run has
+ * ended, and abort listeners the World left on a call's signal after the call settled (a
+ * waiter it never removed). Each call gets a signal of its own, linked to the engine's.
+ */
+function countWatches(world: World): { world: World; pending: () => number; leakedListeners: () => number } {
   let pending = 0;
+  let leakedListeners = 0;
   return {
     pending: () => pending,
+    leakedListeners: () => leakedListeners,
     world: {
       ...world,
       events: {
         ...world.events,
         watch: async (runId, afterSeq, signal) => {
+          const own = new AbortController();
+          const forward = () => own.abort(signal?.reason);
+          if (signal?.aborted) own.abort(signal.reason);
+          else signal?.addEventListener('abort', forward, { once: true });
           pending += 1;
           try {
-            return await world.events.watch(runId, afterSeq, signal);
+            return await world.events.watch(runId, afterSeq, own.signal);
           } finally {
             pending -= 1;
+            signal?.removeEventListener('abort', forward);
+            leakedListeners += getEventListeners(own.signal, 'abort').length;
           }
         },
       },
@@ -102,6 +115,10 @@ async function finish(report: ProcessReport): Promise<void> {
   // A pass that saw its run end may still be returning; give its watches a moment to settle.
   const settleBy = Date.now() + 2000;
   while (watched.pending() > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 25));
+  if (watched.leakedListeners() > 0)
+    report.problems.push(
+      `leak: events.watch left ${watched.leakedListeners()} abort listeners on signals of calls that had returned`,
+    );
   if (watched.pending() > 0)
     report.problems.push(`leak: ${watched.pending()} events.watch calls still pending after every run ended`);
   await worker.stop();
