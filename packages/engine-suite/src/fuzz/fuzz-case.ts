@@ -86,7 +86,9 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
     workers,
     faults: {
       kills,
-      orchestrationLeaseMs: leaseExpiry ? plan.int(300, 800) : 5 * 60_000,
+      // A SIGKILLed worker's messages come back only when their lease runs out, so with
+      // kills the lease is short enough for the case's deadline (as an operator would set it).
+      orchestrationLeaseMs: leaseExpiry ? plan.int(300, 800) : kills.length > 0 ? 3000 : 5 * 60_000,
       skewMs,
       world,
       hookBursts: faults.has('hook-bursts') && plan.chance(0.6),
