@@ -22,7 +22,7 @@ run('pnpm', ['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();
-// The workflow fuzzer skews worker clocks with libfaketime.
+// The clock-skew tests and the workflow fuzzer run worker processes under faketime.
 ensureFaketime();
 
 step('test');
