@@ -93,14 +93,17 @@ const world = await openWorld(config.world);
 const watched = countWatches(
   faultyWorld(world, config.fuzzCase.faults.world, config.fuzzCase.seed + config.index, config.sideDirectory),
 );
-const worker = createWorker({
-  world: watched.world,
-  workflows: [fuzzWorkflow],
-  concurrency: 4,
-  orchestrationLeaseMs: config.fuzzCase.faults.orchestrationLeaseMs,
-});
+const makeWorker = () =>
+  createWorker({
+    world: watched.world,
+    workflows: [fuzzWorkflow],
+    concurrency: 4,
+    orchestrationLeaseMs: config.fuzzCase.faults.orchestrationLeaseMs,
+  });
 // start() re-enqueues unfinished runs, so an injected send failure can reject it. Like a
-// supervisor restarting a worker that failed to start, try again: that is not the property under test.
+// supervisor restarting a worker that failed to start, stop it and start a new one (a
+// stopped worker is not restartable): that is not the property under test.
+let worker = makeWorker();
 for (let attempt = 1; ; attempt++) {
   try {
     await worker.start();
@@ -108,6 +111,7 @@ for (let attempt = 1; ; attempt++) {
   } catch (error) {
     if (!WorldUnavailableError.is(error) || attempt === 20) throw error;
     await worker.stop();
+    worker = makeWorker();
   }
 }
 

@@ -36,7 +36,10 @@ export async function checkProperties(world: World, evidence: SideEvidence): Pro
     const fail = (property: string, detail: string) => violations.push({ property, runId: run.runId, detail });
     const events = await readLog(world, run.runId);
     if (!terminal.has(run.status)) {
-      const tail = events.slice(-5).map((event) => `${event.seq}:${event.eventType}`);
+      const tail = events.slice(-5).map((event) => {
+        const placement = event.eventType === 'step_created' ? data(event).placement : undefined;
+        return `${event.seq}:${event.eventType}${placement ? `(${placement})` : ''}`;
+      });
       fail('every run ends', `still ${run.status}; log ends ${tail.join(' ')}`);
       checkLogShape(events, fail, false);
     } else {
