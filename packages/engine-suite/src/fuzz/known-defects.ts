@@ -14,17 +14,7 @@ export interface KnownDefect {
   reason: string;
 }
 
-export const knownDefects: readonly KnownDefect[] = [
-  {
-    omits: { feature: 'non-error-throws' },
-    reason:
-      'serializeError cannot encode a thrown class instance, so the attempt is never recorded and the body runs ' +
-      'again past maxRetries (breaks: no step body runs more often than its retries allow; every run ends)',
-  },
-  {
-    omits: { feature: 'hook-concurrent-next' },
-    reason:
-      'next() reads its payload index when it resolves, not when it is called: two pending next() calls on one ' +
-      'iterator both get the first payload (breaks: each payload goes to exactly one next() call, in order)',
-  },
-];
+// Empty since the engine fixes for concurrent next() calls (each claims its payload when it is
+// called) and for non-Error throws (serializeError never throws) landed. An entry looks like:
+//   { omits: { feature: 'hook-concurrent-next' }, reason: 'two pending next() calls get the same payload …' }
+export const knownDefects: readonly KnownDefect[] = [];
