@@ -40,6 +40,8 @@ export interface FuzzCase {
   faults: FaultPlan;
   /** Worker processes (on a World one process owns, always one). */
   workers: number;
+  /** Each worker's `concurrency`: small values push steps to the queue instead of running them inline. */
+  workerConcurrency: number;
 }
 
 export interface CaseOptions {
@@ -76,6 +78,7 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
     failSendProbability: faults.has('failed-sends') && plan.chance(0.5) ? plan.pick([0.05, 0.15, 0.3]) : 0,
     delayAppendMaxMs: faults.has('delayed-appends') && plan.chance(0.5) ? plan.int(5, 60) : 0,
   };
+  const workerConcurrency = plan.int(1, 6);
   const programRandom = random.fork('programs');
   const programs = Array.from({ length: options.programs ?? 3 }, () =>
     generateProgram(programRandom, { features, maxStepMs: leaseExpiry ? 250 : 80, maxLeaves: 14 }),
@@ -84,6 +87,7 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
     seed,
     programs,
     workers,
+    workerConcurrency,
     faults: {
       kills,
       // A SIGKILLed worker's messages come back only when their lease runs out, so with

@@ -97,7 +97,7 @@ const makeWorker = () =>
   createWorker({
     world: watched.world,
     workflows: [fuzzWorkflow],
-    concurrency: 4,
+    concurrency: config.fuzzCase.workerConcurrency,
     orchestrationLeaseMs: config.fuzzCase.faults.orchestrationLeaseMs,
   });
 // start() re-enqueues unfinished runs, so an injected send failure can reject it. Like a

@@ -60,7 +60,7 @@ export function formatCase(report: CaseReport, name: string): string {
   return [
     `[fuzz] ${name} seed=${fuzzCase.seed}: ${report.violations.length} violations — reproduce with CAIRN_FUZZ_SEED=${fuzzCase.seed}${everything ? ' CAIRN_FUZZ_ALL=1' : ''}`,
     ...report.violations.map((violation) => `  [${violation.property}] ${violation.runId}: ${violation.detail}`),
-    `  faults: ${JSON.stringify({ workers: fuzzCase.workers, ...fuzzCase.faults })}`,
+    `  faults: ${JSON.stringify({ workers: fuzzCase.workers, concurrency: fuzzCase.workerConcurrency, ...fuzzCase.faults })}`,
     ...fuzzCase.programs.map((program, index) => `  program ${index}: ${JSON.stringify(program)}`),
   ].join('\n');
 }

@@ -55,7 +55,16 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
   };
   try {
     if (options.sharedAcrossProcesses)
-      await runShared(fuzzCase, options, config, killedPids, collect, sideDirectory, deadline);
+      await runShared(
+        fuzzCase,
+        options,
+        config,
+        killedPids,
+        collect,
+        (problems) => processProblems.push(...problems),
+        sideDirectory,
+        deadline,
+      );
     else await runOwned(fuzzCase, config, killedPids, collect, deadline);
     const world = await openWorld(options.world);
     try {
@@ -98,6 +107,7 @@ async function runShared(
   config: (role: ProcessConfig['role'], index: number) => ProcessConfig,
   killedPids: Set<number>,
   collect: Collect,
+  reportProblems: (problems: string[]) => void,
   sideDirectory: string,
   deadline: number,
 ): Promise<void> {
@@ -121,7 +131,7 @@ async function runShared(
   })();
   try {
     const result = await drive(world, createClient({ world }), fuzzCase, sideDirectory, deadline);
-    for (const problem of result.problems) collect({ problems: [problem] }, workers[0]!);
+    reportProblems(result.problems);
   } finally {
     stopKills.abort();
     await kills;
@@ -154,12 +164,10 @@ async function runOwned(
     incarnation += 1;
     owner = spawnCaseProcess(config('owner', incarnation), fuzzCase.faults.skewMs[incarnation] ?? 0);
   }
+  // An owner that gave up driving reports settled: false; the checks then name the runs that never ended.
   const timeout = setTimeout(() => owner.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()) + 15_000);
   try {
-    const report = collect(await owner.report, owner);
-    if (report?.settled === false) {
-      // The owner gave up; the checks will name the runs that never ended.
-    }
+    collect(await owner.report, owner);
   } finally {
     clearTimeout(timeout);
   }
