@@ -27,7 +27,7 @@ run('node', ['scripts/check-packages.mjs']);
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();
-// The clock-skew tests run worker processes under faketime.
+// The clock-skew tests and the workflow fuzzer run worker processes under faketime.
 ensureFaketime();
 
 step('test');
