@@ -1,0 +1,33 @@
+-- Leases up to n due messages of one topic in one partition.
+--
+-- A lease is a visibility timeout: the message's due time moves to the lease's end plus the
+-- retry backoff, so a consumer that dies needs no cleanup; its message simply comes due
+-- again, same id, attempt + 1. Settling needs the lease token and an unexpired lease, so a
+-- late settlement changes nothing. Only a group's head is in the due set (see queue_send),
+-- and a retried head stays the head: the group's next message waits behind it.
+--
+-- ARGV[1]: JSON { base, topic, n, token, leaseMs, initialMs, factor, maxMs }
+local P = cjson.decode(ARGV[1])
+local now = clock()
+local tb = P.base .. ':q:' .. P.topic
+local dueKey = tb .. ':due'
+local due = redis.call('ZRANGEBYSCORE', dueKey, '-inf', now, 'WITHSCORES', 'LIMIT', 0, P.n)
+local out = {}
+for i = 1, #due, 2 do
+  local id, score = due[i], tonumber(due[i + 1])
+  local mk = P.base .. ':m:' .. id
+  local f = redis.call('HMGET', mk, 'payload', 'group', 'idem', 'enqueuedAt', 'attempt')
+  if not f[4] then
+    redis.call('ZREM', dueKey, id)
+  else
+    local attempt = tonumber(f[5]) + 1
+    local backoff = math.floor(math.min(P.maxMs, P.initialMs * P.factor ^ math.min(attempt - 1, 100)))
+    redis.call('HSET', mk, 'attempt', fmt(attempt), 'token', P.token, 'leaseUntil', fmt(now + P.leaseMs),
+      'dueAt', fmt(score))
+    redis.call('ZADD', dueKey, now + P.leaseMs + backoff, id)
+    table.insert(out, { id = id, payload = f[1], group = f[2] or cjson.null, idem = f[3] or cjson.null,
+      enqueuedAt = tonumber(f[4]), deliverAt = score, attempt = attempt })
+  end
+end
+local next = redis.call('ZRANGE', dueKey, 0, 0, 'WITHSCORES')
+return cjson.encode({ now = now, next = next[2] and tonumber(next[2]) or cjson.null, messages = out })
