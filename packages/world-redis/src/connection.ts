@@ -5,7 +5,10 @@ import { z } from 'zod';
 /** How the World reaches Redis: exactly one of `url`, `cluster` or `client`. */
 export const connectionShape = {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` for one server. */
-  url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  url: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
   /** A Redis Cluster: some of its nodes (the rest are discovered), each `redis://host:port`. */
   cluster: z
     .strictObject({
@@ -13,9 +16,11 @@ export const connectionShape = {
     })
     .optional(),
   /** An ioredis `Redis` or `Cluster` the application already holds. The World does not close it. */
-  client: z.custom<Redis | Cluster>((value) => value instanceof Redis || value instanceof Cluster, {
-    message: 'must be an ioredis Redis or Cluster instance',
-  }).optional(),
+  client: z
+    .custom<Redis | Cluster>((value) => value instanceof Redis || value instanceof Cluster, {
+      message: 'must be an ioredis Redis or Cluster instance',
+    })
+    .optional(),
 };
 
 export function requireOneSource(
@@ -24,7 +29,10 @@ export function requireOneSource(
 ): void {
   const given = ['url', 'cluster', 'client'].filter((field) => options[field as keyof typeof options] !== undefined);
   if (given.length !== 1) {
-    context.addIssue({ code: 'custom', message: `give exactly one of url, cluster or client (got ${given.join(', ') || 'none'})` });
+    context.addIssue({
+      code: 'custom',
+      message: `give exactly one of url, cluster or client (got ${given.join(', ') || 'none'})`,
+    });
   }
 }
 

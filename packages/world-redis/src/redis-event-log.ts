@@ -114,7 +114,9 @@ export class RedisEventLog implements WorldEvents {
         base: keys.base(partition),
       })),
     };
-    const claimed = requests.flatMap((request) => (request.eventType === 'hook_created' ? [request.eventData.token] : []));
+    const claimed = requests.flatMap((request) =>
+      request.eventType === 'hook_created' ? [request.eventData.token] : [],
+    );
     for (let attempt = 1; ; attempt += 1) {
       // Hook tokens are claimed in their own partitions first (hook-tokens.ts).
       for (const token of claimed) argument.tokens[token] = await this.tokens.claim(token, runId);
@@ -123,7 +125,9 @@ export class RedisEventLog implements WorldEvents {
       if (reply.failure?.code === 'CLAIM_REVOKED' && attempt < 10) continue;
       if (reply.failure) throw failureToError(runId, reply.failure);
       for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
-      for (const entry of asList(reply.outbox)) this.relay.track(this.relay.relay(base, entry));
+      // Relayed before the append resolves, so a send that follows sees the messages (and
+      // their idempotency keys). A failed relay is left to the sweep.
+      await Promise.all(asList(reply.outbox).map((entry) => this.relay.relay(base, entry).catch(() => {})));
       return reply.results.map(({ seq, at, run, kind, entity }, index) => {
         const result: CreateEventResult = {
           event: decodeEvent(runId, seq, `${at}|${argument.requests[index]!.raw}`),
@@ -160,7 +164,10 @@ export class RedisEventLog implements WorldEvents {
     const seq = Number(/^evt_(\d{12})$/.exec(eventId)?.[1] ?? 0);
     const client = await this.store.client();
     const keys = this.store.keys.run(this.store.keys.runBase(runId), runId);
-    const [lastSeq, entry] = await Promise.all([client.hget(keys.run, 'lastSeq'), client.hget(keys.events, String(seq))]);
+    const [lastSeq, entry] = await Promise.all([
+      client.hget(keys.run, 'lastSeq'),
+      client.hget(keys.events, String(seq)),
+    ]);
     if (lastSeq === null) throw new RunNotFoundError({ runId });
     if (entry === null || seq === 0) throw new EventNotFoundError({ runId, eventId });
     return decodeEvent(runId, seq, entry);

@@ -60,8 +60,6 @@ interface Consumer {
   dueAt: number;
   pollTimer: NodeJS.Timeout;
   unsubscribe: () => void;
-  /** Where the next full round starts, so no partition is always last. */
-  nextPartition: number;
 }
 
 const backoffDelay = ({ initialMs, factor, maxMs }: Consumer['backoff'], attempt: number) =>
@@ -144,7 +142,6 @@ export class RedisQueue implements WorldQueue {
         this.relay.track(this.relay.sweep());
       }, this.settings.pollIntervalMs),
       unsubscribe: () => {},
-      nextPartition: 0,
     };
     consumer.unsubscribe = this.notifications.subscribe(queueKey(topic), (base) => this.pump(consumer, base));
     this.consumers.add(consumer);
@@ -192,29 +189,41 @@ export class RedisQueue implements WorldQueue {
     })();
   }
 
-  /** One pass over the hinted partitions, or all of them, leasing as many as there are free slots. */
+  /**
+   * One pass over the hinted partitions, or all of them. It first reads each one's earliest
+   * message (and the server clock), then leases from the due ones earliest first: messages
+   * of a topic spread over partitions still come out close to their due order.
+   */
   private async leaseRound(consumer: Consumer): Promise<void> {
     const { keys } = this.store;
     const full = consumer.full;
-    const start = consumer.nextPartition;
-    consumer.nextPartition = (start + 1) % keys.partitions;
-    const bases = full
-      ? Array.from({ length: keys.partitions }, (_, step) => keys.base((start + step) % keys.partitions))
-      : [...consumer.hinted];
+    const bases = full ? Array.from({ length: keys.partitions }, (_, index) => keys.base(index)) : [...consumer.hinted];
     consumer.full = false;
     consumer.hinted.clear();
+    const client = await this.store.client();
+    const [[seconds, micros], heads] = await Promise.all([
+      client.time(),
+      Promise.all(bases.map((base) => client.zrange(`${base}:q:${consumer.topic}:due`, '0', '0', 'WITHSCORES'))),
+    ]);
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     let nextDue = Number.POSITIVE_INFINITY;
-    let now = 0;
-    for (const base of bases) {
+    const due: { base: string; score: number; id: string }[] = [];
+    heads.forEach((head, index) => {
+      if (head.length < 2) return;
+      const score = Number(head[1]);
+      if (score <= now) due.push({ base: bases[index]!, score, id: head[0]! });
+      else nextDue = Math.min(nextDue, score);
+    });
+    due.sort((x, y) => x.score - y.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    for (const { base } of due) {
       const free = consumer.concurrency - consumer.inFlight;
       if (consumer.stopped) return;
       if (free <= 0) {
-        // Freed slots pump again; remember where work may be waiting.
+        // Freed slots pump again; remember where work is waiting.
         consumer.hinted.add(base);
         continue;
       }
       const reply = await this.lease(consumer, base, free);
-      now = reply.now;
       if (reply.next !== null) nextDue = Math.min(nextDue, reply.next);
       // A full lease may have left more behind in this partition.
       if (reply.leased === free) {

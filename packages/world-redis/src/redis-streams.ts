@@ -60,7 +60,10 @@ export class RedisStreams implements WorldStreams {
       });
     }
     const encoded = typeof data === 'string' ? `t${JSON.stringify(data)}` : `b${Buffer.from(data).toString('base64')}`;
-    const reply = await this.call(runId, name, { chunk: encoded, ...(idempotencyKey === undefined ? {} : { idem: idempotencyKey }) });
+    const reply = await this.call(runId, name, {
+      chunk: encoded,
+      ...(idempotencyKey === undefined ? {} : { idem: idempotencyKey }),
+    });
     return { index: reply.index! };
   }
 

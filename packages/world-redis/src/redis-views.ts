@@ -64,16 +64,19 @@ export class RedisViews {
       list: (options) => this.listRuns(options),
     };
     this.steps = {
-      get: (runId, stepId) => this.getEntity<Step>('s', runId, stepId, 'stepId', () => new StepNotFoundError({ runId, stepId })),
+      get: (runId, stepId) =>
+        this.getEntity<Step>('s', runId, stepId, 'stepId', () => new StepNotFoundError({ runId, stepId })),
       list: (runId, options) => this.listEntities<Step>('s', runId, options),
     };
     this.hooks = {
-      get: (runId, hookId) => this.getEntity<Hook>('h', runId, hookId, 'hookId', () => new HookNotFoundError({ runId, hookId })),
+      get: (runId, hookId) =>
+        this.getEntity<Hook>('h', runId, hookId, 'hookId', () => new HookNotFoundError({ runId, hookId })),
       getByToken: (token) => this.hookByToken(token),
       list: (runId, options) => this.listEntities<Hook>('h', runId, options),
     };
     this.waits = {
-      get: (runId, waitId) => this.getEntity<Wait>('w', runId, waitId, 'waitId', () => new WaitNotFoundError({ runId, waitId })),
+      get: (runId, waitId) =>
+        this.getEntity<Wait>('w', runId, waitId, 'waitId', () => new WaitNotFoundError({ runId, waitId })),
       list: (runId, options) => this.listEntities<Wait>('w', runId, options),
     };
   }
@@ -103,7 +106,11 @@ export class RedisViews {
     return decodeEntity<Entity>(encoded);
   }
 
-  private async listEntities<Entity>(kind: Kind, runId: string, options: PageOptions | undefined): Promise<Page<Entity>> {
+  private async listEntities<Entity>(
+    kind: Kind,
+    runId: string,
+    options: PageOptions | undefined,
+  ): Promise<Page<Entity>> {
     parseInput(idSchema, runId, 'runId');
     const { cursor, limit = limits.defaultPageSize } = parseInput(pageOptionsSchema, options, 'options') ?? {};
     if (!(await this.runExists(runId))) throw new RunNotFoundError({ runId });
@@ -161,7 +168,10 @@ export class RedisViews {
           client.zrevrangebylex(`${keys.base(partition)}:${index}`, upper, '-', 'LIMIT', 0, batch),
         ),
       );
-      const merged = perPartition.flat().sort((x, y) => (x < y ? 1 : x > y ? -1 : 0)).slice(0, batch);
+      const merged = perPartition
+        .flat()
+        .sort((x, y) => (x < y ? 1 : x > y ? -1 : 0))
+        .slice(0, batch);
       if (merged.length === 0) break;
       const runs = await Promise.all(merged.map((member) => this.readRun(member.slice(17))));
       merged.forEach((member, position) => {

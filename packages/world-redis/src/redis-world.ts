@@ -69,7 +69,14 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
   const maxPayloadBytes = parsed.maxPayloadBytes ?? 16 * 1024 * 1024;
   const pollIntervalMs = parsed.pollIntervalMs ?? 500;
   const { client, owned } = openClient(parsed);
-  const store = new Store(client, keys, name, location, { evictionPolicy: parsed.evictionPolicy ?? 'refuse' }, scriptBodies);
+  const store = new Store(
+    client,
+    keys,
+    name,
+    location,
+    { evictionPolicy: parsed.evictionPolicy ?? 'refuse' },
+    scriptBodies,
+  );
   const capabilities: WorldCapabilities = {
     sharedAcrossProcesses: true,
     // Known once open: `fsync` with appendfsync always on every server, `memory` without

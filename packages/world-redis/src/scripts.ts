@@ -53,7 +53,12 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
  * partition the script works on: it routes the call to the right cluster node, and every
  * key the script touches shares its hash tag.
  */
-export async function runScript(client: Redis | Cluster, name: ScriptName, key: string, arg: unknown): Promise<unknown> {
+export async function runScript(
+  client: Redis | Cluster,
+  name: ScriptName,
+  key: string,
+  arg: unknown,
+): Promise<unknown> {
   cache ??= loadScripts();
   const script = cache.get(name)!;
   const payload = JSON.stringify(arg);

@@ -76,7 +76,11 @@ export class Store {
     }
     const durabilities: Durability[] = [];
     for (const server of servers) durabilities.push(await this.checkServer(server));
-    this.durability = durabilities.includes('memory') ? 'memory' : durabilities.includes('database') ? 'database' : 'fsync';
+    this.durability = durabilities.includes('memory')
+      ? 'memory'
+      : durabilities.includes('database')
+        ? 'database'
+        : 'fsync';
     // The layout depends on the partition count: every process must use the same one.
     const meta = await redis.set(this.keys.metaKey, String(this.keys.partitions), 'NX', 'GET');
     if (meta !== null && meta !== String(this.keys.partitions)) {
