@@ -19,11 +19,11 @@ import {
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import { z } from 'zod';
 import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
 import { eventKey } from './keys.js';
+import { newMessageId } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import { crossSlotProbe, type OutboxRelay } from './outbox-relay.js';
 import type { Store } from './store.js';
@@ -77,7 +77,7 @@ export class RedisEventLog implements WorldEvents {
     const base = keys.runBase(runId);
     const here = keys.partitionOf(`run:${runId}`);
     const messages = (params?.enqueue ?? []).map(({ topic, payload, options = {} }) => ({
-      id: `msg_${ulid()}`,
+      id: newMessageId(),
       topic,
       payload: JSON.stringify(payload),
       ...(options.groupKey === undefined ? {} : { group: options.groupKey }),

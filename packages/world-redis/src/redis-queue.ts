@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   type ConsumeOptions,
   consumeOptionsSchema,
+  type DeliveryControl,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
+  leaseMsSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
@@ -15,9 +17,9 @@ import {
   topicSchema,
   type WorldQueue,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import { asList } from './codec.js';
 import { queueKey } from './keys.js';
+import { newMessageId } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import type { Store } from './store.js';
@@ -97,7 +99,7 @@ export class RedisQueue implements WorldQueue {
       });
     }
     const { keys } = this.store;
-    const messageId = `msg_${ulid()}`;
+    const messageId = newMessageId();
     const base = keys.base(keys.messagePartition(topic, parsed, keys.partitionOf(messageId)));
     const reply = await this.store.script<{ id: string; deduplicated: boolean }>('send', `${base}:q:${topic}:due`, {
       base,
@@ -292,6 +294,7 @@ export class RedisQueue implements WorldQueue {
       deliverAt: leased.deliverAt,
     };
     let slotHeld = true;
+    let settling = false;
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
@@ -299,24 +302,37 @@ export class RedisQueue implements WorldQueue {
       this.pump(consumer);
     };
     // A handler running past its lease gives up its slot, so a hung handler cannot starve
-    // the consumer; Redis already hands the message to the next lease.
+    // the consumer; Redis already hands the message to the next lease. The timer follows
+    // the lease when the handler extends it.
+    let leaseDeadline = Date.now() + consumer.leaseMs;
     let leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
-    const delivery = {
-      /** Extends the lease from now; false once it has run out (the message may be someone else's). */
-      extendLease: async (leaseMs = consumer.leaseMs): Promise<boolean> => {
-        if (!slotHeld) return false;
-        const extended = await this.settle(base, leased.id, token, {
-          mode: 'extend',
-          leaseMs,
-          backoffMs: backoffDelay(consumer.backoff, leased.attempt),
-        }).catch(() => 0);
-        if (extended !== 1 || !slotHeld) return false;
+    const armLeaseTimer = () => {
+      clearTimeout(leaseTimer);
+      leaseTimer = setTimeout(freeSlot, Math.max(0, leaseDeadline - Date.now()));
+    };
+    const control: DeliveryControl = {
+      extendLease: async (leaseMs?: number) => {
+        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+        if (!slotHeld || settling) return false;
+        // The slot must not be freed while Redis may be extending the lease.
         clearTimeout(leaseTimer);
-        leaseTimer = setTimeout(freeSlot, leaseMs);
-        return true;
+        try {
+          // Fenced on the lease token: only the holder of an unexpired lease extends it.
+          const extended = await this.settle(base, leased.id, token, {
+            mode: 'extend',
+            leaseMs: length,
+            backoffMs: backoffDelay(consumer.backoff, leased.attempt),
+          });
+          if (extended !== 1) return false;
+          leaseDeadline = Date.now() + length;
+          return true;
+        } finally {
+          if (slotHeld && !settling) armLeaseTimer();
+        }
       },
     };
     const settle = async (failure: boolean) => {
+      settling = true;
       clearTimeout(leaseTimer);
       if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
       try {
@@ -331,9 +347,8 @@ export class RedisQueue implements WorldQueue {
       }
       freeSlot();
     };
-    const handler = consumer.handler as (message: QueueMessage, control: typeof delivery) => Promise<void>;
     const running: Promise<void> = Promise.resolve()
-      .then(() => handler(message, delivery))
+      .then(() => consumer.handler(message, control))
       .then(
         () => settle(false),
         () => settle(true),
