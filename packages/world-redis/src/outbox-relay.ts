@@ -7,7 +7,7 @@ const orphanAfterMs = 5_000;
  * A crash point for the kill-between-steps tests: called between the two halves of a
  * cross-slot step. Production code never sets it.
  */
-export const crossSlotProbe: { between?: (step: 'relay' | 'token-claim') => void } = {};
+export const crossSlotProbe: { between?: (step: 'append' | 'relay' | 'token-claim') => void } = {};
 
 /**
  * The outbox's second half. An append whose messages belong to another partition cannot

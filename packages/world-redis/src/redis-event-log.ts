@@ -127,6 +127,7 @@ export class RedisEventLog implements WorldEvents {
       for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
       // Relayed before the append resolves, so a send that follows sees the messages (and
       // their idempotency keys). A failed relay is left to the sweep.
+      if (asList(reply.outbox).length > 0) crossSlotProbe.between?.('append');
       await Promise.all(asList(reply.outbox).map((entry) => this.relay.relay(base, entry).catch(() => {})));
       return reply.results.map(({ seq, at, run, kind, entity }, index) => {
         const result: CreateEventResult = {

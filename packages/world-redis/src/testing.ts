@@ -7,6 +7,13 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/**
+ * Set `between` to crash (or throw) between the two halves of a cross-slot step: after an
+ * append, before its outbox relay (`append`); after a relay's insert, before the outbox
+ * entry is removed (`relay`); after a hook token is claimed, before the append (`token-claim`).
+ */
+export { crossSlotProbe } from './outbox-relay.js';
+
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
   url: string;
