@@ -68,23 +68,28 @@ export function openClient(options: { url?: string; cluster?: { nodes: string[] 
     maxRetriesPerRequest: 20,
     retryStrategy: (times: number) => Math.min(times * 50, 1_000),
   };
-  if (options.url) return { client: new Redis(options.url, common), owned: true };
+  // Failures surface through the commands that meet them; without a listener ioredis would
+  // also print every connection error of a reconnect loop.
+  const quiet = <Client extends Redis | Cluster>(client: Client) => client.on('error', () => {}) as Client;
+  if (options.url) return { client: quiet(new Redis(options.url, common)), owned: true };
   const nodes = options.cluster!.nodes.map((node) => {
     const parsed = new URL(node);
     return { host: parsed.hostname, port: Number(parsed.port || 6379) };
   });
   const first = new URL(options.cluster!.nodes[0]!);
   return {
-    client: new Cluster(nodes, {
-      lazyConnect: true,
-      clusterRetryStrategy: (times: number) => Math.min(times * 50, 1_000),
-      redisOptions: {
-        maxRetriesPerRequest: 20,
-        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
-        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
-        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
-      },
-    }),
+    client: quiet(
+      new Cluster(nodes, {
+        lazyConnect: true,
+        clusterRetryStrategy: (times: number) => Math.min(times * 50, 1_000),
+        redisOptions: {
+          maxRetriesPerRequest: 20,
+          ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+          ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+          ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+        },
+      }),
+    ),
     owned: true,
   };
 }
