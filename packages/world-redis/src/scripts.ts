@@ -44,7 +44,7 @@ function loadScripts(): Map<ScriptName, Script> {
 
 let cache: Map<ScriptName, Script> | undefined;
 
-const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT');
+const isNoScript = (error: unknown) => error instanceof Error && error.message.includes('NOSCRIPT');
 
 /**
  * Runs a script by its SHA. A server that does not have it yet (first use, a restart, a

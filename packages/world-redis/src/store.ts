@@ -116,13 +116,24 @@ export class Store {
     return config.save ? 'database' : 'memory';
   }
 
-  /** The client, once open. Rejects with WorldClosedError after close. */
+  /**
+   * The client, once open. Rejects with WorldClosedError after close. Its commands reject
+   * with WorldUnavailableError (retryable, naming the server) when Redis cannot be reached;
+   * an error Redis itself answered is passed on as it is.
+   */
   async client(): Promise<Redis | Cluster> {
     this.assertOpen();
     await this.open();
     this.assertOpen();
-    return this.redis;
+    this.guarded ??= guard(this.redis, (error) =>
+      (error as Error)?.name === 'ReplyError' || !(error instanceof Error)
+        ? error
+        : failedFailure(this.location, this.name, error.message, error),
+    );
+    return this.guarded;
   }
+
+  private guarded: Redis | Cluster | undefined;
 
   /** Runs a script in the partition `key` belongs to; see scripts.ts. */
   async script<Reply>(name: ScriptName, key: string, arg: unknown): Promise<Reply> {
@@ -130,4 +141,22 @@ export class Store {
     const reply = await runScript(client, name, key, arg);
     return (typeof reply === 'string' ? JSON.parse(reply) : reply) as Reply;
   }
+}
+
+/** The client with every promise-returning method's rejection passed through `mapError`. */
+function guard<Client extends object>(client: Client, mapError: (error: unknown) => unknown): Client {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...args: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise
+          ? result.catch((error: unknown) => {
+              throw mapError(error);
+            })
+          : result;
+      };
+    },
+  });
 }

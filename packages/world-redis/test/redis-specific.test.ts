@@ -56,6 +56,26 @@ describe('world-redis: starting up', () => {
   });
 });
 
+describe('world-redis: an outage after start', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(() => server.stop());
+
+  it('calls reject with WorldUnavailableError naming the server while it is down, and work once it is back', async () => {
+    const world = createRedisWorld({ url: server.url, prefix: freshPrefix() });
+    const { event } = await world.events.create(null, runCreated);
+    await server.kill();
+    const error = await world.runs.get(event.runId).catch((caught: unknown) => caught);
+    expect(WorldUnavailableError.is(error)).toBe(true);
+    expect((error as WorldUnavailableError).location).toBe(`127.0.0.1:${server.port}`);
+    await server.start();
+    expect((await world.runs.get(event.runId)).runId).toBe(event.runId);
+    await world.close();
+  }, 60_000);
+});
+
 describe('world-redis: server settings', () => {
   let evicting: RedisServer;
   let volatile: RedisServer;
