@@ -44,9 +44,14 @@ export class Keys {
     return this.base(this.partitionOf(`run:${runId}`));
   }
 
-  /** The partition a queue message lives in: its group's, else its idempotency key's, else `fallback`. */
+  /**
+   * The partition a queue message lives in: its group's, else its idempotency key's, else
+   * `fallback`. A group lives where a run of the same id would: the engine groups a run's
+   * messages by its run id, so the wakes an append queues stay in its own partition and
+   * need no relay.
+   */
   messagePartition(topic: string, options: { groupKey?: string; idempotencyKey?: string }, fallback: number): number {
-    if (options.groupKey !== undefined) return this.partitionOf(`group:${topic}:${options.groupKey}`);
+    if (options.groupKey !== undefined) return this.partitionOf(`run:${options.groupKey}`);
     if (options.idempotencyKey !== undefined) return this.partitionOf(`idem:${topic}:${options.idempotencyKey}`);
     return fallback;
   }

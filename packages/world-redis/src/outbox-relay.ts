@@ -22,6 +22,7 @@ export class OutboxRelay {
   private readonly pending = new Set<Promise<unknown>>();
   private sweeping: Promise<void> | undefined;
   private lastPrune = 0;
+  private lastSweep = 0;
 
   constructor(
     private readonly store: Store,
@@ -50,6 +51,9 @@ export class OutboxRelay {
 
   /** Relays orphaned outbox entries in every partition, and prunes acknowledged messages once a minute. */
   sweep(): Promise<void> {
+    // Every consumer's poll asks; once a second per World is plenty for orphans.
+    if (this.sweeping === undefined && Date.now() - this.lastSweep < 1_000) return Promise.resolve();
+    this.lastSweep = Date.now();
     this.sweeping ??= this.sweepOnce().finally(() => {
       this.sweeping = undefined;
     });

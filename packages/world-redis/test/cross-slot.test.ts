@@ -5,6 +5,7 @@ import { HookNotFoundError, HookTokenConflictError, type QueueMessage } from '@c
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Keys } from '../src/keys.js';
+import { runScript } from '../src/scripts.js';
 import { clusterNodes, createTestWorld, redisUrl, type Topology } from './helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/crash-between.mjs', import.meta.url));
@@ -83,6 +84,25 @@ describe.each<Topology>(['single', 'cluster'])(
       expect((await world.hooks.getByToken(token)).runId).toBe(second);
       // The dead claim's nonce is revoked in its run's partition, so an append still carrying it is refused...
       expect(await redis.sismember(`${keys.runBase(first)}:rv:${first}`, `${token}|${claim.n}`)).toBe(1);
+      // An append of the first run still in flight with the dead claim (run here by hand, as
+      // it would arrive late) is refused, writes nothing, and would claim again.
+      const before = await world.runs.get(first);
+      const request = { eventType: 'hook_created', correlationId: 'hook-1', eventData: { token } };
+      const base = keys.runBase(first);
+      const late = await runScript(redis, 'append', `${base}:r:${first}`, {
+        base,
+        runId: first,
+        runIdJ: JSON.stringify(first),
+        channel: keys.channel,
+        creates: false,
+        maxAhead: 10_000,
+        retention: 1000,
+        requests: [{ t: 'hook_created', c: 'hook-1', cj: '"hook-1"', tok: token, raw: JSON.stringify(request), d: {} }],
+        tokens: { [token]: { n: claim.n } },
+        messages: [],
+      });
+      expect(JSON.parse(late as string)).toEqual({ failure: { code: 'CLAIM_REVOKED', token } });
+      expect(await world.runs.get(first)).toEqual(before);
       // ...and the first run, trying again, finds the token held.
       await expect(
         world.events.create(first, { eventType: 'hook_created', correlationId: 'hook-1', eventData: { token } }),
