@@ -11,10 +11,12 @@ import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
 import { InlineSteps } from './inline-steps.js';
+import { keepLease, type Lease } from './lease.js';
 import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { StepSlots } from './step-slots.js';
 import { wakeRequest } from './topics.js';
+import { asTraceCarrier } from './tracing.js';
 import { WorldClock } from './world-clock.js';
 
 export interface OrchestratorOptions {
@@ -38,7 +40,7 @@ export interface WakeContext {
   /** Set when a timer woke the run: the World time its wait or retry falls due. */
   dueAt?: number;
   /** The delivery's lease, and how to renew it while the pass runs. */
-  lease?: { leaseMs: number; extend(): Promise<boolean> };
+  lease?: Lease;
 }
 
 /** How many times one wake re-derives after losing a fence before handing the message back. */
@@ -89,6 +91,12 @@ export class Orchestrator {
       margin: new SpeculationMargin(floor, ceiling),
     });
     this.children = new Children(options.world, this.recorder, options.runLease);
+  }
+
+  /** Lets passes start step attempts (again, after a stop). */
+  start(): void {
+    this.stopping = false;
+    this.inline.start();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */
@@ -281,29 +289,9 @@ export class Orchestrator {
         // the pass hands the wake back, to a worker that has the step.
         throw new Error(`Step "${step.name}" of run ${replay.runId} is not defined in this worker`);
       }
-      this.inline.start(replay.runId, definition, step);
+      this.inline.run(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
-}
-
-/** Renews a delivery's lease every third of its length while a pass runs; `lost` aborts once it cannot. */
-function keepLease(lease: WakeContext['lease']): { lost: AbortSignal; stop(): void } {
-  const lost = new AbortController();
-  if (!lease) return { lost: lost.signal, stop: () => {} };
-  const timer = setInterval(
-    () => {
-      lease.extend().then(
-        (kept) => {
-          if (!kept) lost.abort();
-        },
-        // A renewal that failed (the World is briefly unreachable) is tried again next time.
-        () => {},
-      );
-    },
-    Math.max(10, Math.floor(lease.leaseMs / 3)),
-  );
-  timer.unref();
-  return { lost: lost.signal, stop: () => clearInterval(timer) };
 }
 
 /** Resolves with `value` after `ms`, unless `signal` aborts first (then the timer is cleared and it never settles). */
