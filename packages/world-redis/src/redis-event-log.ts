@@ -15,11 +15,11 @@ import {
   type Run,
   RunNotFoundError,
   type Step,
+  seqSchema,
   type Wait,
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
-import { z } from 'zod';
 import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
 import { eventKey } from './keys.js';
@@ -177,7 +177,7 @@ export class RedisEventLog implements WorldEvents {
   /** Subscribes first, then reads the tail, then waits: a commit in between still wakes us. */
   async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
     parseInput(idSchema, runId, 'runId');
-    parseInput(z.number().int().nonnegative(), afterSeq, 'afterSeq');
+    parseInput(seqSchema, afterSeq, 'afterSeq');
     const runKey = this.store.keys.run(this.store.keys.runBase(runId), runId).run;
     for (;;) {
       this.store.assertNotClosing();

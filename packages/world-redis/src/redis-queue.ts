@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  assertStorableJson,
   type ConsumeOptions,
   consumeOptionsSchema,
   type DeliveryControl,
@@ -90,6 +91,7 @@ export class RedisQueue implements WorldQueue {
     parseInput(jsonValueSchema, payload, 'payload');
     const parsed = parseInput(sendOptionsSchema, options, 'options') ?? {};
     const json = JSON.stringify(payload);
+    assertStorableJson(json, 'payload', payload);
     const size = Buffer.byteLength(json);
     if (size > this.settings.maxPayloadBytes) {
       throw new InvalidInputError({

@@ -5,6 +5,7 @@ import {
   type ListRunsOptions,
   limits,
   type NotFoundError,
+  nameSchema,
   type Page,
   type PageOptions,
   pageSizeSchema,
@@ -41,7 +42,7 @@ const listRunsOptionsSchema = z
     cursor: runCursor.optional(),
     limit: pageSizeSchema.optional(),
     status: runStatusSchema.optional(),
-    workflowName: z.string().optional(),
+    workflowName: nameSchema.optional(),
   })
   .optional();
 

@@ -34,6 +34,26 @@ local function run_main(main)
   error(result, 0)
 end
 
+-- A group that no delivery holds is one entry, `G:<group>`, in its topic's due set, due
+-- when its earliest message is. Leasing it takes the first message in send order that is
+-- due, so a message retried after a failure waits out its backoff (the group's next message
+-- may go meanwhile) and then goes before every later one. While one of its messages is
+-- leased the group is busy (`gb:<group>` names it) and has no entry.
+local function group_refresh(base, topic, group)
+  local tb = base .. ':q:' .. topic
+  local ids = redis.call('LRANGE', tb .. ':g:' .. group, 0, -1)
+  if #ids == 0 then
+    redis.call('ZREM', tb .. ':due', 'G:' .. group)
+    return
+  end
+  local earliest = nil
+  for _, id in ipairs(ids) do
+    local due = tonumber(redis.call('HGET', base .. ':m:' .. id, 'due'))
+    if due and (earliest == nil or due < earliest) then earliest = due end
+  end
+  if earliest then redis.call('ZADD', tb .. ':due', earliest, 'G:' .. group) end
+end
+
 -- The queue's send, shared by queue.send, the append's outbox and the outbox relay.
 -- m: { id, topic, payload, group?, idem?, delay, enqueuedAt?, relayed? }. Returns id, deduplicated.
 local function queue_send(base, channel, m, now, retention)
@@ -68,11 +88,11 @@ local function queue_send(base, channel, m, now, retention)
     'deliverAt', fmt(deliver_at), 'attempt', '0')
   if m.idem then redis.call('HSET', mk, 'idem', m.idem) end
   if m.group then
-    -- Only a group's head is ever in the due set, so at most one of its messages is leased.
-    redis.call('HSET', mk, 'group', m.group)
-    local gl = tb .. ':g:' .. m.group
-    if redis.call('RPUSH', gl, m.id) == 1 then
-      redis.call('ZADD', tb .. ':due', deliver_at, m.id)
+    -- A group is one entry in the due set (see group_refresh), never its messages one by one.
+    redis.call('HSET', mk, 'group', m.group, 'due', fmt(deliver_at))
+    redis.call('RPUSH', tb .. ':g:' .. m.group, m.id)
+    if redis.call('EXISTS', tb .. ':gb:' .. m.group) == 0 then
+      redis.call('ZADD', tb .. ':due', 'LT', deliver_at, 'G:' .. m.group)
     end
   else
     redis.call('ZADD', tb .. ':due', deliver_at, m.id)

@@ -16,16 +16,10 @@ if P.mode == 'extend' then
   redis.call('ZADD', dueKey, now + P.leaseMs + P.backoffMs, P.id)
   return 1
 end
+local group = f[4]
+redis.call('ZREM', dueKey, P.id)
 if P.mode == 'ack' then
-  redis.call('ZREM', dueKey, P.id)
-  if f[4] then
-    local gl = tb .. ':g:' .. f[4]
-    redis.call('LREM', gl, 1, P.id)
-    local head = redis.call('LINDEX', gl, 0)
-    if head then
-      redis.call('ZADD', dueKey, tonumber(redis.call('HGET', P.base .. ':m:' .. head, 'deliverAt')), head)
-    end
-  end
+  if group then redis.call('LREM', tb .. ':g:' .. group, 1, P.id) end
   if f[5] then
     -- Kept, without its payload, while its idempotency key must still deduplicate.
     redis.call('HDEL', mk, 'payload', 'token', 'leaseUntil')
@@ -34,13 +28,20 @@ if P.mode == 'ack' then
   else
     redis.call('DEL', mk)
   end
-elseif P.mode == 'retry' then
-  redis.call('HDEL', mk, 'token', 'leaseUntil')
-  redis.call('ZADD', dueKey, now + P.delayMs, P.id)
 else
+  local due = P.mode == 'retry' and now + P.delayMs or tonumber(f[7])
   redis.call('HDEL', mk, 'token', 'leaseUntil')
-  redis.call('HSET', mk, 'attempt', fmt(tonumber(f[6]) - 1))
-  redis.call('ZADD', dueKey, tonumber(f[7]), P.id)
+  if P.mode == 'unlease' then redis.call('HSET', mk, 'attempt', fmt(tonumber(f[6]) - 1)) end
+  if group then
+    redis.call('HSET', mk, 'due', fmt(due))
+  else
+    redis.call('ZADD', dueKey, due, P.id)
+  end
+end
+if group then
+  -- The group is free again: it comes due with its earliest message.
+  redis.call('DEL', tb .. ':gb:' .. group)
+  group_refresh(P.base, topic, group)
 end
 redis.call('PUBLISH', P.channel, 'q:' .. topic .. ' ' .. P.base)
 return 1
