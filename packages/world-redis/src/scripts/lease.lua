@@ -3,8 +3,8 @@
 -- A lease is a visibility timeout: the message's due time moves to the lease's end plus the
 -- retry backoff, so a consumer that dies needs no cleanup; its message simply comes due
 -- again, same id, attempt + 1. Settling needs the lease token and an unexpired lease, so a
--- late settlement changes nothing. Only a group's head is in the due set (see queue_send),
--- and a retried head stays the head: the group's next message waits behind it.
+-- late settlement changes nothing. A free group is one `G:<group>` entry (see group_refresh
+-- in lib.lua); leasing it takes the group's first due message and marks the group busy.
 --
 -- ARGV[1]: JSON { base, topic, n, token, leaseMs, initialMs, factor, maxMs }
 local P = cjson.decode(ARGV[1])
