@@ -28,5 +28,6 @@ export {
   workflow,
 } from './workflow/primitives.js';
 export { getWritable } from './workflow/streams.js';
+export { createWebhook, type Webhook, type WebhookRequest, webhookTokenPrefix } from './workflow/webhook.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';
