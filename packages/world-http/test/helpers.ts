@@ -41,6 +41,8 @@ export async function serve(backing: World, options: Partial<WorldServerOptions>
  * World, so a suite that closes each World it gets leaves nothing running.
  */
 export async function httpWorldInFront(backing: World, options: Partial<WorldServerOptions> = {}): Promise<HttpWorld> {
+  // Opened (and for PostgreSQL, migrated) before the suite's clock-sensitive tests start.
+  await backing.runs.list({ limit: 1 });
   const served = await serve(backing, options);
   const client = await createHttpWorld({ url: served.url, token: tokens.worker });
   const close = client.close.bind(client);
