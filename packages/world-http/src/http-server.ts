@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { type Client, createClient } from '@cairn/core';
 import { type World, WorldUnavailableError } from '@cairn/core/world';
 import { authorize, type TokenGrant, TokenTable } from './auth.js';
@@ -145,8 +145,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
         handler,
       );
       server.maxConnections = options.maxConnections ?? 4096;
-      // Half-open peers are found by TCP keepalive instead of holding a socket forever.
-      server.on('connection', (socket) => socket.setKeepAlive(true, 15_000));
+      guardSlowHeaders(server, headersTimeout, options.keepAliveTimeoutMs ?? 5000);
       httpServer = server;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -201,4 +200,33 @@ function sendJson(
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+}
+
+/**
+ * Drops a connection that has not delivered a request's headers within `headersTimeoutMs`
+ * of opening, or of its previous response (plus the keep-alive allowance). Node's own
+ * `headersTimeout` is checked only every `connectionsCheckingInterval`; this guard is exact,
+ * and also covers a keep-alive connection that starts its next request and then stalls.
+ * Half-open peers are found by TCP keepalive.
+ */
+function guardSlowHeaders(server: Server, headersTimeoutMs: number, keepAliveTimeoutMs: number): void {
+  const guards = new WeakMap<Socket, NodeJS.Timeout>();
+  const arm = (socket: Socket, ms: number) => {
+    clearTimeout(guards.get(socket));
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    guards.set(socket, timer);
+  };
+  server.on('connection', (socket: Socket) => {
+    socket.setKeepAlive(true, 15_000);
+    arm(socket, headersTimeoutMs);
+    socket.once('close', () => clearTimeout(guards.get(socket)));
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    clearTimeout(guards.get(socket));
+    response.once('finish', () => {
+      if (!socket.destroyed) arm(socket, keepAliveTimeoutMs + headersTimeoutMs);
+    });
+  });
 }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { tokens } from './helpers.js';
 
 export interface AbuseCase {
@@ -5,7 +6,7 @@ export interface AbuseCase {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
   path: string;
   headers: Record<string, string>;
-  body?: string | Buffer | AsyncIterable<Buffer>;
+  body?: string | Buffer | Readable;
   /** The statuses that are a correct refusal. */
   expect: number[];
 }
@@ -171,9 +172,11 @@ export function abuseCases(runId: string): ((index: number) => AbuseCase)[] {
       method: 'POST',
       path: '/v1/streams.write',
       headers: worker,
-      body: (async function* () {
-        for (let chunk = 0; chunk < 10 + (index % 5); chunk++) yield Buffer.alloc(8 * 1024, 0x61);
-      })(),
+      body: Readable.from(
+        (function* () {
+          for (let chunk = 0; chunk < 10 + (index % 5); chunk++) yield Buffer.alloc(8 * 1024, 0x61);
+        })(),
+      ),
       expect: [413],
     }),
     // Unknown paths and methods.
