@@ -104,7 +104,12 @@ describe('world-http: slow and half-open connections', () => {
           () =>
             reject(
               new Error(
-                `stalled connections were not closed within 5 s: ${JSON.stringify(stalled.filter((socket) => !socket.destroyed).map((s) => [s.connecting, s.bytesWritten, s.localPort, s.readyState]).slice(0, 5))} open`,
+                `stalled connections were not closed within 5 s: ${JSON.stringify(
+                  stalled
+                    .filter((socket) => !socket.destroyed)
+                    .map((s) => [s.connecting, s.bytesWritten, s.localPort, s.readyState])
+                    .slice(0, 5),
+                )} open`,
               ),
             ),
           5000,
