@@ -6,6 +6,7 @@ export {
   RetryableError,
   RunFailedError,
   StepFailedError,
+  WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
@@ -27,6 +28,7 @@ export {
   uuid,
   workflow,
 } from './workflow/primitives.js';
+export { getStepMetadata, type StepMetadata } from './workflow/step-metadata.js';
 export { getWritable } from './workflow/streams.js';
 export { createWebhook, type Webhook, type WebhookRequest, webhookTokenPrefix } from './workflow/webhook.js';
 // The World contract stays importable from the root too, for convenience.
