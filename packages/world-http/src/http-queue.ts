@@ -1,13 +1,13 @@
 import {
   type ConsumeOptions,
   consumeOptionsSchema,
+  type DeliveryControl,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
-  type QueueMessage,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -21,12 +21,6 @@ import type { WireDelivery } from './queue-sessions.js';
 
 /** How long one queue poll parks on the server before asking again. */
 const pollWaitMs = 20_000;
-
-/** Lets a handler keep its delivery past the lease it was given. */
-export interface DeliveryControl {
-  /** Extends the lease to `leaseMs` from now (default: the consumer's lease). False once the lease is lost. */
-  extendLease(leaseMs?: number): Promise<boolean>;
-}
 
 /**
  * The queue over HTTP. The server consumes the topic from its World on this client's
@@ -156,12 +150,17 @@ class HttpConsumer {
             { sessionId, deliveryId, ...(leaseMs === undefined ? {} : { leaseMs }) },
             { internal: true },
           )
-          .then((answer) => answer.extended),
+          .then(
+            (answer) => answer.extended,
+            (error: unknown) => {
+              // A session or server that is gone holds no lease; a bad leaseMs is the caller's to see.
+              if (InvalidInputError.is(error)) throw error;
+              return false;
+            },
+          ),
     };
     const running = Promise.resolve()
-      .then(() =>
-        (this.handler as (message: QueueMessage, control: DeliveryControl) => Promise<void>)(message, control),
-      )
+      .then(() => this.handler(message, control))
       .then(
         () => settle('queue.ack'),
         (error: unknown) => settle('queue.nack', error instanceof Error ? error.message : String(error)),

@@ -4,6 +4,5 @@ export { ForbiddenError } from './errors/forbidden-error.js';
 export { PayloadTooLargeError } from './errors/payload-too-large-error.js';
 export { ProtocolError, type ProtocolErrorCode } from './errors/protocol-error.js';
 export { UnauthorizedError } from './errors/unauthorized-error.js';
-export type { DeliveryControl } from './http-queue.js';
 export { createWorldServer, type WorldServer, type WorldServerOptions } from './http-server.js';
 export { createHttpWorld, type HttpWorld, type HttpWorldOptions } from './http-world.js';

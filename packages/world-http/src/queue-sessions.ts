@@ -1,16 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { ConsumeOptions, QueueConsumer, QueueMessage, World } from '@cairn/core/world';
+import type { ConsumeOptions, DeliveryControl, QueueConsumer, QueueMessage, World } from '@cairn/core/world';
 import { ProtocolError } from './errors/protocol-error.js';
-
-/** What a World may hand a handler besides the message: present once the queue can extend leases. */
-interface DeliveryControl {
-  extendLease(leaseMs?: number): Promise<boolean>;
-}
 
 interface Delivery {
   id: string;
   message: QueueMessage;
-  control: DeliveryControl | undefined;
+  control: DeliveryControl;
   /** Settles the handler the World is waiting on: resolve acknowledges, reject hands back. */
   settle(outcome: { ok: true } | { ok: false; reason: string }): void;
   /** Hands the message back once its lease is over, so a client that vanished holds no slot. */
@@ -47,7 +42,7 @@ class QueueSession {
     private readonly idleMs: number,
     private readonly onEnd: (session: QueueSession) => void,
   ) {
-    const handler = (message: QueueMessage, control?: DeliveryControl) =>
+    const handler = (message: QueueMessage, control: DeliveryControl) =>
       new Promise<void>((resolve, reject) => {
         const delivery: Delivery = {
           id: randomBytes(12).toString('base64url'),
@@ -65,7 +60,7 @@ class QueueSession {
         this.ready.push(delivery);
         this.wakePoll?.();
       });
-    this.consumer = world.queue.consume(topic, handler as never, options);
+    this.consumer = world.queue.consume(topic, handler, options);
     this.touch();
   }
 
@@ -106,11 +101,14 @@ class QueueSession {
     return true;
   }
 
-  async extend(deliveryId: string, leaseMs: number | undefined): Promise<boolean> {
+  /** The World validates `leaseMs` and decides; the server's own hand-back timer follows it. */
+  async extend(deliveryId: string, leaseMs: unknown): Promise<boolean> {
     const delivery = this.handedOut.get(deliveryId);
-    if (!delivery?.control) return false;
-    const extended = await delivery.control.extendLease(leaseMs);
-    if (extended && this.handedOut.has(deliveryId)) this.armLease(delivery, leaseMs ?? this.leaseMs);
+    if (!delivery) return false;
+    const extended = await delivery.control.extendLease(leaseMs as number | undefined);
+    if (extended && this.handedOut.has(deliveryId)) {
+      this.armLease(delivery, typeof leaseMs === 'number' ? leaseMs : this.leaseMs);
+    }
     return extended;
   }
 

@@ -34,8 +34,7 @@ export const queueRoutes: Record<string, Route> = {
   }),
   'queue.extend': json('worker', async (body, { sessions }) => {
     const { sessionId, deliveryId, leaseMs } = bodyFields(body, ['sessionId', 'deliveryId', 'leaseMs']);
-    const lease = leaseMs === undefined ? undefined : wholeNumber(leaseMs, 'body.leaseMs', 10, 86_400_000);
-    return { extended: await sessions.get(sessionId).extend(text(deliveryId, 'body.deliveryId'), lease) };
+    return { extended: await sessions.get(sessionId).extend(text(deliveryId, 'body.deliveryId'), leaseMs) };
   }),
   'queue.unsubscribe': json('worker', async (body, { sessions }) => {
     const { sessionId } = bodyFields(body, ['sessionId']);
