@@ -118,8 +118,10 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     serve(request, response, controller.signal).catch((error: unknown) => {
       const { status, body } = errorToWire(error);
       if (status >= 500 && body.code === 'INTERNAL_ERROR') {
-        // Names only: a message could quote a payload, and tokens never reach here.
-        logger.warn(`world-http: ${request.method} ${(request.url ?? '').split('?')[0]} failed: ${describe(error)}`);
+        const path = (request.url ?? '').split('?')[0]!;
+        // A webhook path carries its token, so it is logged without it.
+        const shown = path.startsWith(webhookPathPrefix) ? `${webhookPathPrefix}(token)` : path.slice(0, 100);
+        logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`);
       }
       if (response.headersSent) return void response.destroy();
       // A body we did not read would otherwise have to be drained before the next request.
@@ -198,8 +200,11 @@ function sendJson(
   response.end(text);
 }
 
+/** The error's class and code only: a message can quote the payload that caused it. */
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? `${error.name} (code ${code})` : error.name;
 }
 
 /**

@@ -92,3 +92,19 @@ describe('world-http: webhooks', () => {
     expect((await second.run.result()) as { first: string }).toMatchObject({ first: '1' });
   });
 });
+
+describe('createWebhook without a webhook host', () => {
+  it('fails the run with a message saying what is missing', async () => {
+    const noHost = workflow('webhook-test.no-host', async () => {
+      const hook = createWebhook();
+      return hook.url;
+    });
+    const world = await localWorld();
+    const worker = createWorker({ world, workflows: [noHost] });
+    await worker.start();
+    const run = await createClient({ world }).start(noHost, undefined);
+    await expect(run.result()).rejects.toThrow(/createWebhook\(\) needs a World that serves webhooks/);
+    await worker.stop();
+    await world.close();
+  });
+});
