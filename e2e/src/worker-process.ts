@@ -1,15 +1,25 @@
 // A worker in its own process: what an operator runs on each machine. It hosts every storm
 // shape, so the test process can aim any storm at it, and stops gracefully on SIGTERM.
 import { createWorker } from '@cairn/core';
+import type { World } from '@cairn/core/world';
 import { hookSleep, hookStorm, stepStorm } from '@cairn/engine-suite/storms';
+import { createHttpWorld } from '@cairn/world-http';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { chain, nap, tally } from './workflows.js';
 
 const connectionString = process.env.CAIRN_E2E_CONNECTION;
 const schema = process.env.CAIRN_E2E_SCHEMA;
-if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA must be set');
+const httpUrl = process.env.CAIRN_E2E_HTTP_URL;
+const httpToken = process.env.CAIRN_E2E_HTTP_TOKEN;
+if (!(connectionString && schema) && !(httpUrl && httpToken)) {
+  throw new Error('set CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA, or CAIRN_E2E_HTTP_URL and CAIRN_E2E_HTTP_TOKEN');
+}
 
-const world = createPostgresWorld({ connectionString, schema });
+// Over HTTP the worker holds no database credentials at all: only the server's url and a token.
+const world: World =
+  httpUrl && httpToken
+    ? await createHttpWorld({ url: httpUrl, token: httpToken })
+    : createPostgresWorld({ connectionString: connectionString!, schema: schema! });
 const worker = createWorker({
   world,
   workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain, nap, tally],

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import { Pool } from 'undici';
 import { errorFromWire } from './error-mapping.js';
@@ -23,13 +24,18 @@ export class HttpTransport {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly authorization: string;
+  /** Where the server is, for error messages. */
+  private readonly location: string;
 
   constructor(
     options: TransportOptions,
     readonly worldName: string,
   ) {
+    // Every live watch and read listens on this one signal; that many listeners is the design.
+    setMaxListeners(0, this.live.signal);
     const base = new URL(options.url);
     this.basePath = base.pathname.replace(/\/+$/, '');
+    this.location = `${base.origin}${this.basePath}`;
     this.authorization = `Bearer ${options.token}`;
     // Long-polls answer within 25 s and live reads send a heartbeat every 15 s, so a server
     // that stays silent for a minute is gone: the request fails and the caller reconnects.
@@ -150,7 +156,7 @@ export class HttpTransport {
     if (signal?.aborted) return error;
     if (this.closed) return new WorldClosedError({ world: this.worldName, cause: error });
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : 'the connection failed';
-    return new WorldUnavailableError({ world: this.worldName, location: this.worldName, reason, cause: error });
+    return new WorldUnavailableError({ world: this.worldName, location: this.location, reason, cause: error });
   }
 }
 
