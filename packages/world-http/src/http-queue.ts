@@ -153,9 +153,10 @@ class HttpConsumer {
           .then(
             (answer) => answer.extended,
             (error: unknown) => {
-              // A session or server that is gone holds no lease; a bad leaseMs is the caller's to see.
-              if (InvalidInputError.is(error)) throw error;
-              return false;
+              // A session the server no longer holds has no lease left. Anything else (a server
+              // briefly unreachable) is thrown, so the caller tries again rather than giving up.
+              if (ProtocolError.is(error) && error.code === 'SESSION_NOT_FOUND') return false;
+              throw error;
             },
           ),
     };
