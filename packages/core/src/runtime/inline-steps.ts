@@ -3,6 +3,7 @@ import type { StepCommand } from '../workflow/replay.js';
 import type { World } from '../world/world.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
+import type { TraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
 
 interface Attempt {
@@ -22,7 +23,7 @@ interface Attempt {
 export class InlineSteps {
   /** By run, then by step id, so a pass looks only at its own run's attempts. */
   private readonly attempts = new Map<string, Map<string, Attempt>>();
-  private readonly stopping = new AbortController();
+  private stopping = new AbortController();
 
   constructor(
     private readonly world: World,
@@ -34,8 +35,13 @@ export class InlineSteps {
     return this.attempts.get(runId)?.has(stepId) ?? false;
   }
 
+  /** After a stop: attempts started from now on get a signal that is not aborted. */
+  start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+  }
+
   /** Starts an attempt; it waits for a free slot first if the worker is busy. */
-  start(runId: string, definition: StepDefinition, step: StepCommand): void {
+  run(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
     const controller = new AbortController();
     const attempt: Attempt = { runId, stepId: step.id, controller, settled: Promise.resolve() };
     attempt.settled = this.slots
@@ -44,7 +50,7 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]) },
+          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]), trace },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )

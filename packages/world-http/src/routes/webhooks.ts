@@ -25,7 +25,8 @@ export async function handleWebhook(
     ...bodyOf(request.body),
   };
   try {
-    await client.resumeHook(token, payload);
+    // No waiting for the hook to appear: its url exists only once the hook does.
+    await client.resumeHook(token, payload, { timeoutMs: 0 });
   } catch (error) {
     // The token itself stays out of the answer, in case it ends up in someone's log.
     if (HookNotFoundError.is(error)) throw new HookNotFoundError({ token: '(hidden)' });
