@@ -23,6 +23,16 @@ export const systems = [
     storage: 'Redis (AOF, appendfsync always)',
     redis: true,
   },
+  // The same PostgreSQL World, but the worker and client reach it through a world-http
+  // server on loopback: what the HTTP hop costs.
+  {
+    name: 'cairn-http',
+    directory: 'src/cairn',
+    variant: 'http',
+    storage: 'PostgreSQL',
+    database: true,
+    comparedWith: 'cairn-postgres',
+  },
   { name: 'dbos', directory: 'peers/dbos', storage: 'PostgreSQL', database: true, comparedWith: 'cairn-postgres' },
   {
     name: 'vercel-workflow-local',
