@@ -5,7 +5,6 @@ import {
   readStreamOptionsSchema,
   type StreamChunk,
   streamNameSchema,
-  type World,
   type WorldCapabilities,
   WorldClosedError,
   WorldUnavailableError,
