@@ -85,8 +85,11 @@ export function registerReplay(program: Command, { output }: CommandContext): vo
         return judged;
       });
       output.out.write(options.json ? formatJson(reports) : formatTable(reports, reportColumns));
-      if (reports.some((report) => report.verdict === 'diverged')) {
-        const diverged = reports.filter((report) => report.verdict === 'diverged').map((report) => report.runId);
+      const divergent = reports.filter((report) => report.verdict === 'diverged');
+      // The table cuts long cells; the divergence message is what the operator needs in full.
+      if (!options.json) for (const report of divergent) output.err.write(`${report.runId}: ${report.detail}\n`);
+      if (divergent.length > 0) {
+        const diverged = divergent.map((report) => report.runId);
         throw new CliError(
           `the code diverges from ${diverged.length} recorded run(s): ${diverged.join(', ')}`,
           exitCodes.failure,

@@ -11,10 +11,15 @@ interface WorkerCommandOptions {
   host: string;
 }
 
-/** Resolves at the first SIGINT or SIGTERM. */
+/**
+ * Resolves at the first SIGINT or SIGTERM. Signal listeners do not keep Node's event loop
+ * alive, and an idle World may hold nothing that does, so a timer holds the process open.
+ */
 const firstSignal = () =>
   new Promise<NodeJS.Signals>((resolve) => {
+    const keepAlive = setInterval(() => {}, 60_000);
     const handler = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
       resolve(signal);
