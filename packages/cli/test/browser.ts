@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /** Debian's Chromium; `npm test` installs it when missing (scripts/bootstrap.mjs). */
-export const chromiumPath = process.env.CAIRN_CHROMIUM ?? '/usr/bin/chromium';
+export const chromiumPath = '/usr/bin/chromium';
 
 /** Screenshots are kept here (gitignored) for a person to look at after a run. */
 export const artifactsDirectory = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
