@@ -143,7 +143,11 @@ function timelineSvg(detail) {
       'svg:g',
       { class: 'axis' },
       h('svg:line', { x1: at, x2: at, y1: top - 4, y2: top + model.rows.length * rowHeight }),
-      h('svg:text', { x: at - 10, y: 14 }, `+${formatDuration(fraction * span)}`),
+      h(
+        'svg:text',
+        { x: at, y: 14, 'text-anchor': fraction === 1 ? 'end' : 'middle' },
+        `+${formatDuration(fraction * span)}`,
+      ),
     );
   });
   const rows = model.rows.map((row, index) => {

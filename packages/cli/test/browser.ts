@@ -12,7 +12,8 @@ export const artifactsDirectory = fileURLToPath(new URL('../test-artifacts/', im
 
 export interface Browser {
   page: Page;
-  screenshot(name: string): Promise<void>;
+  /** Saves `<name>.png`: the whole page, or with `viewport` only what fits in the window. */
+  screenshot(name: string, options?: { viewport?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,8 +40,8 @@ export async function openBrowser(): Promise<Browser> {
   page.setDefaultTimeout(30_000);
   return {
     page,
-    screenshot: async (name) => {
-      await page.screenshot({ path: join(artifactsDirectory, `${name}.png`), fullPage: true });
+    screenshot: async (name, options = {}) => {
+      await page.screenshot({ path: join(artifactsDirectory, `${name}.png`), fullPage: !options.viewport });
     },
     close: async () => {
       await context.close();

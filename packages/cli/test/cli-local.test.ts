@@ -94,7 +94,7 @@ describe('cairn on world-local', () => {
     expect(charge).toMatchObject({ status: 'completed', retries: 1 });
     expect(charge.error?.message).toContain('card declined for order 1');
     const stepTable = await runCairn(['steps', 'order-1'], env());
-    expect(stepTable.stdout).toMatch(/charge\s+completed\s+\d+\s+1\s/);
+    expect(stepTable.stdout).toMatch(/step:charge#0\s+charge\s+completed\s+2\s+1\s/);
 
     const hooks = await runCairn(['hooks', 'order-1'], env());
     expect(hooks.stdout).toMatch(/hook:hook#0\s+approve:1\s+active\s+0/);

@@ -110,6 +110,7 @@ describe('dashboard on world-local', () => {
       'child:child notify:completed',
     ]);
     await browser.screenshot('local-run-completed');
+    await browser.screenshot('local-run-completed-top', { viewport: true });
 
     await page.click('#timeline a');
     await page.waitForSelector('#run-id:text("order-1~child:notify#0")');

@@ -40,7 +40,8 @@ const stepColumns: Column<Step>[] = [
   { header: 'STEP ID', value: (step) => step.stepId },
   { header: 'NAME', value: (step) => step.stepName },
   { header: 'STATUS', value: (step) => step.status },
-  { header: 'ATTEMPTS', value: (step) => String(step.attempt) },
+  // Inline attempts record no step_started, so attempts are counted from retries and outcome.
+  { header: 'ATTEMPTS', value: (step) => String(step.retries + (step.status === 'pending' ? 0 : 1)) },
   { header: 'RETRIES', value: (step) => String(step.retries) },
   { header: 'CREATED', value: (step) => formatTime(step.createdAt) },
   {
