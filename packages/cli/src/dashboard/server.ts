@@ -36,6 +36,8 @@ const staticFiles: Record<string, string> = {
   '/': 'index.html',
   '/app.js': 'app.js',
   '/timeline.js': 'timeline.js',
+  '/dom.js': 'dom.js',
+  '/run-page.js': 'run-page.js',
   '/style.css': 'style.css',
 };
 const contentTypes: Record<string, string> = {
