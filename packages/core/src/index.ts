@@ -1,17 +1,28 @@
 // The authoring API (deterministic, runs inside replays) ...
 export {
   FatalError,
+  HookWaitTimeoutError,
   MapError,
+  NondeterminismError,
+  NotInWorkflowError,
   ReplayDivergenceError,
   RetryableError,
   RunFailedError,
+  RunIdConflictError,
+  RunResultTimeoutError,
   StepFailedError,
   WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
 export { type ReplayVerdict, replayRun } from './runtime/replay-run.js';
-export { createWorker, type Worker, type WorkerOptions } from './runtime/worker.js';
+export {
+  createWorker,
+  type StopOnSignalsOptions,
+  type Worker,
+  type WorkerLogger,
+  type WorkerOptions,
+} from './runtime/worker.js';
 export type { BackoffOptions, StepOptions, WorkflowDefinition } from './workflow/definitions.js';
 export { type MapOptions, map } from './workflow/map.js';
 export {

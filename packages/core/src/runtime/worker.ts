@@ -7,9 +7,23 @@ import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
 import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
+import {
+  indexWorkflows,
+  installSignalHandlers,
+  resolveLogger,
+  type StopOnSignalsOptions,
+  unknownWorkflowNotice,
+  type WorkerLogger,
+} from './worker-support.js';
+
+export type { StopOnSignalsOptions, WorkerLogger } from './worker-support.js';
 
 export interface WorkerOptions {
   world: World;
+  /**
+   * The workflows this worker runs. Names must be unique: two different definitions with
+   * one name throw `InvalidInputError` naming both.
+   */
   // biome-ignore lint/suspicious/noExplicitAny: workflows of any input and output type are accepted.
   workflows: readonly WorkflowDefinition<any, any>[];
   /** Runs orchestrated at once, and steps executed at once. Default 10. */
@@ -26,6 +40,7 @@ export interface WorkerOptions {
    */
   orchestrationLeaseMs?: number;
   /**
+<<<<<<< HEAD
    * This worker's clock, `Date.now` by default. The engine judges every due time on the
    * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
    * worker clock is corrected for; tests inject skew here.
@@ -34,15 +49,37 @@ export interface WorkerOptions {
   /**
    * Where the worker reports work that failed and will be retried (a World outage, an
    * unknown workflow). Nothing is lost either way; this is for operators. Default: silent.
+=======
+   * Where the worker reports work that failed and will be retried (a World outage), and
+   * runs it cannot execute because their workflow is not in `workflows` (once per run,
+   * naming the workflow and the ones it has). Nothing is lost either way; this is for
+   * operators. Default: `console.warn`. `false` silences it.
+>>>>>>> ux
    */
-  logger?: { warn(message: string, details: Record<string, unknown>): void };
+  logger?: WorkerLogger | false;
 }
 
 export interface Worker {
-  /** Starts consuming and re-enqueues every run that is not terminal, so nothing is lost across restarts. */
+  /**
+   * Starts consuming and re-enqueues every run that is not terminal, so nothing is lost
+   * across restarts. While started, the worker keeps the process alive (one ref'd timer),
+   * so a script that only calls `start()` serves until `stop()`. Starting a started worker
+   * does nothing.
+   */
   start(): Promise<void>;
-  /** Stops taking work and waits for in-flight passes and steps; unfinished runs stay queued for the next worker. */
+  /**
+   * Stops taking work and waits for in-flight passes and steps to finish and be recorded;
+   * unfinished runs stay queued for the next worker. Then lets the process exit. Idempotent.
+   */
   stop(): Promise<void>;
+  /**
+   * Opt-in graceful shutdown: on the first SIGINT or SIGTERM (or `options.signals`), stops
+   * the worker, runs `options.onStopped` (close the World there), then exits the process
+   * with code 0 (1 if stopping failed) unless `options.exit` is false. A second signal while
+   * stopping is left to Node's default, which ends the process at once. Returns a function
+   * that removes the handlers.
+   */
+  stopOnSignals(options?: StopOnSignalsOptions): () => void;
 }
 
 export function createWorker(options: WorkerOptions): Worker {
@@ -50,17 +87,9 @@ export function createWorker(options: WorkerOptions): Worker {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidInputError({ field: 'concurrency', value: concurrency, reason: 'must be a whole number ≥ 1' });
   }
-  const workflows = new Map<string, WorkflowDefinition>();
-  for (const definition of options.workflows) {
-    if (definition?.kind !== 'cairn.workflow') {
-      throw new InvalidInputError({
-        field: 'workflows',
-        value: definition,
-        reason: 'must hold values made by workflow()',
-      });
-    }
-    workflows.set(definition.name, definition);
-  }
+  const workflows = indexWorkflows(options.workflows);
+  const logger = resolveLogger(options.logger);
+  const explainFailure = unknownWorkflowNotice(world, workflows, logger);
   installDeterminism();
   const orchestrator = new Orchestrator({
     world,
@@ -77,25 +106,65 @@ export function createWorker(options: WorkerOptions): Worker {
     runLease,
   });
   let consumers: QueueConsumer[] = [];
+  /** A ref'd timer while started: queue consumers may hold no handle that keeps Node running. */
+  let keepAlive: NodeJS.Timeout | undefined;
   /** Runs a handler; a failure is reported, then rethrown so the queue redelivers the message. */
-  const report = async (what: string, message: QueueMessage, handler: () => Promise<void>) => {
+  const report = async (
+    what: string,
+    message: QueueMessage,
+    handler: () => Promise<void>,
+    explain?: () => Promise<boolean>,
+  ) => {
     try {
       await handler();
     } catch (error) {
-      options.logger?.warn(`${what}; the message will be redelivered`, {
-        payload: message.payload,
-        attempt: message.attempt,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
+      if (!(await explain?.()))
+        logger?.warn(`${what}; the message will be redelivered`, {
+          payload: message.payload,
+          attempt: message.attempt,
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        });
       throw error;
     }
   };
 
+<<<<<<< HEAD
   return {
+=======
+  const executeQueuedStep = async ({ runId, stepId }: StepMessage) => {
+    const step = await world.steps.get(runId, stepId);
+    if (step.status === 'completed' || step.status === 'failed') return;
+    const definition = stepRegistry.get(step.stepName);
+    if (!definition) throw new Error(`Step "${step.stepName}" is not defined in this worker`);
+    while (!stepSlots.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, 5));
+    let outcome: Awaited<ReturnType<typeof runStepAttempt>>;
+    try {
+      outcome = await runStepAttempt(
+        definition,
+        { stepId, input: step.input, retries: step.retries },
+        { world, runId },
+        Date.now,
+      );
+    } finally {
+      stepSlots.release();
+    }
+    try {
+      await world.events.create(runId, outcome);
+    } catch (error) {
+      if (!EntityConflictError.is(error) && !RunTerminalError.is(error)) throw error;
+    }
+    await orchestrator.sendWake(runId);
+  };
+
+  const worker: Worker = {
+>>>>>>> ux
     async start() {
+      if (keepAlive) return;
+      keepAlive = setInterval(() => {}, 2 ** 31 - 1);
       consumers = [
         world.queue.consume(
           workflowTopic,
+<<<<<<< HEAD
           (message, delivery) => {
             const { runId, dueAt } = message.payload as unknown as WakeMessage;
             return report('orchestration pass failed', message, () =>
@@ -103,6 +172,15 @@ export function createWorker(options: WorkerOptions): Worker {
                 ...(dueAt === undefined ? {} : { dueAt }),
                 lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
               }),
+=======
+          (message) => {
+            const { runId } = message.payload as unknown as WakeMessage;
+            return report(
+              'orchestration pass failed',
+              message,
+              () => orchestrator.wake(runId),
+              () => explainFailure(runId),
+>>>>>>> ux
             );
           },
           {
@@ -143,6 +221,12 @@ export function createWorker(options: WorkerOptions): Worker {
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       consumers = [];
       orchestrator.clear();
+      clearInterval(keepAlive);
+      keepAlive = undefined;
+    },
+    stopOnSignals(signalOptions = {}) {
+      return installSignalHandlers(() => worker.stop(), signalOptions, logger);
     },
   };
+  return worker;
 }
