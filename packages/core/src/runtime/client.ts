@@ -225,7 +225,9 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
           reason: 'must be a value made by workflow()',
         });
       }
-<<<<<<< HEAD
+      const policy =
+        options.onConflict === undefined ? onConflict : checkConflictPolicy(options.onConflict, 'options.onConflict');
+      const encodedInput = encode(input, 'workflow input');
       // The id is minted here when the caller gave none, so the wake always rides in the
       // same append as the run (the outbox): a run can never exist without its first wake.
       let runId = options.id ?? ulid();
@@ -236,17 +238,9 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         eventType: 'run_created' as const,
         eventData: {
           workflowName: workflow.name,
-          input: encode(input, 'workflow input'),
+          input: encodedInput,
           ...(carrier === undefined ? {} : { metadata: { [traceMetadataKey]: carrier } }),
         },
-=======
-      const policy =
-        options.onConflict === undefined ? onConflict : checkConflictPolicy(options.onConflict, 'options.onConflict');
-      const encodedInput = encode(input, 'workflow input');
-      const request = {
-        eventType: 'run_created' as const,
-        eventData: { workflowName: workflow.name, input: encodedInput },
->>>>>>> ux
       };
       try {
         await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });

@@ -40,21 +40,16 @@ export interface WorkerOptions {
    */
   orchestrationLeaseMs?: number;
   /**
-<<<<<<< HEAD
    * This worker's clock, `Date.now` by default. The engine judges every due time on the
    * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
    * worker clock is corrected for; tests inject skew here.
    */
   clock?: () => number;
   /**
-   * Where the worker reports work that failed and will be retried (a World outage, an
-   * unknown workflow). Nothing is lost either way; this is for operators. Default: silent.
-=======
    * Where the worker reports work that failed and will be retried (a World outage), and
    * runs it cannot execute because their workflow is not in `workflows` (once per run,
    * naming the workflow and the ones it has). Nothing is lost either way; this is for
    * operators. Default: `console.warn`. `false` silences it.
->>>>>>> ux
    */
   logger?: WorkerLogger | false;
 }
@@ -128,59 +123,26 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   };
 
-<<<<<<< HEAD
-  return {
-=======
-  const executeQueuedStep = async ({ runId, stepId }: StepMessage) => {
-    const step = await world.steps.get(runId, stepId);
-    if (step.status === 'completed' || step.status === 'failed') return;
-    const definition = stepRegistry.get(step.stepName);
-    if (!definition) throw new Error(`Step "${step.stepName}" is not defined in this worker`);
-    while (!stepSlots.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, 5));
-    let outcome: Awaited<ReturnType<typeof runStepAttempt>>;
-    try {
-      outcome = await runStepAttempt(
-        definition,
-        { stepId, input: step.input, retries: step.retries },
-        { world, runId },
-        Date.now,
-      );
-    } finally {
-      stepSlots.release();
-    }
-    try {
-      await world.events.create(runId, outcome);
-    } catch (error) {
-      if (!EntityConflictError.is(error) && !RunTerminalError.is(error)) throw error;
-    }
-    await orchestrator.sendWake(runId);
-  };
-
   const worker: Worker = {
->>>>>>> ux
     async start() {
       if (keepAlive) return;
       keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+      orchestrator.start();
+      queuedSteps.start();
       consumers = [
         world.queue.consume(
           workflowTopic,
-<<<<<<< HEAD
           (message, delivery) => {
             const { runId, dueAt } = message.payload as unknown as WakeMessage;
-            return report('orchestration pass failed', message, () =>
-              orchestrator.wake(runId, {
-                ...(dueAt === undefined ? {} : { dueAt }),
-                lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
-              }),
-=======
-          (message) => {
-            const { runId } = message.payload as unknown as WakeMessage;
             return report(
               'orchestration pass failed',
               message,
-              () => orchestrator.wake(runId),
+              () =>
+                orchestrator.wake(runId, {
+                  ...(dueAt === undefined ? {} : { dueAt }),
+                  lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
+                }),
               () => explainFailure(runId),
->>>>>>> ux
             );
           },
           {

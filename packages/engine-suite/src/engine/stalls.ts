@@ -46,8 +46,8 @@ export function describeStalls(options: EngineSuiteOptions): void {
           .result({ signal: AbortSignal.timeout(10_000) })
           .catch((caught: unknown) => caught as RunFailedError);
         expect(RunFailedError.is(error)).toBe(true);
-        expect((error as RunFailedError).failure.code).toBe('WORKFLOW_STALLED');
-        expect((error as RunFailedError).failure.message).toMatch(/sleep\(\).*step\(\)/);
+        expect((error as RunFailedError).failure?.code).toBe('WORKFLOW_STALLED');
+        expect((error as RunFailedError).failure?.message).toMatch(/sleep\(\).*step\(\)/);
       });
     }
 
