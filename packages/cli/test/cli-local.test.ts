@@ -141,7 +141,8 @@ describe('cairn on world-local', () => {
     expect((await cairnJson<Run>(['runs', 'get', 'order-2'], env())).cancelReason).toBe('customer changed their mind');
 
     // The follower saw every chunk as it was written, and ended when the run closed its streams.
-    expect(await follow.exited).toBe(0);
+    await follow.waitForOutput(/done\n/, 'stdout');
+    expect(await follow.stop('SIGTERM')).toBe(0);
     expect(follow.stdout()).toBe('order 1 started\ncharged receipt-1\napproved true\ndone\n');
     const child = await cairnJson<Run[]>(['runs', 'list', '--workflow', 'notify'], env());
     expect(child).toMatchObject([{ runId: 'order-1~child:notify#0', parentRunId: 'order-1', status: 'completed' }]);

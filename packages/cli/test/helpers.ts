@@ -130,9 +130,19 @@ export function startCairn(args: string[], environment: Record<string, string> =
       }),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
-      running.delete(handle);
-      return code;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`cairn ${args.join(' ')} did not exit within 30 s of ${signal}\n${output.stdout}\n${output.stderr}`));
+        }, 30_000);
+      });
+      try {
+        return await Promise.race([exited, deadline]);
+      } finally {
+        clearTimeout(timer);
+        running.delete(handle);
+      }
     },
   };
   running.add(handle);

@@ -28,8 +28,9 @@ const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 
  * written fails its checksum and is simply read again next time; nothing is truncated here.
  * A checkpoint by the holder (a new snapshot generation) makes the next read rebuild from it.
  *
- * It exposes the same `state`, `settled()`, `isClosed` and `afterCommitListeners` that the
- * read paths of the views, event log and streams use, so those run on it unchanged.
+ * It exposes the members of `LocalStore` that the read paths of the views, event log and
+ * streams use (`state`, `settled()`, `isClosed`, `isClosing`, `assertNotClosing()` and
+ * `afterCommitListeners`), so those run on it unchanged.
  */
 export class ReadOnlyStore {
   state = new LocalState();
@@ -44,6 +45,16 @@ export class ReadOnlyStore {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The same as `isClosed`: a reader has no writes to let finish, so closing is immediate. */
+  get isClosing(): boolean {
+    return this.closed;
+  }
+
+  /** Throws `WorldClosedError` once closed. */
+  assertNotClosing(): void {
+    if (this.closed) throw new WorldClosedError({ world: this.options.worldName });
   }
 
   /** Reads the directory; a directory that does not exist is `WorldUnavailableError`. */

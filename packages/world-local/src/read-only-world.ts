@@ -37,7 +37,10 @@ export function createReadOnlyLocalWorld(options: ReadOnlyWorldOptions): LocalWo
   const store = new ReadOnlyStore({ directory, worldName: name, pollIntervalMs });
   // The read paths below touch only what ReadOnlyStore provides; the write paths, which
   // would use the rest of LocalStore, are never reached (writes are refused up front).
-  store satisfies Pick<LocalStore, 'state' | 'settled' | 'isClosed' | 'afterCommitListeners' | 'submit'>;
+  store satisfies Pick<
+    LocalStore,
+    'state' | 'settled' | 'isClosed' | 'isClosing' | 'assertNotClosing' | 'afterCommitListeners' | 'submit'
+  >;
   const asStore = store as unknown as LocalStore;
   const views = new LocalViews(asStore);
   const events = new LocalEventLog(asStore, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, {} as LocalQueue);
