@@ -87,3 +87,12 @@ export function positiveIntegerOrZero(flag: string) {
     return parsed;
   };
 }
+
+/** Parses a whole number of milliseconds ≥ 0, or throws a usage error naming the flag and value. */
+export function nonNegativeInteger(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 0) throw CliError.usage(`${flag} "${value}" must be a whole number ≥ 0`);
+    return parsed;
+  };
+}

@@ -67,7 +67,7 @@ describe('cairn on world-postgres', () => {
     }, 'order-1 to complete');
     expect(finished.output).toMatchObject({ receipt: 'receipt-1', approved: true, notified: 'mail for order 1' });
 
-    expect(await follow.exited).toBe(0);
+    expect(await follow.exit()).toBe(0);
     const chunks = follow
       .stdout()
       .trimEnd()

@@ -47,6 +47,7 @@ describe('cairn usage', () => {
       [['replay', '--module', fixture('orders.mjs'), '--world', world], /exactly one of --run <id> or --all/],
       [['replay', '--module', 'missing.mjs', '--all', '--world', world], /--module "missing.mjs" does not exist/],
       [['migrate', '--world', world], /migrate applies to PostgreSQL Worlds/],
+      [['resume', 'approve:1', '{}', '--wait', 'soon', '--world', world], /--wait "soon" must be a whole number ≥ 0/],
       [['dashboard', '--world', world, '--port', '70000'], /--port "70000" must be a whole number from 0 to 65535/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCairn(args)));

@@ -92,6 +92,10 @@ describe('dashboard on world-local', () => {
     await page.waitForFunction(() =>
       document.getElementById('stream-output')?.textContent?.includes('charged receipt-1'),
     );
+    // A second tab on the read-only dashboard follows the same run from beside the worker.
+    const viewerPage = await page.context().newPage();
+    await viewerPage.goto(`${viewerUrl}#/runs/order-1`);
+    await viewerPage.waitForSelector('#timeline .timeline-row[data-kind="hook"][data-status="waiting"]');
     const seqBefore = await page.getAttribute('#page', 'data-last-seq');
     await page.fill('textarea[data-token="approve:1"]', '{"ok": true}');
     await page.click('button.resume[data-token="approve:1"]');
@@ -109,6 +113,10 @@ describe('dashboard on world-local', () => {
       'step:pack:completed',
       'child:child notify:completed',
     ]);
+    // The read-only tab saw the run complete too, without a reload, by following the journal.
+    await viewerPage.waitForSelector('h1 [data-status="completed"]');
+    expect((await readTimeline(viewerPage)).map((row) => row.kind)).toEqual(rows.map((row) => row.kind));
+    await viewerPage.close();
     await browser.screenshot('local-run-completed');
     await browser.screenshot('local-run-completed-top', { viewport: true });
 

@@ -62,6 +62,8 @@ export interface RunningCairn {
   /** Sends the signal (if still running) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
+  /** Resolves with the exit code once the process exits by itself, or fails after `ms`. */
+  exit(ms?: number): Promise<number | null>;
 }
 
 const running = new Set<RunningCairn>();
@@ -128,13 +130,34 @@ export function startCairn(args: string[], environment: Record<string, string> =
         listeners.add(check);
         check();
       }),
+    exit: async (ms = 30_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`cairn ${args.join(' ')} did not exit within ${ms} ms\n${output.stdout}\n${output.stderr}`),
+            ),
+          ms,
+        );
+      });
+      try {
+        return await Promise.race([exited, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           child.kill('SIGKILL');
-          reject(new Error(`cairn ${args.join(' ')} did not exit within 30 s of ${signal}\n${output.stdout}\n${output.stderr}`));
+          reject(
+            new Error(
+              `cairn ${args.join(' ')} did not exit within 30 s of ${signal}\n${output.stdout}\n${output.stderr}`,
+            ),
+          );
         }, 30_000);
       });
       try {

@@ -72,4 +72,5 @@ export async function followStream(
 export const cancelRun = (world: World, runId: string, reason: string) => createClient({ world }).cancel(runId, reason);
 
 export const resumeHook = (world: World, token: string, payload: unknown) =>
-  createClient({ world }).resumeHook(token, payload);
+  // An operator resumes a hook they see on the page: answer at once if it is gone.
+  createClient({ world }).resumeHook(token, payload, { timeoutMs: 0 });
