@@ -112,3 +112,20 @@ export function ensureRedis() {
     extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
   });
 }
+
+/**
+ * Debian's Chromium, which the dashboard tests drive headless through playwright-core (no
+ * browser download is possible or wanted). Installed from Debian's packages when missing.
+ */
+export function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return;
+  if (process.getuid?.() !== 0) {
+    console.error('Chromium is missing; install it with: sudo apt-get install -y chromium');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
