@@ -1,16 +1,28 @@
 // The authoring API (deterministic, runs inside replays) ...
 export {
   FatalError,
+  HookWaitTimeoutError,
   MapError,
+  NondeterminismError,
+  NotInWorkflowError,
   ReplayDivergenceError,
   RetryableError,
   RunFailedError,
+  RunIdConflictError,
+  RunResultTimeoutError,
   StepFailedError,
+  WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
 export { type ReplayVerdict, replayRun } from './runtime/replay-run.js';
-export { createWorker, type Worker, type WorkerOptions } from './runtime/worker.js';
+export {
+  createWorker,
+  type StopOnSignalsOptions,
+  type Worker,
+  type WorkerLogger,
+  type WorkerOptions,
+} from './runtime/worker.js';
 export type { BackoffOptions, StepOptions, WorkflowDefinition } from './workflow/definitions.js';
 export { type MapOptions, map } from './workflow/map.js';
 export {
@@ -27,6 +39,7 @@ export {
   uuid,
   workflow,
 } from './workflow/primitives.js';
+export { getStepMetadata, type StepMetadata } from './workflow/step-metadata.js';
 export { getWritable } from './workflow/streams.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '@cairn/core/world';
 import { Pool } from 'pg';
 import { parse } from 'pg-connection-string';
 import { z } from 'zod';
@@ -50,6 +51,37 @@ export function requireOneSource(options: ConnectionFields, context: z.Refinemen
       message: 'give exactly one of connectionString and pool',
     });
   }
+}
+
+const connectionSchemes = ['postgres:', 'postgresql:', 'socket:'];
+
+/** The string with any password replaced, so an error message never carries a secret. */
+const redactPassword = (value: string) => value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+
+/**
+ * A connection string must be a `postgres://` or `postgresql://` URL (or `socket:`), or a
+ * socket directory starting with `/`. pg accepts anything and reads an unparsable string as
+ * a database name on localhost, so a typo would surface only later, as a connection failure
+ * that looks retryable. Throws `InvalidInputError` (password redacted) at construction instead.
+ */
+export function checkConnectionString(options: ConnectionFields): void {
+  const value = options.connectionString;
+  if (value === undefined || value.startsWith('/')) return;
+  let scheme: string | undefined;
+  try {
+    scheme = new URL(value).protocol;
+  } catch {
+    scheme = undefined;
+  }
+  if (scheme !== undefined && connectionSchemes.includes(scheme)) return;
+  throw new InvalidInputError({
+    field: 'options.connectionString',
+    value: redactPassword(value),
+    reason:
+      scheme === undefined
+        ? 'must be a URL such as postgres://user:password@host:5432/database, or a socket directory starting with /'
+        : `must use the postgres:// or postgresql:// scheme, not "${scheme}"`,
+  });
 }
 
 /** Where the pool connects, as `host:port` (or the socket directory), for error messages. */

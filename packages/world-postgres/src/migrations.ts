@@ -1,7 +1,7 @@
 import { parseInput } from '@cairn/core/world';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
+import { checkConnectionString, connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
 import { Database, errorCode, tablesFor } from './database.js';
 import { initialSchema } from './migrations/0001-initial.js';
 
@@ -103,6 +103,7 @@ export async function applyMigrations(pool: Pool, schema: string): Promise<Migra
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const parsed = parseInput(migrateOptionsSchema, options, 'options');
+  checkConnectionString(parsed);
   const schema = parsed.schema ?? 'cairn';
   const { pool, owned } = openPool({ ...parsed, poolSize: 1 });
   const database = new Database(pool, schema, `postgres:${schema}`, locationOf(parsed), async () => {});

@@ -6,7 +6,7 @@ import {
   WorldUnavailableError,
 } from '@cairn/core/world';
 import { z } from 'zod';
-import { connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
+import { checkConnectionString, connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
 import { Database } from './database.js';
 import { applyMigrations, latestVersion } from './migrations.js';
 import { Notifications } from './notifications.js';
@@ -63,6 +63,7 @@ export interface PostgresWorld extends World {
  */
 export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorld {
   const parsed = parseInput(postgresWorldOptionsSchema, options, 'options');
+  checkConnectionString(parsed);
   const schema = parsed.schema ?? 'cairn';
   const location = locationOf(parsed);
   const name = `postgres:${location}/${schema}`;

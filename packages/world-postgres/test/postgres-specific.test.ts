@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import {
   FenceConflictError,
   HookTokenConflictError,
+  InvalidInputError,
   type QueueMessage,
   type World,
   WorldUnavailableError,
@@ -75,6 +76,42 @@ describe('world-postgres: an unreachable database', () => {
       expect((error as WorldUnavailableError).retryable).toBe(true);
     }
     await expect(migrate({ connectionString: unreachable })).rejects.toThrow(`127.0.0.1:${port}`);
+  });
+});
+
+describe('world-postgres: a connection string that is not one', () => {
+  it('is InvalidInputError at construction, naming the field, for the World and for migrate()', async () => {
+    for (const bad of ['not a url', 'localhost:5432/db', 'host=localhost port=5432', 'mysql://user@host/db']) {
+      const thrown = (() => {
+        try {
+          createPostgresWorld({ connectionString: bad });
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(InvalidInputError.is(thrown), bad).toBe(true);
+      expect((thrown as InvalidInputError).field).toBe('options.connectionString');
+      expect((thrown as InvalidInputError).retryable).toBe(false);
+      await expect(migrate({ connectionString: bad })).rejects.toSatisfy(InvalidInputError.is);
+    }
+  });
+
+  it('never puts the password in the message', () => {
+    expect(() => createPostgresWorld({ connectionString: 'mysql://admin:hunter2@db.example/app' })).toThrow(
+      'mysql://admin:***@db.example/app',
+    );
+    expect(() => createPostgresWorld({ connectionString: 'mysql://admin:hunter2@db.example/app' })).not.toThrow(
+      'hunter2',
+    );
+  });
+
+  it('accepts postgres://, postgresql:// and socket directories', () => {
+    for (const good of ['postgres://u@127.0.0.1:1/db', 'postgresql://u:p@host/db', '/var/run/postgresql']) {
+      const world = createPostgresWorld({ connectionString: good, schema: freshSchema() });
+      opened.push(world);
+      expect(world.name).toContain('postgres:');
+    }
   });
 });
 

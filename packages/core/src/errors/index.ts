@@ -1,6 +1,12 @@
 export { FatalError } from './fatal-error.js';
+export { HookWaitTimeoutError } from './hook-wait-timeout-error.js';
 export { MapError } from './map-error.js';
+export { NondeterminismError } from './nondeterminism-error.js';
+export { NotInWorkflowError } from './not-in-workflow-error.js';
 export { ReplayDivergenceError } from './replay-divergence-error.js';
 export { RetryableError } from './retryable-error.js';
 export { RunFailedError } from './run-failed-error.js';
+export { RunIdConflictError } from './run-id-conflict-error.js';
+export { RunResultTimeoutError } from './run-result-timeout-error.js';
 export { StepFailedError } from './step-failed-error.js';
+export { WorkflowStalledError } from './workflow-stalled-error.js';

@@ -1,14 +1,20 @@
+import { ulid } from 'ulid';
 import { RunFailedError } from '../errors/run-failed-error.js';
+import { RunIdConflictError } from '../errors/run-id-conflict-error.js';
+import { RunResultTimeoutError } from '../errors/run-result-timeout-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
 import { decode, encode } from '../workflow/serialization.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
+import { HookNotFoundError } from '../world/errors/hook-not-found-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import type { Run, RunStatus } from '../world/schemas/entities.js';
+import type { Hook, Run, RunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
+import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
 import { workflowTopic } from './topics.js';
+import { startRunSpan, traceMetadataKey } from './tracing.js';
 
 /** A handle on one run. Cheap to create; every method reads the World. */
 export interface RunHandle<Output = unknown> {
@@ -18,8 +24,12 @@ export interface RunHandle<Output = unknown> {
    * Waits for a terminal status: resolves with the output, or rejects with
    * `RunFailedError` carrying the recorded failure (or the cancellation). Uses the World's
    * `events.watch`, so it does not busy-poll where the World can push.
+   *
+   * By default it waits as long as the run takes. With `timeoutMs`, it rejects with
+   * `RunResultTimeoutError` (carrying the run's status at that moment) once that many
+   * milliseconds pass; the run itself goes on. `signal` aborts the wait with its reason.
    */
-  result(options?: { signal?: AbortSignal }): Promise<Output>;
+  result(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Output>;
   /** The run's whole log, in order. */
   events(): Promise<WorldEvent[]>;
   /**
@@ -30,23 +40,92 @@ export interface RunHandle<Output = unknown> {
   readable(name?: string, options?: { fromIndex?: number; signal?: AbortSignal }): AsyncIterable<string | Uint8Array>;
 }
 
+/**
+ * What `start` does when a run with the requested id already exists (of the same workflow;
+ * another workflow's id is always `InvalidInputError`):
+ * - `'return-existing'`: return the existing run, whatever its input. Starting is then
+ *   idempotent, so a caller may retry a start whose answer it lost.
+ * - `'error-on-different-input'`: return the existing run only if its input is the one
+ *   given (compared after serialisation); otherwise throw `RunIdConflictError`.
+ */
+export type StartConflictPolicy = 'return-existing' | 'error-on-different-input';
+
+export interface StartOptions {
+  /** The run's id, which makes the start idempotent. Default: a fresh id minted by the World. */
+  id?: string;
+  /** Overrides the client's `onConflict` for this start. */
+  onConflict?: StartConflictPolicy;
+}
+
+/** Options of `resumeHook` and `waitForHook`. */
+export interface HookWaitOptions {
+  /**
+   * How long to wait for a live hook holding the token, in milliseconds: a whole number
+   * ≥ 0, or Infinity. Default 60 000. `0` looks once and does not wait.
+   */
+  timeoutMs?: number;
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 export interface Client {
-  /** Starts a run; with `id`, starting again returns the same run instead of a second one. */
+  /**
+   * Starts a run. With `id`, starting again returns the same run instead of a second one;
+   * see `StartConflictPolicy` for what happens when the input differs (by default the
+   * existing run is returned and the new input is ignored).
+   */
   start<Input, Output>(
     workflow: WorkflowDefinition<Input, Output>,
     input: Input,
-    options?: { id?: string },
+    options?: StartOptions,
   ): Promise<RunHandle<Output>>;
   /** Throws `RunNotFoundError`. */
   getRun<Output = unknown>(id: string): Promise<RunHandle<Output>>;
   listRuns(filter?: ListRunsOptions): Promise<Page<Run>>;
-  /** Delivers a payload to the live hook holding `token`. Throws `HookNotFoundError`. */
-  resumeHook(token: string, payload?: unknown): Promise<{ runId: string; hookId: string }>;
+  /**
+   * Delivers a payload to the live hook holding `token`. A hook that does not exist yet is
+   * waited for, so a resume sent right after `start` reaches the workflow once it creates
+   * the hook: it waits up to `options.timeoutMs` (default 60 s) and then throws
+   * `HookWaitTimeoutError` (a `HookNotFoundError`) naming the token and the wait, having
+   * delivered nothing.
+   * `timeoutMs: 0` delivers only to a hook that exists now. The delivery itself is one
+   * append; if the hook is disposed between the lookup and the append, the next live
+   * holder of the token is waited for, within the same timeout.
+   */
+  resumeHook(token: string, payload?: unknown, options?: HookWaitOptions): Promise<{ runId: string; hookId: string }>;
+  /**
+   * Resolves with the live hook holding `token` as soon as one exists (at once if one
+   * does), without delivering anything. Throws `HookWaitTimeoutError` after
+   * `options.timeoutMs` (default 60 s).
+   */
+  waitForHook(token: string, options?: HookWaitOptions): Promise<Hook>;
   /** Cancels a run that has not ended, and its open children; resolves with the run as it ends up. */
   cancel(runId: string, reason?: string): Promise<Run>;
 }
 
-export function createClient({ world, runLease = true }: { world: World; runLease?: boolean }): Client {
+export interface ClientOptions {
+  world: World;
+  /** Wakes carry the run's group key, as workers expect by default. Default true. */
+  runLease?: boolean;
+  /** What `start` does with an id that is taken; see `StartConflictPolicy`. Default `'return-existing'`. */
+  onConflict?: StartConflictPolicy;
+}
+
+const conflictPolicies: readonly StartConflictPolicy[] = ['return-existing', 'error-on-different-input'];
+
+function checkConflictPolicy(value: unknown, field: string): StartConflictPolicy {
+  if (!conflictPolicies.includes(value as StartConflictPolicy)) {
+    throw new InvalidInputError({
+      field,
+      value,
+      reason: `must be one of ${conflictPolicies.map((policy) => `'${policy}'`).join(', ')}`,
+    });
+  }
+  return value as StartConflictPolicy;
+}
+
+export function createClient({ world, runLease = true, onConflict = 'return-existing' }: ClientOptions): Client {
+  checkConflictPolicy(onConflict, 'onConflict');
   installDeterminism();
   const wakeMessage = (runId: string) => ({
     topic: workflowTopic,
@@ -66,22 +145,56 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
     id,
     status: async () => (await world.runs.get(id)).status,
     result: async (options = {}) => {
-      for (;;) {
-        const run = await world.runs.get(id);
-        if (run.status === 'completed') return decode(run.output) as Output;
-        if (run.status === 'failed' || run.status === 'cancelled') {
-          throw new RunFailedError({
-            runId: id,
-            status: run.status,
-            ...(run.error
-              ? { failure: run.error }
-              : run.cancelReason
-                ? { failure: { name: 'Cancelled', message: run.cancelReason } }
-                : {}),
+      const timeoutMs =
+        options.timeoutMs === undefined ? undefined : checkTimeout(options.timeoutMs, 'options.timeoutMs');
+      // One signal for the watch: the caller's abort or the timeout, whichever comes first.
+      const stopWatching = new AbortController();
+      const abort = () => stopWatching.abort();
+      options.signal?.addEventListener('abort', abort, { once: true });
+      let timedOut = false;
+      const timer =
+        timeoutMs === undefined || timeoutMs === Number.POSITIVE_INFINITY
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              abort();
+            }, timeoutMs);
+      try {
+        return await waitForEnd(options.signal);
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', abort);
+      }
+
+      async function waitForEnd(signal: AbortSignal | undefined): Promise<Output> {
+        for (;;) {
+          const run = await world.runs.get(id);
+          if (run.status === 'completed') return decode(run.output) as Output;
+          if (run.status === 'failed' || run.status === 'cancelled') {
+            throw new RunFailedError({
+              runId: id,
+              status: run.status,
+              ...(run.error
+                ? { failure: run.error }
+                : run.cancelReason
+                  ? { failure: { name: 'Cancelled', message: run.cancelReason } }
+                  : {}),
+            });
+          }
+          signal?.throwIfAborted();
+          if (timedOut) {
+            throw new RunResultTimeoutError({
+              runId: id,
+              workflowName: run.workflowName,
+              timeoutMs: timeoutMs as number,
+              status: run.status,
+            });
+          }
+          await world.events.watch(id, run.lastSeq, stopWatching.signal).catch((error: unknown) => {
+            // A World may reject an aborted watch instead of resolving it; the loop says why.
+            if (!stopWatching.signal.aborted) throw error;
           });
         }
-        options.signal?.throwIfAborted();
-        await world.events.watch(id, run.lastSeq, options.signal);
       }
     },
     readable: (name = 'default', options = {}) => {
@@ -112,18 +225,25 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
           reason: 'must be a value made by workflow()',
         });
       }
+      const policy =
+        options.onConflict === undefined ? onConflict : checkConflictPolicy(options.onConflict, 'options.onConflict');
+      const encodedInput = encode(input, 'workflow input');
+      // The id is minted here when the caller gave none, so the wake always rides in the
+      // same append as the run (the outbox): a run can never exist without its first wake.
+      let runId = options.id ?? ulid();
+      // The start is the root of the run's trace; its context is stored with the run so
+      // every later span, in any worker process, joins the same trace.
+      const { span, carrier } = startRunSpan(workflow.name, runId);
       const request = {
         eventType: 'run_created' as const,
-        eventData: { workflowName: workflow.name, input: encode(input, 'workflow input') },
+        eventData: {
+          workflowName: workflow.name,
+          input: encodedInput,
+          ...(carrier === undefined ? {} : { metadata: { [traceMetadataKey]: carrier } }),
+        },
       };
-      let runId: string;
       try {
-        // With a client-chosen id the wake rides along atomically; a minted id is only known
-        // after the append, so that wake is sent just after (a lost one is recovered on worker start).
-        runId =
-          options.id === undefined
-            ? (await world.events.create(null, request)).run.runId
-            : (await world.events.create(options.id, request, { enqueue: [wakeMessage(options.id)] })).run.runId;
+        await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -134,11 +254,16 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
             reason: `is already the id of a run of workflow "${existing.workflowName}"`,
           });
         }
+        if (policy === 'error-on-different-input' && !sameJson(existing.input, encodedInput)) {
+          throw new RunIdConflictError({ runId: existing.runId, workflowName: existing.workflowName });
+        }
         // Same id, same workflow: the caller is retrying a start. Wake it in case the first
-        // start died between creating the run and queueing it.
+        // start was made by a version that queued its wake separately.
         runId = existing.runId;
+        await wake(runId);
+      } finally {
+        span.end();
       }
-      if (options.id === undefined) await wake(runId);
       return handle(runId);
     },
     async getRun(id) {
@@ -146,20 +271,26 @@ export function createClient({ world, runLease = true }: { world: World; runLeas
       return handle(id);
     },
     listRuns: (filter) => world.runs.list(filter),
-    async resumeHook(token, payload) {
-      const hook = await world.hooks.getByToken(token);
-      // The delivery and the wake that makes the run see it commit together.
-      await world.events.create(
-        hook.runId,
-        {
-          eventType: 'hook_received',
-          correlationId: hook.hookId,
-          eventData: { payload: encode(payload, 'hook payload') },
-        },
-        { enqueue: [wakeMessage(hook.runId)] },
-      );
-      return { runId: hook.runId, hookId: hook.hookId };
+    async resumeHook(token, payload, options = {}) {
+      const encoded = encode(payload, 'hook payload');
+      const wait = waitForToken(world, token, options);
+      for (;;) {
+        const hook = await wait.next();
+        try {
+          // The delivery and the wake that makes the run see it commit together.
+          await world.events.create(
+            hook.runId,
+            { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
+            { enqueue: [wakeMessage(hook.runId)] },
+          );
+          return { runId: hook.runId, hookId: hook.hookId };
+        } catch (error) {
+          // Disposed between the lookup and the append: wait for the token's next holder.
+          if (!HookNotFoundError.is(error)) throw error;
+        }
+      }
     },
+    waitForHook: async (token, options = {}) => waitForToken(world, token, options).next(),
     cancel: (runId, reason) => cancelRunTree(world, runId, reason),
   };
 }

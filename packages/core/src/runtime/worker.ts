@@ -1,17 +1,29 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
-import { stepRegistry } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
-import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
 import { Orchestrator } from './orchestrator.js';
-import { runStepAttempt } from './step-executor.js';
+import { QueuedSteps } from './queued-steps.js';
+import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
+import {
+  indexWorkflows,
+  installSignalHandlers,
+  resolveLogger,
+  type StopOnSignalsOptions,
+  unknownWorkflowNotice,
+  type WorkerLogger,
+} from './worker-support.js';
+
+export type { StopOnSignalsOptions, WorkerLogger } from './worker-support.js';
 
 export interface WorkerOptions {
   world: World;
+  /**
+   * The workflows this worker runs. Names must be unique: two different definitions with
+   * one name throw `InvalidInputError` naming both.
+   */
   // biome-ignore lint/suspicious/noExplicitAny: workflows of any input and output type are accepted.
   workflows: readonly WorkflowDefinition<any, any>[];
   /** Runs orchestrated at once, and steps executed at once. Default 10. */
@@ -22,35 +34,47 @@ export interface WorkerOptions {
    * the log correct, which is what tests use it to prove.
    */
   runLease?: boolean;
-  /** Lease on an orchestration message; a pass that runs longer may be repeated elsewhere. Default 5 min. */
+  /**
+   * Lease on an orchestration message. A pass renews it while it runs (where the World can
+   * extend leases), so only a worker that stopped responding loses a run. Default 5 min.
+   */
   orchestrationLeaseMs?: number;
   /**
-   * Where the worker reports work that failed and will be retried (a World outage, an
-   * unknown workflow). Nothing is lost either way; this is for operators. Default: silent.
+   * This worker's clock, `Date.now` by default. The engine judges every due time on the
+   * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
+   * worker clock is corrected for; tests inject skew here.
    */
-  logger?: { warn(message: string, details: Record<string, unknown>): void };
+  clock?: () => number;
+  /**
+   * Where the worker reports work that failed and will be retried (a World outage), and
+   * runs it cannot execute because their workflow is not in `workflows` (once per run,
+   * naming the workflow and the ones it has). Nothing is lost either way; this is for
+   * operators. Default: `console.warn`. `false` silences it.
+   */
+  logger?: WorkerLogger | false;
 }
 
 export interface Worker {
-  /** Starts consuming and re-enqueues every run that is not terminal, so nothing is lost across restarts. */
+  /**
+   * Starts consuming and re-enqueues every run that is not terminal, so nothing is lost
+   * across restarts. While started, the worker keeps the process alive (one ref'd timer),
+   * so a script that only calls `start()` serves until `stop()`. Starting a started worker
+   * does nothing.
+   */
   start(): Promise<void>;
-  /** Stops taking work and waits for in-flight passes and steps; unfinished runs stay queued for the next worker. */
+  /**
+   * Stops taking work and waits for in-flight passes and steps to finish and be recorded;
+   * unfinished runs stay queued for the next worker. Then lets the process exit. Idempotent.
+   */
   stop(): Promise<void>;
-}
-
-function semaphore(size: number) {
-  let free = size;
-  return {
-    tryAcquire: () => {
-      if (free === 0) return false;
-      free -= 1;
-      return true;
-    },
-    release: () => {
-      free++;
-    },
-    available: () => free,
-  };
+  /**
+   * Opt-in graceful shutdown: on the first SIGINT or SIGTERM (or `options.signals`), stops
+   * the worker, runs `options.onStopped` (close the World there), then exits the process
+   * with code 0 (1 if stopping failed) unless `options.exit` is false. A second signal while
+   * stopping is left to Node's default, which ends the process at once. Returns a function
+   * that removes the handlers.
+   */
+  stopOnSignals(options?: StopOnSignalsOptions): () => void;
 }
 
 export function createWorker(options: WorkerOptions): Worker {
@@ -58,69 +82,69 @@ export function createWorker(options: WorkerOptions): Worker {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidInputError({ field: 'concurrency', value: concurrency, reason: 'must be a whole number ≥ 1' });
   }
-  const workflows = new Map<string, WorkflowDefinition>();
-  for (const definition of options.workflows) {
-    if (definition?.kind !== 'cairn.workflow') {
-      throw new InvalidInputError({
-        field: 'workflows',
-        value: definition,
-        reason: 'must hold values made by workflow()',
-      });
-    }
-    workflows.set(definition.name, definition);
-  }
+  const workflows = indexWorkflows(options.workflows);
+  const logger = resolveLogger(options.logger);
+  const explainFailure = unknownWorkflowNotice(world, workflows, logger);
   installDeterminism();
-  const orchestrator = new Orchestrator({ world, workflows, runLease, stepSlots: semaphore(concurrency) });
-  const stepSlots = semaphore(concurrency);
+  const orchestrator = new Orchestrator({
+    world,
+    workflows,
+    runLease,
+    stepSlots: new StepSlots(concurrency),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  const queuedSteps = new QueuedSteps({
+    world,
+    recorder: orchestrator.recorder,
+    slots: new StepSlots(concurrency),
+    clock: orchestrator.clock,
+    runLease,
+  });
   let consumers: QueueConsumer[] = [];
+  /** A ref'd timer while started: queue consumers may hold no handle that keeps Node running. */
+  let keepAlive: NodeJS.Timeout | undefined;
   /** Runs a handler; a failure is reported, then rethrown so the queue redelivers the message. */
-  const report = async (what: string, message: QueueMessage, handler: () => Promise<void>) => {
+  const report = async (
+    what: string,
+    message: QueueMessage,
+    handler: () => Promise<void>,
+    explain?: () => Promise<boolean>,
+  ) => {
     try {
       await handler();
     } catch (error) {
-      options.logger?.warn(`${what}; the message will be redelivered`, {
-        payload: message.payload,
-        attempt: message.attempt,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
+      if (!(await explain?.()))
+        logger?.warn(`${what}; the message will be redelivered`, {
+          payload: message.payload,
+          attempt: message.attempt,
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        });
       throw error;
     }
   };
 
-  const executeQueuedStep = async ({ runId, stepId }: StepMessage) => {
-    const step = await world.steps.get(runId, stepId);
-    if (step.status === 'completed' || step.status === 'failed') return;
-    const definition = stepRegistry.get(step.stepName);
-    if (!definition) throw new Error(`Step "${step.stepName}" is not defined in this worker`);
-    while (!stepSlots.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, 5));
-    let outcome: Awaited<ReturnType<typeof runStepAttempt>>;
-    try {
-      outcome = await runStepAttempt(
-        definition,
-        { stepId, input: step.input, retries: step.retries },
-        { world, runId },
-        Date.now,
-      );
-    } finally {
-      stepSlots.release();
-    }
-    try {
-      await world.events.create(runId, outcome);
-    } catch (error) {
-      if (!EntityConflictError.is(error) && !RunTerminalError.is(error)) throw error;
-    }
-    await orchestrator.sendWake(runId);
-  };
-
-  return {
+  const worker: Worker = {
     async start() {
+      if (keepAlive) return;
+      keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+      orchestrator.start();
+      queuedSteps.start();
       consumers = [
         world.queue.consume(
           workflowTopic,
-          (message) =>
-            report('orchestration pass failed', message, () =>
-              orchestrator.wake((message.payload as unknown as WakeMessage).runId),
-            ),
+          (message, delivery) => {
+            const { runId, dueAt } = message.payload as unknown as WakeMessage;
+            return report(
+              'orchestration pass failed',
+              message,
+              () =>
+                orchestrator.wake(runId, {
+                  ...(dueAt === undefined ? {} : { dueAt }),
+                  lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
+                }),
+              () => explainFailure(runId),
+            );
+          },
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
@@ -128,15 +152,20 @@ export function createWorker(options: WorkerOptions): Worker {
         ),
         world.queue.consume(
           stepTopic,
-          (message) =>
-            report('queued step failed', message, () => executeQueuedStep(message.payload as unknown as StepMessage)),
+          (message, delivery) =>
+            report('queued step failed', message, () =>
+              queuedSteps.execute(message.payload as unknown as StepMessage, {
+                leaseMs: orchestrationLeaseMs,
+                extend: () => delivery.extendLease(orchestrationLeaseMs),
+              }),
+            ),
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
           },
         ),
       ];
-      // Recovery (DESIGN §4.9): every run that is not terminal gets a wake.
+      // Recovery: every run that is not terminal gets a wake, so nothing a crash interrupted is lost.
       for (const status of ['pending', 'running'] as const) {
         let cursor: string | undefined;
         do {
@@ -147,9 +176,19 @@ export function createWorker(options: WorkerOptions): Worker {
       }
     },
     async stop() {
+      // No new step attempts start from here on; running ones see their signal abort, and
+      // the passes that started them wait for them and record their outcomes.
+      orchestrator.stop();
+      queuedSteps.stop();
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       consumers = [];
       orchestrator.clear();
+      clearInterval(keepAlive);
+      keepAlive = undefined;
+    },
+    stopOnSignals(signalOptions = {}) {
+      return installSignalHandlers(() => worker.stop(), signalOptions, logger);
     },
   };
+  return worker;
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { NotInWorkflowError } from '../errors/not-in-workflow-error.js';
 import type { WorkflowReplay } from './replay.js';
 
 /**
@@ -13,9 +14,10 @@ export function currentReplay(): WorkflowReplay | undefined {
   return workflowContext.getStore();
 }
 
+/** The running replay; throws `NotInWorkflowError` naming `api` when there is none. */
 export function requireReplay(api: string): WorkflowReplay {
   const replay = workflowContext.getStore();
-  if (!replay) throw new Error(`${api} can only be called inside a workflow function`);
+  if (!replay) throw new NotInWorkflowError({ api });
   return replay;
 }
 

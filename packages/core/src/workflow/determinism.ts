@@ -1,12 +1,17 @@
 import nodeCrypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
+import { NondeterminismError } from '../errors/nondeterminism-error.js';
 import { currentReplay } from './context.js';
+import type { WorkflowReplay } from './replay.js';
 
 /*
- * Inside a workflow, Date.now(), new Date(), Math.random() and crypto.randomUUID() must
- * give the same answers on every replay. The globals are wrapped once per process: outside
- * a workflow context the wrappers call the originals unchanged; inside they answer from the
- * replay (time = createdAt of the event being consumed, randomness seeded by the run id).
+ * Inside a workflow, Date.now(), new Date(), Math.random(), crypto.randomUUID(),
+ * crypto.getRandomValues(), crypto.randomBytes() and crypto.randomFillSync() must give the
+ * same answers on every replay. The globals are wrapped once per process: outside a workflow
+ * context the wrappers call the originals unchanged; inside they answer from the replay
+ * (time = createdAt of the event being consumed, randomness seeded by the run id).
+ * Monotonic clocks (performance.now(), process.hrtime()) have no meaningful replayed value,
+ * because their origin is the process, so inside a workflow they throw NondeterminismError.
  * The wrappers are installed when a worker or client is created, not on import.
  */
 let installed = false;
@@ -40,6 +45,7 @@ export function installDeterminism(): void {
     currentReplay()?.uuid() ?? originalRandomUUID(options)) as typeof nodeCrypto.randomUUID;
   nodeCrypto.randomUUID = deterministicUUID;
   syncBuiltinESMExports();
+  installRandomBytes();
   const webCrypto = globalThis.crypto;
   if (webCrypto) {
     const originalWebUUID = webCrypto.randomUUID.bind(webCrypto);
@@ -49,6 +55,89 @@ export function installDeterminism(): void {
       writable: true,
     });
   }
+  installClockRefusals();
+}
+
+/** Overwrites a buffer's bytes from the run's seeded stream: 4 bytes per draw, which is exact for sfc32. */
+function fillFromReplay(replay: WorkflowReplay, view: ArrayBufferView): void {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  for (let index = 0; index < bytes.length; index += 4) {
+    let word = Math.floor(replay.random() * 4294967296);
+    for (let offset = index; offset < Math.min(index + 4, bytes.length); offset++) {
+      bytes[offset] = word & 0xff;
+      word >>>= 8;
+    }
+  }
+}
+
+function installRandomBytes(): void {
+  // Each wrapper lets the original validate its arguments (and throw exactly as it would),
+  // then replaces the bytes inside a workflow.
+  type Fill = (view: ArrayBufferView) => ArrayBufferView;
+  const originalRandomFillSync = nodeCrypto.randomFillSync as unknown as (
+    view: ArrayBufferView,
+    offset?: number,
+    size?: number,
+  ) => ArrayBufferView;
+  nodeCrypto.randomFillSync = ((view: ArrayBufferView, ...rest: [number?, number?]) => {
+    const result = originalRandomFillSync(view, ...rest);
+    const replay = currentReplay();
+    if (!replay) return result;
+    const offset = rest[0] ?? 0;
+    const bytesPerElement = view instanceof DataView ? 1 : ((view as Uint8Array).BYTES_PER_ELEMENT ?? 1);
+    const start = offset * bytesPerElement;
+    const length = rest[1] === undefined ? view.byteLength - start : rest[1] * bytesPerElement;
+    fillFromReplay(replay, new Uint8Array(view.buffer, view.byteOffset + start, length));
+    return result;
+  }) as unknown as typeof nodeCrypto.randomFillSync;
+  const originalRandomBytes = nodeCrypto.randomBytes;
+  nodeCrypto.randomBytes = ((size: number, callback?: (error: Error | null, buffer: Buffer) => void) => {
+    const replay = currentReplay();
+    if (!replay) return callback ? originalRandomBytes(size, callback) : originalRandomBytes(size);
+    const buffer = originalRandomBytes(size);
+    fillFromReplay(replay, buffer);
+    if (!callback) return buffer;
+    queueMicrotask(() => callback(null, buffer));
+    return undefined;
+  }) as typeof nodeCrypto.randomBytes;
+  syncBuiltinESMExports();
+  // node:crypto's getRandomValues is a fixed getter that calls this instance's method, so
+  // patching the instance covers both.
+  const webCrypto = globalThis.crypto;
+  if (webCrypto) {
+    const originalWebGetRandomValues = webCrypto.getRandomValues.bind(webCrypto) as unknown as Fill;
+    Object.defineProperty(webCrypto, 'getRandomValues', {
+      value: (view: ArrayBufferView) => {
+        const result = originalWebGetRandomValues(view);
+        const replay = currentReplay();
+        if (replay) fillFromReplay(replay, result);
+        return result;
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+
+function installClockRefusals(): void {
+  const refuse = (api: string) => {
+    throw new NondeterminismError({
+      api,
+      instead: 'use now() or Date.now(), which are replayed, or measure durations inside a step',
+    });
+  };
+  const originalPerformanceNow = performance.now.bind(performance);
+  Object.defineProperty(performance, 'now', {
+    value: () => (currentReplay() ? refuse('performance.now()') : originalPerformanceNow()),
+    configurable: true,
+    writable: true,
+  });
+  const originalHrtime = process.hrtime;
+  const originalBigint = process.hrtime.bigint.bind(process.hrtime);
+  const hrtime = ((time?: [number, number]) =>
+    currentReplay() ? refuse('process.hrtime()') : originalHrtime(time)) as typeof process.hrtime;
+  hrtime.bigint = () => (currentReplay() ? refuse('process.hrtime.bigint()') : originalBigint());
+  process.hrtime = hrtime;
 }
 
 /** A small, fast PRNG (sfc32) seeded from a string, so a run's random stream is its own. */

@@ -1,4 +1,5 @@
 import { MapError } from '../errors/map-error.js';
+import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { currentIdScope, currentReplay, idScope } from './context.js';
 
 export interface MapOptions {
@@ -13,12 +14,23 @@ const defaultConcurrency = 100;
 function checkConcurrency(value: unknown): number {
   if (value === undefined) return defaultConcurrency;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw new TypeError(
-      `map: maxConcurrency must be a whole number of at least 1 (got ${shown}); omit it for the default of ${defaultConcurrency}`,
-    );
+    throw new InvalidInputError({
+      field: 'map(options.maxConcurrency)',
+      value,
+      reason: `must be a whole number of at least 1; omit it for the default of ${defaultConcurrency}`,
+    });
   }
   return value;
+}
+
+/** Bad arguments throw `InvalidInputError`; `map` turns that into its rejected promise. */
+function checkArguments(items: unknown, fn: unknown, options: MapOptions): number {
+  const limit = checkConcurrency(options?.maxConcurrency);
+  if (!Array.isArray(items))
+    throw new InvalidInputError({ field: 'map(items)', value: items, reason: 'must be an array' });
+  if (typeof fn !== 'function')
+    throw new InvalidInputError({ field: 'map(fn)', value: fn, reason: 'must be a function' });
+  return limit;
 }
 
 /**
@@ -28,6 +40,10 @@ function checkConcurrency(value: unknown): number {
  * Without `continueOnError`, the first failure stops new items from starting and rejects
  * with a `MapError` carrying the results so far. With it, every item runs and the result is
  * a settled array, as from `Promise.allSettled`.
+ *
+ * Never throws synchronously: bad arguments (`maxConcurrency` that is not a whole number
+ * ≥ 1, `items` that is not an array, `fn` that is not a function) reject the returned
+ * promise with `InvalidInputError`. Outside a workflow it is a plain concurrency limiter.
  *
  * Inside a workflow, each item runs in its own id scope (`map#0.5` for item 5), so the
  * steps an item calls keep their correlation ids across replays and crashes, whatever order
@@ -48,10 +64,13 @@ export function map<Item, Result>(
   fn: (item: Item, index: number) => Promise<Result> | Result,
   options: MapOptions = {},
 ): Promise<Result[] | PromiseSettledResult<Result>[]> {
-  const limit = checkConcurrency(options.maxConcurrency);
-  if (!Array.isArray(items)) throw new TypeError(`map: items must be an array (got ${typeof items})`);
-  if (typeof fn !== 'function') throw new TypeError(`map: fn must be a function (got ${typeof fn})`);
-  const continueOnError = options.continueOnError === true;
+  let limit: number;
+  try {
+    limit = checkArguments(items, fn, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const continueOnError = options?.continueOnError === true;
   const replay = currentReplay();
   // The map's own scope segment, numbered per parent scope like any other call site.
   const mapId = replay?.nextId('map', 'map');

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { WritableStream } from 'node:stream/web';
+import { NotInWorkflowError } from '../errors/not-in-workflow-error.js';
 import { streamNameSchema } from '../world/schemas/streams.js';
 import { parseInput } from '../world/validation.js';
 import type { World } from '../world/world.js';
@@ -11,6 +12,10 @@ export interface StepContext {
   world: World;
   runId: string;
   stepId: string;
+  /** 1 for the first attempt, then one more per retry. */
+  attempt: number;
+  /** Aborted when the run is cancelled, the attempt times out, or the worker stops. */
+  signal: AbortSignal;
 }
 
 export const stepContext = new AsyncLocalStorage<StepContext>();
@@ -52,7 +57,7 @@ export function getWritable(name = 'default'): WritableStream<string | Uint8Arra
     });
   }
   const context = stepContext.getStore();
-  if (!context) throw new Error('getWritable() can only be called inside a workflow or a step');
+  if (!context) throw new NotInWorkflowError({ api: 'getWritable()', where: 'a workflow function or a step' });
   return new WritableStream({
     write: async (chunk) => {
       await context.world.streams.write(context.runId, name, chunk);

@@ -133,8 +133,10 @@ export function describeAuthoring(options: EngineSuiteOptions): void {
       for (const n of [1, 2, 3]) await harness.client.resumeHook(`buffer:${key}`, { n });
       releases.get(key)!.open();
       expect(await run.result()).toEqual({ first: 1, received: [1, 2, 3] });
-      // Disposed: the token is free and a late resume is refused.
-      await expect(harness.client.resumeHook(`buffer:${key}`, { n: 4 })).rejects.toSatisfy(HookNotFoundError.is);
+      // Disposed: the token is free and a late resume that will not wait is refused.
+      await expect(harness.client.resumeHook(`buffer:${key}`, { n: 4 }, { timeoutMs: 0 })).rejects.toSatisfy(
+        HookNotFoundError.is,
+      );
     });
 
     it('cancels a run: result() rejects with the cancellation and the hook is released', async () => {

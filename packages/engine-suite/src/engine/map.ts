@@ -1,4 +1,4 @@
-import { FatalError, MapError, map, replayRun, StepFailedError, step, workflow } from '@cairn/core';
+import { FatalError, InvalidInputError, MapError, map, replayRun, StepFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, gate, type Harness, openHarness } from '../harness.js';
 
@@ -166,13 +166,19 @@ export function describeMap(options: EngineSuiteOptions): void {
       expect(await (await harness.client.start(empty, undefined)).result()).toEqual([]);
     });
 
-    it('rejects a bad maxConcurrency with a TypeError naming the value', () => {
+    it('rejects bad arguments with InvalidInputError naming the value, as a rejected promise, never a throw', async () => {
       for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3']) {
-        expect(() => map([1], async () => 1, { maxConcurrency: bad as number })).toThrow(TypeError);
-        expect(() => map([1], async () => 1, { maxConcurrency: bad as number })).toThrow(
-          typeof bad === 'string' ? '"3"' : `got ${bad}`,
-        );
+        let returned: Promise<unknown> | undefined;
+        expect(() => {
+          returned = map([1], async () => 1, { maxConcurrency: bad as number });
+        }).not.toThrow();
+        const error = await returned!.catch((caught: unknown) => caught);
+        expect(InvalidInputError.is(error)).toBe(true);
+        expect((error as InvalidInputError).field).toBe('map(options.maxConcurrency)');
+        expect((error as Error).message).toContain(typeof bad === 'string' ? '"3"' : `got ${bad}`);
       }
+      await expect(map('abc' as never, async () => 1)).rejects.toSatisfy(InvalidInputError.is);
+      await expect(map([1], 'fn' as never)).rejects.toSatisfy(InvalidInputError.is);
     });
 
     it('gives each item a stable id, so a new worker does not re-run completed items', async () => {

@@ -19,7 +19,10 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (value === undefined) return 'undefined';
   if (typeof value === 'bigint') return `${value}n`;
+  // JSON would render NaN and the infinities as null, hiding the very value at fault.
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
   if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   if (value instanceof Uint8Array) return `Uint8Array(${value.byteLength})`;
   try {
     const text = JSON.stringify(value) ?? String(value);

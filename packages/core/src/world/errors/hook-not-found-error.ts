@@ -5,7 +5,7 @@ const marker = Symbol.for('cairn.error.HookNotFound');
 
 /** No live hook answers to this token or id: it never existed, was disposed, or its run ended. */
 export class HookNotFoundError extends NotFoundError {
-  override readonly code = 'HOOK_NOT_FOUND';
+  override readonly code: string = 'HOOK_NOT_FOUND';
 
   constructor(lookup: { token: string } | { runId: string; hookId: string }) {
     super(

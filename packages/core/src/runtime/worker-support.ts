@@ -1,0 +1,147 @@
+import type { WorkflowDefinition } from '../workflow/definitions.js';
+import { InvalidInputError } from '../world/errors/invalid-input-error.js';
+import type { World } from '../world/world.js';
+
+/** Where a worker reports what an operator should know. */
+export interface WorkerLogger {
+  warn(message: string, details: Record<string, unknown>): void;
+}
+
+/** The logger a worker uses when none is given: one line on stderr per warning. */
+export const consoleLogger: WorkerLogger = {
+  warn: (message, details) => console.warn(`[cairn] ${message}`, details),
+};
+
+/** `undefined` → the console; `false` → nothing. */
+export function resolveLogger(logger: WorkerLogger | false | undefined): WorkerLogger | undefined {
+  if (logger === false) return undefined;
+  if (logger === undefined) return consoleLogger;
+  if (typeof logger?.warn !== 'function') {
+    throw new InvalidInputError({
+      field: 'logger',
+      value: logger,
+      reason: 'must have a warn(message, details) method, or be false',
+    });
+  }
+  return logger;
+}
+
+const describeDefinition = (index: number, definition: WorkflowDefinition) =>
+  `workflows[${index}] (function ${definition.fn.name ? `"${definition.fn.name}"` : 'anonymous'})`;
+
+/**
+ * The worker's workflows by name. Two different definitions with one name are refused,
+ * naming both: otherwise one would silently shadow the other, and runs started for the
+ * hidden one would execute the wrong code. The same definition listed twice is harmless.
+ */
+export function indexWorkflows(definitions: readonly WorkflowDefinition[]): Map<string, WorkflowDefinition> {
+  if (!Array.isArray(definitions)) {
+    throw new InvalidInputError({ field: 'workflows', value: definitions, reason: 'must be an array of workflows' });
+  }
+  const byName = new Map<string, { definition: WorkflowDefinition; index: number }>();
+  definitions.forEach((definition, index) => {
+    if (definition?.kind !== 'cairn.workflow') {
+      throw new InvalidInputError({
+        field: 'workflows',
+        value: definition,
+        reason: 'must hold values made by workflow()',
+      });
+    }
+    const earlier = byName.get(definition.name);
+    if (earlier && earlier.definition !== definition) {
+      throw new InvalidInputError({
+        field: `workflows[${index}].name`,
+        value: definition.name,
+        reason: `names two different workflows, ${describeDefinition(earlier.index, earlier.definition)} and ${describeDefinition(index, definition)}; a name must belong to one workflow, so rename one`,
+      });
+    }
+    if (!earlier) byName.set(definition.name, { definition, index });
+  });
+  return new Map([...byName].map(([name, { definition }]) => [name, definition]));
+}
+
+/** Runs remembered so each gets one warning; beyond this many, the memory starts over. */
+const maxRemembered = 10_000;
+
+/**
+ * Explains a failed orchestration pass when the cause is a run of a workflow this worker
+ * does not have: warns once per run, naming the workflow and the ones the worker has. The
+ * message is still redelivered (with the queue's backoff), so a worker that has the
+ * workflow can pick it up, and the run stays pending meanwhile.
+ */
+export function unknownWorkflowNotice(
+  world: World,
+  workflows: ReadonlyMap<string, WorkflowDefinition>,
+  logger: WorkerLogger | undefined,
+) {
+  const warned = new Set<string>();
+  /** True when the failure was explained (and so needs no generic warning). */
+  return async (runId: string): Promise<boolean> => {
+    let run: Awaited<ReturnType<World['runs']['get']>>;
+    try {
+      run = await world.runs.get(runId);
+    } catch {
+      return false;
+    }
+    if (workflows.has(run.workflowName)) return false;
+    if (warned.has(runId)) return true;
+    if (warned.size >= maxRemembered) warned.clear();
+    warned.add(runId);
+    const known = [...workflows.keys()].map((name) => `"${name}"`).join(', ') || 'none';
+    const child =
+      run.parentRunId === undefined ? '' : `, a child started by run ${run.parentRunId} (which waits for it),`;
+    logger?.warn(
+      `Run ${runId}${child} is of workflow "${run.workflowName}", which this worker does not have (it has: ${known}). ` +
+        `The run stays ${run.status} until a worker that has "${run.workflowName}" takes it: add it to createWorker({ workflows }).`,
+      {
+        runId,
+        workflowName: run.workflowName,
+        status: run.status,
+        workflows: [...workflows.keys()],
+        ...(run.parentRunId === undefined ? {} : { parentRunId: run.parentRunId }),
+      },
+    );
+    return true;
+  };
+}
+
+/** Options of `worker.stopOnSignals`. */
+export interface StopOnSignalsOptions {
+  /** Default `['SIGINT', 'SIGTERM']`. */
+  signals?: readonly NodeJS.Signals[];
+  /** Runs after the worker has stopped, before the exit: close the World here. */
+  onStopped?: () => void | Promise<void>;
+  /** Exit the process once stopped: code 0, or 1 if stopping failed. Default true. */
+  exit?: boolean;
+}
+
+export function installSignalHandlers(
+  stop: () => Promise<void>,
+  options: StopOnSignalsOptions,
+  logger: WorkerLogger | undefined,
+): () => void {
+  const { signals = ['SIGINT', 'SIGTERM'], onStopped, exit = true } = options;
+  const remove = () => {
+    for (const signal of signals) process.off(signal, onSignal);
+  };
+  function onSignal(signal: NodeJS.Signals) {
+    // Only the first signal stops gracefully; with the handlers gone, a second one gets
+    // Node's default and ends the process at once, for an operator who will not wait.
+    remove();
+    void (async () => {
+      let code = 0;
+      try {
+        await stop();
+        await onStopped?.();
+      } catch (error) {
+        code = 1;
+        logger?.warn(`stopping on ${signal} failed`, {
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        });
+      }
+      if (exit) process.exit(code);
+    })();
+  }
+  for (const signal of signals) process.on(signal, onSignal);
+  return remove;
+}
