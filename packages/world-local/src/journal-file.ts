@@ -23,9 +23,21 @@ const openBracket = Buffer.from('[');
 const comma = Buffer.from(',');
 const closeBracket = Buffer.from(']');
 
+const knownEncodings = new WeakMap<object, Buffer>();
+
+/**
+ * Remembers the JSON `record` encodes to, when the caller already built it (a queue send
+ * serialises its payload to check its size), so a large payload is not serialised twice.
+ */
+export function withEncoding<Record extends object>(record: Record, json: string): Record {
+  knownEncodings.set(record, Buffer.from(json, 'utf8'));
+  return record;
+}
+
 /** One record as the UTF-8 JSON it is framed as. */
 export function encodeRecord(record: unknown): Buffer {
-  return Buffer.from(JSON.stringify(record), 'utf8');
+  const known = typeof record === 'object' && record !== null ? knownEncodings.get(record) : undefined;
+  return known ?? Buffer.from(JSON.stringify(record), 'utf8');
 }
 
 /**
@@ -181,10 +193,14 @@ export class JournalFile {
 /**
  * Writes `records` to a new file at `path` as groups of about `maxGroupBytes` each,
  * encoding one record at a time, so a state larger than any single string can be written,
- * then fsyncs it. On any failure the partial file is deleted before the error is rethrown:
+ * then fsyncs it and returns its size. On any failure the partial file is deleted before the error is rethrown:
  * a failed write leaves nothing behind to fill the disk.
  */
-export async function writeFramedFile(path: string, records: Iterable<unknown>, maxGroupBytes: number): Promise<void> {
+export async function writeFramedFile(
+  path: string,
+  records: Iterable<unknown>,
+  maxGroupBytes: number,
+): Promise<number> {
   const handle = await fileSystem.open(path, 'wx');
   let complete = false;
   try {
@@ -213,6 +229,7 @@ export async function writeFramedFile(path: string, records: Iterable<unknown>, 
     await flushGroup();
     await handle.sync();
     complete = true;
+    return position;
   } finally {
     await handle.close().catch(() => {});
     if (!complete) await fileSystem.unlink(path).catch(() => {});

@@ -20,7 +20,8 @@ import {
 import { ulid } from 'ulid';
 import { DelayTimers } from './delay-timers.js';
 import { Deque } from './deque.js';
-import type { StoredMessage } from './local-state.js';
+import { withEncoding } from './journal-file.js';
+import type { JournalRecord, StoredMessage } from './local-state.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
 interface Consumer {
@@ -94,11 +95,16 @@ export class LocalQueue implements WorldQueue {
       });
     }
     return this.store.submit<SendResult>(() =>
-      this.stage(topic, payload, {
-        delayMs,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        ...(groupKey === undefined ? {} : { groupKey }),
-      }),
+      this.stage(
+        topic,
+        payload,
+        {
+          delayMs,
+          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+          ...(groupKey === undefined ? {} : { groupKey }),
+        },
+        json,
+      ),
     );
   }
 
@@ -107,7 +113,7 @@ export class LocalQueue implements WorldQueue {
    * and return the record that makes it durable. `queue.send` uses it, and so does an
    * append that enqueues atomically with its events (`CreateEventParams.enqueue`).
    */
-  stage(topic: string, payload: JsonValue, options: SendOptions): Outcome<SendResult> {
+  stage(topic: string, payload: JsonValue, options: SendOptions, payloadJson?: string): Outcome<SendResult> {
     const { delayMs = 0, idempotencyKey, groupKey } = options;
     const now = Date.now();
     if (idempotencyKey !== undefined) {
@@ -130,9 +136,16 @@ export class LocalQueue implements WorldQueue {
       attempt: 1,
     };
     this.store.state.addMessage(message);
+    const record: JournalRecord = { type: 'message', message };
+    if (payloadJson !== undefined) {
+      // The payload's JSON spliced into the record's: the same record, serialised once.
+      const { payload: _payload, ...rest } = message;
+      const head = JSON.stringify({ type: 'message', message: rest });
+      withEncoding(record, `${head.slice(0, -2)},"payload":${payloadJson}}}`);
+    }
     return {
       result: { messageId: message.messageId, deduplicated: false },
-      records: [{ type: 'message', message }],
+      records: [record],
       afterCommit: () => this.schedule(message),
     };
   }

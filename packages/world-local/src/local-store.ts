@@ -65,6 +65,8 @@ export class LocalStore {
   /** No checkpoint is tried before this instant (backoff after a failed one). */
   private nextCheckpointAt = 0;
   private checkpointFailures = 0;
+  /** Size of the snapshot in force: the journal may grow to it before the next checkpoint. */
+  private snapshotBytes = 0;
   /** Called after every durable group: queue dispatch and live stream readers hang off this. */
   readonly afterCommitListeners = new Set<() => void>();
 
@@ -101,7 +103,9 @@ export class LocalStore {
       this.generation = snapshots.length > 0 ? Math.max(...snapshots) : 0;
       if (snapshots.length > 0) {
         const path = join(directory, snapshotName(this.generation));
-        const { groups, tornBytes } = parseFramed(await fileSystem.readFile(path), path);
+        const bytes = await fileSystem.readFile(path);
+        this.snapshotBytes = bytes.length;
+        const { groups, tornBytes } = parseFramed(bytes, path);
         // Snapshots are renamed into place whole, so any damage is real damage.
         if (tornBytes > 0) throw new WorldCorruptedError({ location: path, detail: 'snapshot is incomplete' });
         this.replay(groups, path);
@@ -209,7 +213,10 @@ export class LocalStore {
       for (const { operation } of decided) operation.reject(this.closedError());
       return;
     }
-    if (this.journal.byteLength > this.options.checkpointBytes && Date.now() >= this.nextCheckpointAt) {
+    // A checkpoint rewrites the whole state, so it waits until the journal is as large as
+    // the last snapshot too: the bytes rewritten stay proportional to the bytes written.
+    const checkpointAt = Math.max(this.options.checkpointBytes, this.snapshotBytes);
+    if (this.journal.byteLength > checkpointAt && Date.now() >= this.nextCheckpointAt) {
       try {
         await this.checkpoint();
       } catch (error) {
@@ -275,9 +282,10 @@ export class LocalStore {
     const journalPath = join(directory, journalName(next));
     const temporary = join(directory, `.${snapshotName(next)}.${randomBytes(6).toString('hex')}.tmp`);
     let nextJournal: JournalFile | undefined;
+    let snapshotBytes = 0;
     try {
       nextJournal = (await JournalFile.open(journalPath)).file;
-      await writeFramedFile(temporary, this.state.toRecords(), maxGroupBytes);
+      snapshotBytes = await writeFramedFile(temporary, this.state.toRecords(), maxGroupBytes);
       await fileSystem.rename(temporary, snapshotPath);
     } catch {
       await nextJournal?.close().catch(() => {});
@@ -290,6 +298,7 @@ export class LocalStore {
     }
     this.checkpointFailures = 0;
     this.nextCheckpointAt = 0;
+    this.snapshotBytes = snapshotBytes;
     const previous = this.journal;
     const previousGeneration = this.generation;
     this.journal = nextJournal;

@@ -144,6 +144,13 @@ export class Notifications {
     for (const callback of [...(this.subscribers.get(key) ?? [])]) callback();
   }
 
+  /** How many callbacks are subscribed, over every key: a waiter that is never cancelled shows up here. */
+  get subscriberCount(): number {
+    let count = 0;
+    for (const set of this.subscribers.values()) count += set.size;
+    return count;
+  }
+
   /** Wakes every subscriber: they re-check state (after a reconnect) or see the World closing. */
   wakeAll(): void {
     for (const set of [...this.subscribers.values()]) for (const callback of [...set]) callback();
