@@ -74,3 +74,20 @@ export function ensurePostgres() {
     extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
   });
 }
+
+/**
+ * Debian's faketime, which the clock-skew tests use to run worker processes with a clock
+ * that disagrees with the database's. Installed from Debian's packages when missing.
+ */
+export function ensureFaketime() {
+  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).status === 0) return;
+  if (process.getuid?.() !== 0) {
+    console.error('faketime is missing; install it with: sudo apt-get install -y faketime');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'faketime'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}

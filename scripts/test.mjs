@@ -2,7 +2,7 @@
 // The one test command (`npm test`). A fresh machine has only Node and npm, so this
 // script provisions everything else itself: a pinned pnpm in .tools/, the workspace
 // dependencies, the build, then lint, typecheck and every package's tests.
-import { ensurePnpm, ensurePostgres, pnpmVersion, run, step } from './bootstrap.mjs';
+import { ensureFaketime, ensurePnpm, ensurePostgres, pnpmVersion, run, step } from './bootstrap.mjs';
 
 step(`pnpm ${pnpmVersion}`);
 ensurePnpm();
@@ -22,6 +22,8 @@ run('pnpm', ['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();
+// The clock-skew tests run worker processes under faketime.
+ensureFaketime();
 
 step('test');
 // One package at a time: the suites fsync, spawn and kill processes, and two cores are

@@ -3,7 +3,7 @@
 import { createWorker } from '@cairn/core';
 import { hookSleep, hookStorm, stepStorm } from '@cairn/engine-suite/storms';
 import { createPostgresWorld } from '@cairn/world-postgres';
-import { chain } from './workflows.js';
+import { chain, nap, tally } from './workflows.js';
 
 const connectionString = process.env.CAIRN_E2E_CONNECTION;
 const schema = process.env.CAIRN_E2E_SCHEMA;
@@ -12,7 +12,7 @@ if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIR
 const world = createPostgresWorld({ connectionString, schema });
 const worker = createWorker({
   world,
-  workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain],
+  workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain, nap, tally],
   runLease: process.env.CAIRN_E2E_RUN_LEASE !== 'false',
   concurrency: 10,
   // Short, so the runs of a SIGKILLed worker move to the others within the test's time.

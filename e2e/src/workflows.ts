@@ -1,4 +1,4 @@
-import { step, workflow } from '@cairn/core';
+import { sleep, step, workflow } from '@cairn/core';
 
 /** A step that takes a little while, so a run is mid-flight when the test disrupts it. */
 const link = step(
@@ -15,4 +15,19 @@ export const chain = workflow('e2e.chain', async (length: number) => {
   let value = 0;
   for (let index = 0; index < length; index++) value = await link(value);
   return value;
+});
+
+/** One durable sleep, for clock-skew tests: it must end on the World's clock, not a worker's. */
+export const nap = workflow('e2e.nap', async (ms: number) => {
+  await sleep(ms);
+  return 'rested';
+});
+
+const count = step('e2e.count', async (index: number) => index);
+
+/** Many quick sequential steps: each completion batch is stamped ahead, on the World's clock. */
+export const tally = workflow('e2e.tally', async (length: number) => {
+  let sum = 0;
+  for (let index = 0; index < length; index++) sum += await count(index);
+  return sum;
 });

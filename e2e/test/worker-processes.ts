@@ -14,10 +14,15 @@ const entry = join(import.meta.dirname, '..', 'dist', 'worker-process.js');
 /** Starts `count` worker processes on one World and waits until each is consuming. */
 export async function spawnWorkers(
   count: number,
-  env: { connectionString: string; schema: string; runLease?: boolean },
+  env: { connectionString: string; schema: string; runLease?: boolean; clockOffset?: string },
 ): Promise<WorkerProcesses> {
+  // Real clock skew: Debian's faketime shifts every clock the process reads, Date.now included.
+  const [command, args] =
+    env.clockOffset === undefined
+      ? [process.execPath, [entry]]
+      : ['faketime', ['-f', env.clockOffset, process.execPath, entry]];
   const processes = Array.from({ length: count }, () =>
-    spawn(process.execPath, [entry], {
+    spawn(command, args, {
       env: {
         ...process.env,
         CAIRN_E2E_CONNECTION: env.connectionString,

@@ -11,6 +11,7 @@ export {
   RunIdConflictError,
   RunResultTimeoutError,
   StepFailedError,
+  WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
@@ -38,6 +39,7 @@ export {
   uuid,
   workflow,
 } from './workflow/primitives.js';
+export { getStepMetadata, type StepMetadata } from './workflow/step-metadata.js';
 export { getWritable } from './workflow/streams.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';

@@ -18,6 +18,9 @@ export interface Harness {
     workflows: WorkflowDefinition<never, unknown>[];
     runLease?: boolean;
     concurrency?: number;
+    orchestrationLeaseMs?: number;
+    /** The worker's own clock, to give it skew against the World. */
+    clock?: () => number;
   }): Promise<Worker>;
   close(): Promise<void>;
 }
@@ -31,13 +34,15 @@ export async function openHarness(options: EngineSuiteOptions, runLease = true):
     world,
     client,
     workers,
-    async startWorker({ workflows, runLease: lease = runLease, concurrency }) {
+    async startWorker({ workflows, runLease: lease = runLease, concurrency, orchestrationLeaseMs, clock }) {
       const worker = createWorker({
         world,
         // biome-ignore lint/suspicious/noExplicitAny: the harness accepts workflows of any shape.
         workflows: workflows as WorkflowDefinition<any, any>[],
         runLease: lease,
         ...(concurrency === undefined ? {} : { concurrency }),
+        ...(orchestrationLeaseMs === undefined ? {} : { orchestrationLeaseMs }),
+        ...(clock === undefined ? {} : { clock }),
       });
       await worker.start();
       workers.push(worker);
@@ -89,6 +94,8 @@ export interface RecordingWorld extends World {
   runsGetCalls: number;
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
+  /** Runs before every direct `queue.send`; a test makes sends fail here. */
+  beforeSend?: (topic: string, payload: unknown) => Promise<void>;
 }
 
 /**
@@ -152,7 +159,8 @@ export function recordingWorld(inner: World): RecordingWorld {
       list: (options) => inner.runs.list(options),
     },
     queue: {
-      send: (topic, payload, options) => {
+      send: async (topic, payload, options) => {
+        await recording.beforeSend?.(topic, payload);
         recording.sends.push({ topic, payload });
         return inner.queue.send(topic, payload, options);
       },

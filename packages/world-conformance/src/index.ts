@@ -9,6 +9,7 @@ import { describeOutbox } from './outbox.js';
 import { describePagination } from './pagination.js';
 import { describeQueueDelivery } from './queue.js';
 import { describeQueueGroups } from './queue-groups.js';
+import { describeQueueLeases } from './queue-lease.js';
 import { describeSharedStore } from './shared-store.js';
 import { describeStreams } from './streams.js';
 import { describeViews } from './views.js';
@@ -37,6 +38,7 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describePagination(options);
   describeQueueDelivery(options);
   describeQueueGroups(options);
+  describeQueueLeases(options);
   describeStreams(options);
   describeBadInput(options);
   describeLifecycle(options);

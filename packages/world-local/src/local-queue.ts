@@ -1,9 +1,11 @@
 import {
   type ConsumeOptions,
   consumeOptionsSchema,
+  type DeliveryControl,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
+  leaseMsSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
@@ -206,6 +208,12 @@ export class LocalQueue implements WorldQueue {
     const token = Symbol(message.messageId);
     const timer = setTimeout(() => this.expire(message, token), consumer.leaseMs);
     this.leases.set(message.messageId, { token, consumer, timer });
+    const control: DeliveryControl = {
+      extendLease: async (leaseMs?: number) => {
+        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+        return this.extend(message, token, length);
+      },
+    };
     consumer.inFlight += 1;
     const delivery: QueueMessage = {
       messageId: message.messageId,
@@ -218,7 +226,7 @@ export class LocalQueue implements WorldQueue {
       deliverAt: message.deliverAt,
     };
     const running: Promise<void> = Promise.resolve()
-      .then(() => consumer.handler(delivery))
+      .then(() => consumer.handler(delivery, control))
       .then(
         () => this.settle(message, token, undefined),
         (error: unknown) => this.settle(message, token, error ?? new Error('handler rejected')),
@@ -246,6 +254,15 @@ export class LocalQueue implements WorldQueue {
       await this.retry(message, lease.consumer);
     }
     this.dispatch(message.topic);
+  }
+
+  /** Moves the expiry of a lease this delivery still holds to `leaseMs` from now. */
+  private extend(message: StoredMessage, token: symbol, leaseMs: number): boolean {
+    const lease = this.leases.get(message.messageId);
+    if (lease?.token !== token) return false; // expired (maybe redelivered) or already settled
+    clearTimeout(lease.timer);
+    lease.timer = setTimeout(() => this.expire(message, token), leaseMs);
+    return true;
   }
 
   private expire(message: StoredMessage, token: symbol): void {

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   type ConsumeOptions,
   consumeOptionsSchema,
+  type DeliveryControl,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
+  leaseMsSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
@@ -18,7 +20,16 @@ import {
 import { ulid } from 'ulid';
 import { type Database, toMs } from './database.js';
 import { type Notifications, queueKey } from './notifications.js';
-import { ackSql, findByIdempotencyKeySql, leaseSql, pruneSql, retrySql, sendSql, unleaseSql } from './queue-sql.js';
+import {
+  ackSql,
+  extendSql,
+  findByIdempotencyKeySql,
+  leaseSql,
+  pruneSql,
+  retrySql,
+  sendSql,
+  unleaseSql,
+} from './queue-sql.js';
 
 export interface QueueSettings {
   defaultLeaseMs: number;
@@ -230,6 +241,7 @@ export class PostgresQueue implements WorldQueue {
       deliverAt: toMs(row.deliver_at),
     };
     let slotHeld = true;
+    let settling = false;
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
@@ -237,9 +249,36 @@ export class PostgresQueue implements WorldQueue {
       this.pump(consumer);
     };
     // A handler running past its lease gives up its slot, so a hung handler cannot starve
-    // the consumer; the database already hands the message to the next lease.
-    const leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
+    // the consumer; the database already hands the message to the next lease. The timer
+    // follows the lease when the handler extends it.
+    let leaseDeadline = Date.now() + consumer.leaseMs;
+    let leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
+    const armLeaseTimer = () => {
+      clearTimeout(leaseTimer);
+      leaseTimer = setTimeout(freeSlot, Math.max(0, leaseDeadline - Date.now()));
+    };
+    const control: DeliveryControl = {
+      extendLease: async (leaseMs?: number) => {
+        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+        if (!slotHeld || settling) return false;
+        // The slot must not be freed while the database may be extending the lease.
+        clearTimeout(leaseTimer);
+        try {
+          const [row] = await this.db.query<{ extended: number }>(extendSql(this.db.tables), [
+            message.messageId,
+            token,
+            length,
+          ]);
+          if (row?.extended !== 1) return false;
+          leaseDeadline = Date.now() + length;
+          return true;
+        } finally {
+          if (slotHeld && !settling) armLeaseTimer();
+        }
+      },
+    };
     const settle = async (failure: boolean) => {
+      settling = true;
       clearTimeout(leaseTimer);
       if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
       const base = [message.messageId, token, message.topic, message.groupKey ?? null, this.db.channel];
@@ -256,7 +295,7 @@ export class PostgresQueue implements WorldQueue {
       freeSlot();
     };
     const running: Promise<void> = Promise.resolve()
-      .then(() => consumer.handler(message))
+      .then(() => consumer.handler(message, control))
       .then(
         () => settle(false),
         () => settle(true),

@@ -119,6 +119,27 @@ export const retrySql = (t: Tables) => `
     WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.nowMs}
   ), ${releaseGroup(t)}`;
 
+/**
+ * Extends message $1's lease under token $2 to $3 ms from now, only while that lease is
+ * live. deliver_at moves by as much as the expiry does, so the backoff a lapse would
+ * apply stays the same; the group row (held under the same token) follows. One row back
+ * = extended.
+ */
+export const extendSql = (t: Tables) => `
+  WITH clock AS (SELECT ${t.nowMs} AS now),
+  extended AS (
+    UPDATE ${t.messages} m SET
+      deliver_at = m.deliver_at + ((SELECT now FROM clock) + $3 - m.lease_expires_at),
+      lease_expires_at = (SELECT now FROM clock) + $3
+    WHERE m.message_id = $1 AND m.lease_token = $2 AND m.lease_expires_at > (SELECT now FROM clock)
+    RETURNING m.topic, m.group_key, m.lease_expires_at
+  ), group_extended AS (
+    UPDATE ${t.groups} g SET lease_expires_at = e.lease_expires_at
+    FROM extended e
+    WHERE g.topic = e.topic AND g.group_key = e.group_key AND g.lease_token = $2 AND g.message_id = $1
+  )
+  SELECT count(*)::int AS extended FROM extended`;
+
 /** Hands back messages leased by a consumer that stopped before it could deliver them, as if never leased. */
 export const unleaseSql = (t: Tables) => `
   WITH returned AS (

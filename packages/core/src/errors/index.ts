@@ -9,3 +9,4 @@ export { RunFailedError } from './run-failed-error.js';
 export { RunIdConflictError } from './run-id-conflict-error.js';
 export { RunResultTimeoutError } from './run-result-timeout-error.js';
 export { StepFailedError } from './step-failed-error.js';
+export { WorkflowStalledError } from './workflow-stalled-error.js';

@@ -1,3 +1,4 @@
+import { ulid } from 'ulid';
 import { RunFailedError } from '../errors/run-failed-error.js';
 import { RunIdConflictError } from '../errors/run-id-conflict-error.js';
 import { RunResultTimeoutError } from '../errors/run-result-timeout-error.js';
@@ -230,14 +231,11 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         eventType: 'run_created' as const,
         eventData: { workflowName: workflow.name, input: encodedInput },
       };
-      let runId: string;
+      // The id is minted here when the caller gave none, so the wake always rides in the
+      // same append as the run (the outbox): a run can never exist without its first wake.
+      let runId = options.id ?? ulid();
       try {
-        // With a client-chosen id the wake rides along atomically; a minted id is only known
-        // after the append, so that wake is sent just after (a lost one is recovered on worker start).
-        runId =
-          options.id === undefined
-            ? (await world.events.create(null, request)).run.runId
-            : (await world.events.create(options.id, request, { enqueue: [wakeMessage(options.id)] })).run.runId;
+        await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -252,10 +250,10 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
           throw new RunIdConflictError({ runId: existing.runId, workflowName: existing.workflowName });
         }
         // Same id, same workflow: the caller is retrying a start. Wake it in case the first
-        // start died between creating the run and queueing it.
+        // start was made by a version that queued its wake separately.
         runId = existing.runId;
+        await wake(runId);
       }
-      if (options.id === undefined) await wake(runId);
       return handle(runId);
     },
     async getRun(id) {

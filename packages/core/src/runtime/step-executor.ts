@@ -2,11 +2,10 @@ import { FatalError } from '../errors/fatal-error.js';
 import { RetryableError } from '../errors/retryable-error.js';
 import { workflowContext } from '../workflow/context.js';
 import { backoffDelay, type StepDefinition } from '../workflow/definitions.js';
-import { serializeError } from '../workflow/replay.js';
-import { decode, encode } from '../workflow/serialization.js';
+import { decode, encode, serializeError } from '../workflow/serialization.js';
 import { stepContext } from '../workflow/streams.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
-import type { JsonValue } from '../world/schemas/primitives.js';
+import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
 
 /** One attempt's outcome as the event that records it. */
@@ -19,53 +18,113 @@ class StepTimeoutError extends Error {
   override name = 'StepTimeoutError';
 }
 
+/** Room left in the World's payload limit for the rest of the event and a wake message. */
+const payloadHeadroomBytes = 1024;
+/** Error messages and stacks beyond this are cut: a recorded failure must always fit. */
+const maxErrorTextLength = 16 * 1024;
+
 /**
  * Runs one attempt of a step body and turns the result into the event that records it:
- * completed, failed for good (FatalError, retries exhausted, unserialisable output), or
- * retrying at a time from RetryableError or the step's backoff. The body runs outside any
- * workflow context, so it may use the clock, randomness and I/O freely.
+ * completed, failed for good (FatalError, retries exhausted, a result that cannot be
+ * stored), or retrying at a time from RetryableError or the step's backoff. The body runs
+ * outside any workflow context, so it may use the clock, randomness and I/O freely.
+ *
+ * `signal` is the attempt's abort signal (the run was cancelled, the worker is stopping);
+ * the body sees it through `getStepMetadata().signal`, which also aborts on `timeoutMs`.
+ * A result that cannot be encoded or is too large for the World fails the step at once,
+ * since every further attempt would produce the same unstorable value.
  */
 export async function runStepAttempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
-  context: { world: World; runId: string },
+  context: { world: World; runId: string; signal?: AbortSignal },
   clock: () => number,
 ): Promise<StepOutcome> {
   const { maxRetries, backoff, timeoutMs } = definition.options;
   const correlationId = step.stepId;
+  const attempt = new AbortController();
+  const forwardAbort = () => attempt.abort(context.signal?.reason);
+  if (context.signal?.aborted) forwardAbort();
+  else context.signal?.addEventListener('abort', forwardAbort, { once: true });
   let output: unknown;
   try {
     const args = (decode(step.input) as unknown[] | undefined) ?? [];
     const body = workflowContext.exit(() =>
-      stepContext.run({ ...context, stepId: step.stepId }, () =>
-        Promise.resolve().then(() => definition.fn(...(args as never[]))),
+      stepContext.run(
+        {
+          world: context.world,
+          runId: context.runId,
+          stepId: step.stepId,
+          attempt: step.retries + 1,
+          signal: attempt.signal,
+        },
+        () => Promise.resolve().then(() => definition.fn(...(args as never[]))),
       ),
     );
-    output = await (timeoutMs === undefined ? body : withTimeout(body, timeoutMs, definition.name));
+    output = await (timeoutMs === undefined ? body : withTimeout(body, timeoutMs, definition.name, attempt));
   } catch (error) {
-    const failure = serializeError(error);
+    const failure = boundedError(serializeError(error));
     if (FatalError.is(error) || step.retries >= maxRetries) {
       return { eventType: 'step_failed', correlationId, eventData: { error: failure } };
     }
     const delay = RetryableError.is(error) ? error.retryAfterMs : backoffDelay(backoff, step.retries + 1);
     return { eventType: 'step_retrying', correlationId, eventData: { error: failure, retryAfter: clock() + delay } };
+  } finally {
+    context.signal?.removeEventListener('abort', forwardAbort);
   }
+  let completed: StepOutcome;
   try {
-    return {
+    completed = {
       eventType: 'step_completed',
       correlationId,
       eventData: { output: encode(output, `step "${definition.name}" result`) },
     };
   } catch (error) {
-    // Another attempt would return the same unstorable value: fail now.
-    return { eventType: 'step_failed', correlationId, eventData: { error: serializeError(error) } };
+    return { eventType: 'step_failed', correlationId, eventData: { error: boundedError(serializeError(error)) } };
   }
+  const bytes = Buffer.byteLength(JSON.stringify(completed));
+  const limit = context.world.capabilities.maxPayloadBytes - payloadHeadroomBytes;
+  if (bytes > limit) {
+    return {
+      eventType: 'step_failed',
+      correlationId,
+      eventData: {
+        error: {
+          name: 'PayloadTooLargeError',
+          code: 'PAYLOAD_TOO_LARGE',
+          message: `Step "${definition.name}" returned a result of ${bytes} bytes once encoded; this World stores at most ${limit} (maxPayloadBytes ${context.world.capabilities.maxPayloadBytes}, less room for the event around it). Store large data elsewhere and return a reference.`,
+        },
+      },
+    };
+  }
+  return completed;
 }
 
-function withTimeout<Value>(promise: Promise<Value>, ms: number, name: string): Promise<Value> {
+function boundedError(error: SerializedError): SerializedError {
+  const cut = (text: string) =>
+    text.length <= maxErrorTextLength
+      ? text
+      : `${text.slice(0, maxErrorTextLength)}… (${text.length} characters in all)`;
+  return {
+    ...error,
+    message: cut(error.message),
+    ...(error.stack === undefined ? {} : { stack: cut(error.stack) }),
+  };
+}
+
+function withTimeout<Value>(
+  promise: Promise<Value>,
+  ms: number,
+  name: string,
+  attempt: AbortController,
+): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StepTimeoutError(`Step "${name}" timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const error = new StepTimeoutError(`Step "${name}" timed out after ${ms} ms`);
+      attempt.abort(error);
+      reject(error);
+    }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

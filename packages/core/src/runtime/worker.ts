@@ -1,13 +1,11 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
-import { stepRegistry } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
-import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
 import { Orchestrator } from './orchestrator.js';
-import { runStepAttempt } from './step-executor.js';
+import { QueuedSteps } from './queued-steps.js';
+import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
 import {
   indexWorkflows,
@@ -36,8 +34,17 @@ export interface WorkerOptions {
    * the log correct, which is what tests use it to prove.
    */
   runLease?: boolean;
-  /** Lease on an orchestration message; a pass that runs longer may be repeated elsewhere. Default 5 min. */
+  /**
+   * Lease on an orchestration message. A pass renews it while it runs (where the World can
+   * extend leases), so only a worker that stopped responding loses a run. Default 5 min.
+   */
   orchestrationLeaseMs?: number;
+  /**
+   * This worker's clock, `Date.now` by default. The engine judges every due time on the
+   * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
+   * worker clock is corrected for; tests inject skew here.
+   */
+  clock?: () => number;
   /**
    * Where the worker reports work that failed and will be retried (a World outage), and
    * runs it cannot execute because their workflow is not in `workflows` (once per run,
@@ -70,21 +77,6 @@ export interface Worker {
   stopOnSignals(options?: StopOnSignalsOptions): () => void;
 }
 
-function semaphore(size: number) {
-  let free = size;
-  return {
-    tryAcquire: () => {
-      if (free === 0) return false;
-      free -= 1;
-      return true;
-    },
-    release: () => {
-      free++;
-    },
-    available: () => free,
-  };
-}
-
 export function createWorker(options: WorkerOptions): Worker {
   const { world, concurrency = 10, runLease = true, orchestrationLeaseMs = 5 * 60_000 } = options;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -94,8 +86,20 @@ export function createWorker(options: WorkerOptions): Worker {
   const logger = resolveLogger(options.logger);
   const explainFailure = unknownWorkflowNotice(world, workflows, logger);
   installDeterminism();
-  const orchestrator = new Orchestrator({ world, workflows, runLease, stepSlots: semaphore(concurrency) });
-  const stepSlots = semaphore(concurrency);
+  const orchestrator = new Orchestrator({
+    world,
+    workflows,
+    runLease,
+    stepSlots: new StepSlots(concurrency),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  const queuedSteps = new QueuedSteps({
+    world,
+    recorder: orchestrator.recorder,
+    slots: new StepSlots(concurrency),
+    clock: orchestrator.clock,
+    runLease,
+  });
   let consumers: QueueConsumer[] = [];
   /** A ref'd timer while started: queue consumers may hold no handle that keeps Node running. */
   let keepAlive: NodeJS.Timeout | undefined;
@@ -119,31 +123,6 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   };
 
-  const executeQueuedStep = async ({ runId, stepId }: StepMessage) => {
-    const step = await world.steps.get(runId, stepId);
-    if (step.status === 'completed' || step.status === 'failed') return;
-    const definition = stepRegistry.get(step.stepName);
-    if (!definition) throw new Error(`Step "${step.stepName}" is not defined in this worker`);
-    while (!stepSlots.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, 5));
-    let outcome: Awaited<ReturnType<typeof runStepAttempt>>;
-    try {
-      outcome = await runStepAttempt(
-        definition,
-        { stepId, input: step.input, retries: step.retries },
-        { world, runId },
-        Date.now,
-      );
-    } finally {
-      stepSlots.release();
-    }
-    try {
-      await world.events.create(runId, outcome);
-    } catch (error) {
-      if (!EntityConflictError.is(error) && !RunTerminalError.is(error)) throw error;
-    }
-    await orchestrator.sendWake(runId);
-  };
-
   const worker: Worker = {
     async start() {
       if (keepAlive) return;
@@ -151,12 +130,16 @@ export function createWorker(options: WorkerOptions): Worker {
       consumers = [
         world.queue.consume(
           workflowTopic,
-          (message) => {
-            const { runId } = message.payload as unknown as WakeMessage;
+          (message, delivery) => {
+            const { runId, dueAt } = message.payload as unknown as WakeMessage;
             return report(
               'orchestration pass failed',
               message,
-              () => orchestrator.wake(runId),
+              () =>
+                orchestrator.wake(runId, {
+                  ...(dueAt === undefined ? {} : { dueAt }),
+                  lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
+                }),
               () => explainFailure(runId),
             );
           },
@@ -167,15 +150,20 @@ export function createWorker(options: WorkerOptions): Worker {
         ),
         world.queue.consume(
           stepTopic,
-          (message) =>
-            report('queued step failed', message, () => executeQueuedStep(message.payload as unknown as StepMessage)),
+          (message, delivery) =>
+            report('queued step failed', message, () =>
+              queuedSteps.execute(message.payload as unknown as StepMessage, {
+                leaseMs: orchestrationLeaseMs,
+                extend: () => delivery.extendLease(orchestrationLeaseMs),
+              }),
+            ),
           {
             concurrency,
             leaseMs: orchestrationLeaseMs,
           },
         ),
       ];
-      // Recovery (DESIGN §4.9): every run that is not terminal gets a wake.
+      // Recovery: every run that is not terminal gets a wake, so nothing a crash interrupted is lost.
       for (const status of ['pending', 'running'] as const) {
         let cursor: string | undefined;
         do {
@@ -186,6 +174,10 @@ export function createWorker(options: WorkerOptions): Worker {
       }
     },
     async stop() {
+      // No new step attempts start from here on; running ones see their signal abort, and
+      // the passes that started them wait for them and record their outcomes.
+      orchestrator.stop();
+      queuedSteps.stop();
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       consumers = [];
       orchestrator.clear();

@@ -11,6 +11,7 @@ import {
   type WorkflowDefinition,
 } from './definitions.js';
 import { parseDuration } from './duration.js';
+import type { HookCommand } from './replay.js';
 
 /** Declares a workflow. Register it with a worker, start it with a client. */
 export function workflow<Input, Output>(
@@ -88,20 +89,6 @@ export function createHook<Payload = unknown>(options: { token?: string } = {}):
   const replay = requireReplay('createHook()');
   if (options.token !== undefined) parseInput(tokenSchema, options.token, 'createHook.token');
   const command = replay.createHook(options.token);
-  const nextPayload = (index: number): Promise<IteratorResult<Payload>> =>
-    new Promise((resolve) => {
-      const check = () => {
-        if (index < command.received.length) {
-          command.listeners.delete(check);
-          resolve({ value: command.received[index] as Payload, done: false });
-        } else if (command.disposed) {
-          command.listeners.delete(check);
-          resolve({ value: undefined, done: true });
-        }
-      };
-      command.listeners.add(check);
-      check();
-    });
   return {
     token: command.token,
     // biome-ignore lint/suspicious/noThenProperty: a hook is deliberately awaitable.
@@ -109,18 +96,60 @@ export function createHook<Payload = unknown>(options: { token?: string } = {}):
       return (command.first.promise as Promise<Payload>).then(onFulfilled, onRejected);
     },
     dispose: () => replay.disposeHook(command),
-    [Symbol.asyncIterator]() {
-      let index = 0;
-      return {
-        next: async () => {
-          const result = await nextPayload(index);
-          if (!result.done) index += 1;
-          return result;
-        },
-        return: async () => ({ value: undefined, done: true }),
-      };
-    },
+    [Symbol.asyncIterator]: () => new HookIterator<Payload>(command),
   };
+}
+
+/**
+ * Payloads of one hook in delivery order. Each `next()` claims the next position when it
+ * is called, not when it resolves, as the async-iterator protocol requires: two pending
+ * calls get the first and the second payload, never the same one twice. So a `next()`
+ * raced against a timeout and abandoned still owns its payload; keep the pending call and
+ * race it again rather than calling `next()` anew. The iterator keeps at most one listener
+ * on the hook, and only while a call is pending.
+ */
+class HookIterator<Payload> implements AsyncIterator<Payload> {
+  private claimed = 0;
+  private finished = false;
+  private readonly pending: { index: number; resolve: (result: IteratorResult<Payload>) => void }[] = [];
+  private readonly listener = () => this.settle();
+
+  constructor(private readonly command: HookCommand) {}
+
+  next(): Promise<IteratorResult<Payload>> {
+    if (this.finished) return Promise.resolve({ value: undefined, done: true });
+    const index = this.claimed;
+    this.claimed += 1;
+    return new Promise((resolve) => {
+      this.pending.push({ index, resolve });
+      this.command.listeners.add(this.listener);
+      this.settle();
+    });
+  }
+
+  return(): Promise<IteratorResult<Payload>> {
+    this.finished = true;
+    for (const request of this.pending.splice(0)) request.resolve({ value: undefined, done: true });
+    this.command.listeners.delete(this.listener);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Answers pending calls in order while payloads (or the disposal) allow. */
+  private settle(): void {
+    const { received, disposed } = this.command;
+    while (this.pending.length > 0) {
+      const request = this.pending[0]!;
+      if (request.index < received.length) {
+        request.resolve({ value: received[request.index] as Payload, done: false });
+      } else if (disposed) {
+        request.resolve({ value: undefined, done: true });
+      } else {
+        break;
+      }
+      this.pending.shift();
+    }
+    if (this.pending.length === 0) this.command.listeners.delete(this.listener);
+  }
 }
 
 export interface RunMetadata {

@@ -3,11 +3,11 @@ import { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
 import { RunFailedError } from '../errors/run-failed-error.js';
 import { StepFailedError } from '../errors/step-failed-error.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
-import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
+import type { JsonValue } from '../world/schemas/primitives.js';
 import { currentIdScope, workflowContext } from './context.js';
 import type { WorkflowDefinition } from './definitions.js';
 import { seededRandom } from './determinism.js';
-import { decode, encode } from './serialization.js';
+import { decode, encode, serializeError } from './serialization.js';
 
 interface Deferred {
   promise: Promise<unknown>;
@@ -37,6 +37,12 @@ export interface StepCommand extends Deferred {
   /** Failed attempts recorded by step_retrying. */
   retries: number;
   retryAfter: number | undefined;
+  /**
+   * Where its attempts run, as recorded in its step_created: on the orchestrating worker
+   * (`inline`) or by the step queue's consumers (`queue`). Fixed for the step's life, so
+   * no pass ever starts an attempt that the queue also runs.
+   */
+  placement: 'inline' | 'queue';
   /** Set when this "step" is a child run: the orchestrator starts the child instead of running a body. */
   child?: { workflowName: string; runId: string };
 }
@@ -76,7 +82,7 @@ const describe = (command: Command) =>
  * One run's workflow function, driven by its log. This is the deterministic half of the
  * engine: no I/O, no clocks, no randomness of its own.
  *
- * The invariant (DESIGN §4): the workflow observes exactly the log, in log order, one event
+ * The invariant: the workflow observes exactly the log, in log order, one event
  * at a time, and reacts fully (every microtask drained) before the next event. `feed`
  * delivers one event and waits a macrotask so the workflow's reaction is complete;
  * `decide` then derives the writes that follow from exactly the prefix fed so far.
@@ -89,6 +95,8 @@ export class WorkflowReplay {
   private readonly openStepSet = new Set<StepCommand>();
   private readonly openWaitSet = new Set<WaitCommand>();
   private readonly disposals = new Set<HookCommand>();
+  /** Hooks issued and not yet disposed in the log: each may still bring a payload. */
+  private readonly liveHooks = new Set<HookCommand>();
   private readonly counters = new Map<string, number>();
   private readonly randomSource: () => number;
   private time = 0;
@@ -134,6 +142,17 @@ export class WorkflowReplay {
   /** The run's log holds a terminal event: nothing more will happen. */
   get isTerminal(): boolean {
     return this.terminal;
+  }
+
+  /**
+   * The function has started and not returned, yet nothing the log could bring is open: no
+   * step, sleep, hook or child, and no command waiting to be recorded. Whatever it awaits
+   * is not a Cairn primitive, so no event will ever wake it.
+   */
+  get stalled(): boolean {
+    if (!this.started || this.terminal || this.divergence || this.outcome.status !== 'running') return false;
+    if (this.unrecorded.length > 0 || this.openStepSet.size > 0 || this.openWaitSet.size > 0) return false;
+    return this.disposals.size === 0 && this.liveHooks.size === 0;
   }
 
   /** Set once the code and the log disagree; the replay is then unusable. */
@@ -183,6 +202,7 @@ export class WorkflowReplay {
       settled: false,
       retries: 0,
       retryAfter: undefined,
+      placement: 'inline',
       ...deferred(),
     };
     this.issue(command);
@@ -202,6 +222,7 @@ export class WorkflowReplay {
       settled: false,
       retries: 0,
       retryAfter: undefined,
+      placement: 'inline',
       child: { workflowName, runId },
       ...deferred(),
     };
@@ -236,6 +257,7 @@ export class WorkflowReplay {
       disposed: false,
     };
     this.issue(command);
+    this.liveHooks.add(command);
     return command;
   }
 
@@ -346,6 +368,7 @@ export class WorkflowReplay {
         if (!hook) return false;
         hook.disposed = true;
         this.disposals.delete(hook);
+        this.liveHooks.delete(hook);
         for (const listener of [...hook.listeners]) listener();
         return true;
       }
@@ -389,7 +412,10 @@ export class WorkflowReplay {
       throw this.divergence;
     }
     command.recorded = true;
-    if (command.kind === 'step') this.openStepSet.add(command);
+    if (command.kind === 'step' && event.eventType === 'step_created') {
+      command.placement = event.eventData.placement ?? 'inline';
+      this.openStepSet.add(command);
+    }
     if (command.kind === 'wait' && event.eventType === 'wait_created') {
       command.resumeAt = event.eventData.resumeAt;
       this.openWaitSet.add(command);
@@ -452,6 +478,22 @@ export class WorkflowReplay {
     return [...this.openStepSet];
   }
 
+  /**
+   * The earliest instant (World time) at which something recorded becomes due: an open
+   * wait's resumeAt or an inline step's next attempt. A pass that is still running at
+   * that instant acts on it itself, instead of leaving it to a timer queued behind it.
+   */
+  nextDueAt(): number | undefined {
+    let earliest: number | undefined;
+    for (const wait of this.openWaitSet)
+      if (earliest === undefined || wait.resumeAt < earliest) earliest = wait.resumeAt;
+    for (const step of this.openStepSet) {
+      if (step.placement !== 'inline' || step.child || step.retryAfter === undefined) continue;
+      if (earliest === undefined || step.retryAfter < earliest) earliest = step.retryAfter;
+    }
+    return earliest;
+  }
+
   /** Waits the log has created and not completed: what needs a timer. */
   openWaits(): WaitCommand[] {
     return [...this.openWaitSet];
@@ -480,17 +522,4 @@ export function childRunId(parentRunId: string, commandId: string): string {
   const plain = `${parentRunId}~${commandId}`;
   if (plain.length <= 256) return plain;
   return `child_${createHash('sha256').update(plain).digest('hex')}`;
-}
-
-export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return {
-      name: error.name,
-      message: error.message,
-      ...(error.stack === undefined ? {} : { stack: error.stack }),
-      ...(typeof code === 'string' ? { code } : {}),
-    };
-  }
-  return { name: 'Error', message: typeof error === 'string' ? error : JSON.stringify(encode(error, 'thrown value')) };
 }

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../world/schemas/primitives.js';
+import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
 
 /*
  * Step inputs and outputs, workflow inputs and results, and hook payloads are stored as
@@ -9,41 +9,71 @@ import type { JsonValue } from '../world/schemas/primitives.js';
  */
 type Tagged = { $cairn: [string, JsonValue] };
 
+/**
+ * Turns a value into storable JSON, keeping the types plain JSON would lose. Throws a
+ * TypeError naming the path of the first part that cannot be stored: a class instance, a
+ * function or symbol, a hole in a sparse array, or a value that contains itself.
+ */
 export function encode(value: unknown, path = 'value'): JsonValue {
+  return encodeValue(value, path, new Set());
+}
+
+function encodeValue(value: unknown, path: string, ancestors: Set<object>): JsonValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : tag('number', String(value));
   if (value === undefined) return tag('undefined', null);
   if (typeof value === 'bigint') return tag('bigint', value.toString());
-  if (value instanceof Date) return tag('Date', value.toISOString());
+  if (typeof value !== 'object') {
+    throw new TypeError(`Cannot store ${path}: values of type ${typeof value} are not serialisable`);
+  }
+  if (value instanceof Date) return tag('Date', Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
   if (value instanceof Uint8Array) return tag('Uint8Array', Buffer.from(value).toString('base64'));
+  if (value instanceof Error)
+    return tag('Error', { name: value.name, message: value.message, stack: value.stack ?? null });
+  // Only containers can hold themselves; the set holds the ones on the current path.
+  if (ancestors.has(value)) throw new TypeError(`Cannot store ${path}: it contains itself (a circular reference)`);
+  ancestors.add(value);
+  try {
+    return encodeContainer(value, path, ancestors);
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+function encodeContainer(value: object, path: string, ancestors: Set<object>): JsonValue {
   if (value instanceof Map)
     return tag(
       'Map',
       [...value].map(([key, item], index) => [
-        encode(key, `${path}.<key ${index}>`),
-        encode(item, `${path}.<value ${index}>`),
+        encodeValue(key, `${path}.<key ${index}>`, ancestors),
+        encodeValue(item, `${path}.<value ${index}>`, ancestors),
       ]),
     );
   if (value instanceof Set)
     return tag(
       'Set',
-      [...value].map((item, index) => encode(item, `${path}[${index}]`)),
+      [...value].map((item, index) => encodeValue(item, `${path}[${index}]`, ancestors)),
     );
-  if (value instanceof Error)
-    return tag('Error', { name: value.name, message: value.message, stack: value.stack ?? null });
-  if (Array.isArray(value)) return value.map((item, index) => encode(item, `${path}[${index}]`));
-  if (typeof value === 'object') {
-    const prototype = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) {
-      throw new TypeError(
-        `Cannot store ${path}: ${prototype?.constructor?.name ?? 'this object'} instances are not serialisable; pass plain data`,
-      );
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = [];
+    for (let index = 0; index < value.length; index++) {
+      // JSON has no holes: storing one as null or undefined would change the value on replay.
+      if (!(index in value)) {
+        throw new TypeError(`Cannot store ${path}[${index}]: sparse arrays (holes) are not serialisable`);
+      }
+      out.push(encodeValue(value[index], `${path}[${index}]`, ancestors));
     }
-    const out: Record<string, JsonValue> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = encode(item, `${path}.${key}`);
-    return '$cairn' in out ? tag('escaped', out) : out;
+    return out;
   }
-  throw new TypeError(`Cannot store ${path}: values of type ${typeof value} are not serialisable`);
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new TypeError(
+      `Cannot store ${path}: ${prototype?.constructor?.name ?? 'this object'} instances are not serialisable; pass plain data`,
+    );
+  }
+  const out: Record<string, JsonValue> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = encodeValue(item, `${path}.${key}`, ancestors);
+  return '$cairn' in out ? tag('escaped', out) : out;
 }
 
 function tag(kind: string, payload: JsonValue): Tagged {
@@ -89,4 +119,40 @@ function decodeObject(value: Record<string, JsonValue>): Record<string, unknown>
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) out[key] = decode(item);
   return out;
+}
+
+/**
+ * Describes anything a workflow or step threw, as the error a run or step records. It never
+ * throws itself: a value that cannot be encoded is described rather than stored, because an
+ * error that cannot be recorded would leave its run retrying forever.
+ */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      ...(error.stack === undefined ? {} : { stack: error.stack }),
+      ...(typeof code === 'string' ? { code } : {}),
+    };
+  }
+  return { name: thrownName(error), message: thrownMessage(error) };
+}
+
+function thrownName(value: unknown): string {
+  if (value === null || typeof value !== 'object') return 'Error';
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : 'Error';
+}
+
+function thrownMessage(value: unknown): string {
+  if (typeof value === 'string') return value;
+  let shown: string;
+  try {
+    shown = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  const kind = value !== null && typeof value === 'object' ? thrownName(value) : typeof value;
+  return `threw a non-Error value (${kind}): ${shown ?? String(value)}`;
 }

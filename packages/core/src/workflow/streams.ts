@@ -12,6 +12,10 @@ export interface StepContext {
   world: World;
   runId: string;
   stepId: string;
+  /** 1 for the first attempt, then one more per retry. */
+  attempt: number;
+  /** Aborted when the run is cancelled, the attempt times out, or the worker stops. */
+  signal: AbortSignal;
 }
 
 export const stepContext = new AsyncLocalStorage<StepContext>();

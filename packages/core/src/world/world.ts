@@ -221,11 +221,25 @@ export interface SendResult {
   deduplicated: boolean;
 }
 
+/** Control over one delivery, given to the handler beside the message. */
+export interface DeliveryControl {
+  /**
+   * Extends this delivery's lease to `leaseMs` from now (default: the consumer's `leaseMs`),
+   * so a handler that is still making progress keeps the message. Resolves true when
+   * extended, false when the lease was already lost (it expired and the message may be with
+   * another consumer, or the delivery was settled); the handler should then stop work it
+   * cannot safely share. Throws `InvalidInputError` for a bad `leaseMs`.
+   */
+  extendLease(leaseMs?: number): Promise<boolean>;
+}
+
 /**
  * Handles one delivery. Resolving acknowledges the message; rejecting (or running past
  * the lease) hands it back for redelivery with backoff, same `messageId`, `attempt` + 1.
+ * A handler that needs longer than its lease calls `delivery.extendLease()`; one that
+ * does not need it may ignore the second argument.
  */
-export type QueueHandler = (message: QueueMessage) => Promise<void>;
+export type QueueHandler = (message: QueueMessage, delivery: DeliveryControl) => Promise<void>;
 
 export interface QueueConsumer {
   /** Stops taking messages and resolves once in-flight handlers have settled. Idempotent. */

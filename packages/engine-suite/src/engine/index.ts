@@ -6,18 +6,24 @@ import { describeDivergence } from './divergence.js';
 import { describeGuards } from './guards.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
+import { describeStalls } from './stalls.js';
+import { describeStepAttempts } from './step-attempts.js';
 import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
+import { describeTiming } from './timing.js';
 import { describeWorkers } from './workers.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
   describeSteps(options);
+  describeStepAttempts(options);
   describeAuthoring(options);
   describeDivergence(options);
   describeMap(options);
   describeChildren(options);
   describeStreams(options);
+  describeStalls(options);
+  describeTiming(options);
   describeClientWaits(options);
   describeWorkers(options);
   describeGuards(options);

@@ -43,10 +43,10 @@ function countingDeliveries(world: World) {
       consume: (topic, handler, consumeOptions) =>
         world.queue.consume(
           topic,
-          async (message) => {
+          async (message, delivery) => {
             const runId = (message.payload as { runId?: unknown }).runId;
             if (typeof runId === 'string') deliveries.set(runId, (deliveries.get(runId) ?? 0) + 1);
-            return handler(message);
+            return handler(message, delivery);
           },
           consumeOptions,
         ),

@@ -49,7 +49,16 @@ export const runCancelledRequestSchema = runLevel(
 
 export const stepCreatedRequestSchema = entityLevel(
   'step_created',
-  z.strictObject({ stepName: nameSchema, input: jsonValueSchema.optional() }),
+  z.strictObject({
+    stepName: nameSchema,
+    input: jsonValueSchema.optional(),
+    /**
+     * Where the step's attempts run: on the worker orchestrating the run (`inline`, the
+     * default) or by consumers of the step queue (`queue`). Recorded so that no two
+     * workers ever both believe an attempt is theirs to start.
+     */
+    placement: z.enum(['inline', 'queue']).optional(),
+  }),
 );
 export const stepStartedRequestSchema = entityLevel('step_started', noData);
 export const stepCompletedRequestSchema = entityLevel(

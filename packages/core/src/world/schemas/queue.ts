@@ -25,10 +25,17 @@ export const sendOptionsSchema = z
   .optional();
 export type SendOptions = NonNullable<z.infer<typeof sendOptionsSchema>>;
 
+/** A lease length: whole milliseconds, from 10 ms to one day. */
+export const leaseMsSchema = z
+  .number()
+  .int('must be whole milliseconds')
+  .min(10, 'must be at least 10 ms')
+  .max(86_400_000, 'must be at most 86400000 (one day)');
+
 export const consumeOptionsSchema = z
   .strictObject({
     concurrency: z.number().int('must be a whole number').min(1).max(1000).optional(),
-    leaseMs: z.number().int('must be whole milliseconds').min(10).max(86_400_000).optional(),
+    leaseMs: leaseMsSchema.optional(),
     retryBackoff: z
       .strictObject({
         initialMs: z.number().int().min(0).optional(),

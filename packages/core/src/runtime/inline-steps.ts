@@ -1,0 +1,130 @@
+import type { StepDefinition } from '../workflow/definitions.js';
+import type { StepCommand } from '../workflow/replay.js';
+import type { World } from '../world/world.js';
+import { runStepAttempt, type StepOutcome } from './step-executor.js';
+import type { StepSlots } from './step-slots.js';
+import type { WorldClock } from './world-clock.js';
+
+interface Attempt {
+  runId: string;
+  stepId: string;
+  controller: AbortController;
+  settled: Promise<void>;
+  outcome?: StepOutcome;
+}
+
+/**
+ * The step attempts running inline on this worker, across every pass of every run. A step
+ * placed inline is started only when no attempt of it is registered here, so a later pass
+ * (after a wake, a lost fence or a lease expiry) never starts a second attempt beside one
+ * still running, and whichever pass of the run comes next records a settled outcome.
+ */
+export class InlineSteps {
+  /** By run, then by step id, so a pass looks only at its own run's attempts. */
+  private readonly attempts = new Map<string, Map<string, Attempt>>();
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly world: World,
+    private readonly slots: StepSlots,
+    private readonly clock: WorldClock,
+  ) {}
+
+  has(runId: string, stepId: string): boolean {
+    return this.attempts.get(runId)?.has(stepId) ?? false;
+  }
+
+  /** Starts an attempt; it waits for a free slot first if the worker is busy. */
+  start(runId: string, definition: StepDefinition, step: StepCommand): void {
+    const controller = new AbortController();
+    const attempt: Attempt = { runId, stepId: step.id, controller, settled: Promise.resolve() };
+    attempt.settled = this.slots
+      .acquire()
+      .then(() =>
+        runStepAttempt(
+          definition,
+          { stepId: step.id, input: step.input, retries: step.retries },
+          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]) },
+          () => this.clock.now(),
+        ).finally(() => this.slots.release()),
+      )
+      .then((outcome) => {
+        attempt.outcome = outcome;
+      });
+    this.register(attempt);
+  }
+
+  /** Resolves when any attempt of the run settles (at once if one already has); never rejects. */
+  anySettled(runId: string): Promise<void> | undefined {
+    const pending = this.of(runId);
+    return pending.length === 0 ? undefined : Promise.race(pending.map((attempt) => attempt.settled));
+  }
+
+  /** Removes and returns the outcomes of the run's settled attempts, for recording. */
+  takeSettled(runId: string): StepOutcome[] {
+    const outcomes: StepOutcome[] = [];
+    for (const attempt of this.of(runId)) {
+      if (!attempt.outcome) continue;
+      this.unregister(attempt);
+      outcomes.push(attempt.outcome);
+    }
+    return outcomes;
+  }
+
+  /** Puts back outcomes whose recording failed for a reason that may pass, so the next pass records them. */
+  restore(runId: string, outcomes: readonly StepOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (this.has(runId, outcome.correlationId)) continue;
+      this.register({
+        runId,
+        stepId: outcome.correlationId,
+        controller: new AbortController(),
+        settled: Promise.resolve(),
+        outcome,
+      });
+    }
+  }
+
+  /** How many of the run's attempts are registered here (running or settled, unrecorded). */
+  count(runId: string): number {
+    return this.of(runId).length;
+  }
+
+  /** The run ended (cancelled, say): its bodies are told to stop, and nothing of theirs will be recorded. */
+  abandonRun(runId: string, reason: string): void {
+    for (const attempt of this.of(runId)) {
+      attempt.controller.abort(new Error(reason));
+      this.unregister(attempt);
+    }
+  }
+
+  /** The worker is stopping: every body's signal aborts; their outcomes are still recorded. */
+  stop(): void {
+    this.stopping.abort(new Error('the worker is stopping'));
+  }
+
+  /** Settles once every registered attempt has settled. */
+  async drain(): Promise<void> {
+    const all = [...this.attempts.values()].flatMap((byStep) => [...byStep.values()]);
+    await Promise.all(all.map((attempt) => attempt.settled));
+  }
+
+  private of(runId: string): Attempt[] {
+    return [...(this.attempts.get(runId)?.values() ?? [])];
+  }
+
+  private register(attempt: Attempt): void {
+    let byStep = this.attempts.get(attempt.runId);
+    if (!byStep) {
+      byStep = new Map();
+      this.attempts.set(attempt.runId, byStep);
+    }
+    byStep.set(attempt.stepId, attempt);
+  }
+
+  private unregister(attempt: Attempt): void {
+    const byStep = this.attempts.get(attempt.runId);
+    byStep?.delete(attempt.stepId);
+    if (byStep?.size === 0) this.attempts.delete(attempt.runId);
+  }
+}

@@ -1,0 +1,261 @@
+import type { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
+import { stepRegistry } from '../workflow/definitions.js';
+import { childStepPrefix, type WorkflowReplay } from '../workflow/replay.js';
+import { serializeError } from '../workflow/serialization.js';
+import { CairnError } from '../world/errors/cairn-error.js';
+import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
+import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
+import { HookTokenConflictError } from '../world/errors/hook-token-conflict-error.js';
+import { InvalidInputError } from '../world/errors/invalid-input-error.js';
+import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import { formatEventId } from '../world/run-draft.js';
+import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
+import { limits } from '../world/schemas/primitives.js';
+import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
+import type { SpeculationMargin } from './speculation-margin.js';
+import type { StepOutcome } from './step-executor.js';
+import type { StepSlots } from './step-slots.js';
+import { stepMessage, wakeRequest } from './topics.js';
+import type { WorldClock } from './world-clock.js';
+
+/**
+ * Thrown when a batch the replay had already consumed speculatively was refused: the
+ * completions in it were written alone, and the replay must be rebuilt from the log.
+ */
+export class SpeculationRefused extends Error {
+  override name = 'SpeculationRefused';
+}
+
+/** A refusal that may pass if the same write is tried again later (an outage, a closing World). */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof SpeculationRefused) return false;
+  return !CairnError.is(error) || (error.retryable && !FenceConflictError.is(error));
+}
+
+export interface RecorderOptions {
+  world: World;
+  runLease: boolean;
+  stepSlots: StepSlots;
+  clock: WorldClock;
+  margin: SpeculationMargin;
+}
+
+/**
+ * Writes what a pass derives. Decisions go under a fence on the tail the replay consumed;
+ * step outcomes go with the decisions they cause in one batch (one durable write per
+ * step); the messages that work implies (a queued step, a timer) go in the same append
+ * through the World's outbox, so a crash can never keep one without the other.
+ */
+export class Recorder {
+  constructor(private readonly options: RecorderOptions) {}
+
+  /**
+   * Appends derived writes under a fence on the tail the replay consumed, then feeds them
+   * back. Resolves false when the fence was lost: the writes are discarded, and since the
+   * replay has consumed only what is in the log, catching it up and deciding again is
+   * exactly what a cold replay would do, without rebuilding it.
+   */
+  async commit(replay: WorkflowReplay, derived: CreateEventRequest[]): Promise<boolean> {
+    const { world, clock } = this.options;
+    const writes = this.place(derived.slice(0, limits.maxBatchSize));
+    const tail = replay.tail;
+    // A batch that completes a wait is stamped no earlier than the wait's resumeAt, so a
+    // sleep never ends before its time on the World's clock, whatever this worker's clock says.
+    const completesWait = writes.some((write) => write.eventType === 'wait_completed');
+    const stamp = completesWait ? Math.max(clock.now() + this.options.margin.ms, tail.createdAt) : undefined;
+    const sentAt = clock.localNow();
+    let results: CreateEventResult[];
+    try {
+      // A batch holds at most limits.maxBatchSize events; whatever is left stays unrecorded
+      // in the replay and is decided again on the next turn, fenced on the new tail.
+      results = await world.events.createBatch(replay.runId, writes, {
+        ...(tail.eventId === undefined ? {} : { lastKnownEventId: tail.eventId }),
+        ...(stamp === undefined ? {} : { createdAt: stamp }),
+        enqueue: this.outbox(replay.runId, writes),
+      });
+    } catch (error) {
+      if (FenceConflictError.is(error)) {
+        if (stamp !== undefined && error.currentTail.eventId === tail.eventId) {
+          clock.observeStampInPast(stamp, clock.localNow());
+        }
+        return false;
+      }
+      if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) {
+        // The workflow asked for something the World will never accept (a token another
+        // live hook holds, a value too large to store). Retrying would fail the same way
+        // forever; fail the run so the caller sees why.
+        await this.failRun(replay, error);
+        return false;
+      }
+      throw error;
+    }
+    const first = results[0]!.event;
+    if (stamp === undefined && first.createdAt > tail.createdAt) {
+      clock.observeStamp(first.createdAt, sentAt, clock.localNow());
+    }
+    for (const { event } of results) await replay.feed(event);
+    return true;
+  }
+
+  /**
+   * One durable write per step: completions are fed to the replay first (stamped with a
+   * createdAt the World will honour exactly), the decisions they cause are derived, and all
+   * of it goes in one batch fenced on the tail before the first completion. If the World
+   * refuses that batch for any lasting reason, each completion is still a fact and is
+   * written alone, the replay (which consumed the refused completions) is dropped, and the
+   * decisions are derived again from the log. Resolves false when the replay is behind.
+   */
+  async record(replay: WorkflowReplay, outcomes: StepOutcome[]): Promise<boolean> {
+    let inSync = true;
+    // Retries wake no workflow code, so there is nothing to speculate on: write them as facts,
+    // each with the timer that brings the run back for the next attempt.
+    for (const outcome of outcomes.filter((candidate) => candidate.eventType === 'step_retrying')) {
+      const expectedSeq = replay.tail.seq + 1;
+      const written = await this.writeFact(replay.runId, outcome, this.retryTimer(replay.runId, outcome));
+      if (inSync && written?.seq === expectedSeq) await replay.feed(written);
+      else inSync = false;
+    }
+    const completions = outcomes.filter((candidate) => candidate.eventType !== 'step_retrying');
+    if (completions.length === 0) return inSync;
+    const tail = replay.tail;
+    if (!inSync || tail.eventId === undefined) {
+      for (const completion of completions) await this.writeFact(replay.runId, completion);
+      return false;
+    }
+    const { world, clock, margin } = this.options;
+    const stampedAt = clock.localNow();
+    const createdAt = Math.max(clock.now() + margin.ms, tail.createdAt);
+    let seq = tail.seq;
+    for (const completion of completions) {
+      seq += 1;
+      await replay.feed({
+        ...completion,
+        runId: replay.runId,
+        seq,
+        eventId: formatEventId(seq),
+        createdAt,
+      } as WorldEvent);
+    }
+    const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
+    const batch = this.place(
+      [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)),
+    );
+    let results: CreateEventResult[];
+    try {
+      results = await world.events.createBatch(replay.runId, batch, {
+        lastKnownEventId: tail.eventId,
+        createdAt,
+        enqueue: this.outbox(replay.runId, batch),
+      });
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      if (FenceConflictError.is(error) && error.currentTail.eventId === tail.eventId) {
+        // The tail did not move, so what the World refused is the stamp: it fell into the past.
+        margin.refused(clock.localNow() - stampedAt);
+        clock.observeStampInPast(createdAt, clock.localNow());
+      }
+      for (const completion of completions) await this.writeFact(replay.runId, completion);
+      throw new SpeculationRefused(`the World refused a completion batch: ${(error as Error).message}`);
+    }
+    margin.committed(clock.localNow() - stampedAt);
+    replay.adoptCommitted(results[completions.length - 1]!.event);
+    for (const { event } of results.slice(completions.length)) await replay.feed(event);
+    return true;
+  }
+
+  /**
+   * Records an outcome unfenced, with the messages it implies; a second recording of the
+   * same step is simply refused (resolves undefined), as is one on a run that has ended.
+   * An outcome the World cannot store (too large, say) is recorded as the step's failure
+   * instead, so the run moves on rather than running the step forever.
+   */
+  async writeFact(
+    runId: string,
+    outcome: StepOutcome,
+    enqueue: EnqueueRequest[] = [],
+  ): Promise<WorldEvent | undefined> {
+    try {
+      const params = enqueue.length === 0 ? undefined : { enqueue };
+      return (await this.options.world.events.create(runId, outcome, params)).event;
+    } catch (error) {
+      if (EntityConflictError.is(error) || RunTerminalError.is(error)) return undefined;
+      if (!InvalidInputError.is(error) || outcome.eventType === 'step_failed') throw error;
+      const unstorable: StepOutcome = {
+        eventType: 'step_failed',
+        correlationId: outcome.correlationId,
+        eventData: {
+          error: {
+            name: 'UnstorableOutcomeError',
+            code: 'UNSTORABLE_OUTCOME',
+            message: `The World refused to record this step's ${outcome.eventType}: ${error.message}`,
+          },
+        },
+      };
+      // A failure wakes the run; a retry's timer would wait for an attempt that never comes.
+      const wake = outcome.eventType === 'step_retrying' ? [wakeRequest(runId, this.options.runLease)] : enqueue;
+      return this.writeFact(runId, unstorable, wake);
+    }
+  }
+
+  /** The wake that brings a run back for an inline step's next attempt. */
+  private retryTimer(runId: string, outcome: StepOutcome): EnqueueRequest[] {
+    if (outcome.eventType !== 'step_retrying' || outcome.eventData.retryAfter === undefined) return [];
+    const dueAt = outcome.eventData.retryAfter;
+    return [
+      wakeRequest(runId, this.options.runLease, {
+        dueAt,
+        now: this.options.clock.now(),
+        key: `retry:${runId}:${outcome.correlationId}:${dueAt}`,
+      }),
+    ];
+  }
+
+  /** Records a failure the engine, not the workflow, found; fenced on the run's real tail. */
+  async failRun(replay: WorkflowReplay, cause: ReplayDivergenceError | CairnError): Promise<void> {
+    const { lastEventId } = await this.options.world.runs.get(replay.runId);
+    await this.options.world.events.create(
+      replay.runId,
+      { eventType: 'run_failed', eventData: { error: { ...serializeError(cause), code: cause.code } } },
+      { lastKnownEventId: lastEventId },
+    );
+  }
+
+  /**
+   * Decides where each new step's attempts will run, and records it in its step_created: a
+   * step this worker has a free slot and a definition for runs inline; any other goes to
+   * the step queue. Without the run lease every step is queued, since several passes of the
+   * run may be live at once and none of them can know what the others started.
+   */
+  private place(writes: CreateEventRequest[]): CreateEventRequest[] {
+    let freeSlots = this.options.runLease ? this.options.stepSlots.available() : 0;
+    return writes.map((write) => {
+      if (write.eventType !== 'step_created' || write.eventData.stepName.startsWith(childStepPrefix)) return write;
+      const inline = freeSlots > 0 && stepRegistry.has(write.eventData.stepName);
+      if (inline) freeSlots -= 1;
+      return {
+        ...write,
+        eventData: { ...write.eventData, placement: inline ? ('inline' as const) : ('queue' as const) },
+      };
+    });
+  }
+
+  /** The messages a batch implies: each queued step's first attempt, and each future wait's timer. */
+  private outbox(runId: string, writes: readonly CreateEventRequest[]): EnqueueRequest[] {
+    const enqueue: EnqueueRequest[] = [];
+    const now = this.options.clock.now();
+    for (const write of writes) {
+      if (write.eventType === 'step_created' && write.eventData.placement === 'queue') {
+        enqueue.push(stepMessage(runId, write.correlationId, 0));
+      } else if (write.eventType === 'wait_created' && write.eventData.resumeAt > now) {
+        enqueue.push(
+          wakeRequest(runId, this.options.runLease, {
+            dueAt: write.eventData.resumeAt,
+            now,
+            key: `wait:${runId}:${write.correlationId}`,
+          }),
+        );
+      }
+    }
+    return enqueue;
+  }
+}

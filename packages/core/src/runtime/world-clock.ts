@@ -1,0 +1,53 @@
+/**
+ * The engine's reading of the World's clock. Every time the engine reasons about (whether
+ * a sleep or a retry is due, the `createdAt` it stamps on a speculative batch, how long a
+ * timer message must wait) is World time, because the World judges due-ness of delayed
+ * messages and the order of `createdAt` on its own clock. A worker whose clock is skewed
+ * against the World's would otherwise complete sleeps early, arm timers that fire before
+ * the wait is due, or stamp every speculative batch in the World's past.
+ *
+ * The offset is learned from commits whose `createdAt` the World stamped itself: the stamp
+ * was taken between sending the append and receiving its result, which bounds the offset
+ * to an interval as wide as the round trip. A stamp the World refused as being in its past
+ * raises the lower bound. The estimate moves only as far as each interval forces it, so
+ * it follows a drifting clock without jumping on one noisy sample.
+ */
+export class WorldClock {
+  private offsetMs = 0;
+
+  /** @param local the worker's own clock (Date.now unless a test injects skew). */
+  constructor(private readonly local: () => number = Date.now) {}
+
+  /** The estimated current time on the World's clock. */
+  now(): number {
+    return Math.round(this.local() + this.offsetMs);
+  }
+
+  /** The worker's own clock, for measuring latencies (never compared with World times). */
+  localNow(): number {
+    return this.local();
+  }
+
+  /** How far ahead of this worker's clock the World's clock is estimated to be. */
+  get offset(): number {
+    return this.offsetMs;
+  }
+
+  /**
+   * A commit sent at local `sentAt` and answered at local `receivedAt` got `createdAt` from
+   * the World. Only meaningful when the World stamped it from its clock, not from an
+   * earlier event's later `createdAt` (a run's `createdAt` never decreases): callers pass
+   * only stamps strictly later than the run's previous one.
+   */
+  observeStamp(createdAt: number, sentAt: number, receivedAt: number): void {
+    const lowest = createdAt - receivedAt;
+    const highest = createdAt - sentAt;
+    if (this.offsetMs < lowest) this.offsetMs = lowest;
+    else if (this.offsetMs > highest) this.offsetMs = highest;
+  }
+
+  /** The World refused `stamp` as already past when it committed, by local `receivedAt`. */
+  observeStampInPast(stamp: number, receivedAt: number): void {
+    this.offsetMs = Math.max(this.offsetMs, stamp + 1 - receivedAt);
+  }
+}
