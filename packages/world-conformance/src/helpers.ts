@@ -13,7 +13,9 @@ export type ConformanceSection =
   | 'streams'
   | 'bad-input'
   | 'lifecycle'
-  | 'shared-store';
+  | 'shared-store'
+  | 'restart'
+  | 'large-writes';
 
 export interface ConformanceOptions {
   /** Shown in every describe title, e.g. `world-local`. */
@@ -27,6 +29,14 @@ export interface ConformanceOptions {
    * Only the `shared-store` section uses it; without it that section is skipped.
    */
   openPeer?: (world: World) => World | Promise<World>;
+  /**
+   * Opens the store `world` used again, after the suite has closed `world`: a new World
+   * over the same storage, as a restarted process would open it. Only the `restart`
+   * section uses it; without it that section's tests skip, saying so. The suite closes the
+   * World it returns. A World that keeps nothing across a restart (`durability: 'memory'`)
+   * leaves this out.
+   */
+  reopen?: (world: World) => World | Promise<World>;
 }
 
 /** What a test body gets: its own World and a place to register teardown. */

@@ -1,17 +1,22 @@
 import { describeBadInput } from './bad-input.js';
+import { describeBounds } from './bounds.js';
+import { describeClosing } from './closing.js';
 import { describeCommitTime } from './commit-time.js';
 import { describeEntityRules } from './entity-rules.js';
 import { describeEvents } from './events.js';
 import { describeFences } from './fences.js';
 import type { ConformanceOptions } from './helpers.js';
+import { describeLargeWrites } from './large-writes.js';
 import { describeLifecycle } from './lifecycle.js';
 import { describeOutbox } from './outbox.js';
 import { describePagination } from './pagination.js';
 import { describeQueueDelivery } from './queue.js';
 import { describeQueueGroups } from './queue-groups.js';
 import { describeQueueLeases } from './queue-lease.js';
+import { describeRestart } from './restart.js';
 import { describeSharedStore } from './shared-store.js';
 import { describeStreams } from './streams.js';
+import { describeText } from './text.js';
 import { describeViews } from './views.js';
 
 export type { ConformanceOptions, ConformanceSection } from './helpers.js';
@@ -41,6 +46,11 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describeQueueLeases(options);
   describeStreams(options);
   describeBadInput(options);
+  describeText(options);
+  describeBounds(options);
+  describeLargeWrites(options);
   describeLifecycle(options);
+  describeClosing(options);
+  describeRestart(options);
   describeSharedStore(options);
 }

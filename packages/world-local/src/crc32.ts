@@ -7,8 +7,9 @@ for (let index = 0; index < 256; index++) {
   table[index] = value >>> 0;
 }
 
-export function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
+/** The CRC of `bytes`; pass the CRC of the bytes before them as `previous` to continue it. */
+export function crc32(bytes: Uint8Array, previous = 0): number {
+  let crc = (previous ^ 0xffffffff) >>> 0;
   for (let index = 0; index < bytes.length; index++) {
     crc = table[(crc ^ bytes[index]!) & 0xff]! ^ (crc >>> 8);
   }

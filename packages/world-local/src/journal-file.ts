@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { WorldCorruptedError } from '@cairn/core/world';
 import { crc32 } from './crc32.js';
+import { fileSystem } from './file-system.js';
 
 /*
  * On-disk framing. The journal is a sequence of groups; a group is what one write+fsync
@@ -19,14 +19,38 @@ import { crc32 } from './crc32.js';
  */
 const magic = 0x9b4a1ec4;
 const headerBytes = 12;
+const openBracket = Buffer.from('[');
+const comma = Buffer.from(',');
+const closeBracket = Buffer.from(']');
 
-function frame(records: readonly unknown[]): Buffer {
-  const payload = Buffer.from(JSON.stringify(records), 'utf8');
+/** One record as the UTF-8 JSON it is framed as. */
+export function encodeRecord(record: unknown): Buffer {
+  return Buffer.from(JSON.stringify(record), 'utf8');
+}
+
+/**
+ * Frames already-encoded records as one group, as pieces to write in order. The records
+ * are never joined into one string: a group may be larger than the longest string V8 can
+ * hold, and the caller caps the group's bytes, not its string length.
+ */
+export function frame(records: readonly Buffer[]): Buffer[] {
+  const pieces: Buffer[] = [openBracket];
+  records.forEach((record, index) => {
+    if (index > 0) pieces.push(comma);
+    pieces.push(record);
+  });
+  pieces.push(closeBracket);
+  let length = 0;
+  let checksum = 0;
+  for (const piece of pieces) {
+    length += piece.length;
+    checksum = crc32(piece, checksum);
+  }
   const header = Buffer.alloc(headerBytes);
   header.writeUInt32LE(magic, 0);
-  header.writeUInt32LE(payload.length, 4);
-  header.writeUInt32LE(crc32(payload), 8);
-  return Buffer.concat([header, payload]);
+  header.writeUInt32LE(length, 4);
+  header.writeUInt32LE(checksum, 8);
+  return [header, ...pieces];
 }
 
 /** The group at `offset`, or undefined when the bytes there are not a whole, valid group. */
@@ -85,7 +109,7 @@ export function parseFramed(bytes: Buffer, location: string): ReadFramedResult {
 
 /** fsync a directory so a create, rename or unlink inside it survives a crash. */
 export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+  const handle = await fileSystem.open(path, 'r');
   try {
     await handle.sync();
   } finally {
@@ -106,19 +130,24 @@ export class JournalFile {
     let bytes: Buffer;
     let created = false;
     try {
-      bytes = await readFile(path);
+      bytes = await fileSystem.readFile(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       bytes = Buffer.alloc(0);
       created = true;
     }
     const { groups, validBytes, tornBytes } = parseFramed(bytes, path);
-    const handle = await open(path, created ? 'a+' : 'r+');
-    if (tornBytes > 0) {
-      await handle.truncate(validBytes);
-      await handle.sync();
+    const handle = await fileSystem.open(path, created ? 'a+' : 'r+');
+    try {
+      if (tornBytes > 0) {
+        await handle.truncate(validBytes);
+        await handle.sync();
+      }
+      if (created) await syncDirectory(dirname(path));
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
     }
-    if (created) await syncDirectory(dirname(path));
     return { file: new JournalFile(path, handle, validBytes), groups, tornBytes };
   }
 
@@ -126,9 +155,13 @@ export class JournalFile {
     return this.size;
   }
 
-  /** Writes one group and fsyncs it. Resolves only once the group is durable. */
-  async append(records: readonly unknown[]): Promise<void> {
-    const bytes = frame(records);
+  /**
+   * Writes one group of encoded records and fsyncs it. Resolves only once the group is
+   * durable. Fails if the file was deleted meanwhile (its directory removed under a running
+   * World): the bytes would reach an inode no open will ever read.
+   */
+  async append(records: readonly Buffer[]): Promise<void> {
+    const bytes = Buffer.concat(frame(records));
     let written = 0;
     while (written < bytes.length) {
       const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, this.size + written);
@@ -136,6 +169,8 @@ export class JournalFile {
     }
     await this.handle.datasync();
     this.size += bytes.length;
+    const { nlink } = await this.handle.stat();
+    if (nlink === 0) throw new Error(`the journal ${this.path} was deleted while open`);
   }
 
   async close(): Promise<void> {
@@ -144,24 +179,42 @@ export class JournalFile {
 }
 
 /**
- * Writes `records` as one framed group to `path` atomically: a temp file in the same
- * directory, fsync'd, renamed over the target, then the directory fsync'd. A reader sees
- * the old file or the new one, never a mix.
+ * Writes `records` to a new file at `path` as groups of about `maxGroupBytes` each,
+ * encoding one record at a time, so a state larger than any single string can be written,
+ * then fsyncs it. On any failure the partial file is deleted before the error is rethrown:
+ * a failed write leaves nothing behind to fill the disk.
  */
-export async function writeFramedAtomically(path: string, records: readonly unknown[]): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'w');
+export async function writeFramedFile(path: string, records: Iterable<unknown>, maxGroupBytes: number): Promise<void> {
+  const handle = await fileSystem.open(path, 'wx');
+  let complete = false;
   try {
-    await handle.writeFile(frame(records));
+    let position = 0;
+    let group: Buffer[] = [];
+    let groupBytes = 0;
+    const flushGroup = async () => {
+      if (group.length === 0) return;
+      for (const piece of frame(group)) {
+        let written = 0;
+        while (written < piece.length) {
+          const { bytesWritten } = await handle.write(piece, written, piece.length - written, position);
+          written += bytesWritten;
+          position += bytesWritten;
+        }
+      }
+      group = [];
+      groupBytes = 0;
+    };
+    for (const record of records) {
+      const encoded = encodeRecord(record);
+      group.push(encoded);
+      groupBytes += encoded.length;
+      if (groupBytes >= maxGroupBytes) await flushGroup();
+    }
+    await flushGroup();
     await handle.sync();
+    complete = true;
   } finally {
-    await handle.close();
+    await handle.close().catch(() => {});
+    if (!complete) await fileSystem.unlink(path).catch(() => {});
   }
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => {});
-    throw error;
-  }
-  await syncDirectory(dirname(path));
 }

@@ -14,10 +14,10 @@ import {
   parseAppendInput,
   parseInput,
   RunNotFoundError,
+  seqSchema,
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
-import { z } from 'zod';
 import type { LocalQueue } from './local-queue.js';
 import type { RunRecord } from './local-state.js';
 import type { LocalStore } from './local-store.js';
@@ -136,8 +136,10 @@ export class LocalEventLog implements WorldEvents {
 
   async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
     parseInput(idSchema, runId, 'runId');
-    parseInput(z.number().int().nonnegative(), afterSeq, 'afterSeq');
+    parseInput(seqSchema, afterSeq, 'afterSeq');
     for (;;) {
+      // A World that is closing ends every wait, so close() never hangs on a watcher.
+      this.store.assertNotClosing();
       await this.store.settled();
       if (this.runRecord(runId).events.length > afterSeq || signal?.aborted) return;
       await new Promise<void>((resolve) => {
@@ -149,7 +151,6 @@ export class LocalEventLog implements WorldEvents {
         this.store.afterCommitListeners.add(wake);
         signal?.addEventListener('abort', wake, { once: true });
       });
-      if (this.store.isClosed) return;
     }
   }
 

@@ -1,4 +1,5 @@
 import {
+  assertStorableJson,
   type ConsumeOptions,
   consumeOptionsSchema,
   type DeliveryControl,
@@ -18,6 +19,7 @@ import {
 } from '@cairn/core/world';
 import { ulid } from 'ulid';
 import { DelayTimers } from './delay-timers.js';
+import { Deque } from './deque.js';
 import type { StoredMessage } from './local-state.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
@@ -37,6 +39,8 @@ interface Lease {
   token: symbol;
   consumer: Consumer;
   timer: NodeJS.Timeout;
+  /** The attempt number this delivery carries. */
+  attempt: number;
 }
 
 const groupId = (message: StoredMessage) =>
@@ -45,13 +49,20 @@ const groupId = (message: StoredMessage) =>
 /**
  * Sends are journalled; leases live in memory only. A process that dies holds no leases
  * after a restart, so every unacknowledged message is deliverable again: at-least-once.
+ * Each delivery journals the attempt number the next one will carry before its handler
+ * runs, so a redelivery after a crash counts the attempt that crashed.
+ *
  * Dispatch is O(1) per message: due messages wait in a per-topic FIFO, and a message
- * whose group is busy is parked behind that group until its lease ends.
+ * whose group is busy is parked behind that group until its lease ends. A message coming
+ * back from a retry was its group's oldest, so it parks at the front of the group: it is
+ * the group's next delivery (only a message leased during its backoff may overtake it).
  */
 export class LocalQueue implements WorldQueue {
   private readonly consumers = new Map<string, Consumer[]>();
-  private readonly ready = new Map<string, string[]>();
-  private readonly parked = new Map<string, string[]>();
+  private readonly ready = new Map<string, Deque<string>>();
+  private readonly parked = new Map<string, Deque<string>>();
+  /** Messages that were delivered before and are waiting to be delivered again. */
+  private readonly retried = new Set<string>();
   private readonly busyGroups = new Set<string>();
   private readonly leases = new Map<string, Lease>();
   private readonly timers = new DelayTimers((messageId) => this.makeReady(messageId));
@@ -72,7 +83,9 @@ export class LocalQueue implements WorldQueue {
     parseInput(topicSchema, topic, 'topic');
     parseInput(jsonValueSchema, payload, 'payload');
     const { delayMs = 0, idempotencyKey, groupKey } = parseInput(sendOptionsSchema, options, 'options') ?? {};
-    const size = Buffer.byteLength(JSON.stringify(payload));
+    const json = JSON.stringify(payload);
+    assertStorableJson(json, 'payload', payload);
+    const size = Buffer.byteLength(json);
     if (size > this.settings.maxPayloadBytes) {
       throw new InvalidInputError({
         field: 'payload',
@@ -175,11 +188,34 @@ export class LocalQueue implements WorldQueue {
   private makeReady(messageId: string, front = false): void {
     const message = this.store.state.messages.get(messageId);
     if (!message || message.ackedAt !== undefined) return;
-    const queue = this.ready.get(message.topic) ?? [];
+    const group = groupId(message);
+    if (group !== undefined && this.retried.has(messageId)) {
+      // Back from a retry, it is still its group's oldest message: first in line for the
+      // group, whether the group is busy now (park at the front) or free (front of the topic).
+      if (this.busyGroups.has(group)) {
+        this.park(group, messageId);
+        return;
+      }
+      front = true;
+    }
+    let queue = this.ready.get(message.topic);
+    if (!queue) {
+      queue = new Deque();
+      this.ready.set(message.topic, queue);
+    }
     if (front) queue.unshift(messageId);
     else queue.push(messageId);
-    this.ready.set(message.topic, queue);
     this.dispatch(message.topic);
+  }
+
+  private park(group: string, messageId: string): void {
+    let backlog = this.parked.get(group);
+    if (!backlog) {
+      backlog = new Deque();
+      this.parked.set(group, backlog);
+    }
+    if (this.retried.has(messageId)) backlog.unshift(messageId);
+    else backlog.push(messageId);
   }
 
   private dispatch(topic: string): void {
@@ -192,7 +228,7 @@ export class LocalQueue implements WorldQueue {
       if (!message || message.ackedAt !== undefined || this.leases.has(messageId)) continue;
       const group = groupId(message);
       if (group !== undefined && this.busyGroups.has(group)) {
-        this.parked.set(group, [...(this.parked.get(group) ?? []), messageId]);
+        this.park(group, messageId);
         continue;
       }
       const consumer = consumers[0]!;
@@ -207,7 +243,7 @@ export class LocalQueue implements WorldQueue {
     if (group !== undefined) this.busyGroups.add(group);
     const token = Symbol(message.messageId);
     const timer = setTimeout(() => this.expire(message, token), consumer.leaseMs);
-    this.leases.set(message.messageId, { token, consumer, timer });
+    this.leases.set(message.messageId, { token, consumer, timer, attempt: message.attempt });
     const control: DeliveryControl = {
       extendLease: async (leaseMs?: number) => {
         const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
@@ -225,7 +261,19 @@ export class LocalQueue implements WorldQueue {
       enqueuedAt: message.enqueuedAt,
       deliverAt: message.deliverAt,
     };
-    const running: Promise<void> = Promise.resolve()
+    this.retried.delete(message.messageId);
+    const nextAttempt = message.attempt + 1;
+    const running: Promise<void> = this.store
+      .submit(() => {
+        // Durable before the handler runs: a crash from here on redelivers with the next attempt.
+        this.store.state.retryMessage(message.messageId, nextAttempt, message.deliverAt);
+        return {
+          result: undefined,
+          records: [
+            { type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt: message.deliverAt },
+          ],
+        };
+      })
       .then(() => consumer.handler(delivery, control))
       .then(
         () => this.settle(message, token, undefined),
@@ -251,7 +299,7 @@ export class LocalQueue implements WorldQueue {
         .catch(() => {});
       this.releaseGroup(message);
     } else {
-      await this.retry(message, lease.consumer);
+      await this.retry(message, lease.consumer, lease.attempt);
     }
     this.dispatch(message.topic);
   }
@@ -272,20 +320,32 @@ export class LocalQueue implements WorldQueue {
     // The handler may still be running, but its slot is freed: a hung handler must not
     // starve the consumer. Its late settlement is ignored (see settle).
     lease.consumer.inFlight -= 1;
-    void this.retry(message, lease.consumer).then(() => this.dispatch(message.topic));
+    void this.retry(message, lease.consumer, lease.attempt).then(() => this.dispatch(message.topic));
   }
 
-  private async retry(message: StoredMessage, consumer: Consumer): Promise<void> {
+  /** Hands the message back after delivery `attempt` failed: due again after the backoff. */
+  private async retry(message: StoredMessage, consumer: Consumer, attempt: number): Promise<void> {
     const { initialMs, factor, maxMs } = consumer.backoff;
-    const delay = Math.min(maxMs, initialMs * factor ** (message.attempt - 1));
-    const attempt = message.attempt + 1;
+    const delay = Math.min(maxMs, initialMs * factor ** (attempt - 1));
+    const nextAttempt = attempt + 1;
     const deliverAt = Date.now() + delay;
     await this.store
       .submit(() => {
-        this.store.state.retryMessage(message.messageId, attempt, deliverAt);
-        return { result: undefined, records: [{ type: 'retry', messageId: message.messageId, attempt, deliverAt }] };
+        this.store.state.retryMessage(message.messageId, nextAttempt, deliverAt);
+        return {
+          result: undefined,
+          records: [{ type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt }],
+        };
       })
       .catch(() => {});
+    this.retried.add(message.messageId);
+    const group = groupId(message);
+    // Due at once: it is still its group's oldest, so it goes before the rest of the group.
+    if (group !== undefined && deliverAt <= Date.now()) {
+      this.park(group, message.messageId);
+      this.releaseGroup(message);
+      return;
+    }
     this.releaseGroup(message);
     this.schedule(message);
   }

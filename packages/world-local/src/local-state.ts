@@ -26,7 +26,14 @@ export type JournalRecord =
       base64?: string;
       key?: string;
     }
-  | { type: 'stream_closed'; runId: string; stream: string; at: number };
+  | { type: 'stream_closed'; runId: string; stream: string; at: number }
+  // Snapshot records: the materialised state itself, restored as it was decided rather
+  // than re-decided, so no rule can refuse a state the live path already accepted.
+  | { type: 'run'; run: Run }
+  | { type: 'run_event'; runId: string; event: WorldEvent }
+  | { type: 'step'; runId: string; step: Step }
+  | { type: 'hook'; runId: string; hook: Hook }
+  | { type: 'wait'; runId: string; wait: Wait };
 
 export interface StoredMessage {
   messageId: string;
@@ -168,7 +175,35 @@ export class LocalState {
       case 'stream_closed':
         this.closeStream(record.runId, record.stream, record.at);
         return;
+      case 'run': {
+        const restored = new RunRecord(record.run, this.tokens);
+        this.runs.set(record.run.runId, restored);
+        this.runOrder.push(restored);
+        return;
+      }
+      case 'run_event':
+        this.restoredRun(record.runId).events.push(record.event);
+        return;
+      case 'step':
+        this.restoredRun(record.runId).steps.set(record.step.stepId, record.step);
+        return;
+      case 'hook':
+        this.restoredRun(record.runId).trackHook(record.hook);
+        // Only a live hook holds its token; a disposed one (or one of an ended run) has released it.
+        if (record.hook.status === 'active') {
+          this.tokens.set(record.hook.token, { runId: record.runId, hookId: record.hook.hookId });
+        }
+        return;
+      case 'wait':
+        this.restoredRun(record.runId).waits.set(record.wait.waitId, record.wait);
+        return;
     }
+  }
+
+  private restoredRun(runId: string): RunRecord {
+    const record = this.runs.get(runId);
+    if (!record) throw new Error(`the snapshot restores an entity of run ${runId} before the run itself`);
+    return record;
   }
 
   addMessage(message: StoredMessage): void {
@@ -234,9 +269,20 @@ export class LocalState {
     stream.updatedAt = at;
   }
 
-  /** The state as journal records: what a checkpoint writes. */
+  /**
+   * The state as journal records: what a checkpoint writes. Runs come as their
+   * materialised entities (in creation order, which keeps list cursors stable), one small
+   * record per entity, so the snapshot can be written a frame at a time.
+   */
   *toRecords(): Generator<JournalRecord> {
-    for (const record of this.runOrder) yield { type: 'events', runId: record.run.runId, events: record.events };
+    for (const record of this.runOrder) {
+      const { runId } = record.run;
+      yield { type: 'run', run: record.run };
+      for (const event of record.events) yield { type: 'run_event', runId, event };
+      for (const step of record.steps.values()) yield { type: 'step', runId, step };
+      for (const hook of record.hooks.values()) yield { type: 'hook', runId, hook };
+      for (const wait of record.waits.values()) yield { type: 'wait', runId, wait };
+    }
     for (const message of this.messages.values()) yield { type: 'message', message };
     for (const [key, stream] of this.streams) {
       const runId = key.slice(0, key.indexOf('\u0000'));

@@ -1,8 +1,9 @@
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CairnError, WorldClosedError, WorldCorruptedError } from '@cairn/core/world';
 import { DirectoryLock } from './directory-lock.js';
-import { JournalFile, parseFramed, writeFramedAtomically } from './journal-file.js';
+import { fileSystem } from './file-system.js';
+import { encodeRecord, JournalFile, parseFramed, syncDirectory, writeFramedFile } from './journal-file.js';
 import { type JournalRecord, LocalState } from './local-state.js';
 
 /** What an operation decided: its result, the records that make it durable, and what to do once they are. */
@@ -24,7 +25,15 @@ export interface LocalStoreOptions {
   /** Journal size that triggers a checkpoint (a compacted snapshot and a fresh journal). */
   checkpointBytes: number;
   idempotencyRetentionMs: number;
+  /**
+   * Roughly the most bytes one journal group (or one snapshot frame) holds. A group takes
+   * operations until it reaches this, so it exceeds it by at most one operation.
+   */
+  maxGroupBytes: number;
 }
+
+/** After a failed checkpoint the next is not tried for this long, doubling up to a minute. */
+const checkpointBackoff = { initialMs: 1000, maxMs: 60_000 };
 
 const snapshotName = (generation: number) => `snapshot-${generation}.cairn`;
 const journalName = (generation: number) => `journal-${generation}.cairn`;
@@ -52,6 +61,10 @@ export class LocalStore {
   private flushing: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
+  private closing = false;
+  /** No checkpoint is tried before this instant (backoff after a failed one). */
+  private nextCheckpointAt = 0;
+  private checkpointFailures = 0;
   /** Called after every durable group: queue dispatch and live stream readers hang off this. */
   readonly afterCommitListeners = new Set<() => void>();
 
@@ -61,33 +74,64 @@ export class LocalStore {
     return this.closed || this.failure !== undefined;
   }
 
+  /** True from the moment `close()` begins: live waits end, but writes still go through. */
+  get isClosing(): boolean {
+    return this.closing || this.isClosed;
+  }
+
+  /** Ends live waits: everything parked on `afterCommitListeners` wakes and sees `isClosing`. */
+  beginClosing(): void {
+    this.closing = true;
+    for (const listener of [...this.afterCommitListeners]) listener();
+  }
+
+  /** Throws `WorldClosedError` once closing has begun. */
+  assertNotClosing(): void {
+    if (this.isClosing) throw this.closedError();
+  }
+
   async open(): Promise<void> {
     const { directory, worldName } = this.options;
-    await mkdir(directory, { recursive: true });
+    await fileSystem.mkdir(directory, { recursive: true });
     this.lock = await DirectoryLock.acquire(directory, worldName);
     try {
-      const files = await readdir(directory);
+      const files = await fileSystem.readdir(directory);
       const generations = files.map(generationOf).filter((value) => Number.isInteger(value));
       const snapshots = files.filter((file) => file.startsWith('snapshot-')).map(generationOf);
       this.generation = snapshots.length > 0 ? Math.max(...snapshots) : 0;
       if (snapshots.length > 0) {
         const path = join(directory, snapshotName(this.generation));
-        const { groups, tornBytes } = parseFramed(await readFile(path), path);
+        const { groups, tornBytes } = parseFramed(await fileSystem.readFile(path), path);
         // Snapshots are renamed into place whole, so any damage is real damage.
         if (tornBytes > 0) throw new WorldCorruptedError({ location: path, detail: 'snapshot is incomplete' });
         this.replay(groups, path);
       }
+      // A checkpoint creates the next generation's journal before its snapshot; a crash in
+      // between leaves that journal with no snapshot. Nothing was ever written to it (writes
+      // move to a journal only after its snapshot is in place), so it is only removed.
+      for (const generation of new Set(generations)) {
+        if (generation <= this.generation) continue;
+        const path = join(directory, journalName(generation));
+        const bytes = await fileSystem.readFile(path).catch(() => Buffer.alloc(0));
+        if (parseFramed(bytes, path).groups.length > 0) {
+          throw new WorldCorruptedError({
+            location: path,
+            detail: 'a journal holds records but its snapshot is missing',
+          });
+        }
+        await fileSystem.unlink(path).catch(() => {});
+      }
       const { file, groups } = await JournalFile.open(join(directory, journalName(this.generation)));
       this.journal = file;
       this.replay(groups, file.path);
-      // A crash mid-checkpoint can leave a temp snapshot that was never renamed into place.
+      // A crash or failure mid-checkpoint can leave a temp snapshot that was never renamed into place.
       for (const file of files)
-        if (file.startsWith('.snapshot-') && file.endsWith('.tmp')) await unlink(join(directory, file));
+        if (file.startsWith('.snapshot-') && file.endsWith('.tmp')) await fileSystem.unlink(join(directory, file));
       // Earlier generations are fully contained in the snapshot we loaded.
       for (const generation of new Set(generations)) {
         if (generation >= this.generation) continue;
-        await unlink(join(directory, snapshotName(generation))).catch(() => {});
-        await unlink(join(directory, journalName(generation))).catch(() => {});
+        await fileSystem.unlink(join(directory, snapshotName(generation))).catch(() => {});
+        await fileSystem.unlink(join(directory, journalName(generation))).catch(() => {});
       }
     } catch (error) {
       await this.journal?.close().catch(() => {});
@@ -135,16 +179,22 @@ export class LocalStore {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const group = this.pending.splice(0);
-    if (group.length === 0 || !this.journal) return;
+    if (this.pending.length === 0 || !this.journal) return;
     let finished!: () => void;
     this.flushing = new Promise<void>((resolve) => (finished = resolve));
     const decided: { operation: PendingOperation; outcome?: Outcome<unknown>; error?: unknown }[] = [];
-    const records: JournalRecord[] = [];
-    for (const operation of group) {
+    const records: Buffer[] = [];
+    let groupBytes = 0;
+    // Take operations until the group holds maxGroupBytes; the rest wait for the next group.
+    while (this.pending.length > 0 && groupBytes < this.options.maxGroupBytes) {
+      const operation = this.pending.shift()!;
       try {
         const outcome = operation.decide();
-        records.push(...outcome.records);
+        for (const record of outcome.records) {
+          const encoded = encodeRecord(record);
+          records.push(encoded);
+          groupBytes += encoded.length;
+        }
         decided.push({ operation, outcome });
       } catch (error) {
         decided.push({ operation, error });
@@ -155,16 +205,31 @@ export class LocalStore {
     } catch (error) {
       // The state now holds effects the disk may not: nothing can be trusted any more, so
       // stop the World (as a database does on a failed fsync) rather than serve them.
-      this.failure = error;
-      this.flushing = undefined;
-      finished();
+      this.stop(error, finished);
       for (const { operation } of decided) operation.reject(this.closedError());
-      for (const operation of this.pending.splice(0)) operation.reject(this.closedError());
       return;
     }
-    if (this.journal.byteLength > this.options.checkpointBytes) await this.checkpoint().catch(() => {});
+    if (this.journal.byteLength > this.options.checkpointBytes && Date.now() >= this.nextCheckpointAt) {
+      try {
+        await this.checkpoint();
+      } catch (error) {
+        // The group itself is durable and stays confirmed; only later writes are refused.
+        this.stop(error, finished);
+        this.settleGroup(decided);
+        return;
+      }
+    }
     this.flushing = undefined;
     finished();
+    this.settleGroup(decided);
+    if (this.pending.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      // A macrotask, not a microtask: readers woken above run first and see durable state.
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  private settleGroup(decided: { operation: PendingOperation; outcome?: Outcome<unknown>; error?: unknown }[]): void {
     for (const { operation, outcome, error } of decided) {
       if (outcome) {
         outcome.afterCommit?.();
@@ -174,31 +239,66 @@ export class LocalStore {
       }
     }
     for (const listener of this.afterCommitListeners) listener();
-    if (this.pending.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      // A macrotask, not a microtask: readers woken above run first and see durable state.
-      setImmediate(() => void this.flush());
-    }
+  }
+
+  /** Fails the World for good: every later call gets `WorldClosedError` carrying `error`. */
+  private stop(error: unknown, finished: () => void): void {
+    this.failure = error;
+    this.flushing = undefined;
+    finished();
+    for (const operation of this.pending.splice(0)) operation.reject(this.closedError());
+    for (const listener of this.afterCommitListeners) listener();
   }
 
   /**
-   * Compacts: writes the whole state as a new snapshot (atomically), starts a fresh
-   * journal, then drops the old generation. A crash at any point leaves either the old
-   * snapshot+journal or the new snapshot (with an empty or absent journal): both complete.
+   * Compacts: the whole state becomes a new snapshot and writes move to a fresh journal.
+   * The steps are ordered so that the new snapshot becomes visible only once its (empty,
+   * durable) journal exists, and writes move to that journal at the instant the snapshot
+   * is renamed into place:
+   *
+   * 1. create journal N+1 (empty, fsync'd with its directory);
+   * 2. write the snapshot to a temp file, a frame at a time, and fsync it;
+   * 3. rename it to snapshot-(N+1), fsync the directory;
+   * 4. switch writes to journal N+1, then drop generation N.
+   *
+   * A failure before the rename leaves generation N in charge and everything it wrote
+   * valid: the new files are deleted and the checkpoint is retried later, with backoff.
+   * A failure after the rename (the directory fsync) cannot tell whether the rename is
+   * durable, so it is fatal: the World stops rather than confirm writes that a reopen
+   * might not find. Only step 4's cleanup may fail quietly (an open deletes what is left).
    */
   private async checkpoint(): Promise<void> {
-    const { directory, idempotencyRetentionMs } = this.options;
+    const { directory, idempotencyRetentionMs, maxGroupBytes } = this.options;
     this.state.pruneMessages(Date.now(), idempotencyRetentionMs);
     const next = this.generation + 1;
-    await writeFramedAtomically(join(directory, snapshotName(next)), [...this.state.toRecords()]);
-    const { file } = await JournalFile.open(join(directory, journalName(next)));
+    const snapshotPath = join(directory, snapshotName(next));
+    const journalPath = join(directory, journalName(next));
+    const temporary = join(directory, `.${snapshotName(next)}.${randomBytes(6).toString('hex')}.tmp`);
+    let nextJournal: JournalFile | undefined;
+    try {
+      nextJournal = (await JournalFile.open(journalPath)).file;
+      await writeFramedFile(temporary, this.state.toRecords(), maxGroupBytes);
+      await fileSystem.rename(temporary, snapshotPath);
+    } catch {
+      await nextJournal?.close().catch(() => {});
+      await fileSystem.unlink(temporary).catch(() => {});
+      await fileSystem.unlink(journalPath).catch(() => {});
+      this.checkpointFailures += 1;
+      const { initialMs, maxMs } = checkpointBackoff;
+      this.nextCheckpointAt = Date.now() + Math.min(maxMs, initialMs * 2 ** (this.checkpointFailures - 1));
+      return;
+    }
+    this.checkpointFailures = 0;
+    this.nextCheckpointAt = 0;
     const previous = this.journal;
-    this.journal = file;
     const previousGeneration = this.generation;
+    this.journal = nextJournal;
     this.generation = next;
-    await previous?.close();
-    await unlink(join(directory, journalName(previousGeneration))).catch(() => {});
-    await unlink(join(directory, snapshotName(previousGeneration))).catch(() => {});
+    await previous?.close().catch(() => {});
+    // Not caught: see above, a rename that may not be durable stops the World.
+    await syncDirectory(directory);
+    await fileSystem.unlink(join(directory, journalName(previousGeneration))).catch(() => {});
+    await fileSystem.unlink(join(directory, snapshotName(previousGeneration))).catch(() => {});
   }
 
   /** Lets queued operations finish, then releases the journal and the directory. */
@@ -209,6 +309,7 @@ export class LocalStore {
       else await this.flush();
     }
     this.closed = true;
+    this.closing = true;
     await this.journal?.close().catch(() => {});
     await this.lock?.release();
   }

@@ -100,7 +100,7 @@ export class LocalStreams implements WorldStreams {
     const startLength = this.store.state.stream(runId, name)?.chunks.length ?? 0;
     let next = fromIndex < 0 ? Math.max(0, startLength + fromIndex) : fromIndex;
     for (;;) {
-      if (signal?.aborted || this.store.isClosed) return;
+      if (signal?.aborted || this.store.isClosing) return;
       await this.store.settled();
       const stream = this.store.state.stream(runId, name);
       if (stream && next < stream.chunks.length) {
@@ -117,6 +117,10 @@ export class LocalStreams implements WorldStreams {
   private changed(runId: string, name: string, signal: AbortSignal | undefined): Promise<void> {
     const key = `${runId}\u0000${name}`;
     return new Promise<void>((resolve) => {
+      if (this.store.isClosing) {
+        resolve();
+        return;
+      }
       const set = this.waiters.get(key) ?? new Set();
       const done = () => {
         set.delete(done);

@@ -5,6 +5,7 @@ import {
   idSchema,
   type ListRunsOptions,
   limits,
+  nameSchema,
   type Page,
   type PageOptions,
   pageSizeSchema,
@@ -35,7 +36,7 @@ const listRunsOptionsSchema = z
     cursor: cursorSchema.optional(),
     limit: pageSizeSchema.optional(),
     status: runStatusSchema.optional(),
-    workflowName: z.string().optional(),
+    workflowName: nameSchema.optional(),
   })
   .optional();
 

@@ -14,6 +14,11 @@ const localWorldOptionsSchema = z.strictObject({
   checkpointBytes: z.number().int().min(1024).optional(),
   /** Largest event batch or queue payload, serialised. Default 16 MiB. */
   maxPayloadBytes: z.number().int().min(1024).optional(),
+  /**
+   * Roughly the most bytes one journal group or snapshot frame holds; concurrent writes
+   * beyond it wait for the next group. Default 64 MiB.
+   */
+  maxGroupBytes: z.number().int().min(1024).optional(),
   /** Lease for consumers that do not pass `leaseMs`. Default 30 s. */
   defaultLeaseMs: z.number().int().min(10).optional(),
   /** How long an acknowledged message's idempotency key keeps deduplicating. Default 24 h. */
@@ -60,6 +65,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     worldName: name,
     checkpointBytes: parsed.checkpointBytes ?? 64 * 1024 * 1024,
     idempotencyRetentionMs: capabilities.queue.idempotencyRetentionMs,
+    maxGroupBytes: parsed.maxGroupBytes ?? 64 * 1024 * 1024,
   });
   const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes });
   const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, queue);
@@ -100,6 +106,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     queue: {
       send: opened(queue.send.bind(queue)),
       consume: (topic, handler, consumeOptions) => {
+        if (closing) throw new WorldClosedError({ world: name });
         const consumer = queue.consume(topic, handler, consumeOptions);
         // Delivery starts once the directory is open; an open failure surfaces on the next async call.
         open().catch(() => {});
@@ -124,6 +131,11 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
       closing ??= (async () => {
         if (!opening) return;
         await opening.catch(() => {});
+        // Live waits end first (watches reject, stream reads finish), so a handler parked in
+        // one cannot keep close() waiting; then consumers drain, and their handlers may still
+        // write; then the store flushes and lets go of the directory.
+        store.beginClosing();
+        streams.wakeAll();
         await queue.close();
         await store.close();
         streams.wakeAll();

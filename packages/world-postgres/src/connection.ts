@@ -18,7 +18,9 @@ const isPool = (value: unknown): value is Pool =>
 export const schemaNameSchema = z
   .string()
   .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lowercase SQL identifier (a-z, 0-9, _; not starting with a digit)')
-  .max(48, 'must be at most 48 characters');
+  .max(48, 'must be at most 48 characters')
+  // PostgreSQL reserves the pg_ prefix for system schemas and refuses to create one.
+  .refine((name) => !name.startsWith('pg_'), 'must not start with pg_ (reserved for system schemas)');
 
 export const connectionShape = {
   /** `postgres://user:password@host:port/database`. Give this or `pool`. */

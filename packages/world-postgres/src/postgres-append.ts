@@ -141,8 +141,34 @@ async function appendOnce(
       ],
     });
   }
-  await client.query(`${inline(statements)};\nCOMMIT`);
+  if (inlinedSize(statements) <= maxInlineBytes) {
+    await client.query(`${inline(statements)};\nCOMMIT`);
+  } else {
+    // Large values are bound as parameters instead: quoting them into the text is work for
+    // the event loop that grows with every quote and backslash (seconds for megabytes), while
+    // the row lock is held. A few more round trips cost nothing next to the transfer.
+    for (const statement of statements) await client.query(statement.text, statement.values);
+    await client.query('COMMIT');
+  }
   return results;
+}
+
+/**
+ * Past this many characters of values the writes are sent with bound parameters rather
+ * than inlined. Steps with small inputs and outputs, the common case, stay at two round trips.
+ */
+const maxInlineBytes = 64 * 1024;
+
+function inlinedSize(statements: readonly Statement[]): number {
+  let size = 0;
+  for (const { values } of statements) {
+    for (const value of values) {
+      if (typeof value === 'string') size += value.length;
+      else if (Array.isArray(value))
+        for (const element of value) if (typeof element === 'string') size += element.length;
+    }
+  }
+  return size;
 }
 
 /**

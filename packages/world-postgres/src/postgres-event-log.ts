@@ -12,10 +12,10 @@ import {
   parseAppendInput,
   parseInput,
   RunNotFoundError,
+  seqSchema,
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
-import { z } from 'zod';
 import type { Database } from './database.js';
 import { eventKey, type Notifications } from './notifications.js';
 import { appendEvents } from './postgres-append.js';
@@ -80,7 +80,10 @@ export class PostgresEventLog implements WorldEvents {
   async get(runId: string, eventId: string): Promise<WorldEvent> {
     parseInput(idSchema, runId, 'runId');
     parseInput(idSchema, eventId, 'eventId');
-    const seq = Number(/^evt_(\d{1,12})$/.exec(eventId)?.[1] ?? 0);
+    const named = Number(/^evt_(\d{1,12})$/.exec(eventId)?.[1] ?? 0);
+    // An id past the largest seq a run can hold names no event, like a malformed one: look
+    // up seq 0 (never used) rather than send an out-of-range number to an integer column.
+    const seq = named <= limits.maxPosition ? named : 0;
     const rows = await this.db.query<{ body: WorldEvent | null }>(
       `SELECT e.body FROM ${this.db.tables.runs} r
        LEFT JOIN ${this.db.tables.events} e ON e.run_id = r.run_id AND e.seq = $2
@@ -100,11 +103,12 @@ export class PostgresEventLog implements WorldEvents {
    */
   async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
     parseInput(idSchema, runId, 'runId');
-    parseInput(z.number().int().nonnegative(), afterSeq, 'afterSeq');
+    parseInput(seqSchema, afterSeq, 'afterSeq');
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
       this.db.assertNotClosing();
       const waiter = this.notifications.waiter(eventKey(runId));
+      let answered: boolean;
       try {
         await this.notifications.ready();
         const rows = await this.db.query<{ last_seq: number }>(
@@ -112,10 +116,15 @@ export class PostgresEventLog implements WorldEvents {
           [runId],
         );
         if (rows.length === 0) throw new RunNotFoundError({ runId });
-        if (rows[0]!.last_seq > afterSeq || signal?.aborted) return;
+        answered = rows[0]!.last_seq > afterSeq || (signal?.aborted ?? false);
       } catch (error) {
         waiter.cancel();
         throw error;
+      }
+      if (answered) {
+        // Never waited on, so cancel it: a waiter left behind stays subscribed for the World's life.
+        waiter.cancel();
+        return;
       }
       await waiter.wait(this.settings.pollIntervalMs * 4, signal);
       if (signal?.aborted) return;

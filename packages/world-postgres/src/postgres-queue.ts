@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  assertStorableJson,
   type ConsumeOptions,
   consumeOptionsSchema,
   type DeliveryControl,
@@ -92,6 +93,7 @@ export class PostgresQueue implements WorldQueue {
     parseInput(jsonValueSchema, payload, 'payload');
     const { delayMs = 0, idempotencyKey, groupKey } = parseInput(sendOptionsSchema, options, 'options') ?? {};
     const json = JSON.stringify(payload);
+    assertStorableJson(json, 'payload', payload);
     const size = Buffer.byteLength(json);
     if (size > this.settings.maxPayloadBytes) {
       throw new InvalidInputError({

@@ -5,6 +5,7 @@ import {
   type ListRunsOptions,
   limits,
   type NotFoundError,
+  nameSchema,
   type Page,
   type PageOptions,
   pageSizeSchema,
@@ -31,15 +32,20 @@ import type { Database } from './database.js';
  * stays stable while new rows arrive.
  */
 const cursorSchema = z.string().regex(/^\d{1,18}$/, 'must be a cursor returned by an earlier page');
+/** Entity cursors are seqs, which fit an integer column; a larger one was never handed out. */
+const entityCursorSchema = cursorSchema.refine(
+  (cursor) => Number(cursor) <= limits.maxPosition,
+  'must be a cursor returned by an earlier page',
+);
 const pageOptionsSchema = z
-  .strictObject({ cursor: cursorSchema.optional(), limit: pageSizeSchema.optional() })
+  .strictObject({ cursor: entityCursorSchema.optional(), limit: pageSizeSchema.optional() })
   .optional();
 const listRunsOptionsSchema = z
   .strictObject({
     cursor: cursorSchema.optional(),
     limit: pageSizeSchema.optional(),
     status: runStatusSchema.optional(),
-    workflowName: z.string().optional(),
+    workflowName: nameSchema.optional(),
   })
   .optional();
 
@@ -141,6 +147,9 @@ export class PostgresViews {
     const rows = await this.db.query<{ body: Run; created_order: string }>(
       `SELECT body, created_order FROM ${this.db.tables.runs}
        WHERE ($1::bigint IS NULL OR created_order < $1::bigint)
+         -- A cursor is the position of a run that exists; one beyond every run was never
+         -- handed out, and must not read as "from the newest" (the first page again).
+         AND ($1::bigint IS NULL OR $1::bigint <= (SELECT max(created_order) FROM ${this.db.tables.runs}))
          AND ($2::text IS NULL OR status = $2::text)
          AND ($3::text IS NULL OR workflow_name = $3::text)
        ORDER BY created_order DESC LIMIT $4`,

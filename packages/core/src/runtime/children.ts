@@ -1,4 +1,4 @@
-import type { WorkflowReplay } from '../workflow/replay.js';
+import { traceMetadataKey, type WorkflowReplay } from '../workflow/replay.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
@@ -41,7 +41,10 @@ export class Children {
               workflowName: step.child.workflowName,
               input: step.input,
               parentRunId: replay.runId,
-              metadata: { parentStepId: step.id },
+              metadata: {
+                parentStepId: step.id,
+                ...(replay.traceContext === undefined ? {} : { [traceMetadataKey]: replay.traceContext }),
+              },
             },
           },
           { enqueue: [wakeRequest(step.child.runId, this.runLease)] },

@@ -14,6 +14,7 @@ import type { ListRunsOptions, Page, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
 import { workflowTopic } from './topics.js';
+import { startRunSpan, traceMetadataKey } from './tracing.js';
 
 /** A handle on one run. Cheap to create; every method reads the World. */
 export interface RunHandle<Output = unknown> {
@@ -227,13 +228,20 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       const policy =
         options.onConflict === undefined ? onConflict : checkConflictPolicy(options.onConflict, 'options.onConflict');
       const encodedInput = encode(input, 'workflow input');
-      const request = {
-        eventType: 'run_created' as const,
-        eventData: { workflowName: workflow.name, input: encodedInput },
-      };
       // The id is minted here when the caller gave none, so the wake always rides in the
       // same append as the run (the outbox): a run can never exist without its first wake.
       let runId = options.id ?? ulid();
+      // The start is the root of the run's trace; its context is stored with the run so
+      // every later span, in any worker process, joins the same trace.
+      const { span, carrier } = startRunSpan(workflow.name, runId);
+      const request = {
+        eventType: 'run_created' as const,
+        eventData: {
+          workflowName: workflow.name,
+          input: encodedInput,
+          ...(carrier === undefined ? {} : { metadata: { [traceMetadataKey]: carrier } }),
+        },
+      };
       try {
         await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
       } catch (error) {
@@ -253,6 +261,8 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         // start was made by a version that queued its wake separately.
         runId = existing.runId;
         await wake(runId);
+      } finally {
+        span.end();
       }
       return handle(runId);
     },

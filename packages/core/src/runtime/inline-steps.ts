@@ -3,6 +3,7 @@ import type { StepCommand } from '../workflow/replay.js';
 import type { World } from '../world/world.js';
 import { runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
+import type { TraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
 
 interface Attempt {
@@ -35,7 +36,7 @@ export class InlineSteps {
   }
 
   /** Starts an attempt; it waits for a free slot first if the worker is busy. */
-  start(runId: string, definition: StepDefinition, step: StepCommand): void {
+  start(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
     const controller = new AbortController();
     const attempt: Attempt = { runId, stepId: step.id, controller, settled: Promise.resolve() };
     attempt.settled = this.slots
@@ -44,7 +45,7 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]) },
+          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]), trace },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )

@@ -16,6 +16,7 @@ import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { StepSlots } from './step-slots.js';
 import { wakeRequest } from './topics.js';
+import { asTraceCarrier } from './tracing.js';
 import { WorldClock } from './world-clock.js';
 
 export interface OrchestratorOptions {
@@ -282,7 +283,7 @@ export class Orchestrator {
         // the pass hands the wake back, to a worker that has the step.
         throw new Error(`Step "${step.name}" of run ${replay.runId} is not defined in this worker`);
       }
-      this.inline.start(replay.runId, definition, step);
+      this.inline.start(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
 }

@@ -32,16 +32,16 @@ export class QueuedSteps {
   }
 
   /** Runs the attempt the message names, renewing the delivery's lease while the body runs. */
-  async execute({ runId, stepId }: StepMessage, lease?: Lease): Promise<void> {
+  async execute({ runId, stepId, trace }: StepMessage, lease?: Lease): Promise<void> {
     const kept = keepLease(lease);
     try {
-      await this.attempt(runId, stepId);
+      await this.attempt(runId, stepId, trace);
     } finally {
       kept.stop();
     }
   }
 
-  private async attempt(runId: string, stepId: string): Promise<void> {
+  private async attempt(runId: string, stepId: string, trace: StepMessage['trace']): Promise<void> {
     const { world, recorder, slots, clock, runLease } = this.options;
     const step = await world.steps.get(runId, stepId);
     if (step.status === 'completed' || step.status === 'failed') return;
@@ -53,7 +53,7 @@ export class QueuedSteps {
       outcome = await runStepAttempt(
         definition,
         { stepId, input: step.input, retries: step.retries },
-        { world, runId, signal: this.stopping.signal },
+        { world, runId, signal: this.stopping.signal, trace },
         () => clock.now(),
       );
     } finally {
@@ -62,7 +62,13 @@ export class QueuedSteps {
     const wake = wakeRequest(runId, runLease);
     const next =
       outcome.eventType === 'step_retrying'
-        ? stepMessage(runId, stepId, step.retries + 1, Math.max(0, (outcome.eventData.retryAfter ?? 0) - clock.now()))
+        ? stepMessage(
+            runId,
+            stepId,
+            step.retries + 1,
+            Math.max(0, (outcome.eventData.retryAfter ?? 0) - clock.now()),
+            trace,
+          )
         : wake;
     const written = await recorder.writeFact(runId, outcome, [next]);
     // Recorded already (by an earlier delivery of this message): its wake went with it,

@@ -12,10 +12,12 @@ import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
+import { emitCommittedSpans } from './committed-spans.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { stepMessage, wakeRequest } from './topics.js';
+import { asTraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
 
 /**
@@ -71,7 +73,7 @@ export class Recorder {
       results = await world.events.createBatch(replay.runId, writes, {
         ...(tail.eventId === undefined ? {} : { lastKnownEventId: tail.eventId }),
         ...(stamp === undefined ? {} : { createdAt: stamp }),
-        enqueue: this.outbox(replay.runId, writes),
+        enqueue: this.outbox(replay, writes),
       });
     } catch (error) {
       if (FenceConflictError.is(error)) {
@@ -94,6 +96,10 @@ export class Recorder {
       clock.observeStamp(first.createdAt, sentAt, clock.localNow());
     }
     for (const { event } of results) await replay.feed(event);
+    emitCommittedSpans(
+      replay,
+      results.map(({ event }) => event),
+    );
     return true;
   }
 
@@ -145,7 +151,7 @@ export class Recorder {
       results = await world.events.createBatch(replay.runId, batch, {
         lastKnownEventId: tail.eventId,
         createdAt,
-        enqueue: this.outbox(replay.runId, batch),
+        enqueue: this.outbox(replay, batch),
       });
     } catch (error) {
       if (isTransient(error)) throw error;
@@ -160,6 +166,10 @@ export class Recorder {
     margin.committed(clock.localNow() - stampedAt);
     replay.adoptCommitted(results[completions.length - 1]!.event);
     for (const { event } of results.slice(completions.length)) await replay.feed(event);
+    emitCommittedSpans(
+      replay,
+      results.slice(completions.length).map(({ event }) => event),
+    );
     return true;
   }
 
@@ -213,11 +223,12 @@ export class Recorder {
   /** Records a failure the engine, not the workflow, found; fenced on the run's real tail. */
   async failRun(replay: WorkflowReplay, cause: ReplayDivergenceError | CairnError): Promise<void> {
     const { lastEventId } = await this.options.world.runs.get(replay.runId);
-    await this.options.world.events.create(
+    const { event } = await this.options.world.events.create(
       replay.runId,
       { eventType: 'run_failed', eventData: { error: { ...serializeError(cause), code: cause.code } } },
       { lastKnownEventId: lastEventId },
     );
+    emitCommittedSpans(replay, [event]);
   }
 
   /**
@@ -240,12 +251,13 @@ export class Recorder {
   }
 
   /** The messages a batch implies: each queued step's first attempt, and each future wait's timer. */
-  private outbox(runId: string, writes: readonly CreateEventRequest[]): EnqueueRequest[] {
+  private outbox(replay: WorkflowReplay, writes: readonly CreateEventRequest[]): EnqueueRequest[] {
+    const runId = replay.runId;
     const enqueue: EnqueueRequest[] = [];
     const now = this.options.clock.now();
     for (const write of writes) {
       if (write.eventType === 'step_created' && write.eventData.placement === 'queue') {
-        enqueue.push(stepMessage(runId, write.correlationId, 0));
+        enqueue.push(stepMessage(runId, write.correlationId, 0, 0, asTraceCarrier(replay.traceContext)));
       } else if (write.eventType === 'wait_created' && write.eventData.resumeAt > now) {
         enqueue.push(
           wakeRequest(runId, this.options.runLease, {

@@ -7,6 +7,7 @@ import { stepContext } from '../workflow/streams.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
+import { type TraceCarrier, withSpan } from './tracing.js';
 
 /** One attempt's outcome as the event that records it. */
 export type StepOutcome = Extract<
@@ -34,7 +35,31 @@ const maxErrorTextLength = 16 * 1024;
  * A result that cannot be encoded or is too large for the World fails the step at once,
  * since every further attempt would produce the same unstorable value.
  */
-export async function runStepAttempt(
+export function runStepAttempt(
+  definition: StepDefinition,
+  step: { stepId: string; input: JsonValue | undefined; retries: number },
+  context: { world: World; runId: string; signal?: AbortSignal; trace?: TraceCarrier | undefined },
+  clock: () => number,
+): Promise<StepOutcome> {
+  // One span per attempt actually run, a child of the run's trace; replays never run steps.
+  return withSpan(
+    `cairn.step ${definition.name}`,
+    context.trace,
+    {
+      'cairn.run_id': context.runId,
+      'cairn.step.id': step.stepId,
+      'cairn.step.name': definition.name,
+      'cairn.step.attempt': step.retries + 1,
+    },
+    () => attempt(definition, step, context, clock),
+    (outcome) =>
+      outcome.eventType === 'step_completed'
+        ? undefined
+        : `${outcome.eventType === 'step_failed' ? 'failed' : 'will retry'}: ${outcome.eventData.error.message}`,
+  );
+}
+
+async function attempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
   context: { world: World; runId: string; signal?: AbortSignal },

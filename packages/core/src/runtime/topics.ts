@@ -21,6 +21,8 @@ export interface WakeMessage {
 export interface StepMessage {
   runId: string;
   stepId: string;
+  /** The run's trace context, so the attempt's span joins the run's trace in any process. */
+  trace?: Record<string, string>;
 }
 
 /** A wake for the run, delayed until `dueAt` when a timer (both in World time). */
@@ -43,8 +45,14 @@ export function wakeRequest(
 }
 
 /** Attempt `retries + 1` of a queued step. The key makes a repeated dispatch of one attempt free. */
-export function stepMessage(runId: string, stepId: string, retries: number, delayMs = 0): EnqueueRequest {
-  const payload: StepMessage = { runId, stepId };
+export function stepMessage(
+  runId: string,
+  stepId: string,
+  retries: number,
+  delayMs = 0,
+  trace?: Record<string, string>,
+): EnqueueRequest {
+  const payload: StepMessage = trace === undefined ? { runId, stepId } : { runId, stepId, trace };
   return {
     topic: stepTopic,
     payload: { ...payload },

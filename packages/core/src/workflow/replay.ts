@@ -51,6 +51,8 @@ export interface WaitCommand extends Deferred {
   kind: 'wait';
   id: string;
   resumeAt: number;
+  /** When its wait_created was committed; set once recorded. */
+  createdAt?: number;
   recorded: boolean;
   settled: boolean;
 }
@@ -62,6 +64,10 @@ export interface HookCommand {
   recorded: boolean;
   /** Payloads in delivery (log) order. */
   received: unknown[];
+  /** When each payload was committed, in the same order. */
+  receivedAt: number[];
+  /** When its hook_created was committed; set once recorded. */
+  createdAt?: number;
   first: Deferred;
   /** Woken whenever a payload arrives or the hook is disposed. */
   listeners: Set<() => void>;
@@ -110,6 +116,10 @@ export class WorkflowReplay {
     status: 'running',
   };
   private terminal = false;
+  /** When the run was created (its run_created's createdAt). */
+  createdAt = 0;
+  /** The trace context its run_created carries, opaque here: the runtime turns it into spans. */
+  traceContext: JsonValue | undefined;
   /** Set for a child run: where its outcome must be recorded. */
   parent: { runId: string; stepId: string } | undefined;
   private startRecorded = false;
@@ -251,6 +261,7 @@ export class WorkflowReplay {
       token: token ?? `${this.runId}:${id}`,
       recorded: false,
       received: [],
+      receivedAt: [],
       first: deferred(),
       listeners: new Set(),
       disposeRequested: false,
@@ -294,6 +305,8 @@ export class WorkflowReplay {
   private deliver(event: WorldEvent): boolean {
     switch (event.eventType) {
       case 'run_created':
+        this.createdAt = event.createdAt;
+        this.traceContext = event.eventData.metadata?.[traceMetadataKey];
         if (event.eventData.parentRunId !== undefined) {
           const parentStepId = event.eventData.metadata?.parentStepId;
           this.parent = {
@@ -359,6 +372,7 @@ export class WorkflowReplay {
         if (!hook) return false;
         const payload = decode(event.eventData?.payload);
         hook.received.push(payload);
+        hook.receivedAt.push(event.createdAt);
         if (hook.received.length === 1) hook.first.resolve(payload);
         for (const listener of [...hook.listeners]) listener();
         return true;
@@ -416,8 +430,10 @@ export class WorkflowReplay {
       command.placement = event.eventData.placement ?? 'inline';
       this.openStepSet.add(command);
     }
+    if (command.kind === 'hook') command.createdAt = event.createdAt;
     if (command.kind === 'wait' && event.eventType === 'wait_created') {
       command.resumeAt = event.eventData.resumeAt;
+      command.createdAt = event.createdAt;
       this.openWaitSet.add(command);
     }
     // Creation events arrive in issue order almost always, so this is usually the head.
@@ -499,6 +515,16 @@ export class WorkflowReplay {
     return [...this.openWaitSet];
   }
 
+  /** The wait or hook with this correlation id, if the code has issued one. */
+  command(id: string): WaitCommand | HookCommand | StepCommand | undefined {
+    return this.commands.get(id);
+  }
+
+  /** Hooks recorded in the log and not disposed by an event: a terminal event disposes them. */
+  recordedLiveHooks(): HookCommand[] {
+    return [...this.liveHooks].filter((hook) => hook.recorded);
+  }
+
   /** The open step with this id, if any. */
   openStep(stepId: string): StepCommand | undefined {
     const command = this.commands.get(stepId);
@@ -510,6 +536,12 @@ export class WorkflowReplay {
     this.openStepSet.delete(step);
   }
 }
+
+/**
+ * The metadata key under which a run's trace context travels; defined here, with the
+ * engine's other reserved names, because child runs inherit it.
+ */
+export const traceMetadataKey = 'cairn.trace';
 
 /** Step names the engine reserves for child runs; user steps may not start with `cairn:`. */
 export const childStepPrefix = 'cairn:child:';

@@ -2,7 +2,7 @@ import { ulid } from 'ulid';
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
-import { idSchema, limits, pageSizeSchema } from './schemas/primitives.js';
+import { assertStorableJson, idSchema, limits, pageSizeSchema, seqSchema } from './schemas/primitives.js';
 import { parseInput } from './validation.js';
 import type { CreateEventParams } from './world.js';
 
@@ -58,8 +58,15 @@ export function parseAppendInput(
   }
   const resolvedRunId = runId ?? ulid();
   parseInput(idSchema, resolvedRunId, 'runId');
-  const size =
-    Buffer.byteLength(JSON.stringify(requests)) + Buffer.byteLength(JSON.stringify(parsedParams?.enqueue ?? []));
+  const requestsJson = JSON.stringify(requests);
+  const enqueueJson = JSON.stringify(parsedParams?.enqueue ?? []);
+  assertStorableJson(
+    requestsJson,
+    'request' in input ? 'request' : 'requests',
+    'request' in input ? input.request : input.requests,
+  );
+  assertStorableJson(enqueueJson, 'params.enqueue', parsedParams?.enqueue);
+  const size = Buffer.byteLength(requestsJson) + Buffer.byteLength(enqueueJson);
   if (size > maxPayloadBytes) {
     throw new InvalidInputError({
       field: 'request' in input ? 'request' : 'requests',
@@ -72,5 +79,5 @@ export function parseAppendInput(
 
 /** `events.list` options, identical in every World. */
 export const listEventsOptionsSchema = z
-  .strictObject({ afterSeq: z.number().int().nonnegative().optional(), limit: pageSizeSchema.optional() })
+  .strictObject({ afterSeq: seqSchema.optional(), limit: pageSizeSchema.optional() })
   .optional();

@@ -115,8 +115,15 @@ export function describeSteps(options: EngineSuiteOptions): void {
       await harness.startWorker({ workflows: [limited] });
       const run = await harness.client.start(limited, key());
       expect(await run.result()).toBe('served');
-      const [retry] = (await allEvents(harness.world, run.id)).filter((event) => event.eventType === 'step_retrying');
-      expect((retry!.eventData as { retryAfter: number }).retryAfter - retry!.createdAt).toBeGreaterThanOrEqual(100);
+      const events = await allEvents(harness.world, run.id);
+      const created = events.find((event) => event.eventType === 'step_created')!;
+      const retry = events.find((event) => event.eventType === 'step_retrying')!;
+      const completed = events.find((event) => event.eventType === 'step_completed')!;
+      const retryAfter = (retry.eventData as { retryAfter: number }).retryAfter;
+      // The first attempt threw after the step was created, and asked for 120 ms; the
+      // second attempt, and so its completion, came no earlier than that.
+      expect(retryAfter - created.createdAt).toBeGreaterThanOrEqual(100);
+      expect(completed.createdAt).toBeGreaterThanOrEqual(retryAfter);
     });
 
     it('fails the run once retries are exhausted', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InvalidInputError } from '../errors/invalid-input-error.js';
 
 /** Contract-wide limits. Worlds may accept less only where `capabilities` says so. */
 export const limits = {
@@ -13,7 +14,31 @@ export const limits = {
   /** Page size ceiling for every `list`. */
   maxPageSize: 1000,
   defaultPageSize: 100,
+  /**
+   * Largest event `seq`, stream index or position a caller may name: 2³¹ − 1, what a
+   * 32-bit integer column holds. Larger numbers are refused as input rather than reaching
+   * storage as an overflow.
+   */
+  maxPosition: 2 ** 31 - 1,
 } as const;
+
+/** A UTF-16 surrogate with no partner: it has no UTF-8 form, so storage would rewrite it. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when `text` is well-formed UTF-16 (every surrogate is half of a pair). */
+export function isWellFormedText(text: string): boolean {
+  return !loneSurrogate.test(text);
+}
+
+/**
+ * Text every World can store exactly: no NUL (text columns, C strings and some protocols
+ * cannot hold it) and no lone surrogate (it has no UTF-8 encoding and would come back as
+ * U+FFFD, so two different names could become one).
+ */
+export const storableTextSchema = z
+  .string()
+  .refine((text) => !text.includes('\u0000'), 'must not contain NUL (\\u0000)')
+  .refine(isWellFormedText, 'must not contain a lone UTF-16 surrogate');
 
 /**
  * Ids are printable ASCII without spaces, so they survive URLs, file names, SQL and
@@ -27,16 +52,42 @@ export const idSchema = z
   .max(limits.maxIdLength, `must be at most ${limits.maxIdLength} characters`)
   .regex(printableAscii, 'must be printable ASCII without spaces');
 
-export const nameSchema = z
-  .string()
+/** Workflow and step names: any text a World can store exactly (see `storableTextSchema`). */
+export const nameSchema = storableTextSchema
   .min(1, 'must not be empty')
   .max(limits.maxNameLength, `must be at most ${limits.maxNameLength} characters`);
+
+/** An event `seq` a caller names (`afterSeq`): 0 for "before the first event". */
+export const seqSchema = z
+  .number()
+  .int('must be a whole number')
+  .nonnegative('must not be negative')
+  .max(limits.maxPosition, `must be at most ${limits.maxPosition}`);
 
 export const tokenSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(limits.maxTokenLength, `must be at most ${limits.maxTokenLength} characters`)
   .regex(printableAscii, 'must be printable ASCII without spaces');
+
+/**
+ * `JSON.stringify` writes a lone surrogate as a `\udXXX` escape (a paired one stays
+ * literal), so an escape of that form, not itself preceded by an escaped backslash, means
+ * the value held a lone surrogate.
+ */
+const escapedLoneSurrogate = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
+
+/**
+ * Throws `InvalidInputError` for `field` when `json` (the `JSON.stringify` of a payload)
+ * holds a lone UTF-16 surrogate. Storage that keeps JSON as UTF-8 text (PostgreSQL's
+ * `json`) cannot hold one, so every World refuses it up front. Scans the serialised text
+ * the caller already has, instead of walking the value again.
+ */
+export function assertStorableJson(json: string, field: string, value: unknown): void {
+  if (escapedLoneSurrogate.test(json)) {
+    throw new InvalidInputError({ field, value, reason: 'must not contain a lone UTF-16 surrogate in any string' });
+  }
+}
 
 /** Epoch milliseconds. Every timestamp crossing a process boundary uses this form. */
 export const timestampSchema = z.number().int('must be whole milliseconds').nonnegative();
