@@ -19,10 +19,15 @@ run('pnpm', ['exec', 'biome', 'check', '.']);
 step('typecheck');
 run('pnpm', ['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
 
+step('packages');
+// What npm would ship: pack every published package, lint the tarballs, install them into a
+// fresh app outside the workspace and run a workflow there.
+run('node', ['scripts/check-packages.mjs']);
+
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();
-// The clock-skew tests run worker processes under faketime.
+// The clock-skew tests and the workflow fuzzer run worker processes under faketime.
 ensureFaketime();
 
 step('test');

@@ -23,7 +23,7 @@ interface Attempt {
 export class InlineSteps {
   /** By run, then by step id, so a pass looks only at its own run's attempts. */
   private readonly attempts = new Map<string, Map<string, Attempt>>();
-  private readonly stopping = new AbortController();
+  private stopping = new AbortController();
 
   constructor(
     private readonly world: World,
@@ -35,8 +35,13 @@ export class InlineSteps {
     return this.attempts.get(runId)?.has(stepId) ?? false;
   }
 
+  /** After a stop: attempts started from now on get a signal that is not aborted. */
+  start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+  }
+
   /** Starts an attempt; it waits for a free slot first if the worker is busy. */
-  start(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
+  run(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
     const controller = new AbortController();
     const attempt: Attempt = { runId, stepId: step.id, controller, settled: Promise.resolve() };
     attempt.settled = this.slots

@@ -93,6 +93,12 @@ export class Orchestrator {
     this.children = new Children(options.world, this.recorder, options.runLease);
   }
 
+  /** Lets passes start step attempts (again, after a stop). */
+  start(): void {
+    this.stopping = false;
+    this.inline.start();
+  }
+
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */
   stop(): void {
     this.stopping = true;
@@ -283,7 +289,7 @@ export class Orchestrator {
         // the pass hands the wake back, to a worker that has the step.
         throw new Error(`Step "${step.name}" of run ${replay.runId} is not defined in this worker`);
       }
-      this.inline.start(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
+      this.inline.run(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
 }

@@ -22,9 +22,14 @@ export interface QueuedStepsOptions {
  * therefore never strand the run.
  */
 export class QueuedSteps {
-  private readonly stopping = new AbortController();
+  private stopping = new AbortController();
 
   constructor(private readonly options: QueuedStepsOptions) {}
+
+  /** After a stop: attempts started from now on get a signal that is not aborted. */
+  start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+  }
 
   /** Aborts the signals of running attempts; their outcomes are still recorded. */
   stop(): void {

@@ -128,6 +128,8 @@ export function createWorker(options: WorkerOptions): Worker {
     async start() {
       if (keepAlive) return;
       keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+      orchestrator.start();
+      queuedSteps.start();
       consumers = [
         world.queue.consume(
           workflowTopic,
