@@ -16,6 +16,13 @@ const root = new URL('..', import.meta.url).pathname;
 export const systems = [
   { name: 'cairn-local', directory: 'src/cairn', variant: 'local', storage: 'local files (fsync)' },
   { name: 'cairn-postgres', directory: 'src/cairn', variant: 'postgres', storage: 'PostgreSQL', database: true },
+  {
+    name: 'cairn-redis',
+    directory: 'src/cairn',
+    variant: 'redis',
+    storage: 'Redis (AOF, appendfsync always)',
+    redis: true,
+  },
   { name: 'dbos', directory: 'peers/dbos', storage: 'PostgreSQL', database: true, comparedWith: 'cairn-postgres' },
   {
     name: 'vercel-workflow-local',

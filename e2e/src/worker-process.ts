@@ -3,13 +3,20 @@
 import { createWorker } from '@cairn/core';
 import { hookSleep, hookStorm, stepStorm } from '@cairn/engine-suite/storms';
 import { createPostgresWorld } from '@cairn/world-postgres';
+import { createRedisWorld, type RedisWorldOptions } from '@cairn/world-redis';
 import { chain, nap, tally } from './workflows.js';
 
-const connectionString = process.env.CAIRN_E2E_CONNECTION;
-const schema = process.env.CAIRN_E2E_SCHEMA;
-if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA must be set');
+/** The World to work on: Redis when CAIRN_E2E_REDIS holds its options as JSON, PostgreSQL otherwise. */
+function openWorld() {
+  const redis = process.env.CAIRN_E2E_REDIS;
+  if (redis) return createRedisWorld(JSON.parse(redis) as RedisWorldOptions);
+  const connectionString = process.env.CAIRN_E2E_CONNECTION;
+  const schema = process.env.CAIRN_E2E_SCHEMA;
+  if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA must be set');
+  return createPostgresWorld({ connectionString, schema });
+}
 
-const world = createPostgresWorld({ connectionString, schema });
+const world = openWorld();
 const worker = createWorker({
   world,
   workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain, nap, tally],
