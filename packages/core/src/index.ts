@@ -3,7 +3,6 @@ export {
   FatalError,
   HookWaitTimeoutError,
   MapError,
-  NondeterminismError,
   NotInWorkflowError,
   ReplayDivergenceError,
   RetryableError,

@@ -1,7 +1,6 @@
 export { FatalError } from './fatal-error.js';
 export { HookWaitTimeoutError } from './hook-wait-timeout-error.js';
 export { MapError } from './map-error.js';
-export { NondeterminismError } from './nondeterminism-error.js';
 export { NotInWorkflowError } from './not-in-workflow-error.js';
 export { ReplayDivergenceError } from './replay-divergence-error.js';
 export { RetryableError } from './retryable-error.js';

@@ -63,8 +63,9 @@ export interface Worker {
    */
   start(): Promise<void>;
   /**
-   * Stops taking work and waits for in-flight passes and steps to finish and be recorded;
-   * unfinished runs stay queued for the next worker. Then lets the process exit. Idempotent.
+   * Stops taking work, aborts the signals of running step attempts, and waits for in-flight
+   * passes and steps to finish and be recorded; unfinished runs stay queued for the next
+   * worker. Then lets the process exit. Idempotent.
    */
   stop(): Promise<void>;
   /**

@@ -1,18 +1,16 @@
 import nodeCrypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
-import { NondeterminismError } from '../errors/nondeterminism-error.js';
 import { currentReplay } from './context.js';
 import type { WorkflowReplay } from './replay.js';
 
 /*
- * Inside a workflow, Date.now(), new Date(), Math.random(), crypto.randomUUID(),
- * crypto.getRandomValues(), crypto.randomBytes() and crypto.randomFillSync() must give the
- * same answers on every replay. The globals are wrapped once per process: outside a workflow
- * context the wrappers call the originals unchanged; inside they answer from the replay
- * (time = createdAt of the event being consumed, randomness seeded by the run id).
- * Monotonic clocks (performance.now(), process.hrtime()) have no meaningful replayed value,
- * because their origin is the process, so inside a workflow they throw NondeterminismError.
- * The wrappers are installed when a worker or client is created, not on import.
+ * Inside a workflow, Date.now(), new Date(), performance.now(), process.hrtime() (and
+ * .bigint()), Math.random(), crypto.randomUUID(), crypto.getRandomValues(),
+ * crypto.randomBytes() and crypto.randomFillSync() must give the same answers on every
+ * replay. The globals are wrapped once per process: outside a workflow context the wrappers
+ * call the originals unchanged; inside they answer from the replay (time = createdAt of the
+ * event being consumed, randomness seeded by the run id). The wrappers are installed when a
+ * worker or client is created, not on import.
  */
 let installed = false;
 
@@ -55,7 +53,7 @@ export function installDeterminism(): void {
       writable: true,
     });
   }
-  installClockRefusals();
+  installClocks();
 }
 
 /** Overwrites a buffer's bytes from the run's seeded stream: 4 bytes per draw, which is exact for sfc32. */
@@ -119,24 +117,38 @@ function installRandomBytes(): void {
   }
 }
 
-function installClockRefusals(): void {
-  const refuse = (api: string) => {
-    throw new NondeterminismError({
-      api,
-      instead: 'use now() or Date.now(), which are replayed, or measure durations inside a step',
-    });
-  };
+/** Whole and fractional milliseconds as nanoseconds, exactly: `ms * 1e6` as a double would lose digits. */
+function toNanoseconds(ms: number): bigint {
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1_000_000));
+}
+
+function installClocks(): void {
+  // Inside a workflow the monotonic clocks read the replayed time, with the Unix epoch as
+  // their origin: the same value in every replay, and never decreasing, since event times
+  // never decrease along a log. Differences between two readings measure replayed time.
   const originalPerformanceNow = performance.now.bind(performance);
   Object.defineProperty(performance, 'now', {
-    value: () => (currentReplay() ? refuse('performance.now()') : originalPerformanceNow()),
+    value: () => {
+      const replay = currentReplay();
+      return replay ? replay.now() : originalPerformanceNow();
+    },
     configurable: true,
     writable: true,
   });
   const originalHrtime = process.hrtime;
   const originalBigint = process.hrtime.bigint.bind(process.hrtime);
-  const hrtime = ((time?: [number, number]) =>
-    currentReplay() ? refuse('process.hrtime()') : originalHrtime(time)) as typeof process.hrtime;
-  hrtime.bigint = () => (currentReplay() ? refuse('process.hrtime.bigint()') : originalBigint());
+  const hrtime = ((previous?: [number, number]) => {
+    const replay = currentReplay();
+    if (!replay) return originalHrtime(previous);
+    let elapsed = toNanoseconds(replay.now());
+    if (previous) elapsed -= BigInt(previous[0]) * 1_000_000_000n + BigInt(previous[1]);
+    return [Number(elapsed / 1_000_000_000n), Number(elapsed % 1_000_000_000n)];
+  }) as typeof process.hrtime;
+  hrtime.bigint = () => {
+    const replay = currentReplay();
+    return replay ? toNanoseconds(replay.now()) : originalBigint();
+  };
   process.hrtime = hrtime;
 }
 
