@@ -26,6 +26,13 @@ export const systems = [
     database: true,
     comparedWith: 'cairn-postgres',
   },
+  {
+    name: 'cairn-redis',
+    directory: 'src/cairn',
+    variant: 'redis',
+    storage: 'Redis (AOF, appendfsync always)',
+    redis: true,
+  },
   { name: 'dbos', directory: 'peers/dbos', storage: 'PostgreSQL', database: true, comparedWith: 'cairn-postgres' },
   {
     name: 'vercel-workflow-local',

@@ -5,21 +5,27 @@ import type { World } from '@cairn/core/world';
 import { hookSleep, hookStorm, stepStorm } from '@cairn/engine-suite/storms';
 import { createHttpWorld } from '@cairn/world-http';
 import { createPostgresWorld } from '@cairn/world-postgres';
+import { createRedisWorld, type RedisWorldOptions } from '@cairn/world-redis';
 import { chain, nap, tally } from './workflows.js';
 
-const connectionString = process.env.CAIRN_E2E_CONNECTION;
-const schema = process.env.CAIRN_E2E_SCHEMA;
-const httpUrl = process.env.CAIRN_E2E_HTTP_URL;
-const httpToken = process.env.CAIRN_E2E_HTTP_TOKEN;
-if (!(connectionString && schema) && !(httpUrl && httpToken)) {
-  throw new Error('set CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA, or CAIRN_E2E_HTTP_URL and CAIRN_E2E_HTTP_TOKEN');
+/**
+ * The World to work on: over HTTP when CAIRN_E2E_HTTP_URL is set (the worker then holds no
+ * database credentials, only the server's url and a token), Redis when CAIRN_E2E_REDIS holds
+ * its options as JSON, PostgreSQL otherwise.
+ */
+async function openWorld(): Promise<World> {
+  const httpUrl = process.env.CAIRN_E2E_HTTP_URL;
+  const httpToken = process.env.CAIRN_E2E_HTTP_TOKEN;
+  if (httpUrl && httpToken) return createHttpWorld({ url: httpUrl, token: httpToken });
+  const redis = process.env.CAIRN_E2E_REDIS;
+  if (redis) return createRedisWorld(JSON.parse(redis) as RedisWorldOptions);
+  const connectionString = process.env.CAIRN_E2E_CONNECTION;
+  const schema = process.env.CAIRN_E2E_SCHEMA;
+  if (!connectionString || !schema) throw new Error('CAIRN_E2E_CONNECTION and CAIRN_E2E_SCHEMA must be set');
+  return createPostgresWorld({ connectionString, schema });
 }
 
-// Over HTTP the worker holds no database credentials at all: only the server's url and a token.
-const world: World =
-  httpUrl && httpToken
-    ? await createHttpWorld({ url: httpUrl, token: httpToken })
-    : createPostgresWorld({ connectionString: connectionString!, schema: schema! });
+const world = await openWorld();
 const worker = createWorker({
   world,
   workflows: [hookSleep.workflow, stepStorm.workflow, hookStorm.workflow, chain, nap, tally],

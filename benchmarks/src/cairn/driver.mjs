@@ -1,5 +1,7 @@
 // Cairn behind the driver protocol (../driver-kit.mjs), on world-local (variant 'local'),
-// world-postgres (variant 'postgres'), or world-postgres behind world-http (variant 'http'): one worker and one client in this process, the way
+// world-postgres (variant 'postgres'), world-postgres behind a loopback world-http server
+// (variant 'http'), or world-redis (variant 'redis', `databaseUrl` then being a redis:// URL
+// with the key prefix as its fragment): one worker and one client in this process, the way
 // an application embeds Cairn. Peers run the same way in their own processes.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,6 +10,7 @@ import { createClient, createHook, createWorker, getWritable, map, step, workflo
 import { createHttpWorld, createWorldServer } from '@cairn/world-http';
 import { createLocalWorld } from '@cairn/world-local';
 import { createPostgresWorld } from '@cairn/world-postgres';
+import { createRedisWorld } from '@cairn/world-redis';
 import { payloadOf, preciseNow, runDriver } from '../driver-kit.mjs';
 
 const version = JSON.parse(
@@ -115,7 +118,9 @@ await runDriver(async ({ databaseUrl, dataDir, variant = 'local' }) => {
     served?.world ??
     (variant === 'postgres'
       ? createPostgresWorld({ connectionString: databaseUrl, poolSize: 20 })
-      : createLocalWorld({ dir: join(dataDir, 'world') }));
+      : variant === 'redis'
+        ? createRedisWorld({ url: databaseUrl.replace(/#.*$/, ''), prefix: new URL(databaseUrl).hash.slice(1) })
+        : createLocalWorld({ dir: join(dataDir, 'world') }));
   await world.open?.();
   // Concurrency 100: every step of a 50-wide Promise.all or map can be in flight at once,
   // as it is in the peers, which run steps inline without a limit.

@@ -48,7 +48,9 @@ export async function drive(
   const sends: Promise<void>[] = [];
   const send = async (token: string, payload: string) => {
     try {
-      await client.resumeHook(token, payload);
+      // The driver only resumes hooks it has seen live; a short wait covers a token being
+      // handed over, and extras sent after a disposal are refused instead of waited on.
+      await client.resumeHook(token, payload, { timeoutMs: 1000 });
       appendRecord(sideDirectory, 'accepted', { token, payload });
     } catch (error) {
       // A hook disposed, or its run ended, between listing it and resuming it: a refusal, not a fault.
