@@ -33,7 +33,7 @@ export async function spawnWorkers(
           ? { CAIRN_E2E_HTTP_URL: env.http.url, CAIRN_E2E_HTTP_TOKEN: env.http.token }
           : 'redis' in env
             ? { CAIRN_E2E_REDIS: JSON.stringify(env.redis) }
-          : { CAIRN_E2E_CONNECTION: env.connectionString, CAIRN_E2E_SCHEMA: env.schema }),
+            : { CAIRN_E2E_CONNECTION: env.connectionString, CAIRN_E2E_SCHEMA: env.schema }),
         CAIRN_E2E_RUN_LEASE: String(env.runLease ?? true),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
