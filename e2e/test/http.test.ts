@@ -25,7 +25,7 @@ describe('world-http: three HTTP-only workers, server killed mid-run', () => {
     // The test itself reads PostgreSQL directly; only the workers go through HTTP.
     const world = createPostgresWorld({ connectionString: database.connectionString, schema });
     const client = createClient({ world });
-    const workers = await spawnWorkers(3, { ...settings, http: { url: server.url, token } });
+    const workers = await spawnWorkers(3, { http: { url: server.url, token } });
     try {
       const length = 25;
       const runs: RunHandle<number>[] = [];
