@@ -23,9 +23,9 @@ const soak = process.env.CAIRN_SOAK === '1';
 const everything = process.env.CAIRN_FUZZ_ALL === '1';
 /**
  * Cases per World: `CAIRN_FUZZ_COUNT`; otherwise 1 when `CAIRN_FUZZ_SEED` pins the seed,
- * 4 at CI scale and 3400 (of at least 3 runs each) in soak mode. Case `i` uses seed `base + i`.
+ * 3 at CI scale and 3400 (of at least 3 runs each) in soak mode. Case `i` uses seed `base + i`.
  */
-const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ_SEED ? 1 : soak ? 3400 : 4));
+const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ_SEED ? 1 : soak ? 3400 : 3));
 
 /** A comma-separated subset from the environment, each name checked against `known`. */
 function listFromEnvironment<Name extends string>(variable: string, known: readonly Name[]): Set<Name> | undefined {
