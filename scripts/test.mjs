@@ -19,6 +19,11 @@ run('pnpm', ['exec', 'biome', 'check', '.']);
 step('typecheck');
 run('pnpm', ['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only']);
 
+step('packages');
+// What npm would ship: pack every published package, lint the tarballs, install them into a
+// fresh app outside the workspace and run a workflow there.
+run('node', ['scripts/check-packages.mjs']);
+
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();

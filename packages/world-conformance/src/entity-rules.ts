@@ -56,7 +56,7 @@ const terminalEvents: Record<'completed' | 'failed' | 'cancelled', CreateEventRe
   cancelled: { eventType: 'run_cancelled', eventData: { reason: 'operator' } },
 };
 
-/** The entity rules of DESIGN §3, each with its error class, each writing nothing. */
+/** The entity rules (which events each entity accepts), each with its error class, each writing nothing. */
 export function describeEntityRules(options: ConformanceOptions): void {
   section(options, 'entity-rules', 'entity rules', (test) => {
     for (const [status, ending] of Object.entries(terminalEvents)) {

@@ -22,8 +22,8 @@ import { describeViews } from './views.js';
 export type { ConformanceOptions, ConformanceSection } from './helpers.js';
 
 /**
- * Registers the whole World contract suite (DESIGN §3, §5) with vitest. Call it at the top
- * level of a test file:
+ * Registers the whole World contract suite (the entity rules, fences, views, queue, streams,
+ * errors and lifecycle) with vitest. Call it at the top level of a test file:
  *
  * ```ts
  * describeWorldConformance({ name: 'my-world', createWorld: () => createMyWorld() });

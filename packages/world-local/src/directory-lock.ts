@@ -7,8 +7,8 @@ import { WorldUnavailableError } from '@cairn/core/world';
 /*
  * One process owns a directory at a time. world-local keeps its state in memory and
  * appends to one journal; two writers would interleave groups and fork the state, so a
- * second process is refused with a clear error instead (DESIGN: "the second process gets
- * a clear error instead of a corrupted directory").
+ * second process is refused with a clear error instead of being given a directory it
+ * would corrupt.
  *
  * The lock file is created with link(2), which fails if the name exists: atomic on every
  * local filesystem. A lock whose holder is dead (same host, pid gone) is stale, as after

@@ -36,7 +36,7 @@ describe('world-local recovery', () => {
     const world = createLocalWorld({ dir: join(directory, 'world') });
     const worker = createWorker({ world, workflows: [fulfil] });
     try {
-      // Starting the worker re-enqueues every run that is not terminal (DESIGN §4.9).
+      // Starting the worker re-enqueues every run that is not terminal.
       await worker.start();
       const run = await world.runs.get('recovery-run');
       expect(run.status).toBe('running');

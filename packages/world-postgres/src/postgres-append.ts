@@ -30,7 +30,7 @@ interface Prefetched {
 }
 
 /**
- * Fenced append (DESIGN §3): ONE transaction does the fence check, seq allocation, the
+ * Fenced append: ONE transaction does the fence check, seq allocation, the
  * event inserts and the entity updates, for a single event or a whole batch.
  *
  * Appends to one run are serialised by a row lock on the run (SELECT ... FOR NO KEY

@@ -46,9 +46,10 @@ export function nextCommitStamp(run: Run | undefined, now: number): CommitStamp 
 }
 
 /**
- * Applies the entity rules of DESIGN §3 to one run's pending appends without touching
- * the World. Changed entities live in the draft; the World writes them (and `events`)
- * only if every append in the batch passed. A throw leaves nothing to undo.
+ * Applies the entity rules (which events each step, hook, wait and run accepts) to one
+ * run's pending appends without touching the World. Changed entities live in the draft;
+ * the World writes them (and `events`) only if every append in the batch passed. A throw
+ * leaves nothing to undo.
  */
 export class RunDraft implements RunEntityReader {
   run: Run | undefined;

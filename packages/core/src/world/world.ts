@@ -57,7 +57,10 @@ export interface WorldCapabilities {
   };
 }
 
-/** Optimistic-concurrency fence for replay-derived writes (DESIGN §3). */
+/**
+ * Options of an append: the optimistic-concurrency fence for replay-derived writes, a
+ * commit stamp chosen by the writer, and an outbox.
+ */
 export interface CreateEventParams {
   /**
    * The id of the last event the writer has seen. The append commits only if this is
@@ -142,7 +145,7 @@ export interface ListRunsOptions extends PageOptions {
 }
 
 /**
- * The per-run event logs. Appends are atomic with every entity rule (DESIGN §3):
+ * The per-run event logs. Appends are atomic with every entity rule:
  * - `RunNotFoundError`: the run does not exist (any event but run_created).
  * - `EntityConflictError`: a client-chosen run id already exists; a second
  *   step_created/hook_created/wait_created for one correlation id; an event on a terminal

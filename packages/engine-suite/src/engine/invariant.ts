@@ -61,7 +61,7 @@ const callSites = workflow('invariant.call-sites', async (aCalls: number) => {
   return [await a, await b];
 });
 
-/** The replay-derived event types: each must be written under a fence (DESIGN §4.1). */
+/** The replay-derived event types: each must be written under a fence. */
 const derivedTypes = new Set([
   'run_started',
   'step_created',

@@ -73,9 +73,10 @@ export async function drive(
   const sends: Promise<void>[] = [];
   const send = async (token: string, payload: string) => {
     try {
+      // The driver only resumes hooks it has seen live; a short wait covers a token being
+      // handed over, and extras sent after a disposal are refused instead of waited on.
       await track(`client.resumeHook(${token}, ${payload})`, () =>
-        // Look once: the driver aims at a hook it saw live, and one disposed since refuses the payload.
-        client.resumeHook(token, payload, { timeoutMs: 0 }),
+        client.resumeHook(token, payload, { timeoutMs: 1000 }),
       );
       appendRecord(sideDirectory, 'accepted', { token, payload });
     } catch (error) {

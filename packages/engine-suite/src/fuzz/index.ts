@@ -26,6 +26,12 @@ const everything = process.env.CAIRN_FUZZ_ALL === '1';
  * 3 at CI scale and 3400 (of at least 3 runs each) in soak mode. Case `i` uses seed `base + i`.
  */
 const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ_SEED ? 1 : soak ? 3400 : 3));
+/**
+ * Cases run at once: `CAIRN_FUZZ_PARALLEL`, default 1 at CI scale and 6 in soak mode. Each
+ * case has its own World and worker processes, and most of a case's time is spent waiting
+ * on sleeps, leases and killed workers, so cases overlap well even on two cores.
+ */
+const parallelCases = Math.max(1, Number(process.env.CAIRN_FUZZ_PARALLEL ?? (soak ? 6 : 1)));
 
 /** A comma-separated subset from the environment, each name checked against `known`. */
 function listFromEnvironment<Name extends string>(variable: string, known: readonly Name[]): Set<Name> | undefined {
@@ -81,19 +87,30 @@ export function describeWorkflowFuzz(options: FuzzOptions): void {
         const failed: string[] = [];
         let programs = 0;
         const started = Date.now();
-        for (const seed of seeds) {
-          const fuzzCase = buildCase(seed, { ...shapes, sharedAcrossProcesses: options.sharedAcrossProcesses });
-          const report = await runCase(fuzzCase, {
-            world: await options.world(),
-            sharedAcrossProcesses: options.sharedAcrossProcesses,
-            runDeadlineMs: 30_000,
-          });
-          programs += report.runs;
-          if (report.violations.length > 0) {
-            failed.push(String(seed));
-            console.log(formatCase(report, options.name));
+        const pending = [...seeds];
+        let finished = 0;
+        const lane = async () => {
+          for (let seed = pending.shift(); seed !== undefined; seed = pending.shift()) {
+            const fuzzCase = buildCase(seed, { ...shapes, sharedAcrossProcesses: options.sharedAcrossProcesses });
+            const report = await runCase(fuzzCase, {
+              world: await options.world(),
+              sharedAcrossProcesses: options.sharedAcrossProcesses,
+              runDeadlineMs: 30_000,
+            });
+            programs += report.runs;
+            finished += 1;
+            if (report.violations.length > 0) {
+              failed.push(String(seed));
+              console.log(formatCase(report, options.name));
+            }
+            if (soak && finished % 100 === 0) {
+              console.log(
+                `[fuzz] ${options.name}: ${finished}/${seeds.length} cases, ${programs} runs, failed: ${failed.length}`,
+              );
+            }
           }
-        }
+        };
+        await Promise.all(Array.from({ length: Math.min(parallelCases, seeds.length) }, lane));
         console.log(
           `[fuzz] ${options.name}: ${seeds.length} cases, ${programs} runs (children included) in ${((Date.now() - started) / 1000).toFixed(1)} s; seeds ${seeds[0]}..${seeds.at(-1)}; failed seeds: ${failed.join(', ') || 'none'}`,
         );

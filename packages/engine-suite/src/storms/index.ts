@@ -10,7 +10,7 @@ import { stepStorm } from './step-storm.js';
 const shapes: StormShape<any, any>[] = [hookSleep, stepStorm, hookStorm];
 
 /**
- * The race storms (DESIGN §6): many concurrent wakes on each run, with and without the run
+ * The race storms: many concurrent wakes on each run, with and without the run
  * lease. Every run must complete, with a log that passes the audit and a result that its
  * own log (and a cold replay of it) reproduces: zero divergence errors, zero stuck runs,
  * zero duplicate entities. Each storm prints its counts.
