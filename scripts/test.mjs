@@ -2,7 +2,7 @@
 // The one test command (`npm test`). A fresh machine has only Node and npm, so this
 // script provisions everything else itself: a pinned pnpm in .tools/, the workspace
 // dependencies, the build, then lint, typecheck and every package's tests.
-import { ensureFaketime, ensurePnpm, ensurePostgres, pnpmVersion, run, step } from './bootstrap.mjs';
+import { ensureChromium, ensureFaketime, ensurePnpm, ensurePostgres, ensureRedis, pnpmVersion, run, step } from './bootstrap.mjs';
 
 step(`pnpm ${pnpmVersion}`);
 ensurePnpm();
@@ -29,6 +29,10 @@ step('services');
 ensurePostgres();
 // The clock-skew tests and the workflow fuzzer run worker processes under faketime.
 ensureFaketime();
+// The world-redis tests start their own redis-server and Redis Cluster; they need the binaries.
+ensureRedis();
+// The dashboard tests drive Debian's Chromium headless.
+ensureChromium();
 
 step('test');
 // One package at a time: the suites fsync, spawn and kill processes, and two cores are

@@ -96,7 +96,6 @@ export class Orchestrator {
   /** Lets passes start step attempts (again, after a stop). */
   start(): void {
     this.stopping = false;
-    this.inline.start();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */

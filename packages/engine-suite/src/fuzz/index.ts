@@ -32,6 +32,11 @@ const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ
  * on sleeps, leases and killed workers, so cases overlap well even on two cores.
  */
 const parallelCases = Math.max(1, Number(process.env.CAIRN_FUZZ_PARALLEL ?? (soak ? 6 : 1)));
+/**
+ * How long a case's runs have to end (`CAIRN_FUZZ_DEADLINE_MS`, default 30 s). Raise it when
+ * soaking on a loaded machine, where "every run ends" would otherwise trip on slowness alone.
+ */
+const runDeadlineMs = Number(process.env.CAIRN_FUZZ_DEADLINE_MS ?? 30_000);
 
 /** A comma-separated subset from the environment, each name checked against `known`. */
 function listFromEnvironment<Name extends string>(variable: string, known: readonly Name[]): Set<Name> | undefined {
@@ -95,7 +100,7 @@ export function describeWorkflowFuzz(options: FuzzOptions): void {
             const report = await runCase(fuzzCase, {
               world: await options.world(),
               sharedAcrossProcesses: options.sharedAcrossProcesses,
-              runDeadlineMs: 30_000,
+              runDeadlineMs,
             });
             programs += report.runs;
             finished += 1;
