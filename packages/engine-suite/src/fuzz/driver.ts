@@ -42,15 +42,42 @@ export async function drive(
   incarnation = 0,
 ): Promise<DriveResult> {
   const problems: string[] = [];
-  for (const [index, program] of fuzzCase.programs.entries())
-    await client.start(fuzzWorkflow, { program }, { id: caseRunId(fuzzCase.seed, index) });
+  // Every call the driver makes is tracked, so one that never settles is named, not waited on forever.
+  const inFlight = new Map<number, string>();
+  let nextCall = 0;
+  const track = async <Value>(label: string, call: () => Promise<Value>): Promise<Value> => {
+    const id = nextCall++;
+    inFlight.set(id, label);
+    try {
+      return await call();
+    } finally {
+      inFlight.delete(id);
+    }
+  };
+  const settleSends = async (settled: boolean): Promise<DriveResult> => {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave up'>((resolve) => {
+      timer = setTimeout(() => resolve('gave up'), 10_000);
+    });
+    const outcome = await Promise.race([Promise.all(sends), gaveUp]);
+    clearTimeout(timer);
+    if (outcome === 'gave up')
+      problems.push(`calls that never settled (10 s after the runs ended): ${[...inFlight.values()].join('; ')}`);
+    return { settled, problems };
+  };
+  for (const [index, program] of fuzzCase.programs.entries()) {
+    const id = caseRunId(fuzzCase.seed, index);
+    await track(`client.start(${id})`, () => client.start(fuzzWorkflow, { program }, { id }));
+  }
   const planned = new Set<string>();
   const sends: Promise<void>[] = [];
   const send = async (token: string, payload: string) => {
     try {
       // The driver only resumes hooks it has seen live; a short wait covers a token being
       // handed over, and extras sent after a disposal are refused instead of waited on.
-      await client.resumeHook(token, payload, { timeoutMs: 1000 });
+      await track(`client.resumeHook(${token}, ${payload})`, () =>
+        client.resumeHook(token, payload, { timeoutMs: 1000 }),
+      );
       appendRecord(sideDirectory, 'accepted', { token, payload });
     } catch (error) {
       // A hook disposed, or its run ended, between listing it and resuming it: a refusal, not a fault.
@@ -59,15 +86,12 @@ export async function drive(
     }
   };
   for (;;) {
-    const runs = await listRuns(world);
+    const runs = await track('runs.list', () => listRuns(world));
     const open = runs.filter((run) => !terminal.has(run.status));
     if (open.length === 0 && runs.length >= fuzzCase.programs.length) break;
-    if (Date.now() > deadline) {
-      await Promise.all(sends);
-      return { settled: false, problems };
-    }
+    if (Date.now() > deadline) return settleSends(false);
     for (const run of open) {
-      const hooks = await world.hooks.list(run.runId, { limit: 1000 });
+      const hooks = await track(`hooks.list(${run.runId})`, () => world.hooks.list(run.runId, { limit: 1000 }));
       for (const hook of hooks.data) {
         if (hook.status !== 'active' || planned.has(hook.token)) continue;
         planned.add(hook.token);
@@ -76,8 +100,7 @@ export async function drive(
     }
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
-  await Promise.all(sends);
-  return { settled: true, problems };
+  return settleSends(true);
 }
 
 /**

@@ -115,7 +115,11 @@ for (let attempt = 1; ; attempt++) {
   }
 }
 
+/** Marks progress on stdout, so a process that hangs and is killed says where it stopped. */
+const phase = (name: string) => process.stdout.write(`PHASE ${name}\n`);
+
 async function finish(report: ProcessReport): Promise<void> {
+  phase('runs over; checking watches');
   // A pass that saw its run end may still be returning; give its watches a moment to settle.
   const settleBy = Date.now() + 2000;
   while (watched.pending() > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -125,8 +129,11 @@ async function finish(report: ProcessReport): Promise<void> {
     );
   if (watched.pending() > 0)
     report.problems.push(`leak: ${watched.pending()} events.watch calls still pending after every run ended`);
+  phase('worker.stop()');
   await worker.stop();
+  phase('world.close()');
   await world.close();
+  phase('checking resources');
   const excess = await leftovers();
   if (excess.length > 0) report.problems.push(`leak: resources left after stop and close: ${excess.join(', ')}`);
   process.stdout.write(`REPORT ${JSON.stringify(report)}\n`);
@@ -135,6 +142,7 @@ async function finish(report: ProcessReport): Promise<void> {
 
 if (config.role === 'owner') {
   process.stdout.write('READY\n');
+  phase('driving');
   const client = createClient({ world });
   const result = await drive(
     world,

@@ -23,9 +23,9 @@ const soak = process.env.CAIRN_SOAK === '1';
 const everything = process.env.CAIRN_FUZZ_ALL === '1';
 /**
  * Cases per World: `CAIRN_FUZZ_COUNT`; otherwise 1 when `CAIRN_FUZZ_SEED` pins the seed,
- * 4 at CI scale and 3400 (of at least 3 runs each) in soak mode. Case `i` uses seed `base + i`.
+ * 3 at CI scale and 3400 (of at least 3 runs each) in soak mode. Case `i` uses seed `base + i`.
  */
-const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ_SEED ? 1 : soak ? 3400 : 4));
+const caseCount = Number(process.env.CAIRN_FUZZ_COUNT ?? (process.env.CAIRN_FUZZ_SEED ? 1 : soak ? 3400 : 3));
 /**
  * Cases run at once: `CAIRN_FUZZ_PARALLEL`, default 1 at CI scale and 6 in soak mode. Each
  * case has its own World and worker processes, and most of a case's time is spent waiting

@@ -14,6 +14,8 @@ export interface CaseProcess {
   exited: Promise<void>;
   ready: Promise<void>;
   stderr: () => string;
+  /** The last `PHASE` line the process printed. */
+  phase: () => string;
 }
 
 /** libfaketime offsets look like "+1.5s" or "-0.25s". */
@@ -68,7 +70,13 @@ export function spawnCaseProcess(config: ProcessConfig, skewMs: number): CasePro
     const line = output.split('\n').find((text) => text.startsWith('REPORT '));
     return line === undefined ? undefined : (JSON.parse(line.slice('REPORT '.length)) as ProcessReport);
   });
-  return { child, pid: child.pid!, config, report, exited, ready, stderr: () => errors };
+  const phase = () =>
+    output
+      .match(/PHASE ([^\n]*)\n/g)
+      ?.at(-1)
+      ?.slice('PHASE '.length)
+      .trim() ?? 'starting';
+  return { child, pid: child.pid!, config, report, exited, ready, stderr: () => errors, phase };
 }
 
 /** SIGKILL: no cleanup, no lease release, exactly like a machine dying. */

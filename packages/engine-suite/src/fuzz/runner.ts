@@ -50,7 +50,9 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
   const collect = (report: ProcessReport | undefined, caseProcess: CaseProcess) => {
     if (report) processProblems.push(...report.problems);
     else if (!killedPids.has(caseProcess.pid))
-      processProblems.push(`process ${caseProcess.pid} died without a report: ${caseProcess.stderr().slice(-1500)}`);
+      processProblems.push(
+        `process ${caseProcess.pid} died without a report, during ${caseProcess.phase()}: ${caseProcess.stderr().slice(-1500)}`,
+      );
     return report;
   };
   try {
