@@ -90,6 +90,23 @@ export class InlineSteps {
     return this.of(runId).length;
   }
 
+  /**
+   * No pass holds the run any more (its lease was lost): each of its attempts records its
+   * own outcome through `record` once it settles, unless a later pass of the run on this
+   * worker has taken it first. The attempts stay registered meanwhile, so such a pass
+   * never starts a second attempt beside them.
+   */
+  orphan(runId: string, record: (outcome: StepOutcome) => Promise<unknown>): void {
+    for (const attempt of this.of(runId)) {
+      void attempt.settled.then(async () => {
+        if (this.attempts.get(runId)?.get(attempt.stepId) !== attempt || !attempt.outcome) return;
+        this.unregister(attempt);
+        // A failure here leaves the step open; the run's next pass starts a new attempt.
+        await record(attempt.outcome).catch(() => {});
+      });
+    }
+  }
+
   /** The run ended (cancelled, say): its bodies are told to stop, and nothing of theirs will be recorded. */
   abandonRun(runId: string, reason: string): void {
     for (const attempt of this.of(runId)) {

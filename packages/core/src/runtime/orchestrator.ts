@@ -119,7 +119,9 @@ export class Orchestrator {
         } catch (error) {
           this.warm.delete(runId);
           if (RunTerminalError.is(error) || RunNotFoundError.is(error)) return;
-          if (error instanceof LeaseLostError) this.inline.abandonRun(runId, 'the run lease was lost');
+          if (error instanceof LeaseLostError) {
+            this.inline.orphan(runId, (outcome) => this.recorder.recordAlone(runId, outcome));
+          }
           const rederive = FenceConflictError.is(error) || error instanceof SpeculationRefused;
           if (!rederive || conflicts >= maxConflictsPerWake) throw error;
           // Jittered backoff: two orchestrators that keep colliding drift apart.

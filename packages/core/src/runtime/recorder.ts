@@ -207,6 +207,18 @@ export class Recorder {
     }
   }
 
+  /**
+   * Records an inline outcome that no pass will take (its pass lost the run's lease), with
+   * what must follow it: the run's wake, or the timer for the step's next attempt.
+   */
+  recordAlone(runId: string, outcome: StepOutcome): Promise<WorldEvent | undefined> {
+    const follow =
+      outcome.eventType === 'step_retrying'
+        ? this.retryTimer(runId, outcome)
+        : [wakeRequest(runId, this.options.runLease)];
+    return this.writeFact(runId, outcome, follow);
+  }
+
   /** The wake that brings a run back for an inline step's next attempt. */
   private retryTimer(runId: string, outcome: StepOutcome): EnqueueRequest[] {
     if (outcome.eventType !== 'step_retrying' || outcome.eventData.retryAfter === undefined) return [];

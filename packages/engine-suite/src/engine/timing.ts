@@ -68,6 +68,13 @@ const longChain = workflow('timing.long-chain', async (key: string) => {
   return results;
 });
 
+const slowOnce = step('timing.slow-once', async (key: string) => {
+  ran(key);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return 'done';
+});
+const losesLease = workflow('timing.loses-lease', async (key: string) => `${await slowOnce(key)} once`);
+
 const twoPending = workflow('timing.two-pending', async (token: string) => {
   const hook = createHook<string>({ token });
   const iterator = hook[Symbol.asyncIterator]();
@@ -140,6 +147,28 @@ export function describeTiming(options: EngineSuiteOptions): void {
       expect(await run.result()).toEqual([0, 1, 2, 3, 4, 5]);
       const counts = Array.from({ length: 6 }, (_, index) => executions.get(`${runKey}:${index}`));
       expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
+    });
+
+    it('does not run a step again when a stalled process loses the run lease to itself', async () => {
+      // The World answers the pass's first renewal with "lost", as it would after a stall
+      // past the lease; the pass gives the run up and its message comes back to this worker.
+      let refusals = 1;
+      const consume = harness.world.queue.consume;
+      harness.world.queue.consume = (topic, handler, consumeOptions) =>
+        consume(
+          topic,
+          (message, delivery) =>
+            handler(message, {
+              extendLease: async (leaseMs) => (refusals-- > 0 ? false : delivery.extendLease(leaseMs)),
+            }),
+          consumeOptions,
+        );
+      await harness.startWorker({ workflows: [losesLease], orchestrationLeaseMs: 150 });
+      const stepKey = key();
+      const run = await harness.client.start(losesLease, stepKey);
+      expect(await run.result()).toBe('done once');
+      expect(refusals).toBeLessThan(1);
+      expect(executions.get(stepKey)).toBe(1);
     });
 
     it('gives each pending next() of a hook iterator its own payload, in order', async () => {
