@@ -2,7 +2,16 @@
 // The one test command (`npm test`). A fresh machine has only Node and npm, so this
 // script provisions everything else itself: a pinned pnpm in .tools/, the workspace
 // dependencies, the build, then lint, typecheck and every package's tests.
-import { ensureChromium, ensureFaketime, ensurePnpm, ensurePostgres, ensureRedis, pnpmVersion, run, step } from './bootstrap.mjs';
+import {
+  ensureChromium,
+  ensureFaketime,
+  ensurePnpm,
+  ensurePostgres,
+  ensureRedis,
+  pnpmVersion,
+  run,
+  step,
+} from './bootstrap.mjs';
 
 step(`pnpm ${pnpmVersion}`);
 ensurePnpm();
