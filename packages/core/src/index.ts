@@ -15,7 +15,7 @@ export {
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
-export { type ReplayVerdict, replayRun } from './runtime/replay-run.js';
+export { type ReplayVerdict, replayEvents, replayRun } from './runtime/replay-run.js';
 export {
   createWorker,
   type StopOnSignalsOptions,

@@ -3,6 +3,7 @@ import { WorkflowStalledError } from '../errors/workflow-stalled-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
+import { type Clock, toClock } from '../world/clock.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
@@ -31,8 +32,8 @@ export interface OrchestratorOptions {
    * the floor of an adaptive margin (SpeculationMargin) that widens while appends are slow.
    */
   speculationMarginMs?: number;
-  /** This worker's own clock; the engine estimates the World's clock from it. Default `Date.now`. */
-  clock?: () => number;
+  /** This worker's own clock; the engine estimates the World's clock from it. Default `systemClock`. */
+  clock?: Clock | (() => number);
 }
 
 /** What the queue told a pass about the message that started it. */
@@ -81,7 +82,7 @@ export class Orchestrator {
     // more than a second of skew on the run's now().
     const window = options.world.capabilities.maxFutureCreatedAtMs;
     const ceiling = Math.max(floor, Math.min(1000, window / 2));
-    this.clock = new WorldClock(options.clock);
+    this.clock = new WorldClock(toClock(options.clock));
     this.inline = new InlineSteps(options.world, options.stepSlots, this.clock);
     this.recorder = new Recorder({
       world: options.world,
@@ -219,7 +220,9 @@ export class Orchestrator {
       const woken = await Promise.race([
         ...(running ? [running.then(() => 'settled' as const)] : []),
         world.events.watch(runId, replay.tail.seq, done.signal).then(() => 'moved' as const),
-        ...(untilDue === undefined || this.stopping ? [] : [delay(untilDue + 1, done.signal, 'due' as const)]),
+        ...(untilDue === undefined || this.stopping
+          ? []
+          : [delay(this.clock, untilDue + 1, done.signal, 'due' as const)]),
         aborted(leaseLost, 'lost' as const, done.signal),
       ]).finally(() => done.abort());
       if (woken === 'moved') behind = true;
@@ -294,11 +297,14 @@ export class Orchestrator {
   }
 }
 
-/** Resolves with `value` after `ms`, unless `signal` aborts first (then the timer is cleared and it never settles). */
-function delay<Value>(ms: number, signal: AbortSignal, value: Value): Promise<Value> {
+/**
+ * Resolves with `value` after `ms` on the worker's clock (so a test's virtual time moves it),
+ * unless `signal` aborts first (then the callback is cancelled and it never settles).
+ */
+function delay<Value>(clock: WorldClock, ms: number, signal: AbortSignal, value: Value): Promise<Value> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(value), ms);
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    const scheduled = clock.after(ms, () => resolve(value));
+    signal.addEventListener('abort', () => scheduled.cancel(), { once: true });
   });
 }
 

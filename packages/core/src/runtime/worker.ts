@@ -1,5 +1,6 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
+import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
@@ -40,11 +41,14 @@ export interface WorkerOptions {
    */
   orchestrationLeaseMs?: number;
   /**
-   * This worker's clock, `Date.now` by default. The engine judges every due time on the
-   * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
-   * worker clock is corrected for; tests inject skew here.
+   * This worker's clock, `systemClock` (the wall clock) by default. The engine judges every
+   * due time on the World's clock, estimated from the `createdAt` stamps the World returns,
+   * so a skewed worker clock is corrected for. A `Clock` also carries the engine's short
+   * waits for a sleep or retry about to fall due, so a virtual clock shared with the World
+   * (`@cairn/testing`) moves them too. A plain `() => number` is read with Node timers; tests
+   * inject skew that way.
    */
-  clock?: () => number;
+  clock?: Clock | (() => number);
   /**
    * Where the worker reports work that failed and will be retried (a World outage), and
    * runs it cannot execute because their workflow is not in `workflows` (once per run,
