@@ -1,7 +1,7 @@
 import type { StepDefinition } from '../workflow/definitions.js';
 import type { StepCommand } from '../workflow/replay.js';
 import type { World } from '../world/world.js';
-import { runStepAttempt, type StepOutcome } from './step-executor.js';
+import { type BeforeStepAttempt, runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import type { TraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
@@ -29,6 +29,7 @@ export class InlineSteps {
     private readonly world: World,
     private readonly slots: StepSlots,
     private readonly clock: WorldClock,
+    private readonly beforeAttempt?: BeforeStepAttempt,
   ) {}
 
   has(runId: string, stepId: string): boolean {
@@ -50,7 +51,13 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          { world: this.world, runId, signal: AbortSignal.any([controller.signal, this.stopping.signal]), trace },
+          {
+            world: this.world,
+            runId,
+            signal: AbortSignal.any([controller.signal, this.stopping.signal]),
+            trace,
+            beforeAttempt: this.beforeAttempt,
+          },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )

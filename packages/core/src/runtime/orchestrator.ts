@@ -15,6 +15,7 @@ import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease } from './lease.js';
 import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
+import type { BeforeStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { wakeRequest } from './topics.js';
 import { asTraceCarrier } from './tracing.js';
@@ -34,6 +35,8 @@ export interface OrchestratorOptions {
   speculationMarginMs?: number;
   /** This worker's own clock; the engine estimates the World's clock from it. Default `systemClock`. */
   clock?: Clock | (() => number);
+  /** Runs before each inline step attempt's body; see `BeforeStepAttempt`. */
+  beforeStepAttempt?: BeforeStepAttempt;
 }
 
 /** What the queue told a pass about the message that started it. */
@@ -83,7 +86,7 @@ export class Orchestrator {
     const window = options.world.capabilities.maxFutureCreatedAtMs;
     const ceiling = Math.max(floor, Math.min(1000, window / 2));
     this.clock = new WorldClock(toClock(options.clock));
-    this.inline = new InlineSteps(options.world, options.stepSlots, this.clock);
+    this.inline = new InlineSteps(options.world, options.stepSlots, this.clock, options.beforeStepAttempt);
     this.recorder = new Recorder({
       world: options.world,
       runLease: options.runLease,

@@ -1,0 +1,87 @@
+import { createHook, RetryableError, sleep, step, workflow } from '@cairn/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestEnvironment, type TestEnvironment } from '../src/index.js';
+
+const hour = 3_600_000;
+const day = 24 * hour;
+
+let attempts = 0;
+/** Fails twice, each time asking for an hour's backoff, then succeeds. */
+const reserve = step(
+  'time-skipping.reserve',
+  async (order: string) => {
+    attempts += 1;
+    if (attempts <= 2) throw new RetryableError('warehouse busy', { retryAfter: '1h' });
+    return `reserved ${order}`;
+  },
+  { maxRetries: 3 },
+);
+
+const fulfil = workflow('time-skipping.fulfil', async (order: string) => {
+  const started = Date.now();
+  const reservation = await reserve(order);
+  const reservedAt = Date.now();
+  await sleep('30d');
+  const approval = createHook<{ approved: boolean }>({ token: `approve:${order}` });
+  const outcome = await Promise.race([
+    approval.then((payload) => (payload.approved ? 'approved' : 'rejected')),
+    sleep('7d').then(() => 'timed out'),
+  ]);
+  return { reservation, outcome, retriedFor: reservedAt - started, total: Date.now() - started };
+});
+
+describe('time skipping', () => {
+  let env: TestEnvironment;
+  afterEach(async () => {
+    await env?.close();
+  });
+
+  it('runs two one-hour retries, a 30-day sleep and a resumed hook in well under a second', async () => {
+    attempts = 0;
+    env = await createTestEnvironment({ workflows: [fulfil] });
+    const startedAt = performance.now();
+    const run = await env.client.start(fulfil, 'order-1');
+    // Skips the two retries and the 30-day sleep, and stops once the hook exists.
+    await env.waitForHook('approve:order-1');
+    await env.client.resumeHook('approve:order-1', { approved: true });
+    const output = await run.result();
+    const wallMs = performance.now() - startedAt;
+    expect(output.reservation).toBe('reserved order-1');
+    expect(output.outcome).toBe('approved');
+    expect(attempts).toBe(3);
+    expect(output.retriedFor).toBeGreaterThanOrEqual(2 * hour);
+    expect(output.total).toBeGreaterThanOrEqual(2 * hour + 30 * day);
+    expect(output.total).toBeLessThan(2 * hour + 37 * day);
+    expect(wallMs).toBeLessThan(1000);
+  });
+
+  it('times the hook out after 7 virtual days in well under a second', async () => {
+    attempts = 0;
+    env = await createTestEnvironment({ workflows: [fulfil] });
+    const startedAt = performance.now();
+    const run = await env.client.start(fulfil, 'order-2');
+    const output = await run.result();
+    const wallMs = performance.now() - startedAt;
+    expect(output.outcome).toBe('timed out');
+    expect(output.total).toBeGreaterThanOrEqual(2 * hour + 37 * day);
+    expect(wallMs).toBeLessThan(1000);
+  });
+
+  it('with autoSkip off, moves only when the test advances the clock', async () => {
+    attempts = 2;
+    env = await createTestEnvironment({ workflows: [fulfil], autoSkip: false });
+    const run = await env.client.start(fulfil, 'order-3');
+    const wait = await env.waitForSleep(run.id);
+    expect(wait.resumeAt - env.clock.now()).toBeGreaterThan(29 * day);
+    await env.clock.advance('29d');
+    expect(await run.status()).toBe('running');
+    expect((await env.world.waits.get(run.id, wait.waitId)).status).toBe('waiting');
+    await env.clock.advance('1d');
+    await env.waitForHook('approve:order-3');
+    await env.clock.advance('6d');
+    expect(await run.status()).toBe('running');
+    await env.clock.advance('1d');
+    const output = await run.result();
+    expect(output.outcome).toBe('timed out');
+  });
+});
