@@ -29,6 +29,8 @@ export class Faults {
   private fenceConflicts = 0;
   private appendDelays: { remaining: number; minMs: number; maxMs: number } | undefined;
   private readonly crashes = new Set<string>();
+  /** How many faults of each kind have been injected so far: a test can check its faults happened. */
+  readonly injected = { stepFailures: 0, delayedAppends: 0, fenceConflicts: 0, crashes: 0 };
 
   constructor(readonly seed: number) {
     this.random = seededRandom(seed);
@@ -86,6 +88,7 @@ export class Faults {
     const remaining = this.stepFailures.get(name) ?? 0;
     if (remaining === 0) return;
     this.stepFailures.set(name, remaining - 1);
+    this.injected.stepFailures += 1;
     throw new InjectedFaultError({
       fault: 'failStep',
       message: `Injected failure of step "${name}", attempt ${attempt}`,
@@ -96,6 +99,7 @@ export class Faults {
   takeFenceConflict(fenced: boolean): boolean {
     if (!fenced || this.fenceConflicts === 0) return false;
     this.fenceConflicts -= 1;
+    this.injected.fenceConflicts += 1;
     return true;
   }
 
@@ -104,6 +108,7 @@ export class Faults {
     const delays = this.appendDelays;
     if (!delays || delays.remaining === 0) return 0;
     delays.remaining -= 1;
+    this.injected.delayedAppends += 1;
     return Math.round(delays.minMs + this.draw() * (delays.maxMs - delays.minMs));
   }
 
@@ -116,7 +121,10 @@ export class Faults {
     for (const request of requests) {
       if (request.eventType !== 'step_completed') continue;
       const name = await nameOf(request.correlationId);
-      if (name !== undefined && this.crashes.delete(name)) return name;
+      if (name !== undefined && this.crashes.delete(name)) {
+        this.injected.crashes += 1;
+        return name;
+      }
     }
     return undefined;
   }

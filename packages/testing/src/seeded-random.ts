@@ -3,7 +3,8 @@
  * every machine, so a fault schedule drawn from it reproduces.
  */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
+  // Scrambled first, so neighbouring seeds do not start with neighbouring values.
+  let state = Math.imul((seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let value = state;

@@ -1,4 +1,4 @@
-import { createHook, RetryableError, sleep, step, workflow } from '@cairn/core';
+import { createHook, map, RetryableError, sleep, startChild, step, workflow } from '@cairn/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestEnvironment, type TestEnvironment } from '../src/index.js';
 
@@ -28,6 +28,20 @@ const fulfil = workflow('time-skipping.fulfil', async (order: string) => {
     sleep('7d').then(() => 'timed out'),
   ]);
   return { reservation, outcome, retriedFor: reservedAt - started, total: Date.now() - started };
+});
+
+const nap = workflow('time-skipping.nap', async (days: number) => {
+  await sleep(days * day);
+  return days;
+});
+const double = step('time-skipping.double', async (value: number) => value * 2);
+const family = workflow('time-skipping.family', async () => {
+  const children = [startChild(nap, 3), startChild(nap, 10)];
+  const doubled = await map([1, 2, 3], async (value) => {
+    await sleep('1h');
+    return double(value);
+  });
+  return { naps: await Promise.all(children.map((child) => child.result())), doubled };
 });
 
 describe('time skipping', () => {
@@ -83,5 +97,13 @@ describe('time skipping', () => {
     await env.clock.advance('1d');
     const output = await run.result();
     expect(output.outcome).toBe('timed out');
+  });
+
+  it('skips through child runs and map fan-outs that sleep', async () => {
+    env = await createTestEnvironment({ workflows: [family, nap] });
+    const startedAt = env.clock.now();
+    const run = await env.client.start(family, undefined);
+    expect(await run.result()).toEqual({ naps: [3, 10], doubled: [2, 4, 6] });
+    expect(env.clock.now() - startedAt).toBe(10 * day);
   });
 });
