@@ -34,7 +34,9 @@ export function compileBlocks(
   for (const block of blocks) {
     // Test files (the conformance suite, the testing chapter's vitest examples) run under vitest.
     const runner =
-      block.code.includes("from '@cairn/world-conformance'") || block.code.includes("from 'vitest'") ? 'vitest' : 'node';
+      block.code.includes("from '@cairn/world-conformance'") || block.code.includes("from 'vitest'")
+        ? 'vitest'
+        : 'node';
     const base = `${block.file.replace(/[^\w]+/g, '-')}-${block.line}${runner === 'vitest' ? '.test' : ''}`;
     const prelude = block.prelude === undefined ? '' : `${preludes[block.prelude]}\n`;
     const source = join(directory, `${base}.ts`);

@@ -16,7 +16,7 @@ import { createLocalWorld } from '@cairn/world-local';
 import { Activity } from './activity.js';
 import { Faults } from './faults.js';
 import { instrumentWorld, type WorldView } from './instrumented-world.js';
-import { hasDueWork, pendingSleep } from './observe.js';
+import { pendingSleep } from './observe.js';
 import { exportRun, type RecordedRun } from './replay.js';
 import { TestWaitTimeoutError } from './test-wait-timeout-error.js';
 import { VirtualClock } from './virtual-clock.js';
@@ -133,7 +133,10 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
       clock,
       concurrency,
       logger,
-      beforeStepAttempt: faults.beforeStepAttempt,
+      beforeStepAttempt: (attempt) => {
+        activity.attemptStarted(attempt.runId, attempt.stepId);
+        return faults.beforeStepAttempt(attempt);
+      },
       // Virtual time stands still during an append, so a stamp at the clock always lands.
       speculationMarginMs: 0,
     });
@@ -144,6 +147,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
     view.kill();
     restarting ??= (async () => {
       await previous.stop();
+      activity.forgetAttempts();
       if (!closed) await startWorker();
     })().finally(() => {
       restarting = undefined;
@@ -163,11 +167,6 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
       const version = activity.version;
       // A handler that just finished may start its next call a few turns later.
       for (let index = 0; index < 5; index++) await turn();
-      if (activity.version !== version || activity.busy || restarting) continue;
-      if (await hasDueWork(raw, clock.now())) {
-        await Promise.race([activity.next(), realPause(5)]);
-        continue;
-      }
       if (activity.version === version && !activity.busy && !restarting) return;
     }
   };

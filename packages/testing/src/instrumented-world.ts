@@ -77,6 +77,7 @@ export function instrumentWorld(raw: World, options: InstrumentOptions): WorldVi
     }
     const result = await write();
     activity.sent(params?.enqueue ?? []);
+    if (runId !== null) activity.appended(runId, requests);
     return result;
   };
 
@@ -124,7 +125,7 @@ export function instrumentWorld(raw: World, options: InstrumentOptions): WorldVi
               if (death.signal.aborted) throw dead();
               await handler(message, delivery);
             } finally {
-              activity.handled();
+              activity.handled(message);
             }
           },
           consumeOptions,

@@ -44,6 +44,15 @@ const family = workflow('time-skipping.family', async () => {
   return { naps: await Promise.all(children.map((child) => child.result())), doubled };
 });
 
+const slowLookup = step('time-skipping.slow-lookup', async () => {
+  // Real I/O that takes a while: time must not jump while it runs.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  return 'looked up';
+});
+const lookupOrGiveUp = workflow('time-skipping.lookup-or-give-up', async () =>
+  Promise.race([slowLookup(), sleep('1m').then(() => 'gave up')]),
+);
+
 describe('time skipping', () => {
   let env: TestEnvironment;
   afterEach(async () => {
@@ -105,5 +114,11 @@ describe('time skipping', () => {
     const run = await env.client.start(family, undefined);
     expect(await run.result()).toEqual({ naps: [3, 10], doubled: [2, 4, 6] });
     expect(env.clock.now() - startedAt).toBe(10 * day);
+  });
+
+  it('does not skip time while a step attempt runs', async () => {
+    env = await createTestEnvironment({ workflows: [lookupOrGiveUp] });
+    const run = await env.client.start(lookupOrGiveUp, undefined);
+    expect(await run.result()).toBe('looked up');
   });
 });

@@ -78,6 +78,8 @@ export class Orchestrator {
   readonly recorder: Recorder;
   private readonly children: Children;
   private stopping = false;
+  /** Aborted by stop(): a pass holding for a wait about to fall due hands it off instead of holding on. */
+  private stopped = new AbortController();
 
   constructor(private readonly options: OrchestratorOptions) {
     const floor = options.speculationMarginMs ?? 25;
@@ -100,12 +102,14 @@ export class Orchestrator {
   /** Lets passes start step attempts (again, after a stop). */
   start(): void {
     this.stopping = false;
+    if (this.stopped.signal.aborted) this.stopped = new AbortController();
     this.inline.start();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */
   stop(): void {
     this.stopping = true;
+    this.stopped.abort();
     this.inline.stop();
   }
 
@@ -227,6 +231,9 @@ export class Orchestrator {
           ? []
           : [delay(this.clock, untilDue + 1, done.signal, 'due' as const)]),
         aborted(leaseLost, 'lost' as const, done.signal),
+        // A stop ends a hold (not a wait for a running step, which stop() lets finish): the
+        // next turn hands the due work off. Under a virtual clock the hold would never end.
+        ...(running ? [] : [aborted(this.stopped.signal, 'stopping' as const, done.signal)]),
       ]).finally(() => done.abort());
       if (woken === 'moved') behind = true;
     }
