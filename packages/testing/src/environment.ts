@@ -28,8 +28,8 @@ export interface TestEnvironmentOptions {
   /**
    * The World to test against. Default: world-local in a fresh temporary directory, on the
    * environment's clock, removed on `close()`. A function gets the environment's clock, so
-   * the World it builds shares it; a World given as is must have been built with `clock`.
-   * The environment does not close a World it did not create.
+   * the World it builds shares it, and `close()` closes it; a World given as is must have
+   * been built with `clock`, and is left open.
    */
   world?: World | ((clock: VirtualClock) => World | Promise<World>);
   /** The virtual clock, when the World was built with it. Default: a new one at `startAt`. */
@@ -116,7 +116,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
   } else {
     raw = options.world;
   }
-  const ownsWorld = options.world === undefined;
+  const ownsWorld = typeof options.world !== 'object';
   const activity = new Activity(() => clock.now());
   const faults = new Faults(seed);
   const clientView = instrumentWorld(raw, { activity });
@@ -225,7 +225,14 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
     getRun: async (id) => wrapHandle(await client.getRun(id)),
   };
 
-  await startWorker();
+  try {
+    await startWorker();
+  } catch (error) {
+    // Bad workflows, say: nothing of the environment may outlive the failed call.
+    if (ownsWorld) await raw.close();
+    if (directory) await rm(directory, { recursive: true, force: true });
+    throw error;
+  }
 
   const waitForHook = (token: string, waitOptions: TestWaitOptions = {}) => {
     const find = () => raw.hooks.getByToken(token).catch(() => undefined);

@@ -77,13 +77,13 @@ export class VirtualClock implements Clock {
    * callback that falls due on the way, in order, letting the system settle after each.
    * Resolves once time has reached the end and the system has settled.
    */
-  advance(duration: Duration): Promise<void> {
+  async advance(duration: Duration): Promise<void> {
     const ms = toMilliseconds(duration, 'duration');
     return this.exclusive(() => this.moveTo(this.current + ms));
   }
 
   /** Like `advance`, to an instant (a `Date` or ms since the epoch); an instant already past does nothing. */
-  advanceTo(instant: Date | number): Promise<void> {
+  async advanceTo(instant: Date | number): Promise<void> {
     const at = instant instanceof Date ? instant.getTime() : instant;
     if (!Number.isFinite(at))
       throw new InvalidInputError({ field: 'instant', value: instant, reason: 'must be a time' });

@@ -1,4 +1,8 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHook, map, RetryableError, sleep, startChild, step, workflow } from '@cairn/core';
+import { createLocalWorld } from '@cairn/world-local';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestEnvironment, type TestEnvironment } from '../src/index.js';
 
@@ -120,5 +124,26 @@ describe('time skipping', () => {
     env = await createTestEnvironment({ workflows: [lookupOrGiveUp] });
     const run = await env.client.start(lookupOrGiveUp, undefined);
     expect(await run.result()).toBe('looked up');
+  });
+
+  it('runs on a World built from the environment clock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-testing-own-'));
+    env = await createTestEnvironment({
+      workflows: [nap],
+      startAt: new Date('2030-01-01T00:00:00Z'),
+      world: (clock) => createLocalWorld({ dir, clock }),
+    });
+    const run = await env.client.start(nap, 2);
+    expect(await run.result()).toBe(2);
+    expect(new Date(env.clock.now()).toISOString()).toBe('2030-01-03T00:00:00.000Z');
+    const events = await run.events();
+    expect(events.at(-1)!.createdAt).toBe(Date.parse('2030-01-03T00:00:00Z'));
+  });
+
+  it('refuses bad options with a typed error naming the field, leaving nothing behind', async () => {
+    await expect(createTestEnvironment({ workflows: [fulfil], seed: 1.5 })).rejects.toThrow(/seed/);
+    await expect(createTestEnvironment({ workflows: [{} as typeof fulfil] })).rejects.toThrow(/workflows/);
+    env = await createTestEnvironment({ workflows: [fulfil] });
+    await expect(env.clock.advance('soon')).rejects.toThrow(/duration/);
   });
 });
