@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: from a fresh clone with only Node and npm, provision pnpm, install,
-// build Cairn, make sure PostgreSQL's server binaries exist, then run the benchmark matrix
+// build Cairn, make sure PostgreSQL's and Redis's server binaries exist, then run the benchmark matrix
 // (benchmarks/src/run.mjs). Peers install themselves on first use with `npm ci` from their
 // own lockfiles. Quick by default; BENCH_FULL=1 for the full matrix.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ensurePnpm, ensurePostgres, pnpmVersion, root, run, step } from './bootstrap.mjs';
+import { ensurePnpm, ensurePostgres, ensureRedis, pnpmVersion, root, run, step } from './bootstrap.mjs';
 
 process.env.TURBO_TELEMETRY_DISABLED = '1';
 
@@ -19,6 +19,8 @@ run('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@cairn/benchmarks...', '
 });
 step('services');
 ensurePostgres();
+// cairn-redis runs on its own redis-server (appendfsync always), started by the runner.
+ensureRedis();
 
 let commit = 'unknown';
 try {

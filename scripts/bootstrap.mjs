@@ -91,3 +91,41 @@ export function ensureFaketime() {
     extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
   });
 }
+
+/**
+ * Debian's redis-server and redis-cli: the world-redis and e2e tests start their own servers
+ * (one, and a three-master cluster) on loopback in temp directories, so no system service
+ * is used. Installed from Debian's packages when missing.
+ */
+export function ensureRedis() {
+  const found = ['redis-server', 'redis-cli'].every(
+    (command) => spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0,
+  );
+  if (found) return;
+  if (process.getuid?.() !== 0) {
+    console.error('redis-server is missing; install it with: sudo apt-get install -y redis-server');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+/**
+ * Debian's Chromium, which the dashboard tests drive headless through playwright-core (no
+ * browser download is possible or wanted). Installed from Debian's packages when missing.
+ */
+export function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return;
+  if (process.getuid?.() !== 0) {
+    console.error('Chromium is missing; install it with: sudo apt-get install -y chromium');
+    process.exit(1);
+  }
+  run('apt-get', ['update'], { quiet: true });
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+    quiet: true,
+    extraEnv: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}

@@ -2,7 +2,16 @@
 // The one test command (`npm test`). A fresh machine has only Node and npm, so this
 // script provisions everything else itself: a pinned pnpm in .tools/, the workspace
 // dependencies, the build, then lint, typecheck and every package's tests.
-import { ensureFaketime, ensurePnpm, ensurePostgres, pnpmVersion, run, step } from './bootstrap.mjs';
+import {
+  ensureChromium,
+  ensureFaketime,
+  ensurePnpm,
+  ensurePostgres,
+  ensureRedis,
+  pnpmVersion,
+  run,
+  step,
+} from './bootstrap.mjs';
 
 step(`pnpm ${pnpmVersion}`);
 ensurePnpm();
@@ -27,8 +36,12 @@ run('node', ['scripts/check-packages.mjs']);
 step('services');
 // The tests start their own PostgreSQL on loopback; they only need the server binaries.
 ensurePostgres();
-// The clock-skew tests run worker processes under faketime.
+// The clock-skew tests and the workflow fuzzer run worker processes under faketime.
 ensureFaketime();
+// The world-redis tests start their own redis-server and Redis Cluster; they need the binaries.
+ensureRedis();
+// The dashboard tests drive Debian's Chromium headless.
+ensureChromium();
 
 step('test');
 // One package at a time: the suites fsync, spawn and kill processes, and two cores are

@@ -83,6 +83,18 @@ export function analyse(results, systems) {
         : 'needs sequential-0 and sequential-50 on cairn-postgres',
     }),
   );
+  const httpTen = medianOf(results, 'sequential-10', 'cairn-http');
+  targets.push(
+    verdict({
+      target: '10 sequential steps through world-http in at most 1.3× cairn-postgres’s time',
+      limit: 1.3,
+      value: httpTen !== undefined && cairnTen !== undefined ? httpTen / cairnTen : undefined,
+      detail:
+        httpTen !== undefined && cairnTen !== undefined
+          ? `cairn-http ${httpTen.toFixed(1)} ms vs cairn-postgres ${cairnTen.toFixed(1)} ms (medians, same run)`
+          : 'needs sequential-10 on cairn-http and cairn-postgres',
+    }),
+  );
   for (const name of ['cairn-postgres', 'cairn-local']) {
     const windows = stepIndex[name];
     targets.push(

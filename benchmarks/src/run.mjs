@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '@cairn/world-postgres/testing';
+import { startRedis } from '@cairn/world-redis/testing';
 import pg from 'pg';
 import { analyse } from './analysis.mjs';
 import { renderStepOverheadChart } from './chart.mjs';
@@ -47,6 +48,9 @@ say(`systems: ${selectedSystems.map((system) => system.name).join(', ')}`);
 
 const scratch = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
 const server = await startPostgres('bench_admin');
+// Started only when cairn-redis is measured; every driver start gets a fresh key prefix.
+const redis = selectedSystems.some((system) => system.redis) ? await startRedis() : undefined;
+let redisPrefixes = 0;
 const adminUrl = server.connectionString;
 const urlFor = (database) => adminUrl.replace(/\/[^/]*$/, `/${database}`);
 const admin = new pg.Client({ connectionString: adminUrl });
@@ -87,6 +91,7 @@ try {
 } finally {
   await admin.end();
   await server.stop();
+  await redis?.stop();
   await rm(scratch, { recursive: true, force: true });
 }
 
@@ -124,7 +129,15 @@ async function benchmarkSystem(system, walProbe) {
     const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
     return startDriver({
       directory: directoryOf(system),
-      options: { databaseUrl: system.database ? urlFor(database) : undefined, dataDir, variant: system.variant },
+      options: {
+        databaseUrl: system.database
+          ? urlFor(database)
+          : system.redis
+            ? `${redis.url}#bench-${system.name}-${++redisPrefixes}`
+            : undefined,
+        dataDir,
+        variant: system.variant,
+      },
       log: process.env.BENCH_VERBOSE === '1' ? (line) => say(`  ${system.name} | ${line}`) : () => {},
     });
   };

@@ -16,6 +16,23 @@ const root = new URL('..', import.meta.url).pathname;
 export const systems = [
   { name: 'cairn-local', directory: 'src/cairn', variant: 'local', storage: 'local files (fsync)' },
   { name: 'cairn-postgres', directory: 'src/cairn', variant: 'postgres', storage: 'PostgreSQL', database: true },
+  {
+    name: 'cairn-redis',
+    directory: 'src/cairn',
+    variant: 'redis',
+    storage: 'Redis (AOF, appendfsync always)',
+    redis: true,
+  },
+  // The same PostgreSQL World, but the worker and client reach it through a world-http
+  // server on loopback: what the HTTP hop costs.
+  {
+    name: 'cairn-http',
+    directory: 'src/cairn',
+    variant: 'http',
+    storage: 'PostgreSQL',
+    database: true,
+    comparedWith: 'cairn-postgres',
+  },
   { name: 'dbos', directory: 'peers/dbos', storage: 'PostgreSQL', database: true, comparedWith: 'cairn-postgres' },
   {
     name: 'vercel-workflow-local',

@@ -14,7 +14,16 @@ const entry = join(import.meta.dirname, '..', 'dist', 'worker-process.js');
 /** Starts `count` worker processes on one World and waits until each is consuming. */
 export async function spawnWorkers(
   count: number,
-  env: { connectionString: string; schema: string; runLease?: boolean; clockOffset?: string },
+  env:
+    | {
+        connectionString: string;
+        schema: string;
+        runLease?: boolean;
+        clockOffset?: string;
+        /** Workers speak only HTTP to this server, and get no database settings. */
+        http?: { url: string; token: string };
+      }
+    | { redis: object; runLease?: boolean; clockOffset?: string },
 ): Promise<WorkerProcesses> {
   // Real clock skew: Debian's faketime shifts every clock the process reads, Date.now included.
   const [command, args] =
@@ -25,8 +34,11 @@ export async function spawnWorkers(
     spawn(command, args, {
       env: {
         ...process.env,
-        CAIRN_E2E_CONNECTION: env.connectionString,
-        CAIRN_E2E_SCHEMA: env.schema,
+        ...('redis' in env
+          ? { CAIRN_E2E_REDIS: JSON.stringify(env.redis) }
+          : env.http
+            ? { CAIRN_E2E_HTTP_URL: env.http.url, CAIRN_E2E_HTTP_TOKEN: env.http.token }
+            : { CAIRN_E2E_CONNECTION: env.connectionString, CAIRN_E2E_SCHEMA: env.schema }),
         CAIRN_E2E_RUN_LEASE: String(env.runLease ?? true),
       },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', storms: 'src/storms/public.ts' },
+  entry: { index: 'src/index.ts', storms: 'src/storms/public.ts', 'fuzz-process': 'src/fuzz/fuzz-process.ts' },
   format: ['esm'],
   dts: true,
   sourcemap: true,

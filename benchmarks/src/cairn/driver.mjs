@@ -1,11 +1,16 @@
-// Cairn behind the driver protocol (../driver-kit.mjs), on world-local (variant 'local') or
-// world-postgres (variant 'postgres'): one worker and one client in this process, the way
+// Cairn behind the driver protocol (../driver-kit.mjs), on world-local (variant 'local'),
+// world-postgres (variant 'postgres'), world-postgres behind world-http (variant 'http') or
+// world-redis (variant 'redis', `databaseUrl` then being a redis:// URL with the key prefix as
+// its fragment): one worker and one client in this process, the way
 // an application embeds Cairn. Peers run the same way in their own processes.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, createHook, createWorker, getWritable, map, step, workflow } from '@cairn/core';
+import { createHttpWorld, createWorldServer } from '@cairn/world-http';
 import { createLocalWorld } from '@cairn/world-local';
 import { createPostgresWorld } from '@cairn/world-postgres';
+import { createRedisWorld } from '@cairn/world-redis';
 import { payloadOf, preciseNow, runDriver } from '../driver-kit.mjs';
 
 const version = JSON.parse(
@@ -89,12 +94,34 @@ async function untilHookIsLive(world, runId, token) {
   }
 }
 
+/** PostgreSQL behind a world-http server on loopback, and the client World that reaches it. */
+async function httpWorld(databaseUrl) {
+  const backing = createPostgresWorld({ connectionString: databaseUrl, poolSize: 20 });
+  await backing.open();
+  const token = randomBytes(24).toString('base64url');
+  const server = createWorldServer({ world: backing, tokens: [{ token, role: 'worker' }] });
+  const { url } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const world = await createHttpWorld({ url, token });
+  return {
+    world,
+    async close() {
+      await world.close();
+      await server.close();
+      await backing.close();
+    },
+  };
+}
+
 await runDriver(async ({ databaseUrl, dataDir, variant = 'local' }) => {
+  const served = variant === 'http' ? await httpWorld(databaseUrl) : undefined;
   const world =
-    variant === 'postgres'
+    served?.world ??
+    (variant === 'postgres'
       ? createPostgresWorld({ connectionString: databaseUrl, poolSize: 20 })
-      : createLocalWorld({ dir: join(dataDir, 'world') });
-  await world.open();
+      : variant === 'redis'
+        ? createRedisWorld({ url: databaseUrl.replace(/#.*$/, ''), prefix: new URL(databaseUrl).hash.slice(1) })
+        : createLocalWorld({ dir: join(dataDir, 'world') }));
+  await world.open?.();
   // Concurrency 100: every step of a 50-wide Promise.all or map can be in flight at once,
   // as it is in the peers, which run steps inline without a limit.
   const worker = createWorker({
@@ -154,7 +181,7 @@ await runDriver(async ({ databaseUrl, dataDir, variant = 'local' }) => {
     },
     async close() {
       await worker.stop();
-      await world.close();
+      await (served ?? world).close();
     },
   };
 });

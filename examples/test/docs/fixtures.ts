@@ -28,14 +28,4 @@ const createMyWorld = () =>
  * Blocks that do not work yet, each with the reason and the failure it must show meanwhile.
  * A pending block that starts passing fails the test, so it is taken off this list.
  */
-export const pending: { file: string; contains: string; reason: string; failsWith: RegExp }[] = [
-  {
-    file: 'README.md',
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the README's source text, matched literally.
-    contains: 'await cairn.resumeHook(`approve:${order.id}`, { ok: true });',
-    reason:
-      'resumeHook right after start throws HookNotFoundError, because the run has not reached its hook yet; ' +
-      'it passes once resumeHook waits for (or buffers until) the hook',
-    failsWith: /HookNotFoundError/,
-  },
-];
+export const pending: { file: string; contains: string; reason: string; failsWith: RegExp }[] = [];

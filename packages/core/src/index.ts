@@ -42,5 +42,6 @@ export {
 } from './workflow/primitives.js';
 export { getStepMetadata, type StepMetadata } from './workflow/step-metadata.js';
 export { getWritable } from './workflow/streams.js';
+export { createWebhook, type Webhook, type WebhookRequest, webhookTokenPrefix } from './workflow/webhook.js';
 // The World contract stays importable from the root too, for convenience.
 export * from './world/index.js';

@@ -2,6 +2,7 @@ import { describeEngineBehaviour } from './engine/index.js';
 import type { EngineSuiteOptions } from './harness.js';
 import { describeRaceStorms } from './storms/index.js';
 
+export { describeWorkflowFuzz, type FuzzOptions, knownDefects, type WorldSpec } from './fuzz/index.js';
 export type { EngineSuiteOptions, Harness } from './harness.js';
 export { openHarness } from './harness.js';
 

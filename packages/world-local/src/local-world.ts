@@ -15,6 +15,7 @@ import { LocalQueue } from './local-queue.js';
 import { LocalStore } from './local-store.js';
 import { LocalStreams } from './local-streams.js';
 import { LocalViews } from './local-views.js';
+import { createReadOnlyLocalWorld } from './read-only-world.js';
 
 const localWorldOptionsSchema = z.strictObject({
   /** Directory holding the journal, snapshots and lock. Created if missing. */
@@ -32,6 +33,13 @@ const localWorldOptionsSchema = z.strictObject({
   defaultLeaseMs: z.number().int().min(10).optional(),
   /** How long an acknowledged message's idempotency key keeps deduplicating. Default 24 h. */
   idempotencyRetentionMs: z.number().int().min(0).optional(),
+  /**
+   * Open without the lock and never write: follow a directory another process may hold
+   * (read-only-store.ts). Every write rejects with `WorldUnavailableError`. Default false.
+   */
+  readOnly: z.boolean().optional(),
+  /** With `readOnly`: how often waiting readers (watch, live streams) look for new writes. Default 200 ms. */
+  pollIntervalMs: z.number().int().min(10).optional(),
   /** Checked by hand below: a schema cannot describe an object with methods well. */
   clock: z.unknown().optional(),
 });
@@ -82,6 +90,10 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     },
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
   };
+  if (parsed.readOnly) {
+    const pollIntervalMs = parsed.pollIntervalMs ?? 200;
+    return createReadOnlyLocalWorld({ directory, name, capabilities, maxPayloadBytes, pollIntervalMs });
+  }
   const store = new LocalStore({
     directory,
     worldName: name,

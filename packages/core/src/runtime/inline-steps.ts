@@ -23,7 +23,6 @@ interface Attempt {
 export class InlineSteps {
   /** By run, then by step id, so a pass looks only at its own run's attempts. */
   private readonly attempts = new Map<string, Map<string, Attempt>>();
-  private stopping = new AbortController();
 
   constructor(
     private readonly world: World,
@@ -36,11 +35,6 @@ export class InlineSteps {
     return this.attempts.get(runId)?.has(stepId) ?? false;
   }
 
-  /** After a stop: attempts started from now on get a signal that is not aborted. */
-  start(): void {
-    if (this.stopping.signal.aborted) this.stopping = new AbortController();
-  }
-
   /** Starts an attempt; it waits for a free slot first if the worker is busy. */
   run(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
     const controller = new AbortController();
@@ -51,13 +45,7 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          {
-            world: this.world,
-            runId,
-            signal: AbortSignal.any([controller.signal, this.stopping.signal]),
-            trace,
-            beforeAttempt: this.beforeAttempt,
-          },
+          { world: this.world, runId, signal: controller.signal, trace, beforeAttempt: this.beforeAttempt },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )
@@ -111,9 +99,11 @@ export class InlineSteps {
     }
   }
 
-  /** The worker is stopping: every body's signal aborts; their outcomes are still recorded. */
+  /** The worker is stopping: every running body's signal aborts; their outcomes are still recorded. */
   stop(): void {
-    this.stopping.abort(new Error('the worker is stopping'));
+    for (const byStep of this.attempts.values()) {
+      for (const attempt of byStep.values()) attempt.controller.abort(new Error('the worker is stopping'));
+    }
   }
 
   /** Settles once every registered attempt has settled. */

@@ -103,7 +103,6 @@ export class Orchestrator {
   start(): void {
     this.stopping = false;
     if (this.stopped.signal.aborted) this.stopped = new AbortController();
-    this.inline.start();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */

@@ -130,8 +130,12 @@ export function describeMap(options: EngineSuiteOptions): void {
         gateFor(state.gates, index).open();
         // Wait until this completion is in the log before releasing the next one.
         const stepId = `step:map.work@map0.${index}#0`;
-        while ((await harness.world.steps.get(run.id, stepId)).status !== 'completed') {
-          await harness.world.events.watch(run.id, (await harness.world.runs.get(run.id)).lastSeq);
+        for (;;) {
+          // The tail is read before the step, so a completion landing between the two reads
+          // still wakes the watch instead of leaving it waiting for an event that never comes.
+          const { lastSeq } = await harness.world.runs.get(run.id);
+          if ((await harness.world.steps.get(run.id, stepId)).status === 'completed') break;
+          await harness.world.events.watch(run.id, lastSeq);
         }
       }
       const result = await run.result();

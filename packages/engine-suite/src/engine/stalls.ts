@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type Server } from 'node:http';
 import { createHook, RunFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EngineSuiteOptions, Harness } from '../harness.js';
@@ -12,8 +12,15 @@ const awaitsTimer = workflow('stalls.awaits-timer', async () => {
 });
 /** A plain async helper doing I/O: the most common way to stall a workflow by accident. */
 async function loadConfig(url: string) {
-  const response = await fetch(url);
-  return response.text();
+  return new Promise<string>((resolve, reject) => {
+    get(url, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      response.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }
 const awaitsIo = workflow('stalls.awaits-io', async (url: string) => (await loadConfig(url)).length);
 const waitsOnHook = workflow('stalls.waits-on-hook', async (token: string) => createHook<string>({ token }));

@@ -1,0 +1,112 @@
+import type { Client } from '@cairn/core';
+import { type Hook, HookNotFoundError, type Run, RunTerminalError, type World } from '@cairn/core/world';
+import { caseRunId, type FuzzCase } from './fuzz-case.js';
+import { fuzzWorkflow } from './interpreter.js';
+import { Random } from './random.js';
+import { appendRecord } from './side-records.js';
+
+const terminal = new Set(['completed', 'failed', 'cancelled']);
+
+/** Every run in the World (the case's World holds nothing else), all pages. */
+export async function listRuns(world: World): Promise<Run[]> {
+  const runs: Run[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await world.runs.list({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+    runs.push(...page.data);
+    cursor = page.cursor ?? undefined;
+  } while (cursor !== undefined);
+  return runs;
+}
+
+export interface DriveResult {
+  /** True when every run reached a terminal status before the deadline. */
+  settled: boolean;
+  /** Driver errors that are not the expected refusals. */
+  problems: string[];
+}
+
+/**
+ * Starts the case's runs (under fixed ids, so a restarted driver starts nothing twice) and
+ * feeds every hook it finds: as many payloads as the hook reads, plus up to two extra that
+ * may arrive after its disposal. With `hookBursts`, a hook's payloads go out together at a
+ * seeded offset around the run's earliest pending sleep, so deliveries and wake-ups race.
+ * Returns once every run in the World is terminal, or at the deadline.
+ */
+export async function drive(
+  world: World,
+  client: Client,
+  fuzzCase: FuzzCase,
+  sideDirectory: string,
+  deadline: number,
+  incarnation = 0,
+): Promise<DriveResult> {
+  const problems: string[] = [];
+  for (const [index, program] of fuzzCase.programs.entries())
+    await client.start(fuzzWorkflow, { program }, { id: caseRunId(fuzzCase.seed, index) });
+  const planned = new Set<string>();
+  const sends: Promise<void>[] = [];
+  const send = async (token: string, payload: string) => {
+    try {
+      // The driver only resumes hooks it has seen live; a short wait covers a token being
+      // handed over, and extras sent after a disposal are refused instead of waited on.
+      await client.resumeHook(token, payload, { timeoutMs: 1000 });
+      appendRecord(sideDirectory, 'accepted', { token, payload });
+    } catch (error) {
+      // A hook disposed, or its run ended, between listing it and resuming it: a refusal, not a fault.
+      if (!HookNotFoundError.is(error) && !RunTerminalError.is(error))
+        problems.push(`resumeHook(${token}) failed: ${String(error)}`);
+    }
+  };
+  for (;;) {
+    const runs = await listRuns(world);
+    const open = runs.filter((run) => !terminal.has(run.status));
+    if (open.length === 0 && runs.length >= fuzzCase.programs.length) break;
+    if (Date.now() > deadline) {
+      await Promise.all(sends);
+      return { settled: false, problems };
+    }
+    for (const run of open) {
+      const hooks = await world.hooks.list(run.runId, { limit: 1000 });
+      for (const hook of hooks.data) {
+        if (hook.status !== 'active' || planned.has(hook.token)) continue;
+        planned.add(hook.token);
+        sends.push(feed(world, run.runId, hook, fuzzCase, incarnation, send));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
+  await Promise.all(sends);
+  return { settled: true, problems };
+}
+
+/**
+ * Sends one hook its payloads. A restarted driver (a killed owner) tops up what the hook
+ * still needs, with payloads named for its incarnation so no two resumes carry the same one.
+ */
+async function feed(
+  world: World,
+  runId: string,
+  hook: Hook,
+  fuzzCase: FuzzCase,
+  incarnation: number,
+  send: (token: string, payload: string) => Promise<void>,
+): Promise<void> {
+  const token = hook.token;
+  const random = new Random(fuzzCase.seed + incarnation).fork(token);
+  const needed = Number(/\/n(\d+)$/.exec(token)?.[1] ?? 1) - hook.receivedCount;
+  const count = Math.max(0, needed) + random.int(0, 2);
+  const payloads = Array.from({ length: count }, (_, index) => `${token}#${incarnation}.${index}`);
+  if (fuzzCase.faults.hookBursts) {
+    const waits = (await world.waits.list(runId, { limit: 1000 })).data.filter((wait) => wait.status === 'waiting');
+    const target = waits.length === 0 ? Date.now() : Math.min(...waits.map((wait) => wait.resumeAt));
+    const at = target + random.int(-20, 30);
+    if (at > Date.now()) await new Promise((resolve) => setTimeout(resolve, at - Date.now()));
+    await Promise.all(payloads.map((payload) => send(token, payload)));
+    return;
+  }
+  for (const payload of payloads) {
+    await send(token, payload);
+    if (random.chance(0.5)) await new Promise((resolve) => setTimeout(resolve, random.int(1, 60)));
+  }
+}

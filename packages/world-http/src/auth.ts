@@ -1,0 +1,78 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { InvalidInputError } from '@cairn/core/world';
+import { ForbiddenError } from './errors/forbidden-error.js';
+import { UnauthorizedError } from './errors/unauthorized-error.js';
+
+/** `worker` may do everything; `read` may read views, events and streams and nothing else. */
+export type Role = 'worker' | 'read';
+
+export interface TokenGrant {
+  /** A secret of at least 24 printable characters; send it as `Authorization: Bearer <token>`. */
+  token: string;
+  role: Role;
+}
+
+const minimumTokenLength = 24;
+
+/**
+ * The accepted tokens, kept only as SHA-256 digests. Every check hashes the presented
+ * token and compares it with every grant using `timingSafeEqual`, without stopping at a
+ * match, so neither the time taken nor the grant order tells an attacker anything.
+ */
+export class TokenTable {
+  private grants: { digest: Buffer; role: Role }[] = [];
+
+  constructor(grants: readonly TokenGrant[]) {
+    this.replace(grants);
+  }
+
+  /** Swaps the whole set at once: how tokens rotate without a restart. */
+  replace(grants: readonly TokenGrant[]): void {
+    if (!Array.isArray(grants) || grants.length === 0) {
+      throw new InvalidInputError({ field: 'tokens', value: grants, reason: 'must be a non-empty array of grants' });
+    }
+    this.grants = grants.map((grant, index) => {
+      const field = `tokens[${index}]`;
+      if (typeof grant?.token !== 'string' || !/^[\x21-\x7e]+$/.test(grant.token)) {
+        throw new InvalidInputError({ field: `${field}.token`, value: '(hidden)', reason: 'must be printable ASCII' });
+      }
+      if (grant.token.length < minimumTokenLength) {
+        throw new InvalidInputError({
+          field: `${field}.token`,
+          value: `${grant.token.length} characters`,
+          reason: `must be at least ${minimumTokenLength} characters`,
+        });
+      }
+      if (grant.role !== 'worker' && grant.role !== 'read') {
+        throw new InvalidInputError({
+          field: `${field}.role`,
+          value: grant.role,
+          reason: "must be 'worker' or 'read'",
+        });
+      }
+      return { digest: digest(grant.token), role: grant.role };
+    });
+  }
+
+  /** The role of the bearer token in an `Authorization` header. Throws `UnauthorizedError`. */
+  authenticate(header: string | undefined): Role {
+    const match = /^Bearer ([\x21-\x7e]{1,1024})$/.exec(header ?? '');
+    if (!match) throw new UnauthorizedError('A bearer token is required (Authorization: Bearer <token>)');
+    const presented = digest(match[1]!);
+    let role: Role | undefined;
+    for (const grant of this.grants) {
+      if (timingSafeEqual(grant.digest, presented) && role === undefined) role = grant.role;
+    }
+    if (role === undefined) throw new UnauthorizedError('The bearer token is not valid');
+    return role;
+  }
+}
+
+/** Throws `ForbiddenError` unless `role` may call a route that needs `required`. */
+export function authorize(route: string, required: Role, role: Role): void {
+  if (required === 'worker' && role !== 'worker') throw new ForbiddenError({ route, requiredRole: required, role });
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}

@@ -1,0 +1,77 @@
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  type EventPage,
+  type ListEventsOptions,
+  parseAppendInput,
+  type WorldCapabilities,
+  type WorldEvent,
+  type WorldEvents,
+  WorldUnavailableError,
+} from '@cairn/core/world';
+import { type HttpTransport, nextDelay, pause } from './http-transport.js';
+
+/** How long one watch long-poll parks on the server before asking again. */
+const watchWaitMs = 20_000;
+
+/**
+ * The event log over HTTP: every append is one round trip. Appends are checked here first
+ * with the contract's own validation, because JSON would quietly turn a Date into a string
+ * or drop an undefined; the server's World checks everything again.
+ */
+export class HttpEventLog implements WorldEvents {
+  constructor(
+    private readonly transport: HttpTransport,
+    private readonly capabilities: WorldCapabilities,
+  ) {}
+
+  async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
+    this.transport.assertOpen();
+    parseAppendInput(runId, { request }, params, this.capabilities.maxPayloadBytes);
+    return this.transport.call<CreateEventResult>('events.create', { runId, request, params });
+  }
+
+  async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
+    this.transport.assertOpen();
+    parseAppendInput(runId, { requests }, params, this.capabilities.maxPayloadBytes);
+    return this.transport.call<CreateEventResult[]>('events.createBatch', { runId, requests, params });
+  }
+
+  list(runId: string, options?: ListEventsOptions): Promise<EventPage> {
+    return this.transport.call('events.list', { runId, options });
+  }
+
+  get(runId: string, eventId: string): Promise<WorldEvent> {
+    return this.transport.call('events.get', { runId, eventId });
+  }
+
+  /**
+   * Long-polls until the server reports an event after `afterSeq`. Each answer comes the
+   * moment the event commits; a lost connection is retried (quickly, then at most once a
+   * second) until the signal aborts or the World closes.
+   */
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+    const stop = signal ? AbortSignal.any([signal, this.transport.live.signal]) : this.transport.live.signal;
+    let delay = 0;
+    for (;;) {
+      this.transport.assertOpen();
+      if (signal?.aborted) return;
+      try {
+        const { ready } = await this.transport.call<{ ready: boolean }>(
+          'events.watch',
+          { runId, afterSeq, waitMs: watchWaitMs },
+          { signal: stop },
+        );
+        if (ready) return;
+        delay = 0;
+      } catch (error) {
+        if (signal?.aborted) return;
+        this.transport.assertOpen();
+        if (!WorldUnavailableError.is(error)) throw error;
+        delay = nextDelay(delay);
+        await pause(delay, stop);
+      }
+    }
+  }
+}

@@ -1,0 +1,237 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type Client, createClient } from '@cairn/core';
+import { type World, WorldUnavailableError } from '@cairn/core/world';
+import { authorize, type TokenGrant, TokenTable } from './auth.js';
+import { errorToWire } from './error-mapping.js';
+import { ProtocolError } from './errors/protocol-error.js';
+import { QueueSessions } from './queue-sessions.js';
+import { parseJsonBody, readBody } from './request-body.js';
+import { handleWebhook, type RouteContext, routes, webhookPathPrefix } from './routes/index.js';
+import { serveLines } from './serve-lines.js';
+
+export interface WorldServerOptions {
+  /** The World to serve. The server never closes it: its owner does. */
+  world: World;
+  /** Accepted bearer tokens; several may be valid at once. Replace them later with `setTokens`. */
+  tokens: readonly TokenGrant[];
+  /** Largest request body. Default: room for the World's largest payload or stream chunk, JSON-escaped. */
+  maxBodyBytes?: number;
+  /** Time a client has to send its request headers. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its request body. Default 30 s. */
+  bodyTimeoutMs?: number;
+  /** Idle keep-alive connections close after this. Default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** The longest a long-poll (watch, queue poll) parks before answering "nothing yet". Default 25 s. */
+  longPollMs?: number;
+  /** A queue session nobody polls for this long ends and hands its messages back. Default 60 s. */
+  sessionIdleMs?: number;
+  /** Connections beyond this are refused at accept time. Default 4096. */
+  maxConnections?: number;
+  /**
+   * The public prefix of webhook URLs, e.g. `https://cairn.example.com/v1/webhooks`. Set it
+   * when clients reach the server at another address than the one senders should use.
+   */
+  webhookBaseUrl?: string;
+  /** Must match the workers' `runLease` setting: webhook deliveries wake runs the same way. Default true. */
+  runLease?: boolean;
+  /** Where server faults are reported. Never receives tokens or payloads. Default: console.warn. */
+  logger?: { warn(message: string): void };
+}
+
+export interface WorldServer {
+  /** A Node request listener, to mount the World inside an existing HTTP server. */
+  readonly handler: RequestListener;
+  /** Starts a server of its own. Port 0 (the default) picks a free port. */
+  listen(options?: { port?: number; host?: string }): Promise<{ url: string }>;
+  /** Swaps the accepted tokens at once: add the new token, move clients over, then drop the old one. */
+  setTokens(tokens: readonly TokenGrant[]): void;
+  /** Ends long-polls and live reads, hands back undelivered queue messages, and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Serves `world` over HTTP to `createHttpWorld` clients. See the package README for the protocol. */
+export function createWorldServer(options: WorldServerOptions): WorldServer {
+  const { world } = options;
+  const tokens = new TokenTable(options.tokens);
+  const { maxPayloadBytes } = world.capabilities;
+  const maxChunkBytes = world.capabilities.streams.maxChunkBytes;
+  const maxBodyBytes = options.maxBodyBytes ?? Math.max(maxPayloadBytes, 6 * maxChunkBytes) + 64 * 1024;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const longPollMs = options.longPollMs ?? 25_000;
+  const logger = options.logger ?? { warn: (message: string) => console.warn(message) };
+  const sessions = new QueueSessions(world, options.sessionIdleMs ?? 60_000);
+  const live = new Set<AbortController>();
+  let webhookClient: Client | undefined;
+  let closing = false;
+  let httpServer: Server | undefined;
+
+  const capabilities = () => ({
+    name: world.name,
+    // Every client of this server sees one store, and long-polls deliver changes as they happen.
+    capabilities: { ...world.capabilities, sharedAcrossProcesses: true, notifications: 'push' },
+    webhookBaseUrl: options.webhookBaseUrl ?? null,
+  });
+
+  async function serve(request: IncomingMessage, response: ServerResponse, signal: AbortSignal): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0]!;
+    if (closing) {
+      throw new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
+    }
+    if (path.startsWith(webhookPathPrefix)) {
+      if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
+      const body = await readBody(request, maxPayloadBytes, bodyTimeoutMs);
+      webhookClient ??= createClient({ world, runLease: options.runLease ?? true });
+      await handleWebhook(webhookClient, path.slice(webhookPathPrefix.length), {
+        method: request.method,
+        headers: request.headers,
+        body,
+      });
+      return sendJson(response, 202, { accepted: true });
+    }
+    const role = tokens.authenticate(request.headers.authorization);
+    if (path === '/v1/capabilities') {
+      if (request.method !== 'GET') throw methodNotAllowed(request.method, 'GET');
+      return sendJson(response, 200, { result: capabilities() });
+    }
+    const name = path.startsWith('/v1/') ? path.slice(4) : '';
+    const route = routes.get(name);
+    if (!route)
+      throw new ProtocolError({ code: 'ROUTE_NOT_FOUND', message: `No route ${JSON.stringify(path.slice(0, 100))}` });
+    if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
+    authorize(name, route.role, role);
+    const body = parseJsonBody(await readBody(request, maxBodyBytes, bodyTimeoutMs));
+    const context: RouteContext = { world, signal, sessions, longPollMs };
+    if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal);
+    const result = await route.handle(body, context);
+    sendJson(response, 200, { result: result ?? null });
+  }
+
+  const handler: RequestListener = (request, response) => {
+    const controller = new AbortController();
+    live.add(controller);
+    response.on('close', () => {
+      live.delete(controller);
+      controller.abort();
+    });
+    serve(request, response, controller.signal).catch((error: unknown) => {
+      const { status, body } = errorToWire(error);
+      if (status >= 500 && body.code === 'INTERNAL_ERROR') {
+        const path = (request.url ?? '').split('?')[0]!;
+        // A webhook path carries its token, so it is logged without it.
+        const shown = path.startsWith(webhookPathPrefix) ? `${webhookPathPrefix}(token)` : path.slice(0, 100);
+        logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`);
+      }
+      if (response.headersSent) return void response.destroy();
+      // A body we did not read would otherwise have to be drained before the next request.
+      const unread = !request.readableEnded;
+      sendJson(response, status, { error: body }, unread ? { connection: 'close' } : {});
+    });
+  };
+
+  return {
+    handler,
+    setTokens: (grants) => tokens.replace(grants),
+    async listen({ port = 0, host = '127.0.0.1' } = {}) {
+      const headersTimeout = options.headersTimeoutMs ?? 10_000;
+      const server = createServer(
+        {
+          headersTimeout,
+          // The body has its own, typed timeout; this one only catches what slips past it.
+          requestTimeout: headersTimeout + bodyTimeoutMs + 1000,
+          keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+          connectionsCheckingInterval: Math.min(1000, headersTimeout),
+          maxHeaderSize: 16 * 1024,
+        },
+        handler,
+      );
+      server.maxConnections = options.maxConnections ?? 4096;
+      guardSlowHeaders(server, headersTimeout, options.keepAliveTimeoutMs ?? 5000);
+      httpServer = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return { url: `http://${hostPart}:${address.port}` };
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      for (const controller of live) controller.abort();
+      await sessions.closeAll();
+      const server = httpServer;
+      if (!server) return;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Requests still running get a moment to answer; then every connection goes.
+      const grace = setTimeout(() => server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}
+
+function methodNotAllowed(method: string | undefined, allowed: string): ProtocolError {
+  return new ProtocolError({
+    code: 'METHOD_NOT_ALLOWED',
+    message: `Method ${String(method).slice(0, 20)} is not allowed here; use ${allowed}`,
+  });
+}
+
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(value);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  response.end(text);
+}
+
+/** The error's class and code only: a message can quote the payload that caused it. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? `${error.name} (code ${code})` : error.name;
+}
+
+/**
+ * Drops a connection that has not delivered a request's headers within `headersTimeoutMs`
+ * of opening, or of its previous response (plus the keep-alive allowance). Node's own
+ * `headersTimeout` is checked only every `connectionsCheckingInterval`; this guard is exact,
+ * and also covers a keep-alive connection that starts its next request and then stalls.
+ * Half-open peers are found by TCP keepalive.
+ */
+function guardSlowHeaders(server: Server, headersTimeoutMs: number, keepAliveTimeoutMs: number): void {
+  const guards = new WeakMap<Socket, NodeJS.Timeout>();
+  const arm = (socket: Socket, ms: number) => {
+    clearTimeout(guards.get(socket));
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    guards.set(socket, timer);
+  };
+  server.on('connection', (socket: Socket) => {
+    socket.setKeepAlive(true, 15_000);
+    arm(socket, headersTimeoutMs);
+    socket.once('close', () => clearTimeout(guards.get(socket)));
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    clearTimeout(guards.get(socket));
+    response.once('finish', () => {
+      if (!socket.destroyed) arm(socket, keepAliveTimeoutMs + headersTimeoutMs);
+    });
+  });
+}

@@ -1,0 +1,178 @@
+import { setMaxListeners } from 'node:events';
+import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
+import { Pool } from 'undici';
+import { errorFromWire } from './error-mapping.js';
+
+export interface TransportOptions {
+  url: string;
+  token: string;
+  /** Most sockets the keep-alive pool opens to the server. Default: as many as there are requests in flight. */
+  connections?: number;
+}
+
+/**
+ * The client's one connection pool to the server, and the only place that speaks HTTP.
+ * Every call is one `POST /v1/<route>` with a JSON body; a typed error body becomes the same
+ * error class the World behind the server threw. A failure to reach the server at all is a
+ * `WorldUnavailableError` (retryable).
+ */
+export class HttpTransport {
+  /** Set when the World closes: public calls are refused from then on. */
+  closed = false;
+  /** Aborts every long-poll and live read when the World closes. */
+  readonly live = new AbortController();
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly authorization: string;
+  /** Where the server is, for error messages. */
+  private readonly location: string;
+
+  constructor(
+    options: TransportOptions,
+    readonly worldName: string,
+  ) {
+    // Every live watch and read listens on this one signal; that many listeners is the design.
+    setMaxListeners(0, this.live.signal);
+    const base = new URL(options.url);
+    this.basePath = base.pathname.replace(/\/+$/, '');
+    this.location = `${base.origin}${this.basePath}`;
+    this.authorization = `Bearer ${options.token}`;
+    // Long-polls answer within 25 s and live reads send a heartbeat every 15 s, so a server
+    // that stays silent for a minute is gone: the request fails and the caller reconnects.
+    this.pool = new Pool(base.origin, {
+      keepAliveTimeout: 4000,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+      ...(options.connections === undefined ? {} : { connections: options.connections }),
+    });
+  }
+
+  /** Throws `WorldClosedError` once the World is closed. */
+  assertOpen(): void {
+    if (this.closed) throw new WorldClosedError({ world: this.worldName });
+  }
+
+  /**
+   * One round trip. `internal` calls (acknowledging deliveries while the World closes) pass
+   * a closed World; public ones do not.
+   */
+  async call<Result>(
+    route: string,
+    body: unknown,
+    options: { signal?: AbortSignal; internal?: boolean; method?: 'GET' | 'POST' } = {},
+  ): Promise<Result> {
+    if (!options.internal) this.assertOpen();
+    const response = await this.send(route, body, options);
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw this.failure(error, options.signal);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parsed);
+    return (parsed as { result: Result }).result;
+  }
+
+  /** A `lines` route: yields each JSON line; an `{ error }` line is thrown as its error class. */
+  async *lines(route: string, body: unknown, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+    const response = await this.send(route, body, { signal });
+    if (response.statusCode >= 400) {
+      const text = await response.body.text().catch(() => '');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      throw errorFromWire(response.statusCode, parsed);
+    }
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const bytes of response.body) {
+        buffered += decoder.decode(bytes as Uint8Array, { stream: true });
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.length > 0) {
+            const parsed = JSON.parse(line) as Record<string, unknown>;
+            if (parsed.error !== undefined) throw errorFromWire(500, parsed);
+            yield parsed;
+          }
+          newline = buffered.indexOf('\n');
+        }
+      }
+    } catch (error) {
+      // A typed error line passes as it is; anything else means the connection broke.
+      throw CairnError.is(error) ? error : this.failure(error, signal);
+    } finally {
+      response.body.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async send(route: string, body: unknown, options: { signal?: AbortSignal; method?: 'GET' | 'POST' }) {
+    let payload: string | undefined;
+    if (options.method !== 'GET') {
+      try {
+        payload = JSON.stringify(body);
+      } catch (error) {
+        throw new InvalidInputError({
+          field: 'arguments',
+          value: body,
+          reason: 'must be JSON-serialisable',
+          cause: error,
+        });
+      }
+    }
+    try {
+      return await this.pool.request({
+        path: `${this.basePath}/v1/${route}`,
+        method: options.method ?? 'POST',
+        headers: {
+          authorization: this.authorization,
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(payload === undefined ? {} : { body: payload }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      throw this.failure(error, options.signal);
+    }
+  }
+
+  /** A transport failure as a contract error: closed, or unavailable (retryable). Aborts pass through. */
+  private failure(error: unknown, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted) return error;
+    if (this.closed) return new WorldClosedError({ world: this.worldName, cause: error });
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : 'the connection failed';
+    return new WorldUnavailableError({ world: this.worldName, location: this.location, reason, cause: error });
+  }
+}
+
+/** Waits `ms` unless `signal` aborts first. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The next reconnect delay: quick at first, at most a second. */
+export const nextDelay = (delay: number) => Math.min(1000, delay === 0 ? 25 : delay * 2);

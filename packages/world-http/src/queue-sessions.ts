@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import type { ConsumeOptions, DeliveryControl, QueueConsumer, QueueMessage, World } from '@cairn/core/world';
+import { ProtocolError } from './errors/protocol-error.js';
+
+interface Delivery {
+  id: string;
+  message: QueueMessage;
+  control: DeliveryControl;
+  /** Settles the handler the World is waiting on: resolve acknowledges, reject hands back. */
+  settle(outcome: { ok: true } | { ok: false; reason: string }): void;
+  /** Hands the message back once its lease is over, so a client that vanished holds no slot. */
+  leaseTimer: NodeJS.Timeout | undefined;
+}
+
+/** A delivery as the client receives it. */
+export interface WireDelivery {
+  deliveryId: string;
+  message: QueueMessage;
+}
+
+/**
+ * One remote consumer: the server consumes the topic from the World on the client's behalf.
+ * Each message the World hands over waits here until the client polls it, then until the
+ * client acknowledges or hands it back, so leases, group exclusivity and retries stay the
+ * World's own. A session nobody polls for `idleMs` ends and hands its messages back.
+ */
+class QueueSession {
+  readonly id = randomBytes(18).toString('base64url');
+  private readonly consumer: QueueConsumer;
+  private readonly ready: Delivery[] = [];
+  private readonly handedOut = new Map<string, Delivery>();
+  private wakePoll: (() => void) | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private polling = 0;
+  stopped = false;
+
+  constructor(
+    world: World,
+    topic: string,
+    options: ConsumeOptions | undefined,
+    private readonly leaseMs: number,
+    private readonly idleMs: number,
+    private readonly onEnd: (session: QueueSession) => void,
+  ) {
+    const handler = (message: QueueMessage, control: DeliveryControl) =>
+      new Promise<void>((resolve, reject) => {
+        const delivery: Delivery = {
+          id: randomBytes(12).toString('base64url'),
+          message,
+          control,
+          leaseTimer: undefined,
+          settle: (outcome) => {
+            clearTimeout(delivery.leaseTimer);
+            this.handedOut.delete(delivery.id);
+            if (outcome.ok) resolve();
+            else reject(new Error(outcome.reason));
+          },
+        };
+        if (this.stopped) return delivery.settle({ ok: false, reason: 'the remote consumer stopped' });
+        this.ready.push(delivery);
+        this.wakePoll?.();
+      });
+    this.consumer = world.queue.consume(topic, handler, options);
+    this.touch();
+  }
+
+  /** Hands over what is ready, waiting up to `waitMs` for something to arrive. */
+  async poll(waitMs: number, signal: AbortSignal): Promise<WireDelivery[]> {
+    this.polling += 1;
+    clearTimeout(this.idleTimer);
+    try {
+      if (this.ready.length === 0 && !this.stopped) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            this.wakePoll = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, waitMs);
+          signal.addEventListener('abort', done, { once: true });
+          this.wakePoll = done;
+        });
+      }
+      if (signal.aborted) return [];
+      return this.ready.splice(0).map((delivery) => {
+        this.handedOut.set(delivery.id, delivery);
+        this.armLease(delivery, this.leaseMs);
+        return { deliveryId: delivery.id, message: delivery.message };
+      });
+    } finally {
+      this.polling -= 1;
+      this.touch();
+    }
+  }
+
+  settle(deliveryId: string, outcome: { ok: true } | { ok: false; reason: string }): boolean {
+    const delivery = this.handedOut.get(deliveryId);
+    if (!delivery) return false;
+    delivery.settle(outcome);
+    return true;
+  }
+
+  /** The World validates `leaseMs` and decides; the server's own hand-back timer follows it. */
+  async extend(deliveryId: string, leaseMs: unknown): Promise<boolean> {
+    const delivery = this.handedOut.get(deliveryId);
+    if (!delivery) return false;
+    const extended = await delivery.control.extendLease(leaseMs as number | undefined);
+    if (extended && this.handedOut.has(deliveryId)) {
+      this.armLease(delivery, typeof leaseMs === 'number' ? leaseMs : this.leaseMs);
+    }
+    return extended;
+  }
+
+  /** Hands back everything not acknowledged and stops consuming. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.idleTimer);
+    this.wakePoll?.();
+    this.onEnd(this);
+    for (const delivery of [...this.ready.splice(0), ...this.handedOut.values()])
+      delivery.settle({ ok: false, reason });
+    await this.consumer.stop();
+  }
+
+  private armLease(delivery: Delivery, ms: number): void {
+    clearTimeout(delivery.leaseTimer);
+    delivery.leaseTimer = setTimeout(
+      () => delivery.settle({ ok: false, reason: 'the lease ran out at the client' }),
+      ms,
+    );
+  }
+
+  private touch(): void {
+    clearTimeout(this.idleTimer);
+    if (this.stopped || this.polling > 0) return;
+    this.idleTimer = setTimeout(() => void this.stop('the remote consumer stopped polling'), this.idleMs);
+    this.idleTimer.unref();
+  }
+}
+
+/** Every remote consumer of one server, by session id. */
+export class QueueSessions {
+  private readonly sessions = new Map<string, QueueSession>();
+
+  constructor(
+    private readonly world: World,
+    private readonly idleMs: number,
+  ) {}
+
+  open(topic: string, options: ConsumeOptions | undefined): string {
+    const leaseMs = options?.leaseMs ?? this.world.capabilities.queue.defaultLeaseMs;
+    const session = new QueueSession(this.world, topic, options, leaseMs, this.idleMs, (ended) =>
+      this.sessions.delete(ended.id),
+    );
+    this.sessions.set(session.id, session);
+    return session.id;
+  }
+
+  get(sessionId: unknown): QueueSession {
+    const session = typeof sessionId === 'string' ? this.sessions.get(sessionId) : undefined;
+    if (!session)
+      throw new ProtocolError({ code: 'SESSION_NOT_FOUND', message: 'No such queue session; subscribe again' });
+    return session;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((session) => session.stop('the server is closing')));
+  }
+}

@@ -1,0 +1,66 @@
+import type { IncomingMessage } from 'node:http';
+import { InvalidInputError } from '@cairn/core/world';
+import { PayloadTooLargeError } from './errors/payload-too-large-error.js';
+import { ProtocolError } from './errors/protocol-error.js';
+
+/**
+ * Reads a request body of at most `maxBytes` within `timeoutMs`. A declared length over the
+ * limit is refused before a byte is read; a body that grows past it is refused as soon as it
+ * does, so an oversized upload never sits in memory whole. A sender that stalls gets a typed
+ * 408 instead of holding the request open.
+ */
+export function readBody(request: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  const declared = request.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    return Promise.reject(new PayloadTooLargeError({ limitBytes: maxBytes }));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error: Error | undefined) => {
+      clearTimeout(timer);
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('aborted', onAborted);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        request.pause();
+        finish(new PayloadTooLargeError({ limitBytes: maxBytes }));
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined);
+    const onError = (error: Error) => finish(error);
+    const onAborted = () => finish(new Error('the client went away mid-body'));
+    const timer = setTimeout(
+      () =>
+        finish(
+          new ProtocolError({
+            code: 'REQUEST_TIMEOUT',
+            message: `The request body did not arrive within ${timeoutMs} ms`,
+          }),
+        ),
+      timeoutMs,
+    );
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('aborted', onAborted);
+  });
+}
+
+/** The body as JSON, or an `InvalidInputError` naming `body`. */
+export function parseJsonBody(body: Buffer): unknown {
+  try {
+    return JSON.parse(strictUtf8.decode(body));
+  } catch {
+    throw new InvalidInputError({ field: 'body', value: `${body.length} bytes`, reason: 'is not valid UTF-8 JSON' });
+  }
+}
+
+// Invalid UTF-8 is refused rather than silently replaced, which would change the data.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,0 +1,44 @@
+import { bodyFields, text, wholeNumber } from '../wire.js';
+import { json, type Route } from './route.js';
+
+/**
+ * The queue over HTTP. `queue.subscribe` opens a consumer session on the server; the client
+ * long-polls `queue.poll` for deliveries, runs its handler locally, and settles each delivery
+ * with `queue.ack` or `queue.nack` (a retry with the World's backoff), or keeps it with
+ * `queue.extend`. Settling a delivery whose lease already ran out answers `{ settled: false }`:
+ * the World has handed it on, and a late settlement is ignored, as the contract says.
+ */
+export const queueRoutes: Record<string, Route> = {
+  'queue.send': json('worker', (body, { world }) => {
+    const { topic, payload, options } = bodyFields(body, ['topic', 'payload', 'options']);
+    return world.queue.send(topic as never, payload as never, options as never);
+  }),
+  'queue.subscribe': json('worker', async (body, { sessions }) => {
+    const { topic, options } = bodyFields(body, ['topic', 'options']);
+    return { sessionId: sessions.open(topic as never, options as never) };
+  }),
+  'queue.poll': json('worker', async (body, { sessions, signal, longPollMs }) => {
+    const { sessionId, waitMs } = bodyFields(body, ['sessionId', 'waitMs']);
+    const session = sessions.get(sessionId);
+    const wait = Math.min(longPollMs, wholeNumber(waitMs ?? longPollMs, 'body.waitMs', 0, 3_600_000));
+    return { deliveries: await session.poll(wait, signal) };
+  }),
+  'queue.ack': json('worker', async (body, { sessions }) => {
+    const { sessionId, deliveryId } = bodyFields(body, ['sessionId', 'deliveryId']);
+    return { settled: sessions.get(sessionId).settle(text(deliveryId, 'body.deliveryId'), { ok: true }) };
+  }),
+  'queue.nack': json('worker', async (body, { sessions }) => {
+    const { sessionId, deliveryId, reason } = bodyFields(body, ['sessionId', 'deliveryId', 'reason']);
+    const why = typeof reason === 'string' ? reason.slice(0, 4096) : 'the handler failed';
+    return { settled: sessions.get(sessionId).settle(text(deliveryId, 'body.deliveryId'), { ok: false, reason: why }) };
+  }),
+  'queue.extend': json('worker', async (body, { sessions }) => {
+    const { sessionId, deliveryId, leaseMs } = bodyFields(body, ['sessionId', 'deliveryId', 'leaseMs']);
+    return { extended: await sessions.get(sessionId).extend(text(deliveryId, 'body.deliveryId'), leaseMs) };
+  }),
+  'queue.unsubscribe': json('worker', async (body, { sessions }) => {
+    const { sessionId } = bodyFields(body, ['sessionId']);
+    await sessions.get(sessionId).stop('the remote consumer stopped');
+    return null;
+  }),
+};

@@ -1,0 +1,122 @@
+import { connect, type Socket } from 'node:net';
+import { InvalidInputError, type World } from '@cairn/core/world';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpWorld, ForbiddenError, UnauthorizedError } from '../src/index.js';
+import { localWorld, type Served, serve, tokens } from './helpers.js';
+
+let served: Served;
+let backing: World;
+beforeAll(async () => {
+  backing = await localWorld();
+  served = await serve(backing, { headersTimeoutMs: 500 });
+});
+afterAll(async () => {
+  await served.server.close();
+  await backing.close();
+});
+
+describe('world-http: tokens and roles', () => {
+  it('a read token reads views, events and streams but cannot write, send or consume', async () => {
+    const { run } = await backing.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+    await backing.streams.write(run.runId, 'out', 'chunk');
+    await backing.streams.close(run.runId, 'out');
+    const reader = await createHttpWorld({ url: served.url, token: tokens.read });
+    expect((await reader.runs.get(run.runId)).runId).toBe(run.runId);
+    expect((await reader.events.list(run.runId)).data).toHaveLength(1);
+    const chunks: unknown[] = [];
+    for await (const chunk of reader.streams.read(run.runId, 'out')) chunks.push(chunk.data);
+    expect(chunks).toEqual(['chunk']);
+    const refused = [
+      reader.events.create(run.runId, { eventType: 'run_started' }),
+      reader.queue.send('jobs', 1),
+      reader.streams.write(run.runId, 'out', 'x'),
+    ];
+    for (const attempt of refused) {
+      const error = await attempt.catch((caught: unknown) => caught);
+      expect(ForbiddenError.is(error), String(error)).toBe(true);
+      expect((error as ForbiddenError).role).toBe('read');
+    }
+    expect((await backing.events.list(run.runId)).data).toHaveLength(1);
+    await reader.close();
+  });
+
+  it('refuses a wrong token when connecting, and rotates tokens without a restart', async () => {
+    await expect(createHttpWorld({ url: served.url, token: 'not-a-valid-token-at-all' })).rejects.toSatisfy(
+      UnauthorizedError.is,
+    );
+    const next = `rotated-${'n'.repeat(30)}`;
+    // Old and new are valid at once while clients move over.
+    served.server.setTokens([
+      { token: tokens.worker, role: 'worker' },
+      { token: next, role: 'worker' },
+      { token: tokens.read, role: 'read' },
+    ]);
+    const moved = await createHttpWorld({ url: served.url, token: next });
+    const old = await createHttpWorld({ url: served.url, token: tokens.worker });
+    await moved.runs.list();
+    await old.runs.list();
+    served.server.setTokens([
+      { token: next, role: 'worker' },
+      { token: tokens.read, role: 'read' },
+    ]);
+    await moved.runs.list();
+    await expect(old.runs.list()).rejects.toSatisfy(UnauthorizedError.is);
+    served.server.setTokens([
+      { token: tokens.worker, role: 'worker' },
+      { token: tokens.read, role: 'read' },
+    ]);
+    await Promise.all([moved.close(), old.close()]);
+  });
+
+  it('refuses short tokens and unknown roles when the server is created', () => {
+    expect(() => served.server.setTokens([{ token: 'short', role: 'worker' }])).toThrow(InvalidInputError);
+    expect(() => served.server.setTokens([{ token: 'x'.repeat(30), role: 'admin' as never }])).toThrow(
+      /tokens\[0\]\.role/,
+    );
+    expect(() => served.server.setTokens([])).toThrow(InvalidInputError);
+  });
+});
+
+describe('world-http: slow and half-open connections', () => {
+  it('100 connections stalling in their headers do not slow other clients, and are cut off', async () => {
+    const { port } = new URL(served.url);
+    const stalled: Socket[] = [];
+    const closed: Promise<void>[] = [];
+    for (let index = 0; index < 100; index++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      // Read whatever the server answers (a 408), so its end of the connection is seen.
+      socket.resume();
+      closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
+      socket.write('POST /v1/runs.list HTTP/1.1\r\nhost: x\r\nx-slow: ');
+      stalled.push(socket);
+    }
+    const client = await createHttpWorld({ url: served.url, token: tokens.worker });
+    const started = Date.now();
+    for (let index = 0; index < 50; index++) await client.runs.list({ limit: 1 });
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The server drops every stalled connection once its 500 ms header timeout passes.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `stalled connections were not closed within 5 s: ${JSON.stringify(
+                  stalled
+                    .filter((socket) => !socket.destroyed)
+                    .map((s) => [s.connecting, s.bytesWritten, s.localPort, s.readyState])
+                    .slice(0, 5),
+                )} open`,
+              ),
+            ),
+          5000,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
+    await client.close();
+  });
+});

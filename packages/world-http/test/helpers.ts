@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { World } from '@cairn/core/world';
+import { createLocalWorld } from '@cairn/world-local';
+import { afterAll } from 'vitest';
+import { createHttpWorld, createWorldServer, type HttpWorld, type WorldServerOptions } from '../src/index.js';
+
+/** Fresh tokens per test file: one of each role. */
+export const tokens = {
+  worker: `worker-${randomBytes(16).toString('hex')}`,
+  read: `read-${randomBytes(16).toString('hex')}`,
+};
+
+export interface Served {
+  url: string;
+  /** The World behind the server, to check what really landed. */
+  backing: World;
+  server: ReturnType<typeof createWorldServer>;
+}
+
+const servedBy = new WeakMap<World, Served>();
+
+/** Puts `backing` behind a server on a free loopback port. */
+export async function serve(backing: World, options: Partial<WorldServerOptions> = {}): Promise<Served> {
+  const server = createWorldServer({
+    world: backing,
+    tokens: [
+      { token: tokens.worker, role: 'worker' },
+      { token: tokens.read, role: 'read' },
+    ],
+    ...options,
+  });
+  const { url } = await server.listen({ port: 0, host: '127.0.0.1' });
+  return { url, backing, server };
+}
+
+/**
+ * A client World in front of `backing`. Closing it also closes the server and the backing
+ * World, so a suite that closes each World it gets leaves nothing running.
+ */
+export async function httpWorldInFront(backing: World, options: Partial<WorldServerOptions> = {}): Promise<HttpWorld> {
+  // Opened (and for PostgreSQL, migrated) before the suite's clock-sensitive tests start.
+  await backing.runs.list({ limit: 1 });
+  const served = await serve(backing, options);
+  const client = await createHttpWorld({ url: served.url, token: tokens.worker });
+  const close = client.close.bind(client);
+  const world: HttpWorld = Object.assign(Object.create(Object.getPrototypeOf(client)), client, {
+    async close() {
+      await close();
+      await served.server.close();
+      await backing.close();
+    },
+  });
+  servedBy.set(world, served);
+  return world;
+}
+
+/** A second client on the same server: what another process would open. */
+export function openPeer(world: World): Promise<HttpWorld> {
+  return createHttpWorld({ url: servedBy.get(world)!.url, token: tokens.worker });
+}
+
+export function servedFor(world: World): Served {
+  return servedBy.get(world)!;
+}
+
+const directories: string[] = [];
+afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
+
+/** A world-local in a fresh temporary directory. */
+export async function localWorld(): Promise<World> {
+  directories.push(await mkdtemp(join(tmpdir(), 'cairn-http-')));
+  return createLocalWorld({ dir: directories.at(-1)! });
+}

@@ -1,0 +1,110 @@
+import { createClient, createWebhook, createWorker, replayRun, step, workflow } from '@cairn/core';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HttpWorld } from '../src/index.js';
+import { httpWorldInFront, localWorld } from './helpers.js';
+
+const handedOut = new Map<string, (url: string) => void>();
+const notify = step('webhook-test.notify', async (key: string, url: string) => {
+  handedOut.get(key)?.(url);
+});
+
+const collect = workflow('webhook-test.collect', async (key: string) => {
+  const hook = createWebhook();
+  await notify(key, await hook.url);
+  const first = await hook;
+  const all = [];
+  for await (const received of hook) {
+    all.push({ method: received.method, type: received.headers['content-type'], body: received.body });
+    if (all.length === 2) break;
+  }
+  return { first: first.body, all };
+});
+
+const opened: { world: HttpWorld; stop: () => Promise<void> }[] = [];
+afterEach(async () => {
+  for (const { world, stop } of opened.splice(0)) {
+    await stop();
+    await world.close();
+  }
+});
+
+async function start(key: string) {
+  const world = await httpWorldInFront(await localWorld());
+  const worker = createWorker({ world, workflows: [collect] });
+  await worker.start();
+  opened.push({ world, stop: () => worker.stop() });
+  const url = new Promise<string>((resolve) => handedOut.set(key, resolve));
+  const run = await createClient({ world }).start(collect, key);
+  return { world, run, url: await url };
+}
+
+describe('world-http: webhooks', () => {
+  it('a POST from outside resumes the hook with method, headers and body, answered 202 at once', async () => {
+    const { world, run, url } = await start('a');
+    const token = url.slice(url.lastIndexOf('/') + 1);
+    expect(url.startsWith(`${world.webhookBaseUrl}/wh_`)).toBe(true);
+    // 256 random bits, nothing to do with the run id.
+    expect(token).toMatch(/^wh_[A-Za-z0-9_-]{43}$/);
+    expect(token).not.toContain(run.id);
+    const json = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"paid":true}',
+    });
+    expect(json.statusCode).toBe(202);
+    expect(await json.body.json()).toEqual({ accepted: true });
+    const text = await request(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'second' });
+    expect(text.statusCode).toBe(202);
+    await text.body.dump();
+    expect(await run.result()).toEqual({
+      first: '{"paid":true}',
+      all: [
+        { method: 'POST', type: 'application/json', body: '{"paid":true}' },
+        { method: 'POST', type: 'text/plain', body: 'second' },
+      ],
+    });
+    // The token is recorded once, so every replay sees the same url and the same deliveries.
+    const hooks = await world.hooks.list(run.id);
+    expect(hooks.data.map((hook) => hook.token)).toEqual([token]);
+    expect(await replayRun(world, collect, run.id)).toEqual({ status: 'completed', output: await run.result() });
+    // The run ended, so its hook is gone and the url answers 404.
+    const late = await request(url, { method: 'POST', body: 'late' });
+    expect(late.statusCode).toBe(404);
+    expect((await late.body.json()) as unknown).toMatchObject({ error: { code: 'HOOK_NOT_FOUND' } });
+  });
+
+  it('each webhook gets its own token; a GET or an unknown token is refused with a typed error', async () => {
+    const first = await start('b');
+    const second = await start('c');
+    expect(first.url).not.toBe(second.url);
+    const get = await request(first.url, { method: 'GET' });
+    expect(get.statusCode).toBe(405);
+    expect(((await get.body.json()) as { error: { code: string } }).error.code).toBe('METHOD_NOT_ALLOWED');
+    const forged = `${first.url.slice(0, -4)}AAAA`;
+    const refused = await request(forged, { method: 'POST', body: 'x' });
+    expect(refused.statusCode).toBe(404);
+    await refused.body.dump();
+    for (const { url } of [first, second]) {
+      for (const body of ['1', '2']) (await request(url, { method: 'POST', body })).body.dump();
+    }
+    expect((await first.run.result()) as { first: string }).toMatchObject({ first: '1' });
+    expect((await second.run.result()) as { first: string }).toMatchObject({ first: '1' });
+  });
+});
+
+describe('createWebhook without a webhook host', () => {
+  it('fails the run with a message saying what is missing', async () => {
+    const noHost = workflow('webhook-test.no-host', async () => {
+      const hook = createWebhook();
+      return hook.url;
+    });
+    const world = await localWorld();
+    const worker = createWorker({ world, workflows: [noHost] });
+    await worker.start();
+    const run = await createClient({ world }).start(noHost, undefined);
+    await expect(run.result()).rejects.toThrow(/createWebhook\(\) needs a World that serves webhooks/);
+    await worker.stop();
+    await world.close();
+  });
+});

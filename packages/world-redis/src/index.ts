@@ -1,0 +1,1 @@
+export { createRedisWorld, type RedisWorld, type RedisWorldOptions } from './redis-world.js';

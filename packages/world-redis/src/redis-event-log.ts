@@ -1,0 +1,202 @@
+import {
+  type AppendInput,
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  EventNotFoundError,
+  type EventPage,
+  type Hook,
+  idSchema,
+  type ListEventsOptions,
+  limits,
+  listEventsOptionsSchema,
+  parseAppendInput,
+  parseInput,
+  type Run,
+  RunNotFoundError,
+  type Step,
+  seqSchema,
+  type Wait,
+  type WorldEvent,
+  type WorldEvents,
+} from '@cairn/core/world';
+import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
+import type { HookTokens, TokenClaim } from './hook-tokens.js';
+import { eventKey } from './keys.js';
+import { newMessageId } from './message-id.js';
+import type { Notifications } from './notifications.js';
+import { crossSlotProbe, type OutboxRelay } from './outbox-relay.js';
+import type { Store } from './store.js';
+
+export interface EventLogSettings {
+  maxPayloadBytes: number;
+  maxFutureCreatedAtMs: number;
+  idempotencyRetentionMs: number;
+  pollIntervalMs: number;
+}
+
+interface AppendReply {
+  failure?: ScriptFailure;
+  results: { seq: number; at: number; run: string; kind?: 'step' | 'hook' | 'wait'; entity?: string }[];
+  freed: string[];
+  outbox: string[];
+}
+
+/** Each eventData field as JSON text: the script stores them without parsing (see scripts/lib.lua). */
+function dataFields(request: CreateEventRequest): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const data = (request as { eventData?: Record<string, unknown> }).eventData ?? {};
+  for (const [field, value] of Object.entries(data)) {
+    if (value !== undefined) fields[field] = JSON.stringify(value);
+  }
+  return fields;
+}
+
+/** Input is validated here; the append itself is scripts/append.lua, one call per append. */
+export class RedisEventLog implements WorldEvents {
+  constructor(
+    private readonly store: Store,
+    private readonly notifications: Notifications,
+    private readonly tokens: HookTokens,
+    private readonly relay: OutboxRelay,
+    private readonly settings: EventLogSettings,
+  ) {}
+
+  async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
+    const [result] = await this.append(parseAppendInput(runId, { request }, params, this.settings.maxPayloadBytes));
+    return result!;
+  }
+
+  async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
+    return this.append(parseAppendInput(runId, { requests }, params, this.settings.maxPayloadBytes));
+  }
+
+  private async append({ runId, requests, params, creates }: AppendInput): Promise<CreateEventResult[]> {
+    this.store.assertOpen();
+    const { keys } = this.store;
+    const base = keys.runBase(runId);
+    const here = keys.partitionOf(`run:${runId}`);
+    const messages = (params?.enqueue ?? []).map(({ topic, payload, options = {} }) => ({
+      id: newMessageId(),
+      topic,
+      payload: JSON.stringify(payload),
+      ...(options.groupKey === undefined ? {} : { group: options.groupKey }),
+      ...(options.idempotencyKey === undefined ? {} : { idem: options.idempotencyKey }),
+      delay: options.delayMs ?? 0,
+      partition: keys.messagePartition(topic, options, here),
+    }));
+    const argument = {
+      base,
+      runId,
+      runIdJ: JSON.stringify(runId),
+      channel: keys.channel,
+      creates,
+      ...(params?.lastKnownEventId === undefined ? {} : { last: params.lastKnownEventId }),
+      ...(params?.lastKnownEventId !== undefined || params?.asOfTimestamp === undefined
+        ? {}
+        : { asOf: params.asOfTimestamp }),
+      ...(params?.createdAt === undefined ? {} : { createdAt: params.createdAt }),
+      maxAhead: this.settings.maxFutureCreatedAtMs,
+      retention: this.settings.idempotencyRetentionMs,
+      requests: requests.map((request) => ({
+        t: request.eventType,
+        ...(request.correlationId === undefined
+          ? {}
+          : { c: request.correlationId, cj: JSON.stringify(request.correlationId) }),
+        ...(request.eventType === 'hook_created' ? { tok: request.eventData.token } : {}),
+        raw: JSON.stringify(request),
+        d: dataFields(request),
+      })),
+      tokens: {} as Record<string, TokenClaim>,
+      messages: messages.map(({ partition, ...message }) => ({
+        ...message,
+        here: partition === here,
+        base: keys.base(partition),
+      })),
+    };
+    const claimed = requests.flatMap((request) =>
+      request.eventType === 'hook_created' ? [request.eventData.token] : [],
+    );
+    for (let attempt = 1; ; attempt += 1) {
+      // Hook tokens are claimed in their own partitions first (hook-tokens.ts).
+      for (const token of claimed) argument.tokens[token] = await this.tokens.claim(token, runId);
+      if (claimed.length > 0) crossSlotProbe.between?.('token-claim');
+      const reply = await this.store.script<AppendReply>('append', `${base}:r:${runId}`, argument);
+      if (reply.failure?.code === 'CLAIM_REVOKED' && attempt < 10) continue;
+      if (reply.failure) throw failureToError(runId, reply.failure);
+      for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
+      // Relayed before the append resolves, so a send that follows sees the messages (and
+      // their idempotency keys). A failed relay is left to the sweep.
+      if (asList(reply.outbox).length > 0) crossSlotProbe.between?.('append');
+      await Promise.all(asList(reply.outbox).map((entry) => this.relay.relay(base, entry).catch(() => {})));
+      return reply.results.map(({ seq, at, run, kind, entity }, index) => {
+        const result: CreateEventResult = {
+          event: decodeEvent(runId, seq, `${at}|${argument.requests[index]!.raw}`),
+          run: decodeEntity<Run>(run),
+        };
+        if (kind === 'step') result.step = decodeEntity<Step>(entity!);
+        if (kind === 'hook') result.hook = decodeEntity<Hook>(entity!);
+        if (kind === 'wait') result.wait = decodeEntity<Wait>(entity!);
+        return result;
+      });
+    }
+  }
+
+  async list(runId: string, options?: ListEventsOptions): Promise<EventPage> {
+    parseInput(idSchema, runId, 'runId');
+    const { afterSeq = 0, limit = limits.defaultPageSize } =
+      parseInput(listEventsOptionsSchema, options, 'options') ?? {};
+    const client = await this.store.client();
+    const keys = this.store.keys.run(this.store.keys.runBase(runId), runId);
+    // Events never change once written, so the tail read first bounds a consistent page.
+    const lastSeq = await client.hget(keys.run, 'lastSeq');
+    if (lastSeq === null) throw new RunNotFoundError({ runId });
+    const last = Math.min(Number(lastSeq), afterSeq + limit);
+    if (last <= afterSeq) return { data: [], hasMore: false };
+    const seqs = Array.from({ length: last - afterSeq }, (_, index) => afterSeq + 1 + index);
+    const entries = await client.hmget(keys.events, ...seqs.map(String));
+    const data = entries.map((entry, index) => decodeEvent(runId, seqs[index]!, entry!));
+    return { data, hasMore: Number(lastSeq) > last };
+  }
+
+  async get(runId: string, eventId: string): Promise<WorldEvent> {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(idSchema, eventId, 'eventId');
+    const seq = Number(/^evt_(\d{12})$/.exec(eventId)?.[1] ?? 0);
+    const client = await this.store.client();
+    const keys = this.store.keys.run(this.store.keys.runBase(runId), runId);
+    const [lastSeq, entry] = await Promise.all([
+      client.hget(keys.run, 'lastSeq'),
+      client.hget(keys.events, String(seq)),
+    ]);
+    if (lastSeq === null) throw new RunNotFoundError({ runId });
+    if (entry === null || seq === 0) throw new EventNotFoundError({ runId, eventId });
+    return decodeEvent(runId, seq, entry);
+  }
+
+  /** Subscribes first, then reads the tail, then waits: a commit in between still wakes us. */
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(seqSchema, afterSeq, 'afterSeq');
+    const runKey = this.store.keys.run(this.store.keys.runBase(runId), runId).run;
+    for (;;) {
+      this.store.assertNotClosing();
+      const waiter = this.notifications.waiter(eventKey(runId));
+      try {
+        await this.notifications.ready();
+        const client = await this.store.client();
+        const lastSeq = await client.hget(runKey, 'lastSeq');
+        if (lastSeq === null) throw new RunNotFoundError({ runId });
+        if (Number(lastSeq) > afterSeq || signal?.aborted) {
+          waiter.cancel();
+          return;
+        }
+      } catch (error) {
+        waiter.cancel();
+        throw error;
+      }
+      await waiter.wait(this.settings.pollIntervalMs * 4, signal);
+      if (signal?.aborted) return;
+    }
+  }
+}

@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import {
+  assertStorableJson,
+  type ConsumeOptions,
+  consumeOptionsSchema,
+  type DeliveryControl,
+  InvalidInputError,
+  type JsonValue,
+  jsonValueSchema,
+  leaseMsSchema,
+  parseInput,
+  type QueueConsumer,
+  type QueueHandler,
+  type QueueMessage,
+  type SendOptions,
+  type SendResult,
+  sendOptionsSchema,
+  topicSchema,
+  type WorldQueue,
+} from '@cairn/core/world';
+import { asList } from './codec.js';
+import { queueKey } from './keys.js';
+import { newMessageId } from './message-id.js';
+import type { Notifications } from './notifications.js';
+import type { OutboxRelay } from './outbox-relay.js';
+import type { Store } from './store.js';
+
+export interface QueueSettings {
+  defaultLeaseMs: number;
+  idempotencyRetentionMs: number;
+  maxPayloadBytes: number;
+  /** Fallback poll when no notification arrives. */
+  pollIntervalMs: number;
+}
+
+interface Leased {
+  id: string;
+  payload: string;
+  group: string | null;
+  idem: string | null;
+  enqueuedAt: number;
+  deliverAt: number;
+  attempt: number;
+}
+
+interface Consumer {
+  topic: string;
+  handler: QueueHandler;
+  concurrency: number;
+  leaseMs: number;
+  backoff: { initialMs: number; factor: number; maxMs: number };
+  inFlight: number;
+  stopped: boolean;
+  running: Set<Promise<void>>;
+  pumping: Promise<void> | undefined;
+  again: boolean;
+  /** Partitions a notification named (by their key prefix), leased first in the next round. */
+  hinted: Set<string>;
+  /** The next round visits every partition (a poll, a due timer, the first round). */
+  full: boolean;
+  dueTimer: NodeJS.Timeout | undefined;
+  /** Server time the due timer is set for. */
+  dueAt: number;
+  pollTimer: NodeJS.Timeout;
+  unsubscribe: () => void;
+}
+
+const backoffDelay = ({ initialMs, factor, maxMs }: Consumer['backoff'], attempt: number) =>
+  Math.floor(Math.min(maxMs, initialMs * factor ** Math.min(attempt - 1, 100)));
+
+/**
+ * The queue lives in Redis (scripts lease.lua, settle.lua and queue_send in lib.lua); this
+ * side runs consumers. A topic's messages are spread over the partitions, so a consumer
+ * leases from each in turn. It is woken by pub/sub on the topic (sends and settlements
+ * publish in the same script), by a timer for the next due message it learned of, and by a
+ * slow poll as the fallback.
+ */
+export class RedisQueue implements WorldQueue {
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly notifications: Notifications,
+    private readonly relay: OutboxRelay,
+    private readonly settings: QueueSettings,
+  ) {}
+
+  async send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult> {
+    this.store.assertOpen();
+    parseInput(topicSchema, topic, 'topic');
+    parseInput(jsonValueSchema, payload, 'payload');
+    const parsed = parseInput(sendOptionsSchema, options, 'options') ?? {};
+    const json = JSON.stringify(payload);
+    assertStorableJson(json, 'payload', payload);
+    const size = Buffer.byteLength(json);
+    if (size > this.settings.maxPayloadBytes) {
+      throw new InvalidInputError({
+        field: 'payload',
+        value: `${size} bytes`,
+        reason: `must be at most ${this.settings.maxPayloadBytes} bytes`,
+      });
+    }
+    const { keys } = this.store;
+    const messageId = newMessageId();
+    const base = keys.base(keys.messagePartition(topic, parsed, keys.partitionOf(messageId)));
+    const reply = await this.store.script<{ id: string; deduplicated: boolean }>('send', `${base}:q:${topic}:due`, {
+      base,
+      channel: keys.channel,
+      retention: this.settings.idempotencyRetentionMs,
+      message: {
+        id: messageId,
+        topic,
+        payload: json,
+        delay: parsed.delayMs ?? 0,
+        ...(parsed.groupKey === undefined ? {} : { group: parsed.groupKey }),
+        ...(parsed.idempotencyKey === undefined ? {} : { idem: parsed.idempotencyKey }),
+      },
+    });
+    return { messageId: reply.id, deduplicated: reply.deduplicated };
+  }
+
+  consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {
+    this.store.assertNotClosing();
+    parseInput(topicSchema, topic, 'topic');
+    if (typeof handler !== 'function') {
+      throw new InvalidInputError({ field: 'handler', value: handler, reason: 'must be a function' });
+    }
+    const parsed = parseInput(consumeOptionsSchema, options, 'options') ?? {};
+    const consumer: Consumer = {
+      topic,
+      handler,
+      concurrency: parsed.concurrency ?? 1,
+      leaseMs: parsed.leaseMs ?? this.settings.defaultLeaseMs,
+      backoff: { initialMs: 100, factor: 2, maxMs: 30_000, ...parsed.retryBackoff },
+      inFlight: 0,
+      stopped: false,
+      running: new Set(),
+      pumping: undefined,
+      again: false,
+      hinted: new Set(),
+      full: true,
+      dueTimer: undefined,
+      dueAt: Number.POSITIVE_INFINITY,
+      pollTimer: setInterval(() => {
+        this.pump(consumer);
+        this.relay.track(this.relay.sweep());
+      }, this.settings.pollIntervalMs),
+      unsubscribe: () => {},
+    };
+    consumer.unsubscribe = this.notifications.subscribe(queueKey(topic), (base) => this.pump(consumer, base));
+    this.consumers.add(consumer);
+    // Subscribe first, then the first lease: a send in between is either seen or notified.
+    void this.notifications.ready().then(() => this.pump(consumer));
+    return { stop: () => this.stop(consumer) };
+  }
+
+  private async stop(consumer: Consumer): Promise<void> {
+    consumer.stopped = true;
+    consumer.unsubscribe();
+    clearInterval(consumer.pollTimer);
+    clearTimeout(consumer.dueTimer);
+    this.consumers.delete(consumer);
+    while (consumer.pumping || consumer.running.size > 0) {
+      await consumer.pumping;
+      await Promise.allSettled([...consumer.running]);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => this.stop(consumer)));
+  }
+
+  /** Leases while there are free slots and due messages; calls made meanwhile coalesce into one more round. */
+  private pump(consumer: Consumer, base?: string): void {
+    if (consumer.stopped) return;
+    if (base === undefined) consumer.full = true;
+    else consumer.hinted.add(base);
+    if (consumer.pumping) {
+      consumer.again = true;
+      return;
+    }
+    consumer.pumping = (async () => {
+      try {
+        do {
+          consumer.again = false;
+          await this.leaseRound(consumer);
+        } while (consumer.again && !consumer.stopped);
+      } catch {
+        // Redis unreachable or World closing: the poll interval tries again.
+      } finally {
+        consumer.pumping = undefined;
+      }
+    })();
+  }
+
+  /**
+   * One pass over the hinted partitions, or all of them. It first reads each one's earliest
+   * message (and the server clock), then leases from the due ones earliest first: messages
+   * of a topic spread over partitions still come out close to their due order.
+   */
+  private async leaseRound(consumer: Consumer): Promise<void> {
+    const { keys } = this.store;
+    const full = consumer.full;
+    const bases = full ? Array.from({ length: keys.partitions }, (_, index) => keys.base(index)) : [...consumer.hinted];
+    consumer.full = false;
+    consumer.hinted.clear();
+    const client = await this.store.client();
+    const [[seconds, micros], heads] = await Promise.all([
+      client.time(),
+      Promise.all(bases.map((base) => client.zrange(`${base}:q:${consumer.topic}:due`, '0', '0', 'WITHSCORES'))),
+    ]);
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    let nextDue = Number.POSITIVE_INFINITY;
+    const due: { base: string; score: number; id: string }[] = [];
+    heads.forEach((head, index) => {
+      if (head.length < 2) return;
+      const score = Number(head[1]);
+      if (score <= now) due.push({ base: bases[index]!, score, id: head[0]! });
+      else nextDue = Math.min(nextDue, score);
+    });
+    due.sort((x, y) => x.score - y.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    for (const { base } of due) {
+      const free = consumer.concurrency - consumer.inFlight;
+      if (consumer.stopped) return;
+      if (free <= 0) {
+        // Freed slots pump again; remember where work is waiting.
+        consumer.hinted.add(base);
+        continue;
+      }
+      const reply = await this.lease(consumer, base, free);
+      if (reply.next !== null) nextDue = Math.min(nextDue, reply.next);
+      // A full lease may have left more behind in this partition.
+      if (reply.leased === free) {
+        consumer.hinted.add(base);
+        consumer.again = true;
+      }
+    }
+    this.armDueTimer(consumer, nextDue, now, full);
+  }
+
+  private async lease(consumer: Consumer, base: string, free: number) {
+    const token = randomUUID();
+    const { initialMs, factor, maxMs } = consumer.backoff;
+    const reply = await this.store.script<{ now: number; next: number | null; messages: Leased[] }>(
+      'lease',
+      `${base}:q:${consumer.topic}:due`,
+      { base, topic: consumer.topic, n: free, token, leaseMs: consumer.leaseMs, initialMs, factor, maxMs },
+    );
+    const messages = asList(reply.messages);
+    if (consumer.stopped) {
+      for (const message of messages) await this.settle(base, message.id, token, { mode: 'unlease' }).catch(() => {});
+      return { now: reply.now, next: reply.next, leased: 0 };
+    }
+    for (const message of messages) this.deliver(consumer, base, message, token);
+    return { now: reply.now, next: reply.next, leased: messages.length };
+  }
+
+  /** A timer for the next due time (a delayed message, or a lease that will run out), on the server's clock. */
+  private armDueTimer(consumer: Consumer, nextDue: number, now: number, full: boolean): void {
+    // A full round saw every partition, so its answer replaces the timer; a partial one may only bring it forward.
+    if (!full && consumer.dueAt <= nextDue) return;
+    clearTimeout(consumer.dueTimer);
+    consumer.dueTimer = undefined;
+    consumer.dueAt = Number.POSITIVE_INFINITY;
+    // Past the poll interval the poll gets there first.
+    if (!Number.isFinite(nextDue) || consumer.stopped || nextDue - now > this.settings.pollIntervalMs) return;
+    consumer.dueAt = nextDue;
+    consumer.dueTimer = setTimeout(() => this.pump(consumer), Math.max(0, nextDue - now) + 1);
+  }
+
+  private settle(
+    base: string,
+    id: string,
+    token: string,
+    options: { mode: 'ack' | 'retry' | 'unlease' | 'extend'; delayMs?: number; leaseMs?: number; backoffMs?: number },
+  ): Promise<number> {
+    return this.store.script<number>('settle', `${base}:m:${id}`, {
+      base,
+      channel: this.store.keys.channel,
+      id,
+      token,
+      ...options,
+    });
+  }
+
+  private deliver(consumer: Consumer, base: string, leased: Leased, token: string): void {
+    consumer.inFlight += 1;
+    const message: QueueMessage = {
+      messageId: leased.id,
+      topic: consumer.topic,
+      payload: JSON.parse(leased.payload) as JsonValue,
+      attempt: leased.attempt,
+      ...(leased.group === null ? {} : { groupKey: leased.group }),
+      ...(leased.idem === null ? {} : { idempotencyKey: leased.idem }),
+      enqueuedAt: leased.enqueuedAt,
+      deliverAt: leased.deliverAt,
+    };
+    let slotHeld = true;
+    let settling = false;
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      consumer.inFlight -= 1;
+      this.pump(consumer);
+    };
+    // A handler running past its lease gives up its slot, so a hung handler cannot starve
+    // the consumer; Redis already hands the message to the next lease. The timer follows
+    // the lease when the handler extends it.
+    let leaseDeadline = Date.now() + consumer.leaseMs;
+    let leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
+    const armLeaseTimer = () => {
+      clearTimeout(leaseTimer);
+      leaseTimer = setTimeout(freeSlot, Math.max(0, leaseDeadline - Date.now()));
+    };
+    const control: DeliveryControl = {
+      extendLease: async (leaseMs?: number) => {
+        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+        if (!slotHeld || settling) return false;
+        // The slot must not be freed while Redis may be extending the lease.
+        clearTimeout(leaseTimer);
+        try {
+          // Fenced on the lease token: only the holder of an unexpired lease extends it.
+          const extended = await this.settle(base, leased.id, token, {
+            mode: 'extend',
+            leaseMs: length,
+            backoffMs: backoffDelay(consumer.backoff, leased.attempt),
+          });
+          if (extended !== 1) return false;
+          leaseDeadline = Date.now() + length;
+          return true;
+        } finally {
+          if (slotHeld && !settling) armLeaseTimer();
+        }
+      },
+    };
+    const settle = async (failure: boolean) => {
+      settling = true;
+      clearTimeout(leaseTimer);
+      if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
+      try {
+        await this.settle(
+          base,
+          leased.id,
+          token,
+          failure ? { mode: 'retry', delayMs: backoffDelay(consumer.backoff, leased.attempt) } : { mode: 'ack' },
+        );
+      } catch {
+        // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).
+      }
+      freeSlot();
+    };
+    const running: Promise<void> = Promise.resolve()
+      .then(() => consumer.handler(message, control))
+      .then(
+        () => settle(false),
+        () => settle(true),
+      )
+      .finally(() => consumer.running.delete(running));
+    consumer.running.add(running);
+  }
+}

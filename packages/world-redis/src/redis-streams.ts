@@ -1,0 +1,159 @@
+import {
+  InvalidInputError,
+  idSchema,
+  parseInput,
+  type ReadStreamOptions,
+  RunNotFoundError,
+  readStreamOptionsSchema,
+  type StreamChunk,
+  type StreamInfo,
+  streamChunkDataSchema,
+  streamNameSchema,
+  WorldClosedError,
+  type WorldStreams,
+} from '@cairn/core/world';
+import { z } from 'zod';
+import { failureToError, type ScriptFailure } from './codec.js';
+import { streamKey } from './keys.js';
+import type { Notifications } from './notifications.js';
+import type { Store } from './store.js';
+
+const pageSize = 100;
+const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
+
+/*
+ * A stream is a Redis list of chunks in its run's partition (`…:xc:<runId>:<name>`), with
+ * its metadata in the run's stream hash and its name in the run's stream-order list. Names
+ * go into keys as JSON text, so any name (even one with a lone surrogate) is one exact key.
+ * A chunk entry is `createdAt|t<JSON text>` or `createdAt|b<base64>`.
+ */
+const nameKey = (name: string) => JSON.stringify(name);
+
+function decodeChunk(index: number, entry: string): StreamChunk {
+  const bar = entry.indexOf('|');
+  const body = entry.slice(bar + 1);
+  const data = body.startsWith('t')
+    ? (JSON.parse(body.slice(1)) as string)
+    : new Uint8Array(Buffer.from(body.slice(1), 'base64'));
+  return { index, data, createdAt: Number(entry.slice(0, bar)) };
+}
+
+export class RedisStreams implements WorldStreams {
+  constructor(
+    private readonly store: Store,
+    private readonly notifications: Notifications,
+    private readonly maxChunkBytes: number,
+    private readonly pollIntervalMs: number,
+  ) {}
+
+  async write(runId: string, name: string, chunk: string | Uint8Array, options?: { idempotencyKey?: string }) {
+    this.store.assertOpen();
+    this.validate(runId, name);
+    const { idempotencyKey } = parseInput(writeOptionsSchema, options, 'options') ?? {};
+    const data = parseInput(streamChunkDataSchema, chunk, 'chunk');
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
+    if (bytes > this.maxChunkBytes) {
+      throw new InvalidInputError({
+        field: 'chunk',
+        value: `${bytes} bytes`,
+        reason: `must be at most ${this.maxChunkBytes} bytes`,
+      });
+    }
+    const encoded = typeof data === 'string' ? `t${JSON.stringify(data)}` : `b${Buffer.from(data).toString('base64')}`;
+    const reply = await this.call(runId, name, {
+      chunk: encoded,
+      ...(idempotencyKey === undefined ? {} : { idem: idempotencyKey }),
+    });
+    return { index: reply.index! };
+  }
+
+  async close(runId: string, name: string): Promise<void> {
+    this.store.assertOpen();
+    this.validate(runId, name);
+    await this.call(runId, name, { close: true });
+  }
+
+  private async call(runId: string, name: string, fields: object): Promise<{ index: number | null }> {
+    const base = this.store.keys.runBase(runId);
+    const reply = await this.store.script<{ index: number | null; failure?: ScriptFailure }>(
+      'stream-write',
+      `${base}:x:${runId}`,
+      { base, channel: this.store.keys.channel, runId, name: nameKey(name), ...fields },
+    );
+    if (reply.failure) throw failureToError(runId, reply.failure, name);
+    return reply;
+  }
+
+  read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk> {
+    this.validate(runId, name);
+    const { fromIndex = 0, signal } = parseInput(readStreamOptionsSchema, options, 'options') ?? {};
+    return this.follow(runId, name, fromIndex, signal);
+  }
+
+  private async *follow(runId: string, name: string, fromIndex: number, signal: AbortSignal | undefined) {
+    this.store.assertNotClosing();
+    const base = this.store.keys.runBase(runId);
+    const keys = this.store.keys.run(base, runId);
+    const chunksKey = keys.chunks(nameKey(name));
+    const client = await this.store.client();
+    if ((await client.exists(keys.run)) === 0) throw new RunNotFoundError({ runId });
+    let next = fromIndex < 0 ? Math.max(0, (await client.llen(chunksKey)) + fromIndex) : fromIndex;
+    for (;;) {
+      if (signal?.aborted || this.store.closing || this.store.closed) return;
+      // Subscribe before reading, so a write between the read and the wait still wakes us.
+      const waiter = this.notifications.waiter(streamKey(runId));
+      let closed: boolean;
+      let entries: string[];
+      try {
+        await this.notifications.ready();
+        // The closed flag first: if it was set before the chunks were read, they are all there.
+        const meta = await client.hget(keys.streams, nameKey(name));
+        closed = meta !== null && (JSON.parse(meta) as { closed: string }).closed === '1';
+        entries = await client.lrange(chunksKey, next, next + pageSize - 1);
+      } catch (error) {
+        waiter.cancel();
+        if (WorldClosedError.is(error) || this.store.closing) return;
+        throw error;
+      }
+      if (entries.length > 0) {
+        waiter.cancel();
+        for (const entry of entries) {
+          yield decodeChunk(next, entry);
+          next += 1;
+        }
+        continue;
+      }
+      if (closed) {
+        waiter.cancel();
+        return;
+      }
+      await waiter.wait(this.pollIntervalMs * 4, signal);
+    }
+  }
+
+  async list(runId: string): Promise<StreamInfo[]> {
+    parseInput(idSchema, runId, 'runId');
+    const client = await this.store.client();
+    const keys = this.store.keys.run(this.store.keys.runBase(runId), runId);
+    if ((await client.exists(keys.run)) === 0) throw new RunNotFoundError({ runId });
+    const names = await client.lrange(keys.streamOrder, 0, -1);
+    if (names.length === 0) return [];
+    const metas = await client.hmget(keys.streams, ...names);
+    const counts = await Promise.all(names.map((name) => client.llen(keys.chunks(name))));
+    return names.map((name, index) => {
+      const meta = JSON.parse(metas[index]!) as { createdAt: string; updatedAt: string; closed: string };
+      return {
+        name: JSON.parse(name) as string,
+        chunkCount: counts[index]!,
+        closed: meta.closed === '1',
+        createdAt: Number(meta.createdAt),
+        updatedAt: Number(meta.updatedAt),
+      };
+    });
+  }
+
+  private validate(runId: string, name: string): void {
+    parseInput(idSchema, runId, 'runId');
+    parseInput(streamNameSchema, name, 'name');
+  }
+}

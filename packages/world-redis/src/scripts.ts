@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+
+export type ScriptName =
+  | 'append'
+  | 'send'
+  | 'lease'
+  | 'settle'
+  | 'prune'
+  | 'token-claim'
+  | 'token-check'
+  | 'token-swap'
+  | 'stream-write';
+
+const names: ScriptName[] = [
+  'append',
+  'send',
+  'lease',
+  'settle',
+  'prune',
+  'token-claim',
+  'token-check',
+  'token-swap',
+  'stream-write',
+];
+
+interface Script {
+  body: string;
+  sha: string;
+}
+
+/** The scripts live as .lua files next to this module (src/scripts, or dist/scripts once built). */
+function loadScripts(): Map<ScriptName, Script> {
+  const read = (file: string) => readFileSync(new URL(`./scripts/${file}`, import.meta.url), 'utf8');
+  const lib = read('lib.lua');
+  const scripts = new Map<ScriptName, Script>();
+  for (const name of names) {
+    const body = `${lib}\n${read(`${name}.lua`)}`;
+    scripts.set(name, { body, sha: createHash('sha1').update(body).digest('hex') });
+  }
+  return scripts;
+}
+
+let cache: Map<ScriptName, Script> | undefined;
+
+const isNoScript = (error: unknown) => error instanceof Error && error.message.includes('NOSCRIPT');
+
+/**
+ * Runs a script by its SHA. A server that does not have it yet (first use, a restart, a
+ * failover, SCRIPT FLUSH) answers NOSCRIPT; then the full body goes once with EVAL, which
+ * also caches it on that server, and later calls go by SHA again. `key` is a key in the
+ * partition the script works on: it routes the call to the right cluster node, and every
+ * key the script touches shares its hash tag.
+ */
+export async function runScript(
+  client: Redis | Cluster,
+  name: ScriptName,
+  key: string,
+  arg: unknown,
+): Promise<unknown> {
+  cache ??= loadScripts();
+  const script = cache.get(name)!;
+  const payload = JSON.stringify(arg);
+  try {
+    return await client.evalsha(script.sha, 1, key, payload);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return client.eval(script.body, 1, key, payload);
+  }
+}
+
+/** Every script body, for SCRIPT LOAD when the World opens. */
+export function scriptBodies(): string[] {
+  cache ??= loadScripts();
+  return [...cache.values()].map((script) => script.body);
+}

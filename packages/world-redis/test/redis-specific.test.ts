@@ -1,0 +1,121 @@
+import { InvalidInputError, WorldUnavailableError } from '@cairn/core/world';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisWorld } from '../src/index.js';
+import { freePort, type RedisServer, startRedis } from '../src/testing.js';
+import { createTestWorld, freshPrefix, redisUrl } from './helpers.js';
+
+const runCreated = { eventType: 'run_created', eventData: { workflowName: 'specific' } } as const;
+
+describe('world-redis: starting up', () => {
+  it('an unreachable server is WorldUnavailableError naming host and port', async () => {
+    const port = await freePort();
+    const world = createRedisWorld({ url: `redis://127.0.0.1:${port}` });
+    const error = await world.open().catch((caught: unknown) => caught);
+    expect(WorldUnavailableError.is(error)).toBe(true);
+    expect((error as WorldUnavailableError).location).toBe(`127.0.0.1:${port}`);
+    expect((error as Error).message).toContain(`127.0.0.1:${port}`);
+    await world.close();
+  });
+
+  it('bad options are InvalidInputError naming the field', () => {
+    expect(() => createRedisWorld({ url: 'http://x' })).toThrow(InvalidInputError);
+    expect(() => createRedisWorld({} as never)).toThrow(/exactly one of url, cluster or client/);
+    expect(() => createRedisWorld({ url: redisUrl, prefix: 'a{b}' })).toThrow(/options\.prefix/);
+    expect(() => createRedisWorld({ url: redisUrl, partitions: 0 })).toThrow(/options\.partitions/);
+  });
+
+  it('a prefix opened with another partition count is refused', async () => {
+    const prefix = freshPrefix();
+    const first = createRedisWorld({ url: redisUrl, prefix, partitions: 8 });
+    await first.open();
+    const second = createRedisWorld({ url: redisUrl, prefix, partitions: 16 });
+    await expect(second.open()).rejects.toThrow(/created with 8 partitions/);
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  it('takes an existing ioredis client and leaves it open', async () => {
+    const client = new Redis(redisUrl);
+    const world = createRedisWorld({ client, prefix: freshPrefix() });
+    const { event } = await world.events.create(null, runCreated);
+    expect((await world.runs.get(event.runId)).status).toBe('pending');
+    await world.close();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+
+  it('reloads its scripts after the server forgot them (SCRIPT FLUSH, a restart)', async () => {
+    const world = createTestWorld('single');
+    const { event } = await world.events.create(null, runCreated);
+    const client = new Redis(redisUrl);
+    await client.script('FLUSH');
+    client.disconnect();
+    await world.events.create(event.runId, { eventType: 'run_started' });
+    expect((await world.runs.get(event.runId)).status).toBe('running');
+    await world.close();
+  });
+});
+
+describe('world-redis: an outage after start', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(() => server.stop());
+
+  it('calls reject with WorldUnavailableError naming the server while it is down, and work once it is back', async () => {
+    const world = createRedisWorld({ url: server.url, prefix: freshPrefix() });
+    const { event } = await world.events.create(null, runCreated);
+    await server.kill();
+    const error = await world.runs.get(event.runId).catch((caught: unknown) => caught);
+    expect(WorldUnavailableError.is(error)).toBe(true);
+    expect((error as WorldUnavailableError).location).toBe(`127.0.0.1:${server.port}`);
+    await server.start();
+    expect((await world.runs.get(event.runId)).runId).toBe(event.runId);
+    await world.close();
+  }, 60_000);
+});
+
+describe('world-redis: server settings', () => {
+  let evicting: RedisServer;
+  let volatile: RedisServer;
+  beforeAll(async () => {
+    [evicting, volatile] = await Promise.all([
+      startRedis(['--maxmemory-policy', 'allkeys-lru']),
+      startRedis(['--appendonly', 'no', '--save', '']),
+    ]);
+  });
+  afterAll(() => Promise.all([evicting.stop(), volatile.stop()]));
+
+  it('refuses a maxmemory-policy that may evict its keys, naming the server and the policy', async () => {
+    const world = createRedisWorld({ url: evicting.url });
+    const error = await world.open().catch((caught: unknown) => caught);
+    expect(WorldUnavailableError.is(error)).toBe(true);
+    expect((error as Error).message).toContain('allkeys-lru');
+    expect((error as Error).message).toContain(`127.0.0.1:${evicting.port}`);
+    await world.close();
+  });
+
+  it("with evictionPolicy: 'warn' it opens, and says so", async () => {
+    const warnings: unknown[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args.join(' '));
+    try {
+      const world = createRedisWorld({ url: evicting.url, evictionPolicy: 'warn' });
+      await world.open();
+      await world.close();
+    } finally {
+      console.warn = original;
+    }
+    expect(String(warnings[0])).toContain('allkeys-lru');
+  });
+
+  it('capabilities.durability follows the persistence settings: fsync with appendfsync always, memory with none', async () => {
+    const safe = createTestWorld('single');
+    const unsafe = createRedisWorld({ url: volatile.url });
+    await Promise.all([safe.open(), unsafe.open()]);
+    expect(safe.capabilities.durability).toBe('fsync');
+    expect(unsafe.capabilities.durability).toBe('memory');
+    await Promise.all([safe.close(), unsafe.close()]);
+  });
+});
