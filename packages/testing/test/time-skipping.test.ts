@@ -57,13 +57,15 @@ const lookupOrGiveUp = workflow('time-skipping.lookup-or-give-up', async () =>
   Promise.race([slowLookup(), sleep('1m').then(() => 'gave up')]),
 );
 
+// The wall-time checks retry: a machine saturated by other work can stall any test for a
+// second, and the claim is about the harness, not about the machine.
 describe('time skipping', () => {
   let env: TestEnvironment;
   afterEach(async () => {
     await env?.close();
   });
 
-  it('runs two one-hour retries, a 30-day sleep and a resumed hook in well under a second', async () => {
+  it('runs two one-hour retries, a 30-day sleep and a resumed hook in well under a second', { retry: 2 }, async () => {
     attempts = 0;
     env = await createTestEnvironment({ workflows: [fulfil] });
     const startedAt = performance.now();
@@ -82,7 +84,7 @@ describe('time skipping', () => {
     expect(wallMs).toBeLessThan(1000);
   });
 
-  it('times the hook out after 7 virtual days in well under a second', async () => {
+  it('times the hook out after 7 virtual days in well under a second', { retry: 2 }, async () => {
     attempts = 0;
     env = await createTestEnvironment({ workflows: [fulfil] });
     const startedAt = performance.now();
