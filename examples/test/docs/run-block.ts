@@ -11,7 +11,7 @@ export interface CompiledBlock {
   block: CodeBlock;
   source: string;
   javascript: string;
-  /** A block that registers tests (the conformance suite) runs under vitest. */
+  /** A block that registers tests (the conformance suite, a vitest example) runs under vitest. */
   runner: 'node' | 'vitest';
   diagnostics: string[];
 }
@@ -32,7 +32,11 @@ export function compileBlocks(
   mkdirSync(directory, { recursive: true });
   const compiled = new Map<string, CompiledBlock>();
   for (const block of blocks) {
-    const runner = block.code.includes("from '@cairn/world-conformance'") ? 'vitest' : 'node';
+    // Test files (the conformance suite, the testing chapter's vitest examples) run under vitest.
+    const runner =
+      block.code.includes("from '@cairn/world-conformance'") || block.code.includes("from 'vitest'")
+        ? 'vitest'
+        : 'node';
     const base = `${block.file.replace(/[^\w]+/g, '-')}-${block.line}${runner === 'vitest' ? '.test' : ''}`;
     const prelude = block.prelude === undefined ? '' : `${preludes[block.prelude]}\n`;
     const source = join(directory, `${base}.ts`);

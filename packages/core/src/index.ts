@@ -14,7 +14,8 @@ export {
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
-export { type ReplayVerdict, replayRun } from './runtime/replay-run.js';
+export { type ReplayVerdict, replayEvents, replayRun } from './runtime/replay-run.js';
+export type { BeforeStepAttempt } from './runtime/step-executor.js';
 export {
   createWorker,
   type StopOnSignalsOptions,

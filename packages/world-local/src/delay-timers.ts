@@ -1,14 +1,18 @@
+import type { Clock, ScheduledCallback } from '@cairn/core/world';
+
 /**
- * Fires a callback per key at (never before) its due time, with one Node timer for the
- * whole set: a binary min-heap ordered by due time. Timers can fire a millisecond early
- * relative to Date.now(), so due items are re-checked against the clock before firing.
+ * Fires a callback per key at (never before) its due time on the World's clock, with one
+ * scheduled callback for the whole set: a binary min-heap ordered by due time.
  */
 export class DelayTimers {
   private readonly heap: { key: string; dueAt: number }[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ScheduledCallback | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly fire: (key: string) => void) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: (key: string) => void,
+  ) {}
 
   add(key: string, dueAt: number): void {
     this.heap.push({ key, dueAt });
@@ -18,7 +22,7 @@ export class DelayTimers {
 
   clear(): void {
     this.heap.length = 0;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
   }
@@ -26,17 +30,15 @@ export class DelayTimers {
   private arm(): void {
     const first = this.heap[0];
     if (!first || first.dueAt >= this.armedFor) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.armedFor = first.dueAt;
-    // setTimeout caps at 2^31-1 ms; longer delays re-arm when that fires.
-    const delay = Math.min(Math.max(0, first.dueAt - Date.now()), 2 ** 31 - 1);
-    this.timer = setTimeout(() => this.onTimer(), delay);
+    this.timer = this.clock.schedule(first.dueAt, () => this.onTimer());
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = this.clock.now();
     while (this.heap.length > 0 && this.heap[0]!.dueAt <= now) this.fire(this.pop().key);
     this.arm();
   }

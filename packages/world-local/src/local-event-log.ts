@@ -1,5 +1,6 @@
 import {
   type AppendInput,
+  type Clock,
   type CreateEventParams,
   type CreateEventRequest,
   type CreateEventResult,
@@ -74,6 +75,7 @@ export class LocalEventLog implements WorldEvents {
     private readonly maxPayloadBytes: number,
     private readonly maxFutureCreatedAtMs: number,
     private readonly queue: LocalQueue,
+    private readonly clock: Clock,
   ) {}
 
   async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
@@ -91,7 +93,7 @@ export class LocalEventLog implements WorldEvents {
       if (record) checkFence(record, params);
       else if (!creates) throw new RunNotFoundError({ runId });
       const draft = this.store.state.draftFor(runId);
-      let now = Date.now();
+      let now = this.clock.now();
       if (params?.createdAt !== undefined) {
         checkProposedTime(runId, record, params.createdAt, now, this.maxFutureCreatedAtMs);
         now = params.createdAt;

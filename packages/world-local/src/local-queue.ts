@@ -1,5 +1,6 @@
 import {
   assertStorableJson,
+  type Clock,
   type ConsumeOptions,
   consumeOptionsSchema,
   type DeliveryControl,
@@ -66,12 +67,19 @@ export class LocalQueue implements WorldQueue {
   private readonly retried = new Set<string>();
   private readonly busyGroups = new Set<string>();
   private readonly leases = new Map<string, Lease>();
-  private readonly timers = new DelayTimers((messageId) => this.makeReady(messageId));
+  private readonly timers: DelayTimers;
 
+  /**
+   * `clock` stamps messages and judges when a delayed one is due; leases stay on real time,
+   * since they judge whether a consumer is still alive.
+   */
   constructor(
     private readonly store: LocalStore,
     private readonly settings: { defaultLeaseMs: number; idempotencyRetentionMs: number; maxPayloadBytes: number },
-  ) {}
+    private readonly clock: Clock,
+  ) {
+    this.timers = new DelayTimers(clock, (messageId) => this.makeReady(messageId));
+  }
 
   /** After the store opened: everything not acknowledged is due now or at its deliverAt. */
   hydrate(): void {
@@ -115,7 +123,7 @@ export class LocalQueue implements WorldQueue {
    */
   stage(topic: string, payload: JsonValue, options: SendOptions, payloadJson?: string): Outcome<SendResult> {
     const { delayMs = 0, idempotencyKey, groupKey } = options;
-    const now = Date.now();
+    const now = this.clock.now();
     if (idempotencyKey !== undefined) {
       const earlier = this.store.state.findByIdempotencyKey(
         topic,
@@ -194,7 +202,7 @@ export class LocalQueue implements WorldQueue {
   }
 
   private schedule(message: StoredMessage): void {
-    if (message.deliverAt <= Date.now()) this.makeReady(message.messageId);
+    if (message.deliverAt <= this.clock.now()) this.makeReady(message.messageId);
     else this.timers.add(message.messageId, message.deliverAt);
   }
 
@@ -306,8 +314,9 @@ export class LocalQueue implements WorldQueue {
     if (failure === undefined) {
       await this.store
         .submit(() => {
-          this.store.state.ackMessage(message.messageId, Date.now());
-          return { result: undefined, records: [{ type: 'ack', messageId: message.messageId, at: Date.now() }] };
+          const at = this.clock.now();
+          this.store.state.ackMessage(message.messageId, at);
+          return { result: undefined, records: [{ type: 'ack', messageId: message.messageId, at }] };
         })
         .catch(() => {});
       this.releaseGroup(message);
@@ -341,7 +350,7 @@ export class LocalQueue implements WorldQueue {
     const { initialMs, factor, maxMs } = consumer.backoff;
     const delay = Math.min(maxMs, initialMs * factor ** (attempt - 1));
     const nextAttempt = attempt + 1;
-    const deliverAt = Date.now() + delay;
+    const deliverAt = this.clock.now() + delay;
     await this.store
       .submit(() => {
         this.store.state.retryMessage(message.messageId, nextAttempt, deliverAt);
@@ -354,7 +363,7 @@ export class LocalQueue implements WorldQueue {
     this.retried.add(message.messageId);
     const group = groupId(message);
     // Due at once: it is still its group's oldest, so it goes before the rest of the group.
-    if (group !== undefined && deliverAt <= Date.now()) {
+    if (group !== undefined && deliverAt <= this.clock.now()) {
       this.park(group, message.messageId);
       this.releaseGroup(message);
       return;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { CairnError, WorldClosedError, WorldCorruptedError } from '@cairn/core/world';
+import { CairnError, type Clock, WorldClosedError, WorldCorruptedError } from '@cairn/core/world';
 import { DirectoryLock } from './directory-lock.js';
 import { fileSystem } from './file-system.js';
 import { encodeRecord, JournalFile, parseFramed, syncDirectory, writeFramedFile } from './journal-file.js';
@@ -30,6 +30,8 @@ export interface LocalStoreOptions {
    * operations until it reaches this, so it exceeds it by at most one operation.
    */
   maxGroupBytes: number;
+  /** Judges when an acknowledged message's idempotency key has expired. */
+  clock: Clock;
 }
 
 /** After a failed checkpoint the next is not tried for this long, doubling up to a minute. */
@@ -276,7 +278,7 @@ export class LocalStore {
    */
   private async checkpoint(): Promise<void> {
     const { directory, idempotencyRetentionMs, maxGroupBytes } = this.options;
-    this.state.pruneMessages(Date.now(), idempotencyRetentionMs);
+    this.state.pruneMessages(this.options.clock.now(), idempotencyRetentionMs);
     const next = this.generation + 1;
     const snapshotPath = join(directory, snapshotName(next));
     const journalPath = join(directory, journalName(next));

@@ -1,4 +1,5 @@
 import {
+  type Clock,
   InvalidInputError,
   idSchema,
   parseInput,
@@ -36,6 +37,7 @@ export class LocalStreams implements WorldStreams {
   constructor(
     private readonly store: LocalStore,
     private readonly maxChunkBytes: number,
+    private readonly clock: Clock,
   ) {}
 
   async write(
@@ -63,7 +65,7 @@ export class LocalStreams implements WorldStreams {
       const earlier = idempotencyKey === undefined ? undefined : stream?.keys.get(idempotencyKey);
       if (earlier !== undefined) return { result: { index: earlier }, records: [] };
       if (stream?.closed) throw new StreamClosedError({ runId, stream: name });
-      const written: StreamChunk = { index: stream?.chunks.length ?? 0, data: owned, createdAt: Date.now() };
+      const written: StreamChunk = { index: stream?.chunks.length ?? 0, data: owned, createdAt: this.clock.now() };
       this.store.state.appendChunk(runId, name, written, idempotencyKey);
       return {
         result: { index: written.index },
@@ -78,7 +80,7 @@ export class LocalStreams implements WorldStreams {
     return this.store.submit(() => {
       this.requireRun(runId);
       if (this.store.state.stream(runId, name)?.closed) return { result: undefined, records: [] };
-      const at = Date.now();
+      const at = this.clock.now();
       this.store.state.closeStream(runId, name, at);
       return {
         result: undefined,

@@ -1,5 +1,14 @@
 import { resolve } from 'node:path';
-import { maxQueueDelayMs, parseInput, type World, type WorldCapabilities, WorldClosedError } from '@cairn/core/world';
+import {
+  type Clock,
+  InvalidInputError,
+  maxQueueDelayMs,
+  parseInput,
+  systemClock,
+  type World,
+  type WorldCapabilities,
+  WorldClosedError,
+} from '@cairn/core/world';
 import { z } from 'zod';
 import { LocalEventLog } from './local-event-log.js';
 import { LocalQueue } from './local-queue.js';
@@ -31,8 +40,17 @@ const localWorldOptionsSchema = z.strictObject({
   readOnly: z.boolean().optional(),
   /** With `readOnly`: how often waiting readers (watch, live streams) look for new writes. Default 200 ms. */
   pollIntervalMs: z.number().int().min(10).optional(),
+  /** Checked by hand below: a schema cannot describe an object with methods well. */
+  clock: z.unknown().optional(),
 });
-export type LocalWorldOptions = z.input<typeof localWorldOptionsSchema>;
+export type LocalWorldOptions = Omit<z.input<typeof localWorldOptionsSchema>, 'clock'> & {
+  /**
+   * The World's clock: it stamps `createdAt` and judges when delayed messages fall due.
+   * Default `systemClock`. A test passes a virtual clock here and to its workers, so time
+   * moves when the test says (see `@cairn/testing`). Leases stay on real time.
+   */
+  clock?: Clock;
+};
 
 export interface LocalWorld extends World {
   /** Opens the directory now instead of on first use, to surface a lock or corruption error early. */
@@ -52,6 +70,10 @@ export interface LocalWorld extends World {
  */
 export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
   const parsed = parseInput(localWorldOptionsSchema, options, 'options');
+  const clock = (parsed.clock ?? systemClock) as Clock;
+  if (typeof clock.now !== 'function' || typeof clock.schedule !== 'function') {
+    throw new InvalidInputError({ field: 'options.clock', value: clock, reason: 'must have now() and schedule()' });
+  }
   const directory = resolve(parsed.dir);
   const name = `local:${directory}`;
   const maxPayloadBytes = parsed.maxPayloadBytes ?? 16 * 1024 * 1024;
@@ -78,11 +100,12 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     checkpointBytes: parsed.checkpointBytes ?? 64 * 1024 * 1024,
     idempotencyRetentionMs: capabilities.queue.idempotencyRetentionMs,
     maxGroupBytes: parsed.maxGroupBytes ?? 64 * 1024 * 1024,
+    clock,
   });
-  const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes });
-  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, queue);
+  const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes }, clock);
+  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, queue, clock);
   const views = new LocalViews(store);
-  const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes);
+  const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes, clock);
 
   let opening: Promise<void> | undefined;
   let closing: Promise<void> | undefined;

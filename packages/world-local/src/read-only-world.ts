@@ -5,6 +5,7 @@ import {
   readStreamOptionsSchema,
   type StreamChunk,
   streamNameSchema,
+  systemClock,
   type WorldCapabilities,
   WorldClosedError,
   WorldUnavailableError,
@@ -43,8 +44,15 @@ export function createReadOnlyLocalWorld(options: ReadOnlyWorldOptions): LocalWo
   >;
   const asStore = store as unknown as LocalStore;
   const views = new LocalViews(asStore);
-  const events = new LocalEventLog(asStore, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, {} as LocalQueue);
-  const streams = new LocalStreams(asStore, capabilities.streams.maxChunkBytes);
+  const events = new LocalEventLog(
+    asStore,
+    maxPayloadBytes,
+    capabilities.maxFutureCreatedAtMs,
+    {} as LocalQueue,
+    // Nothing is written here, so nothing is stamped: the wall clock only satisfies the type.
+    systemClock,
+  );
+  const streams = new LocalStreams(asStore, capabilities.streams.maxChunkBytes, systemClock);
 
   let opening: Promise<void> | undefined;
   let closed = false;

@@ -1,7 +1,7 @@
 import type { StepDefinition } from '../workflow/definitions.js';
 import type { StepCommand } from '../workflow/replay.js';
 import type { World } from '../world/world.js';
-import { runStepAttempt, type StepOutcome } from './step-executor.js';
+import { type BeforeStepAttempt, runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import type { TraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
@@ -28,6 +28,7 @@ export class InlineSteps {
     private readonly world: World,
     private readonly slots: StepSlots,
     private readonly clock: WorldClock,
+    private readonly beforeAttempt?: BeforeStepAttempt,
   ) {}
 
   has(runId: string, stepId: string): boolean {
@@ -44,7 +45,7 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          { world: this.world, runId, signal: controller.signal, trace },
+          { world: this.world, runId, signal: controller.signal, trace, beforeAttempt: this.beforeAttempt },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )

@@ -3,6 +3,7 @@ import { WorkflowStalledError } from '../errors/workflow-stalled-error.js';
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
+import { type Clock, toClock } from '../world/clock.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
@@ -14,6 +15,7 @@ import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease } from './lease.js';
 import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
+import type { BeforeStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { wakeRequest } from './topics.js';
 import { asTraceCarrier } from './tracing.js';
@@ -31,8 +33,10 @@ export interface OrchestratorOptions {
    * the floor of an adaptive margin (SpeculationMargin) that widens while appends are slow.
    */
   speculationMarginMs?: number;
-  /** This worker's own clock; the engine estimates the World's clock from it. Default `Date.now`. */
-  clock?: () => number;
+  /** This worker's own clock; the engine estimates the World's clock from it. Default `systemClock`. */
+  clock?: Clock | (() => number);
+  /** Runs before each inline step attempt's body; see `BeforeStepAttempt`. */
+  beforeStepAttempt?: BeforeStepAttempt;
 }
 
 /** What the queue told a pass about the message that started it. */
@@ -74,6 +78,8 @@ export class Orchestrator {
   readonly recorder: Recorder;
   private readonly children: Children;
   private stopping = false;
+  /** Aborted by stop(): a pass holding for a wait about to fall due hands it off instead of holding on. */
+  private stopped = new AbortController();
 
   constructor(private readonly options: OrchestratorOptions) {
     const floor = options.speculationMarginMs ?? 25;
@@ -81,8 +87,8 @@ export class Orchestrator {
     // more than a second of skew on the run's now().
     const window = options.world.capabilities.maxFutureCreatedAtMs;
     const ceiling = Math.max(floor, Math.min(1000, window / 2));
-    this.clock = new WorldClock(options.clock);
-    this.inline = new InlineSteps(options.world, options.stepSlots, this.clock);
+    this.clock = new WorldClock(toClock(options.clock));
+    this.inline = new InlineSteps(options.world, options.stepSlots, this.clock, options.beforeStepAttempt);
     this.recorder = new Recorder({
       world: options.world,
       runLease: options.runLease,
@@ -96,11 +102,13 @@ export class Orchestrator {
   /** Lets passes start step attempts (again, after a stop). */
   start(): void {
     this.stopping = false;
+    if (this.stopped.signal.aborted) this.stopped = new AbortController();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */
   stop(): void {
     this.stopping = true;
+    this.stopped.abort();
     this.inline.stop();
   }
 
@@ -220,8 +228,13 @@ export class Orchestrator {
       const woken = await Promise.race([
         ...(running ? [running.then(() => 'settled' as const)] : []),
         world.events.watch(runId, replay.tail.seq, done.signal).then(() => 'moved' as const),
-        ...(untilDue === undefined || this.stopping ? [] : [delay(untilDue + 1, done.signal, 'due' as const)]),
+        ...(untilDue === undefined || this.stopping
+          ? []
+          : [delay(this.clock, untilDue + 1, done.signal, 'due' as const)]),
         aborted(leaseLost, 'lost' as const, done.signal),
+        // A stop ends a hold (not a wait for a running step, which stop() lets finish): the
+        // next turn hands the due work off. Under a virtual clock the hold would never end.
+        ...(running ? [] : [aborted(this.stopped.signal, 'stopping' as const, done.signal)]),
       ]).finally(() => done.abort());
       if (woken === 'moved') behind = true;
     }
@@ -295,11 +308,14 @@ export class Orchestrator {
   }
 }
 
-/** Resolves with `value` after `ms`, unless `signal` aborts first (then the timer is cleared and it never settles). */
-function delay<Value>(ms: number, signal: AbortSignal, value: Value): Promise<Value> {
+/**
+ * Resolves with `value` after `ms` on the worker's clock (so a test's virtual time moves it),
+ * unless `signal` aborts first (then the callback is cancelled and it never settles).
+ */
+function delay<Value>(clock: WorldClock, ms: number, signal: AbortSignal, value: Value): Promise<Value> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(value), ms);
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    const scheduled = clock.after(ms, () => resolve(value));
+    signal.addEventListener('abort', () => scheduled.cancel(), { once: true });
   });
 }
 

@@ -2,7 +2,7 @@ import { stepRegistry } from '../workflow/definitions.js';
 import type { World } from '../world/world.js';
 import { keepLease, type Lease } from './lease.js';
 import type { Recorder } from './recorder.js';
-import { runStepAttempt } from './step-executor.js';
+import { type BeforeStepAttempt, runStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { type StepMessage, stepMessage, wakeRequest } from './topics.js';
 import type { WorldClock } from './world-clock.js';
@@ -13,6 +13,8 @@ export interface QueuedStepsOptions {
   slots: StepSlots;
   clock: WorldClock;
   runLease: boolean;
+  /** Runs before each attempt's body; see `BeforeStepAttempt`. */
+  beforeStepAttempt?: BeforeStepAttempt;
 }
 
 /**
@@ -58,7 +60,7 @@ export class QueuedSteps {
       outcome = await runStepAttempt(
         definition,
         { stepId, input: step.input, retries: step.retries },
-        { world, runId, signal: this.stopping.signal, trace },
+        { world, runId, signal: this.stopping.signal, trace, beforeAttempt: this.options.beforeStepAttempt },
         () => clock.now(),
       );
     } finally {

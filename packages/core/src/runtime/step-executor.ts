@@ -35,10 +35,29 @@ const maxErrorTextLength = 16 * 1024;
  * A result that cannot be encoded or is too large for the World fails the step at once,
  * since every further attempt would produce the same unstorable value.
  */
+/**
+ * Called before each step attempt's body, outside any workflow. A throw (or rejection) fails
+ * that attempt exactly as if the body had thrown it: retried per the step's policy, or failed
+ * for good. `@cairn/testing` injects step failures through it.
+ */
+export type BeforeStepAttempt = (attempt: {
+  runId: string;
+  stepId: string;
+  stepName: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}) => void | Promise<void>;
+
 export function runStepAttempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
-  context: { world: World; runId: string; signal?: AbortSignal; trace?: TraceCarrier | undefined },
+  context: {
+    world: World;
+    runId: string;
+    signal?: AbortSignal;
+    trace?: TraceCarrier | undefined;
+    beforeAttempt?: BeforeStepAttempt | undefined;
+  },
   clock: () => number,
 ): Promise<StepOutcome> {
   // One span per attempt actually run, a child of the run's trace; replays never run steps.
@@ -62,7 +81,7 @@ export function runStepAttempt(
 async function attempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
-  context: { world: World; runId: string; signal?: AbortSignal },
+  context: { world: World; runId: string; signal?: AbortSignal; beforeAttempt?: BeforeStepAttempt | undefined },
   clock: () => number,
 ): Promise<StepOutcome> {
   const { maxRetries, backoff, timeoutMs } = definition.options;
@@ -83,7 +102,15 @@ async function attempt(
           attempt: step.retries + 1,
           signal: attempt.signal,
         },
-        () => Promise.resolve().then(() => definition.fn(...(args as never[]))),
+        async () => {
+          await context.beforeAttempt?.({
+            runId: context.runId,
+            stepId: step.stepId,
+            stepName: definition.name,
+            attempt: step.retries + 1,
+          });
+          return definition.fn(...(args as never[]));
+        },
       ),
     );
     output = await (timeoutMs === undefined ? body : withTimeout(body, timeoutMs, definition.name, attempt));

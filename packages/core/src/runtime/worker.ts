@@ -1,10 +1,12 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
+import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
 import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
+import type { BeforeStepAttempt } from './step-executor.js';
 import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
 import {
@@ -40,11 +42,27 @@ export interface WorkerOptions {
    */
   orchestrationLeaseMs?: number;
   /**
-   * This worker's clock, `Date.now` by default. The engine judges every due time on the
-   * World's clock, estimated from the `createdAt` stamps the World returns, so a skewed
-   * worker clock is corrected for; tests inject skew here.
+   * This worker's clock, `systemClock` (the wall clock) by default. The engine judges every
+   * due time on the World's clock, estimated from the `createdAt` stamps the World returns,
+   * so a skewed worker clock is corrected for. A `Clock` also carries the engine's short
+   * waits for a sleep or retry about to fall due, so a virtual clock shared with the World
+   * (`@cairn/testing`) moves them too. A plain `() => number` is read with Node timers; tests
+   * inject skew that way.
    */
-  clock?: () => number;
+  clock?: Clock | (() => number);
+  /**
+   * Called before each step attempt's body runs, with the run, step and attempt number; a
+   * throw fails that attempt as if the body had thrown. Meant for fault injection in tests
+   * (`@cairn/testing` uses it); default none.
+   */
+  beforeStepAttempt?: BeforeStepAttempt;
+  /**
+   * The least a speculative completion batch stamps its `createdAt` ahead of the clock, so
+   * the commit lands after its stamp. Default 25 ms; it widens on its own while appends are
+   * slow. A test on a virtual clock, which stands still during an append, uses 0 so a run's
+   * time stays exactly on the test's clock.
+   */
+  speculationMarginMs?: number;
   /**
    * Where the worker reports work that failed and will be retried (a World outage), and
    * runs it cannot execute because their workflow is not in `workflows` (once per run,
@@ -83,6 +101,14 @@ export function createWorker(options: WorkerOptions): Worker {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidInputError({ field: 'concurrency', value: concurrency, reason: 'must be a whole number ≥ 1' });
   }
+  const { speculationMarginMs } = options;
+  if (speculationMarginMs !== undefined && (!Number.isInteger(speculationMarginMs) || speculationMarginMs < 0)) {
+    throw new InvalidInputError({
+      field: 'speculationMarginMs',
+      value: speculationMarginMs,
+      reason: 'must be a whole number of milliseconds ≥ 0',
+    });
+  }
   const workflows = indexWorkflows(options.workflows);
   const logger = resolveLogger(options.logger);
   const explainFailure = unknownWorkflowNotice(world, workflows, logger);
@@ -93,6 +119,8 @@ export function createWorker(options: WorkerOptions): Worker {
     runLease,
     stepSlots: new StepSlots(concurrency),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.beforeStepAttempt === undefined ? {} : { beforeStepAttempt: options.beforeStepAttempt }),
+    ...(options.speculationMarginMs === undefined ? {} : { speculationMarginMs: options.speculationMarginMs }),
   });
   const queuedSteps = new QueuedSteps({
     world,
@@ -100,6 +128,7 @@ export function createWorker(options: WorkerOptions): Worker {
     slots: new StepSlots(concurrency),
     clock: orchestrator.clock,
     runLease,
+    ...(options.beforeStepAttempt === undefined ? {} : { beforeStepAttempt: options.beforeStepAttempt }),
   });
   let consumers: QueueConsumer[] = [];
   /** A ref'd timer while started: queue consumers may hold no handle that keeps Node running. */

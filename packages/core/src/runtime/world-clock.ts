@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from '../world/clock.js';
+
 /**
  * The engine's reading of the World's clock. Every time the engine reasons about (whether
  * a sleep or a retry is due, the `createdAt` it stamps on a speculative batch, how long a
@@ -15,17 +17,22 @@
 export class WorldClock {
   private offsetMs = 0;
 
-  /** @param local the worker's own clock (Date.now unless a test injects skew). */
-  constructor(private readonly local: () => number = Date.now) {}
+  /** @param local the worker's own clock (the wall clock unless a test injects skew or virtual time). */
+  constructor(private readonly local: Clock = systemClock) {}
 
   /** The estimated current time on the World's clock. */
   now(): number {
-    return Math.round(this.local() + this.offsetMs);
+    return Math.round(this.local.now() + this.offsetMs);
   }
 
   /** The worker's own clock, for measuring latencies (never compared with World times). */
   localNow(): number {
-    return this.local();
+    return this.local.now();
+  }
+
+  /** Runs `callback` once `ms` have passed on the worker's clock (virtual time under a test clock). */
+  after(ms: number, callback: () => void): { cancel(): void } {
+    return this.local.schedule(this.local.now() + ms, callback, { unref: true });
   }
 
   /** How far ahead of this worker's clock the World's clock is estimated to be. */

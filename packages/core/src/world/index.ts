@@ -1,4 +1,5 @@
 export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
+export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
 export * from './errors/index.js';
 export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';
 export * from './schemas/entities.js';
