@@ -15,14 +15,9 @@ const entry = join(import.meta.dirname, '..', 'dist', 'worker-process.js');
 export async function spawnWorkers(
   count: number,
   env:
-    | {
-        connectionString: string;
-        schema: string;
-        runLease?: boolean;
-        clockOffset?: string;
-        /** Workers speak only HTTP to this server, and get no database settings. */
-        http?: { url: string; token: string };
-      }
+    | { connectionString: string; schema: string; runLease?: boolean; clockOffset?: string }
+    /** Workers speak only HTTP to this server, and get no database settings. */
+    | { http: { url: string; token: string }; runLease?: boolean; clockOffset?: string }
     | { redis: object; runLease?: boolean; clockOffset?: string },
 ): Promise<WorkerProcesses> {
   // Real clock skew: Debian's faketime shifts every clock the process reads, Date.now included.
@@ -36,7 +31,7 @@ export async function spawnWorkers(
         ...process.env,
         ...('redis' in env
           ? { CAIRN_E2E_REDIS: JSON.stringify(env.redis) }
-          : env.http
+          : 'http' in env
             ? { CAIRN_E2E_HTTP_URL: env.http.url, CAIRN_E2E_HTTP_TOKEN: env.http.token }
             : { CAIRN_E2E_CONNECTION: env.connectionString, CAIRN_E2E_SCHEMA: env.schema }),
         CAIRN_E2E_RUN_LEASE: String(env.runLease ?? true),

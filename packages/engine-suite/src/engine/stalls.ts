@@ -6,8 +6,10 @@ import { openHarness } from '../harness.js';
 
 const echo = step('stalls.echo', async (value: string) => value);
 
+// Long enough to be pending when the pass looks, even on a slow World: a timer that fires
+// first lets the code run on, and the run then diverges on its next replay instead.
 const awaitsTimer = workflow('stalls.awaits-timer', async () => {
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 3000));
   return echo('after the timer');
 });
 /** A plain async helper doing I/O: the most common way to stall a workflow by accident. */

@@ -53,8 +53,14 @@ const slowItem = step('timing.slow-item', async (key: string, index: number) => 
 const wideSlow = workflow('timing.wide-slow', async (key: string) =>
   Promise.all(Array.from({ length: 60 }, (_, index) => slowItem(key, index))),
 );
+/** Runs until the test releases it; it never looks at its signal. */
+const gated = step('timing.gated', async (key: string) => {
+  ran(key);
+  await releaseFor(key).promise;
+  return 'step';
+});
 const sleepBeatsStep = workflow('timing.sleep-beats-step', async (key: string) =>
-  Promise.race([held(key), sleep(300).then(() => 'sleep')]),
+  Promise.race([gated(key), sleep(300).then(() => 'sleep')]),
 );
 
 const quarterSecond = step('timing.quarter-second', async (key: string, index: number) => {
