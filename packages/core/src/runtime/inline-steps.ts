@@ -12,6 +12,8 @@ interface Attempt {
   controller: AbortController;
   settled: Promise<void>;
   outcome?: StepOutcome;
+  /** Its pass lost the lease, and it is recording its own outcome: no pass may take it. */
+  recordingAlone?: boolean;
 }
 
 /**
@@ -57,7 +59,7 @@ export class InlineSteps {
 
   /** Resolves when any attempt of the run settles (at once if one already has); never rejects. */
   anySettled(runId: string): Promise<void> | undefined {
-    const pending = this.of(runId);
+    const pending = this.of(runId).filter((attempt) => !attempt.recordingAlone);
     return pending.length === 0 ? undefined : Promise.race(pending.map((attempt) => attempt.settled));
   }
 
@@ -65,7 +67,7 @@ export class InlineSteps {
   takeSettled(runId: string): StepOutcome[] {
     const outcomes: StepOutcome[] = [];
     for (const attempt of this.of(runId)) {
-      if (!attempt.outcome) continue;
+      if (!attempt.outcome || attempt.recordingAlone) continue;
       this.unregister(attempt);
       outcomes.push(attempt.outcome);
     }
@@ -97,13 +99,21 @@ export class InlineSteps {
    * worker has taken it first. The attempts stay registered meanwhile, so such a pass
    * never starts a second attempt beside them.
    */
-  orphan(runId: string, record: (outcome: StepOutcome) => Promise<unknown>): void {
+  orphan(runId: string, record: (outcome: StepOutcome) => Promise<unknown>, onFailure: () => void): void {
     for (const attempt of this.of(runId)) {
       void attempt.settled.then(async () => {
         if (this.attempts.get(runId)?.get(attempt.stepId) !== attempt || !attempt.outcome) return;
-        this.unregister(attempt);
-        // A failure here leaves the step open; the run's next pass starts a new attempt.
-        await record(attempt.outcome).catch(() => {});
+        // It stays registered until its outcome is in the log, so a pass that reads the log
+        // in the meantime neither starts the step again nor records it a second time.
+        attempt.recordingAlone = true;
+        try {
+          await record(attempt.outcome);
+        } catch {
+          // The step stays open; the run's next pass starts a new attempt.
+          onFailure();
+        } finally {
+          this.unregister(attempt);
+        }
       });
     }
   }

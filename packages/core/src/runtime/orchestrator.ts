@@ -128,7 +128,11 @@ export class Orchestrator {
           this.warm.delete(runId);
           if (RunTerminalError.is(error) || RunNotFoundError.is(error)) return;
           if (error instanceof LeaseLostError) {
-            this.inline.orphan(runId, (outcome) => this.recorder.recordAlone(runId, outcome));
+            this.inline.orphan(
+              runId,
+              (outcome) => this.recorder.recordAlone(runId, outcome),
+              () => void this.sendWake(runId).catch(() => {}),
+            );
           }
           const rederive = FenceConflictError.is(error) || error instanceof SpeculationRefused;
           if (!rederive || conflicts >= maxConflictsPerWake) throw error;
