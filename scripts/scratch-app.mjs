@@ -63,7 +63,13 @@ export function runScratchApp(packed) {
   try {
     const manifests = packed.map(({ sourceManifest }) => sourceManifest);
     // Peers the packages ask for (vitest, for the conformance suite) and the compiler.
-    const peers = new Set(packed.flatMap(({ manifest }) => Object.keys(manifest.peerDependencies ?? {})));
+    // Peers that are themselves among the tarballs (the CLI's Worlds) come from those tarballs.
+    const packedNames = new Set(packed.map(({ manifest }) => manifest.name));
+    const peers = new Set(
+      packed
+        .flatMap(({ manifest }) => Object.keys(manifest.peerDependencies ?? {}))
+        .filter((name) => !packedNames.has(name)),
+    );
     const extras = [...peers, 'typescript', '@types/node'].map((name) => `${name}@${pinnedVersion(name, manifests)}`);
     writeFileSync(
       join(dir, 'package.json'),
