@@ -92,9 +92,12 @@ export class Recorder {
       throw error;
     }
     const first = results[0]!.event;
-    if (stamp === undefined && first.createdAt > tail.createdAt) {
-      clock.observeStamp(first.createdAt, sentAt, clock.localNow());
-    }
+    const receivedAt = clock.localNow();
+    if (stamp === undefined && first.createdAt > tail.createdAt)
+      clock.observeStamp(first.createdAt, sentAt, receivedAt);
+    // Every append measures the World's latency, so the first speculative batch of a run on a
+    // slow World is already stamped far enough ahead instead of being refused to learn it.
+    this.options.margin.committed(receivedAt - sentAt);
     for (const { event } of results) await replay.feed(event);
     emitCommittedSpans(
       replay,
