@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { faketimeLibrary } from '@cairn/engine-suite';
 
 export interface WorkerProcesses {
   processes: ChildProcess[];
@@ -20,15 +21,16 @@ export async function spawnWorkers(
     | { http: { url: string; token: string }; runLease?: boolean; clockOffset?: string }
     | { redis: object; runLease?: boolean; clockOffset?: string },
 ): Promise<WorkerProcesses> {
-  // Real clock skew: Debian's faketime shifts every clock the process reads, Date.now included.
-  const [command, args] =
-    env.clockOffset === undefined
-      ? [process.execPath, [entry]]
-      : ['faketime', ['-f', env.clockOffset, process.execPath, entry]];
+  // Real clock skew: Debian's libfaketime, preloaded into node, shifts every clock the process
+  // reads, Date.now included. (Its `faketime` wrapper forks and keeps a named semaphore that
+  // a killed run can leave behind, so it is not used.)
+  const skew: NodeJS.ProcessEnv =
+    env.clockOffset === undefined ? {} : { LD_PRELOAD: faketimeLibrary(), FAKETIME: env.clockOffset };
   const processes = Array.from({ length: count }, () =>
-    spawn(command, args, {
+    spawn(process.execPath, [entry], {
       env: {
         ...process.env,
+        ...skew,
         ...('redis' in env
           ? { CAIRN_E2E_REDIS: JSON.stringify(env.redis) }
           : 'http' in env

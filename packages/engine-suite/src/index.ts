@@ -3,6 +3,7 @@ import type { EngineSuiteOptions } from './harness.js';
 import { describeRaceStorms } from './storms/index.js';
 
 export { describeWorkflowFuzz, type FuzzOptions, knownDefects, type WorldSpec } from './fuzz/index.js';
+export { faketimeLibrary } from './fuzz/processes.js';
 export type { EngineSuiteOptions, Harness } from './harness.js';
 export { openHarness } from './harness.js';
 
