@@ -88,11 +88,6 @@ export class InlineSteps {
     }
   }
 
-  /** How many of the run's attempts are registered here (running or settled, unrecorded). */
-  count(runId: string): number {
-    return this.of(runId).length;
-  }
-
   /**
    * No pass holds the run any more (its lease was lost): each of its attempts records its
    * own outcome through `record` once it settles, unless a later pass of the run on this

@@ -35,11 +35,6 @@ export class WorldClock {
     return this.local.schedule(this.local.now() + ms, callback, { unref: true });
   }
 
-  /** How far ahead of this worker's clock the World's clock is estimated to be. */
-  get offset(): number {
-    return this.offsetMs;
-  }
-
   /**
    * A commit sent at local `sentAt` and answered at local `receivedAt` got `createdAt` from
    * the World. Only meaningful when the World stamped it from its clock, not from an
