@@ -1,4 +1,4 @@
-import { type CreateEventRequest, type World, WorldUnavailableError } from '@cairn/core/world';
+import { type CreateEventRequest, type World, type WorldQueue, WorldUnavailableError } from '@cairn/core/world';
 import { Random } from './random.js';
 import { appendRecord } from './side-records.js';
 
@@ -25,7 +25,8 @@ const correlationIds = (requests: readonly CreateEventRequest[]): string[] =>
  * cost the step one more execution.
  */
 export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sideDirectory: string): World {
-  if (faults.failSendProbability === 0 && faults.delayAppendMaxMs === 0) return inner;
+  const queue = recordingLeaseLosses(inner.queue, sideDirectory);
+  if (faults.failSendProbability === 0 && faults.delayAppendMaxMs === 0) return { ...inner, queue };
   const random = new Random(seed ^ process.pid);
   const refuse = (method: 'create' | 'createBatch' | 'send', runId: string | null, requests: CreateEventRequest[]) => {
     appendRecord(sideDirectory, 'faults', {
@@ -68,8 +69,39 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
         }
         return inner.queue.send(topic, payload, options);
       },
-      consume: (topic, handler, options) => inner.queue.consume(topic, handler, options),
+      consume: queue.consume,
     },
     close: () => inner.close(),
+  };
+}
+
+/**
+ * The queue, with each delivery's lease renewals watched: a renewal the World answers with
+ * "lost" is recorded, naming the run the message was for. Nothing else changes.
+ */
+function recordingLeaseLosses(queue: WorldQueue, sideDirectory: string): WorldQueue {
+  return {
+    ...queue,
+    consume: (topic, handler, options) =>
+      queue.consume(
+        topic,
+        (message, delivery) =>
+          handler(message, {
+            ...delivery,
+            extendLease: async (leaseMs) => {
+              const kept = await delivery.extendLease(leaseMs);
+              if (!kept) {
+                const runId = (message.payload as { runId?: unknown } | null)?.runId;
+                appendRecord(sideDirectory, 'lease-losses', {
+                  pid: process.pid,
+                  topic,
+                  runId: typeof runId === 'string' ? runId : null,
+                });
+              }
+              return kept;
+            },
+          }),
+        options,
+      ),
   };
 }

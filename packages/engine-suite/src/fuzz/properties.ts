@@ -3,7 +3,7 @@ import { type Run, replayRun, type World, type WorldEvent } from '@cairn/core';
 import { auditLog, readLog } from '../storms/audit.js';
 import { listRuns } from './driver.js';
 import { type FuzzOutput, fuzzWorkflow, type StepArguments } from './interpreter.js';
-import type { AcceptedRecord, ExecutionRecord, FaultRecord } from './side-records.js';
+import type { AcceptedRecord, ExecutionRecord, FaultRecord, LeaseLossRecord } from './side-records.js';
 
 /** A broken property: which, on which run, and what the log showed. */
 export interface Violation {
@@ -17,6 +17,8 @@ export interface SideEvidence {
   executions: ExecutionRecord[];
   faults: FaultRecord[];
   accepted: AcceptedRecord[];
+  /** Deliveries whose lease the World reported lost while their handler ran. */
+  leaseLosses: LeaseLossRecord[];
   /** Processes the test SIGKILLed: a body that ran there may legitimately run again. */
   killedPids: ReadonlySet<number>;
 }
@@ -83,7 +85,12 @@ function checkWaits(events: WorldEvent[], fail: Fail): void {
   }
 }
 
-/** No body runs more often than its retries allow, plus one run per kill or refused write that could have cost one. */
+/**
+ * No body runs more often than its retries allow, plus one run per event that could have
+ * cost one: a kill of a process it ran in, a refused write of its outcome, or a lost lease
+ * of its run in a process it ran in (the World handed the run to another worker while the
+ * first was stalled, and neither can tell whether the other is alive).
+ */
 function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence, fail: Fail): void {
   for (const event of events) {
     if (event.eventType !== 'step_created') continue;
@@ -97,11 +104,13 @@ function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence,
     const refused = evidence.faults.filter(
       (fault) => fault.runId === run.runId && fault.correlationIds.includes(stepId),
     ).length;
-    const allowed = Number(match[1]) + 1 + crashed + refused;
+    const ranIn = new Set(runs.map((record) => record.pid));
+    const leasesLost = evidence.leaseLosses.filter((loss) => loss.runId === run.runId && ranIn.has(loss.pid)).length;
+    const allowed = Number(match[1]) + 1 + crashed + refused + leasesLost;
     if (runs.length > allowed)
       fail(
         'no step body runs more often than its retries and the injected crashes allow',
-        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes)`,
+        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes, ${leasesLost} lost leases)`,
       );
   }
 }

@@ -7,7 +7,13 @@ import type { FuzzCase } from './fuzz-case.js';
 import type { ProcessConfig, ProcessReport } from './fuzz-process.js';
 import { type CaseProcess, killProcess, spawnCaseProcess } from './processes.js';
 import { checkProperties, type Violation } from './properties.js';
-import { type AcceptedRecord, type ExecutionRecord, type FaultRecord, readRecords } from './side-records.js';
+import {
+  type AcceptedRecord,
+  type ExecutionRecord,
+  type FaultRecord,
+  type LeaseLossRecord,
+  readRecords,
+} from './side-records.js';
 import { openWorld, type WorldSpec } from './world-spec.js';
 
 export interface CaseReport {
@@ -17,6 +23,8 @@ export interface CaseReport {
   kills: number;
   bodyExecutions: number;
   refusedWrites: number;
+  /** Deliveries whose lease the World reported lost while their handler ran. */
+  leaseLosses: number;
   elapsedMs: number;
 }
 
@@ -74,6 +82,7 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
         executions: readRecords<ExecutionRecord>(sideDirectory, 'executions'),
         faults: readRecords<FaultRecord>(sideDirectory, 'faults'),
         accepted: readRecords<AcceptedRecord>(sideDirectory, 'accepted'),
+        leaseLosses: readRecords<LeaseLossRecord>(sideDirectory, 'lease-losses'),
         killedPids,
       };
       const violations = await checkProperties(world, evidence);
@@ -90,6 +99,7 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
         kills: killedPids.size,
         bodyExecutions: evidence.executions.length,
         refusedWrites: evidence.faults.length,
+        leaseLosses: evidence.leaseLosses.length,
         elapsedMs: Date.now() - started,
       };
     } finally {

@@ -26,13 +26,25 @@ export interface FaultRecord {
   eventTypes: string[];
 }
 
+/**
+ * A queue delivery whose lease the World reported lost while its handler still ran: the
+ * delivery may have gone to another worker meanwhile, so a step body that ran under it may
+ * run once more there. That is the at-least-once edge every lease has (a stalled process
+ * cannot prove it is alive), so it is counted like a kill rather than as a defect.
+ */
+export interface LeaseLossRecord {
+  pid: number;
+  topic: string;
+  runId: string | null;
+}
+
 /** A hook payload the driver saw accepted. */
 export interface AcceptedRecord {
   token: string;
   payload: string;
 }
 
-export type SideKind = 'executions' | 'faults' | 'accepted';
+export type SideKind = 'executions' | 'faults' | 'accepted' | 'lease-losses';
 
 export function appendRecord(directory: string, kind: SideKind, record: object): void {
   appendFileSync(join(directory, `${kind}-${process.pid}.jsonl`), `${JSON.stringify(record)}\n`);
