@@ -112,7 +112,7 @@ function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence,
     if (runs.length > allowed)
       fail(
         'no step body runs more often than its retries and the injected crashes allow',
-        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes, ${leasesLost} lost leases); bodies ${describeBodies(runs)}; log ${describeStepEvents(events, stepId)}; passes ${describeDeliveries(evidence.deliveries, run.runId)}`,
+        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes, ${leasesLost} lost leases); bodies ${describeBodies(runs)}; log ${describeStepEvents(events, stepId)}; passes ${describeDeliveries(evidence.deliveries, run.runId)}; refusals ${describeRefusals(evidence.faults, run.runId)}`,
       );
   }
 }
@@ -130,6 +130,13 @@ const describeDeliveries = (deliveries: readonly DeliveryRecord[], runId: string
       (delivery) =>
         `${delivery.topic} ${delivery.pid}#${delivery.attempt} ${delivery.start}..${delivery.end} ${delivery.outcome}`,
     )
+    .join(', ');
+
+/** The run's refused writes as pid:method[event types|correlation ids]. */
+const describeRefusals = (faults: readonly FaultRecord[], runId: string) =>
+  faults
+    .filter((fault) => fault.runId === runId)
+    .map((fault) => `${fault.pid}:${fault.method}[${fault.eventTypes.join('+')}|${fault.correlationIds.join('+')}]`)
     .join(', ');
 
 /** The step's events as seq:type@createdAt. */
