@@ -5,10 +5,9 @@ import {
   startChild,
   step,
   type Worker,
-  type WorkerLogger,
   workflow,
 } from '@cairn/core';
-import type { World } from '@cairn/core/world';
+import type { Logger, World } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
 
@@ -70,7 +69,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     /** A worker on a World that counts deliveries, reporting to `logger`. */
     async function startCounted(
       workflows: Parameters<typeof createWorker>[0]['workflows'],
-      logger?: WorkerLogger | false,
+      logger?: Logger | false,
     ) {
       const { counted, deliveries } = countingDeliveries(harness.world);
       const worker = createWorker({ world: counted, workflows, ...(logger === undefined ? {} : { logger }) });
@@ -111,7 +110,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     it('warns once per run about a workflow it does not have, naming it and the ones it has', async () => {
       const warnings: { message: string; details: Record<string, unknown> }[] = [];
       const deliveries = await startCounted([known], {
-        warn: (message, details) => warnings.push({ message, details }),
+        warn: (message, details = {}) => warnings.push({ message, details }),
       });
       const run = await harness.client.start(orphan, undefined);
       // Redelivered with backoff; still one warning.
@@ -127,7 +126,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     it('warns about a child whose workflow was not registered, naming the waiting parent', async () => {
       const warnings: { message: string; details: Record<string, unknown> }[] = [];
       const deliveries = await startCounted([parent], {
-        warn: (message, details) => warnings.push({ message, details }),
+        warn: (message, details = {}) => warnings.push({ message, details }),
       });
       const run = await harness.client.start(parent, undefined);
       const warning = await eventually(
