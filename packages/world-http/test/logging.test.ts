@@ -59,7 +59,11 @@ describe('world-http: the server logger', () => {
     }
     let thrown: unknown;
     try {
-      createWorldServer({ world: backing, tokens: [{ token: tokens.worker, role: 'worker' }], logger: { warn: 'loud' } as never });
+      createWorldServer({
+        world: backing,
+        tokens: [{ token: tokens.worker, role: 'worker' }],
+        logger: { warn: 'loud' } as never,
+      });
     } catch (error) {
       thrown = error;
     }

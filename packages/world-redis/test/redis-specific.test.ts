@@ -112,10 +112,8 @@ describe('world-redis: server settings', () => {
 
   it("with evictionPolicy: 'warn' and a logger, the warning goes to the logger and not the console", async () => {
     const lines: { level: string; message: string; details?: Record<string, unknown> }[] = [];
-    const record =
-      (level: string) =>
-      (message: string, details?: Record<string, unknown>) =>
-        lines.push({ level, message, ...(details ? { details } : {}) });
+    const record = (level: string) => (message: string, details?: Record<string, unknown>) =>
+      lines.push({ level, message, ...(details ? { details } : {}) });
     const consoleLines: unknown[] = [];
     const original = console.warn;
     console.warn = (...args: unknown[]) => consoleLines.push(args);

@@ -5,11 +5,7 @@ import { type CommandContext, loggerOf, positiveIntegerOrZero, tokenOf, worldUrl
 import { importWorldPackage, openWorld } from '../world-url.js';
 
 interface WorldHttpModule {
-  createWorldServer(options: {
-    world: World;
-    tokens: { token: string; role: 'worker' | 'read' }[];
-    logger: Logger;
-  }): {
+  createWorldServer(options: { world: World; tokens: { token: string; role: 'worker' | 'read' }[]; logger: Logger }): {
     listen(options: { port: number; host: string }): Promise<{ url: string }>;
     close(): Promise<void>;
   };

@@ -4,12 +4,12 @@ import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
+import { type Logger, resolveLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
 import type { BeforeStepAttempt } from './step-executor.js';
 import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
-import { type Logger, resolveLogger } from './logger.js';
 import {
   failureLevel,
   indexWorkflows,

@@ -1,6 +1,3 @@
-export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
-export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
-export * from './errors/index.js';
 // The logger lives with the runtime but is exported here too, so a World can take the same
 // `logger` option without importing the engine.
 export {
@@ -14,6 +11,9 @@ export {
   logLevels,
   resolveLogger,
 } from '../runtime/logger.js';
+export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
+export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
+export * from './errors/index.js';
 export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';
 export * from './schemas/entities.js';
 export * from './schemas/events.js';

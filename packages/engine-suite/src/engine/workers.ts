@@ -60,8 +60,10 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 /** A logger keeping every line with its level. */
 function recordingLogger() {
   const all: { level: Level; message: string; details: Record<string, unknown> }[] = [];
-  const record = (level: Level) => (message: string, details: Record<string, unknown> = {}) =>
-    void all.push({ level, message, details });
+  const record =
+    (level: Level) =>
+    (message: string, details: Record<string, unknown> = {}) =>
+      void all.push({ level, message, details });
   const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
   return { logger, all, at: (level: Level) => all.filter((line) => line.level === level) };
 }
@@ -79,10 +81,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     });
 
     /** A worker on a World that counts deliveries, reporting to `logger`. */
-    async function startCounted(
-      workflows: Parameters<typeof createWorker>[0]['workflows'],
-      logger?: Logger | false,
-    ) {
+    async function startCounted(workflows: Parameters<typeof createWorker>[0]['workflows'], logger?: Logger | false) {
       const { counted, deliveries } = countingDeliveries(harness.world);
       const worker = createWorker({ world: counted, workflows, ...(logger === undefined ? {} : { logger }) });
       ownWorkers.push(worker);
