@@ -8,10 +8,9 @@ import {
   HookNotFoundError,
   type RunHandle,
   type Worker,
-  type WorkerLogger,
   type WorkflowDefinition,
 } from '@cairn/core';
-import { type Hook, InvalidInputError, type Wait, type World } from '@cairn/core/world';
+import { type Hook, InvalidInputError, type Logger, type Wait, type World } from '@cairn/core/world';
 import { createLocalWorld } from '@cairn/world-local';
 import { Activity } from './activity.js';
 import { Faults } from './faults.js';
@@ -46,7 +45,7 @@ export interface TestEnvironmentOptions {
   /** The worker's concurrency. Default 10. */
   concurrency?: number;
   /** Where the worker reports retried failures. Default: silent (injected faults would be noisy). */
-  logger?: WorkerLogger | false;
+  logger?: Logger | false;
 }
 
 /** Options of the environment's waits. */

@@ -5,12 +5,12 @@ import {
   startChild,
   step,
   type Worker,
-  type WorkerLogger,
   workflow,
 } from '@cairn/core';
-import type { World } from '@cairn/core/world';
+import type { Logger, World } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
+import { workflowTopic } from '../topics.js';
 
 const gates = new Map<string, { started: ReturnType<typeof gate>; release: ReturnType<typeof gate> }>();
 const gateFor = (key: string) => {
@@ -55,6 +55,19 @@ function countingDeliveries(world: World) {
   return { counted, deliveries };
 }
 
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** A logger keeping every line with its level. */
+function recordingLogger() {
+  const all: { level: Level; message: string; details: Record<string, unknown> }[] = [];
+  const record =
+    (level: Level) =>
+    (message: string, details: Record<string, unknown> = {}) =>
+      void all.push({ level, message, details });
+  const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+  return { logger, all, at: (level: Level) => all.filter((line) => line.level === level) };
+}
+
 export function describeWorkers(options: EngineSuiteOptions): void {
   describe(`${options.name}: workers`, () => {
     let harness: Harness;
@@ -68,10 +81,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     });
 
     /** A worker on a World that counts deliveries, reporting to `logger`. */
-    async function startCounted(
-      workflows: Parameters<typeof createWorker>[0]['workflows'],
-      logger?: WorkerLogger | false,
-    ) {
+    async function startCounted(workflows: Parameters<typeof createWorker>[0]['workflows'], logger?: Logger | false) {
       const { counted, deliveries } = countingDeliveries(harness.world);
       const worker = createWorker({ world: counted, workflows, ...(logger === undefined ? {} : { logger }) });
       ownWorkers.push(worker);
@@ -109,15 +119,15 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     });
 
     it('warns once per run about a workflow it does not have, naming it and the ones it has', async () => {
-      const warnings: { message: string; details: Record<string, unknown> }[] = [];
-      const deliveries = await startCounted([known], {
-        warn: (message, details) => warnings.push({ message, details }),
-      });
+      const lines = recordingLogger();
+      const deliveries = await startCounted([known], lines.logger);
       const run = await harness.client.start(orphan, undefined);
-      // Redelivered with backoff; still one warning.
+      // Redelivered with backoff; still one warning, and no other line about the run at any level.
       await delivered(deliveries, run.id, 3);
+      const warnings = lines.at('warn');
       const about = warnings.filter((warning) => warning.details.runId === run.id);
       expect(about).toHaveLength(1);
+      expect(lines.all.filter((line) => JSON.stringify(line).includes(run.id))).toHaveLength(1);
       expect(about[0]!.message).toContain('"workers.orphan"');
       expect(about[0]!.message).toContain('"workers.known"');
       expect(about[0]!.details).toMatchObject({ workflowName: 'workers.orphan', workflows: ['workers.known'] });
@@ -127,7 +137,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     it('warns about a child whose workflow was not registered, naming the waiting parent', async () => {
       const warnings: { message: string; details: Record<string, unknown> }[] = [];
       const deliveries = await startCounted([parent], {
-        warn: (message, details) => warnings.push({ message, details }),
+        warn: (message, details = {}) => warnings.push({ message, details }),
       });
       const run = await harness.client.start(parent, undefined);
       const warning = await eventually(
@@ -140,6 +150,63 @@ export function describeWorkers(options: EngineSuiteOptions): void {
       await delivered(deliveries, warning.details.runId as string, 3);
       expect(warnings.filter((candidate) => candidate.details.runId === warning.details.runId)).toHaveLength(1);
       expect(RunResultTimeoutError.is(await run.result({ timeoutMs: 20 }).catch((error: unknown) => error))).toBe(true);
+    });
+
+    it('logs its start and stop at info, with its workflows and concurrency', async () => {
+      const lines = recordingLogger();
+      const worker = createWorker({ world: harness.world, workflows: [known], concurrency: 3, logger: lines.logger });
+      await worker.start();
+      await worker.stop();
+      expect(lines.at('info').map((line) => line.message)).toEqual([
+        `worker started on ${harness.world.name}`,
+        `worker stopped on ${harness.world.name}`,
+      ]);
+      expect(lines.at('info')[0]!.details).toMatchObject({ workflows: ['workers.known'], concurrency: 3 });
+      expect(lines.at('warn')).toEqual([]);
+    });
+
+    it('a pass that lost its lease is logged at debug, not as a warning, and the run still completes', async () => {
+      const k = key();
+      const lines = recordingLogger();
+      // The first delivery of each wake cannot renew its lease: the pass holding the step in
+      // flight learns it lost the run, hands the step's outcome over, and the wake comes back.
+      const refused = new Set<string>();
+      const losing: World = {
+        ...harness.world,
+        queue: {
+          ...harness.world.queue,
+          consume: (topic, handler, consumeOptions) =>
+            harness.world.queue.consume(
+              topic,
+              (message, delivery) => {
+                const first = topic === workflowTopic && message.attempt === 1 && !refused.has(message.messageId);
+                if (first) refused.add(message.messageId);
+                return handler(message, first ? { extendLease: async () => false } : delivery);
+              },
+              consumeOptions,
+            ),
+        },
+      };
+      const worker = createWorker({
+        world: losing,
+        workflows: [drained],
+        orchestrationLeaseMs: 300,
+        logger: lines.logger,
+      });
+      ownWorkers.push(worker);
+      await worker.start();
+      const run = await harness.client.start(drained, k);
+      await gateFor(k).started.promise;
+      const lost = await eventually(
+        async () => lines.at('debug').find((line) => String(line.details.error).startsWith('LeaseLostError')),
+        20_000,
+        'a debug line about the lost lease',
+      );
+      expect(lost.message).toContain('orchestration pass failed');
+      gateFor(k).release.open();
+      expect(await run.result({ timeoutMs: 20_000 })).toBe(`held ${k}`);
+      expect(lines.at('warn')).toEqual([]);
+      expect(lines.at('error')).toEqual([]);
     });
 
     it('warns on console.warn by default, and not at all with logger: false', async () => {
