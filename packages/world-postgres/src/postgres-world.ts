@@ -50,11 +50,13 @@ export type PostgresWorldOptions = Omit<z.input<typeof postgresWorldOptionsSchem
   /**
    * A clock that replaces the database's, for tests on a virtual clock (see `@cairn/testing`).
    * Default: none, and every time is the database server's (`now_ms()`), so processes with
-   * skewed clocks agree. With a clock, every time this World stamps or judges reads it
-   * instead: events' and chunks' `createdAt`, when a delayed message falls due, and, since a
-   * message's lease and its due time share one column, when a lease runs out. That is only
-   * sound while this World object is the only writer of its schema: give the same clock to
-   * every worker, and never to Worlds in several processes.
+   * skewed clocks agree. With a clock, the times this World stamps and the due times it
+   * judges read it instead: events' and chunks' `createdAt`, a message's `enqueuedAt` and
+   * `deliverAt`, and when a delayed message is delivered. Leases stay on the database
+   * clock, since they judge whether a handler is still alive. Sound only while this World
+   * object is the only writer of its schema: give the same clock to every worker, and never
+   * to Worlds in several processes. Throws `InvalidInputError` for an object without
+   * `now()` and `schedule()`.
    */
   clock?: Clock;
 };
