@@ -205,21 +205,19 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
       const run = await harness.client.start(failingFanOut, runKey);
       const retrying = async () => {
         const events = await allEvents(harness.world, run.id);
-        const queued = events.filter(
-          (event) =>
-            event.eventType === 'step_created' &&
-            (event as { eventData: { placement?: string } }).eventData.placement === 'queue',
+        const queued = events.flatMap((event) =>
+          event.eventType === 'step_created' && event.eventData.placement === 'queue'
+            ? [{ stepId: event.correlationId, item: (event.eventData.input as [string, number])[1] }]
+            : [],
         );
         const retried = new Set(
           events.filter((event) => event.eventType === 'step_retrying').map((event) => event.correlationId),
         );
-        return queued.length > 0 && queued.every((event) => retried.has(event.correlationId)) ? queued : undefined;
+        return queued.length > 0 && queued.every(({ stepId }) => retried.has(stepId)) ? queued : undefined;
       };
       const queued = await eventually(retrying, 10_000, 'every queued item to have failed its first attempt');
       // Only the queued items are judged: an inline retry may have started before the cancel landed.
-      const queuedItems = queued.map(
-        (event) => (event as { eventData: { input: [string, number] } }).eventData.input[1],
-      );
+      const queuedItems = queued.map(({ item }) => item);
       const ranBefore = queuedItems.map((index) => executions.get(`${runKey}:${index}`) ?? 0);
       await harness.client.cancel(run.id, 'ending the run under its queued retries');
       // Wait until a retry message of each queued item has been handled after the cancel.
