@@ -4,6 +4,7 @@ import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
 import { type Clock, toClock } from '../world/clock.js';
+import { CairnError } from '../world/errors/cairn-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
@@ -130,7 +131,10 @@ export class Orchestrator {
               () => void this.sendWake(runId).catch(() => {}),
             );
           }
-          const rederive = FenceConflictError.is(error) || error instanceof SpeculationRefused;
+          // A brief outage is also waited out here rather than handed back to the queue: the
+          // redelivery could go to another worker, which cannot know that a step this pass
+          // started is still running, and would start it a second time.
+          const rederive = FenceConflictError.is(error) || error instanceof SpeculationRefused || isOutage(error);
           if (!rederive || conflicts >= maxConflictsPerWake) throw error;
           // Jittered backoff: two orchestrators that keep colliding drift apart.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** Math.min(conflicts, 5)));
@@ -306,6 +310,11 @@ export class Orchestrator {
       this.inline.run(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
+}
+
+/** A refusal the World marks as retryable (it is unreachable or overloaded), as opposed to a decision. */
+function isOutage(error: unknown): boolean {
+  return CairnError.is(error) && error.retryable && !FenceConflictError.is(error);
 }
 
 /**

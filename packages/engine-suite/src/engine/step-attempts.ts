@@ -92,6 +92,19 @@ const failingFanOut = workflow('attempts.failing-fan-out', async (key: string) =
   map([0, 1, 2], (index) => alwaysFails(key, index), { maxConcurrency: 3 }),
 );
 
+const slowOnce = step('attempts.slow-once', async (key: string) => {
+  ran(`${key}:slow`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return 'slow';
+});
+const quickOnce = step('attempts.quick-once', async (key: string) => {
+  ran(`${key}:quick`);
+  return 'quick';
+});
+const slowBesideQuick = workflow('attempts.slow-beside-quick', async (key: string) =>
+  Promise.all([slowOnce(key), quickOnce(key)]),
+);
+
 const fanOut = workflow('attempts.fan-out', async (key: string) =>
   Promise.all([0, 1, 2].map((index) => tick(key, index))),
 );
@@ -233,6 +246,27 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
         'the queued retries to be delivered',
       );
       expect(queuedItems.map((index) => executions.get(`${runKey}:${index}`) ?? 0)).toEqual(ranBefore);
+    });
+
+    it('keeps its wake through a brief outage, so a step still running is not started again elsewhere', async () => {
+      // Two workers: a wake handed back during the outage could go to the one that does not
+      // have the running attempt, which would then start the step a second time.
+      await harness.startWorker({ workflows: [slowBesideQuick] });
+      await harness.startWorker({ workflows: [slowBesideQuick] });
+      const keys = Array.from({ length: 10 }, () => key());
+      const failedOnce = new Set<string>();
+      harness.world.beforeAppend = async (call) => {
+        // The first write of each run's quick completion fails, while the slow step runs.
+        if (call.runId === null || !call.eventTypes.includes('step_completed') || failedOnce.has(call.runId)) return;
+        failedOnce.add(call.runId);
+        throw new WorldUnavailableError({ world: 'test', location: 'append', reason: 'a brief outage' });
+      };
+      const runs = await Promise.all(keys.map((runKey) => harness.client.start(slowBesideQuick, runKey)));
+      const results = await Promise.all(runs.map((run) => run.result()));
+      harness.world.beforeAppend = undefined;
+      expect(results).toEqual(keys.map(() => ['slow', 'quick']));
+      expect(failedOnce.size).toBe(keys.length);
+      expect(keys.map((runKey) => executions.get(`${runKey}:slow`))).toEqual(keys.map(() => 1));
     });
 
     it('records every attempt of a mapped step exactly once in the log', async () => {
