@@ -30,6 +30,11 @@ const orphan = workflow('workers.orphan', async () => 'orphan');
 const forgottenChild = workflow('workers.forgotten-child', async () => 'child');
 const parent = workflow('workers.parent', async () => startChild(forgottenChild, undefined));
 
+/** Given to a worker only after a run of it has waited for one. */
+const late = workflow('workers.late', async () => 'late');
+const lateChild = workflow('workers.late-child', async () => 'late child');
+const lateParent = workflow('workers.late-parent', async () => startChild(lateChild, undefined));
+
 const key = () => `k${Math.random().toString(36).slice(2)}`;
 
 /** The harness World, counting deliveries of orchestration messages per run. */
@@ -140,6 +145,56 @@ export function describeWorkers(options: EngineSuiteOptions): void {
       await delivered(deliveries, warning.details.runId as string, 3);
       expect(warnings.filter((candidate) => candidate.details.runId === warning.details.runId)).toHaveLength(1);
       expect(RunResultTimeoutError.is(await run.result({ timeoutMs: 20 }).catch((error: unknown) => error))).toBe(true);
+    });
+
+    it('records on a pending run why it waits, until a worker that has its workflow starts it', async () => {
+      await startCounted([known], false);
+      const run = await harness.client.start(late, undefined);
+      const waiting = await eventually(
+        async () => (await run.describe()).waiting,
+        20_000,
+        'the run view to say why the run waits',
+      );
+      expect(waiting).toMatchObject({ reason: 'workflow-not-registered', workerWorkflows: ['workers.known'] });
+      expect(waiting.message).toContain('"workers.late"');
+      expect(waiting.message).toContain('"workers.known"');
+      expect(await run.status()).toBe('pending');
+      const timedOut = await run.result({ timeoutMs: 20 }).catch((error: unknown) => error);
+      expect(RunResultTimeoutError.is(timedOut)).toBe(true);
+      expect((timedOut as RunResultTimeoutError).waiting).toEqual(waiting);
+      expect((timedOut as Error).message).toContain(waiting.message);
+
+      // The fix a user makes: stop the worker, register the workflow, start it again.
+      await Promise.all(ownWorkers.splice(0).map((worker) => worker.stop()));
+      await startCounted([known, late], false);
+      expect(await run.result({ timeoutMs: 20_000 })).toBe('late');
+      const ended = await run.describe();
+      expect(ended.status).toBe('completed');
+      expect(ended.waiting).toBeUndefined();
+      const types = (await allEvents(harness.world, run.id)).map((event) => event.eventType);
+      // One report per worker process, however often the run was redelivered to it.
+      expect(types.filter((type) => type === 'run_waiting')).toHaveLength(1);
+      expect(types.indexOf('run_waiting')).toBeLessThan(types.indexOf('run_started'));
+    });
+
+    it('records on a forgotten child why it waits, naming the parent that waits for it', async () => {
+      await startCounted([lateParent], false);
+      const run = await harness.client.start(lateParent, undefined);
+      const child = await eventually(
+        async () => {
+          const children = await harness.world.runs.list({ workflowName: 'workers.late-child', limit: 1000 });
+          const found = children.data.find((candidate) => candidate.parentRunId === run.id);
+          return found?.waiting ? found : undefined;
+        },
+        20_000,
+        'the child run view to say why it waits',
+      );
+      expect(child.waiting?.message).toContain(run.id);
+      expect(child.waiting?.message).toContain('"workers.late-child"');
+      await Promise.all(ownWorkers.splice(0).map((worker) => worker.stop()));
+      await startCounted([lateParent, lateChild], false);
+      expect(await run.result({ timeoutMs: 20_000 })).toBe('late child');
+      expect((await harness.world.runs.get(child.runId)).waiting).toBeUndefined();
     });
 
     it('warns on console.warn by default, and not at all with logger: false', async () => {
