@@ -1,5 +1,6 @@
 import {
   createWorker,
+  findWaitingChildren,
   InvalidInputError,
   RunResultTimeoutError,
   startChild,
@@ -191,6 +192,11 @@ export function describeWorkers(options: EngineSuiteOptions): void {
       );
       expect(child.waiting?.message).toContain(run.id);
       expect(child.waiting?.message).toContain('"workers.late-child"');
+      // The parent is running, not waiting itself; the reason it is stuck is its child's.
+      expect((await run.describe()).waiting).toBeUndefined();
+      expect(await findWaitingChildren(harness.world, run.id)).toEqual([
+        { runId: child.runId, workflowName: 'workers.late-child', parentRunId: run.id, waiting: child.waiting },
+      ]);
       await Promise.all(ownWorkers.splice(0).map((worker) => worker.stop()));
       await startCounted([lateParent, lateChild], false);
       expect(await run.result({ timeoutMs: 20_000 })).toBe('late child');
