@@ -4,7 +4,15 @@ import { createLocalWorld } from '@cairn/world-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, openBrowser } from './browser.js';
 import { audited } from './fixtures/forgotten.mjs';
-import { cairnJson, eventually, fixture, type RunningCairn, runCairn, startCairn, temporaryDirectory } from './helpers.js';
+import {
+  cairnJson,
+  eventually,
+  fixture,
+  type RunningCairn,
+  runCairn,
+  startCairn,
+  temporaryDirectory,
+} from './helpers.js';
 
 /** A workflow no worker module exports: what starting the wrong name looks like. */
 const undeployed = workflow('undeployed', async () => 'never');
@@ -47,17 +55,21 @@ describe('why a run waits, on world-local', () => {
     expect(run.waiting?.workerWorkflows).toEqual(['audited']);
     const table = await runCairn(['runs', 'get', 'lonely-1'], env);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^waiting\s+No worker that took this run has workflow "undeployed" .*\(since \S+Z\)$/m);
+    expect(table.stdout).toMatch(
+      /^waiting\s+No worker that took this run has workflow "undeployed" .*\(since \S+Z\)$/m,
+    );
     expect(table.stdout).toContain('createWorker({ workflows })');
   });
 
-  it("cairn runs get on a parent shows the reason of the child it waits on", async () => {
+  it('cairn runs get on a parent shows the reason of the child it waits on', async () => {
     const table = await eventually(async () => {
       const result = await runCairn(['runs', 'get', 'parent-1'], env);
       return /^waiting on\s/m.test(result.stdout) ? result.stdout : undefined;
     }, 'parent-1 to show its waiting child');
     expect(table).toMatch(/^status\s+running$/m);
-    expect(table).toMatch(/^waiting on\s+child run parent-1~\S+ \(audit\): No worker that took this run has workflow "audit"/m);
+    expect(table).toMatch(
+      /^waiting on\s+child run parent-1~\S+ \(audit\): No worker that took this run has workflow "audit"/m,
+    );
     expect(table).toContain('Its parent run parent-1 waits for it.');
     // The parent's own view is unchanged: it is running, not waiting to start.
     expect((await cairnJson<Run>(['runs', 'get', 'parent-1'], env)).waiting).toBeUndefined();
@@ -67,7 +79,9 @@ describe('why a run waits, on world-local', () => {
     const { page } = browser;
     await page.goto(`${dashboardUrl}#/runs/lonely-1`);
     await page.waitForSelector('#waiting');
-    expect(await page.textContent('#waiting')).toMatch(/^Waiting since .+: No worker that took this run has workflow "undeployed"/);
+    expect(await page.textContent('#waiting')).toMatch(
+      /^Waiting since .+: No worker that took this run has workflow "undeployed"/,
+    );
     await page.goto(`${dashboardUrl}#/runs/parent-1`);
     await page.waitForSelector('#waiting a');
     expect(await page.textContent('#waiting')).toContain('(audit): No worker that took this run has workflow "audit"');

@@ -67,7 +67,8 @@ export interface WorkerOptions {
    * Where the worker reports work that failed and will be retried (a World outage), and
    * runs it cannot execute because their workflow is not in `workflows` (once per run,
    * naming the workflow and the ones it has). Nothing is lost either way; this is for
-   * operators. Default: `console.warn`. `false` silences it.
+   * operators. Default: `console.warn`. `false` silences it. Whatever the logger, a pending
+   * run of a workflow the worker lacks also gets the reason recorded on it (`Run.waiting`).
    */
   logger?: WorkerLogger | false;
 }

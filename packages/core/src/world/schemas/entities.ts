@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runWaitingReasonSchema } from './events.js';
 import {
   idSchema,
   jsonValueSchema,
@@ -7,7 +8,6 @@ import {
   timestampSchema,
   tokenSchema,
 } from './primitives.js';
-import { runWaitingReasonSchema } from './events.js';
 
 /*
  * Entities are views materialised from the log; no World writes them directly. Each
