@@ -126,7 +126,7 @@ export function describeRunWaiting(options: ConformanceOptions): void {
 
     test('run.waiting survives a reopen of the same storage', async (scope) => {
       const reopen = scope.options.reopen;
-      if (!reopen) scope.skipBecause('no reopen option: this World cannot be opened again on the same storage');
+      if (!reopen) return scope.skipBecause('no reopen option: this World cannot be opened again on the same storage');
       const runId = await pendingRun(scope.world);
       const cleared = await pendingRun(scope.world);
       await scope.world.events.create(runId, runWaiting('kept', ['x']));
