@@ -1,4 +1,11 @@
-import { type World, WorldUnavailableError } from '@cairn/core/world';
+import {
+  type CompleteLogger,
+  filterLogger,
+  type LogLevel,
+  logLevels,
+  type World,
+  WorldUnavailableError,
+} from '@cairn/core/world';
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
 import type { Output } from './output.js';
@@ -12,6 +19,7 @@ export interface CommandContext {
 interface GlobalOptions {
   world?: string;
   token?: string;
+  logLevel?: LogLevel;
 }
 
 /** The World URL from `--world` or `CAIRN_WORLD`; a usage error when neither is set. */
@@ -23,6 +31,21 @@ export function worldUrlOf(command: Command): string {
 
 export function tokenOf(command: Command): string | undefined {
   return command.optsWithGlobals<GlobalOptions>().token;
+}
+
+/**
+ * The logger for what a command runs (a worker, a server, a World): one line on stderr per
+ * entry, `level: message {details}`, from `--log-level` or `CAIRN_LOG_LEVEL` up (default warn).
+ */
+export function loggerOf(command: Command, output: Output): CompleteLogger {
+  const lines = Object.fromEntries(
+    logLevels.map((level) => [
+      level,
+      (message: string, details?: Record<string, unknown>) =>
+        output.err.write(`${level}: ${message}${details === undefined ? '' : ` ${JSON.stringify(details)}`}\n`),
+    ]),
+  );
+  return filterLogger(lines, command.optsWithGlobals<GlobalOptions>().logLevel ?? 'warn');
 }
 
 /** Opens the command's World, runs `body` with it, and always closes it. */

@@ -1,3 +1,4 @@
+import { logLevels } from '@cairn/core/world';
 import { Command, Option } from 'commander';
 import { registerControl } from './commands/control.js';
 import { registerDashboard } from './commands/dashboard.js';
@@ -19,6 +20,12 @@ export function createProgram(context: CommandContext): Command {
       new Option('--world <url>', 'the World: file:./dir, postgres://…, redis://…, http(s)://…').env('CAIRN_WORLD'),
     )
     .addOption(new Option('--token <token>', 'bearer token for an http(s):// World').env('CAIRN_TOKEN'))
+    .addOption(
+      new Option('--log-level <level>', 'the least severe lines workers, servers and Worlds print on stderr')
+        .choices(logLevels)
+        .default('warn')
+        .env('CAIRN_LOG_LEVEL'),
+    )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (text) => context.output.out.write(text),

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { World } from '@cairn/core/world';
+import type { Logger, World } from '@cairn/core/world';
 import { CliError } from './cli-error.js';
 
 /** What a World URL names: the package that implements it and how to call it. */
@@ -20,6 +20,8 @@ export interface OpenWorldOptions {
   readOnly?: boolean;
   /** PostgreSQL only: apply pending migrations on first use. Default false (`cairn migrate` does it). */
   migrate?: boolean;
+  /** Redis only (the one World that logs): where it reports. Default: the World's own (the console). */
+  logger?: Logger;
 }
 
 const describeUrl = (url: string) => url.replace(/\/\/([^@/]*)@/, '//***@');
@@ -113,7 +115,7 @@ export async function openWorld(url: string, options: OpenWorldOptions = {}): Pr
     }
     case 'redis': {
       const { createRedisWorld } = await importWorldPackage<{ createRedisWorld: Factory }>(target.packageName, forWhat);
-      return createRedisWorld({ url: target.url });
+      return createRedisWorld({ url: target.url, ...(options.logger ? { logger: options.logger } : {}) });
     }
     case 'http': {
       const { createHttpWorld } = await importWorldPackage<{ createHttpWorld: Factory }>(target.packageName, forWhat);

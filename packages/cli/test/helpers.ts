@@ -19,6 +19,7 @@ const cleanEnvironment = () => {
   const environment = { ...process.env };
   delete environment.CAIRN_WORLD;
   delete environment.CAIRN_TOKEN;
+  delete environment.CAIRN_LOG_LEVEL;
   return environment;
 };
 

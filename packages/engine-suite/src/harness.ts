@@ -91,6 +91,8 @@ export interface RecordingWorld extends World {
   /** Sum of events returned by events.list: what replays read back. */
   eventsRead: number;
   sends: { topic: string; payload: unknown }[];
+  /** Queue deliveries whose handler has settled, in settling order. */
+  deliveries: { topic: string; payload: unknown; attempt: number; outcome: 'acknowledged' | 'failed' }[];
   runsGetCalls: number;
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
@@ -113,6 +115,7 @@ export function recordingWorld(inner: World): RecordingWorld {
     calls: [],
     eventsRead: 0,
     sends: [],
+    deliveries: [],
     runsGetCalls: 0,
     events: {
       ...inner.events,
@@ -164,7 +167,22 @@ export function recordingWorld(inner: World): RecordingWorld {
         recording.sends.push({ topic, payload });
         return inner.queue.send(topic, payload, options);
       },
-      consume: (topic, handler, options) => inner.queue.consume(topic, handler, options),
+      consume: (topic, handler, options) =>
+        inner.queue.consume(
+          topic,
+          async (message, delivery) => {
+            const settled = (outcome: 'acknowledged' | 'failed') =>
+              recording.deliveries.push({ topic, payload: message.payload, attempt: message.attempt, outcome });
+            try {
+              await handler(message, delivery);
+            } catch (error) {
+              settled('failed');
+              throw error;
+            }
+            settled('acknowledged');
+          },
+          options,
+        ),
     },
     close: () => inner.close(),
   };

@@ -1,6 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import {
   type Client,
   createClient,
@@ -8,18 +6,18 @@ import {
   HookNotFoundError,
   type RunHandle,
   type Worker,
-  type WorkerLogger,
   type WorkflowDefinition,
 } from '@cairn/core';
-import { type Hook, InvalidInputError, type Wait, type World } from '@cairn/core/world';
-import { createLocalWorld } from '@cairn/world-local';
+import { type Hook, InvalidInputError, type Logger, type Wait, type World } from '@cairn/core/world';
 import { Activity } from './activity.js';
 import { Faults } from './faults.js';
 import { instrumentWorld, type WorldView } from './instrumented-world.js';
 import { pendingSleep } from './observe.js';
+import { openWorld } from './open-world.js';
 import { exportRun, type RecordedRun } from './replay.js';
 import { TestWaitTimeoutError } from './test-wait-timeout-error.js';
 import { VirtualClock } from './virtual-clock.js';
+import type { WorldClockMismatchError } from './world-clock-mismatch-error.js';
 
 export interface TestEnvironmentOptions {
   /** The workflows the environment's worker runs. */
@@ -28,8 +26,10 @@ export interface TestEnvironmentOptions {
   /**
    * The World to test against. Default: world-local in a fresh temporary directory, on the
    * environment's clock, removed on `close()`. A function gets the environment's clock, so
-   * the World it builds shares it, and `close()` closes it; a World given as is must have
-   * been built with `clock`, and is left open.
+   * the World it builds shares it, and `close()` closes it; a World given as is must come
+   * with `clock`, the clock it was built with (`InvalidInputError` otherwise), and is left
+   * open. A World that stamps events at times the clock never showed keeps time of its own:
+   * the environment's waits then reject with `WorldClockMismatchError`.
    */
   world?: World | ((clock: VirtualClock) => World | Promise<World>);
   /** The virtual clock, when the World was built with it. Default: a new one at `startAt`. */
@@ -46,7 +46,7 @@ export interface TestEnvironmentOptions {
   /** The worker's concurrency. Default 10. */
   concurrency?: number;
   /** Where the worker reports retried failures. Default: silent (injected faults would be noisy). */
-  logger?: WorkerLogger | false;
+  logger?: Logger | false;
 }
 
 /** Options of the environment's waits. */
@@ -106,27 +106,34 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
   }
   const startAt = options.startAt instanceof Date ? options.startAt.getTime() : (options.startAt ?? Date.now());
   const clock = options.clock ?? new VirtualClock(startAt);
-  let directory: string | undefined;
-  let raw: World;
-  if (options.world === undefined) {
-    directory = await mkdtemp(join(tmpdir(), 'cairn-test-'));
-    raw = createLocalWorld({ dir: directory, clock });
-  } else if (typeof options.world === 'function') {
-    raw = await options.world(clock);
-  } else {
-    raw = options.world;
-  }
-  const ownsWorld = typeof options.world !== 'object';
+  const opened = await openWorld(options.world, clock, options.clock !== undefined);
+  const { world: raw, directory, owned: ownsWorld } = opened;
   const activity = new Activity(() => clock.now());
   const faults = new Faults(seed);
-  const clientView = instrumentWorld(raw, { activity });
+  // A World stamping times the clock never showed keeps its own time: every wait fails.
+  let clockMismatch: WorldClockMismatchError | undefined;
+  let reportMismatch: (error: WorldClockMismatchError) => void = () => {};
+  const mismatched = new Promise<never>((_, reject) => {
+    reportMismatch = (error) => {
+      clockMismatch ??= error;
+      reject(clockMismatch);
+    };
+  });
+  mismatched.catch(() => {});
+  const clientView = instrumentWorld(raw, { activity, clock, onClockMismatch: reportMismatch });
   let closed = false;
   let restarting: Promise<void> | undefined;
   let view: WorldView;
   let worker: Worker;
 
   const startWorker = async () => {
-    view = instrumentWorld(raw, { activity, faults, onCrash: () => void restart() });
+    view = instrumentWorld(raw, {
+      activity,
+      faults,
+      clock,
+      onClockMismatch: reportMismatch,
+      onCrash: () => void restart(),
+    });
     worker = createWorker({
       world: view.world,
       workflows,
@@ -182,7 +189,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
   const anyReady = async () =>
     (await Promise.all([...waiters].map((ready) => ready().catch(() => true)))).some(Boolean);
   const skip = async () => {
-    while (waiters.size > 0 && !closed) {
+    while (waiters.size > 0 && !closed && !clockMismatch) {
       await settled();
       if (waiters.size === 0 || closed) return;
       if (await anyReady()) {
@@ -198,13 +205,13 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
     }
   };
   const skippingWhile = async <Result>(work: Promise<Result>, ready: () => Promise<boolean>): Promise<Result> => {
-    if (!autoSkip) return work;
+    if (!autoSkip || clockMismatch) return Promise.race([work, mismatched]);
     waiters.add(ready);
     skipper ??= skip().finally(() => {
       skipper = undefined;
     });
     try {
-      return await work;
+      return await Promise.race([work, mismatched]);
     } finally {
       waiters.delete(ready);
     }

@@ -1,6 +1,8 @@
 import {
+  type Clock,
   type CreateEventParams,
   type CreateEventRequest,
+  type CreateEventResult,
   FenceConflictError,
   type World,
   WorldUnavailableError,
@@ -8,6 +10,7 @@ import {
 import type { Activity } from './activity.js';
 import type { Faults } from './faults.js';
 import { InjectedFaultError } from './injected-fault-error.js';
+import { WorldClockMismatchError } from './world-clock-mismatch-error.js';
 
 export interface InstrumentOptions {
   activity: Activity;
@@ -15,6 +18,10 @@ export interface InstrumentOptions {
   faults?: Faults;
   /** Called when an armed crash fires on this view; the view is dead by then. */
   onCrash?: (stepName: string) => void;
+  /** The environment's clock, which every stamp the World gives must come from. */
+  clock: Clock;
+  /** Called when the World stamps an event at a time the clock did not show while it wrote. */
+  onClockMismatch: (error: WorldClockMismatchError) => void;
 }
 
 /** A view of the World for one client or worker, which the environment can kill to simulate a crash. */
@@ -46,7 +53,24 @@ export function instrumentWorld(raw: World, options: InstrumentOptions): WorldVi
     (...args: Args) =>
       call(() => method(...args));
 
-  const append = async <Result>(
+  /**
+   * A World on the environment's clock stamps each event at a time the clock showed during
+   * the write (the clock never runs backwards, and a proposed stamp is accepted only at the
+   * World's present). Anything else means the World reads a clock of its own.
+   */
+  const checkStamps = (result: CreateEventResult | CreateEventResult[], from: number) => {
+    const to = options.clock.now();
+    for (const { event } of Array.isArray(result) ? result : [result]) {
+      if (event.createdAt < from || event.createdAt > to) {
+        options.onClockMismatch(
+          new WorldClockMismatchError({ world: raw.name, stampedAt: event.createdAt, clockRange: { from, to } }),
+        );
+        return;
+      }
+    }
+  };
+
+  const append = async <Result extends CreateEventResult | CreateEventResult[]>(
     runId: string | null,
     requests: readonly CreateEventRequest[],
     params: CreateEventParams | undefined,
@@ -75,7 +99,9 @@ export function instrumentWorld(raw: World, options: InstrumentOptions): WorldVi
         }
       }
     }
+    const from = options.clock.now();
     const result = await write();
+    checkStamps(result, from);
     activity.sent(params?.enqueue ?? []);
     if (runId !== null) activity.appended(runId, requests);
     return result;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type Client, createClient } from '@cairn/core';
-import { type World, WorldUnavailableError } from '@cairn/core/world';
+import { type Logger, resolveLogger, type World, WorldUnavailableError } from '@cairn/core/world';
 import { authorize, type TokenGrant, TokenTable } from './auth.js';
 import { errorToWire } from './error-mapping.js';
 import { ProtocolError } from './errors/protocol-error.js';
@@ -36,8 +36,13 @@ export interface WorldServerOptions {
   webhookBaseUrl?: string;
   /** Must match the workers' `runLease` setting: webhook deliveries wake runs the same way. Default true. */
   runLease?: boolean;
-  /** Where server faults are reported. Never receives tokens or payloads. Default: console.warn. */
-  logger?: { warn(message: string): void };
+  /**
+   * Where server faults (a request that failed with an unexpected error) are reported, at
+   * `warn`. Never receives tokens or payloads. Default: the console at `warn` (or
+   * `CAIRN_LOG_LEVEL`); `false` silences it. A value that is not a logger throws
+   * InvalidInputError naming `options.logger`.
+   */
+  logger?: Logger | false;
 }
 
 export interface WorldServer {
@@ -60,7 +65,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
   const maxBodyBytes = options.maxBodyBytes ?? Math.max(maxPayloadBytes, 6 * maxChunkBytes) + 64 * 1024;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
   const longPollMs = options.longPollMs ?? 25_000;
-  const logger = options.logger ?? { warn: (message: string) => console.warn(message) };
+  const logger = resolveLogger(options.logger, 'options.logger');
   const sessions = new QueueSessions(world, options.sessionIdleMs ?? 60_000);
   const live = new Set<AbortController>();
   let webhookClient: Client | undefined;
@@ -121,7 +126,11 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
         const path = (request.url ?? '').split('?')[0]!;
         // A webhook path carries its token, so it is logged without it.
         const shown = path.startsWith(webhookPathPrefix) ? `${webhookPathPrefix}(token)` : path.slice(0, 100);
-        logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`);
+        logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`, {
+          method: request.method,
+          path: shown,
+          error: describe(error),
+        });
       }
       if (response.headersSent) return void response.destroy();
       // A body we did not read would otherwise have to be drained before the next request.

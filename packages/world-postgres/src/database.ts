@@ -1,4 +1,4 @@
-import { CairnError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
+import { CairnError, type Clock, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Pool, PoolClient } from 'pg';
 
 /** SQLSTATE classes and Node socket codes that mean "the database cannot be reached", not "the query was wrong". */
@@ -50,11 +50,20 @@ export interface Tables {
   groups: string;
   streams: string;
   chunks: string;
+  /** SQL for the time stamps and due times are judged by: the database's, or the injected clock's. */
   nowMs: string;
+  /** SQL for the time leases are judged by: always the database's, since a lease judges whether a process is alive. */
+  leaseNowMs: string;
 }
 
-export function tablesFor(schema: string): Tables {
+/**
+ * Table names for one schema. `nowMs` is the SQL for "now": the database's clock, or, with
+ * an injected `clock`, that clock's reading as a literal, taken afresh each time a statement
+ * is built (statements are built per query, so every query sees the clock's current time).
+ */
+export function tablesFor(schema: string, clock?: Clock): Tables {
   const quoted = `"${schema}"`;
+  const databaseNow = `${quoted}.now_ms()`;
   return {
     schema: quoted,
     migrations: `${quoted}.cairn_migrations`,
@@ -67,8 +76,17 @@ export function tablesFor(schema: string): Tables {
     groups: `${quoted}.queue_groups`,
     streams: `${quoted}.streams`,
     chunks: `${quoted}.stream_chunks`,
+    leaseNowMs: databaseNow,
     // The database's clock, so every process stamps and compares times on one clock.
-    nowMs: `${quoted}.now_ms()`,
+    get nowMs() {
+      if (clock === undefined) return databaseNow;
+      const now = clock.now();
+      // Interpolated into SQL text, so it must be a plain whole number.
+      if (!Number.isSafeInteger(now) || now < 0) {
+        throw new InvalidInputError({ field: 'options.clock', value: now, reason: 'now() must return whole ms ≥ 0' });
+      }
+      return `${now}::bigint`;
+    },
   };
 }
 
@@ -95,8 +113,10 @@ export class Database {
     readonly location: string,
     /** Runs once before the first query (the migrations); retried on the next call if it fails. */
     private readonly prepare: () => Promise<void>,
+    /** An injected clock that replaces the database's (see `PostgresWorldOptions.clock`). */
+    readonly clock?: Clock,
   ) {
-    this.tables = tablesFor(schema);
+    this.tables = tablesFor(schema, clock);
     // One channel per schema: Worlds in other schemas of the same database never wake each other.
     this.channel = `cairn_${schema}`;
   }

@@ -12,9 +12,11 @@ import {
   type QueueConsumer,
   type QueueHandler,
   type QueueMessage,
+  type ScheduledCallback,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
+  systemClock,
   topicSchema,
   type WorldQueue,
 } from '@cairn/core/world';
@@ -64,7 +66,7 @@ interface Consumer {
   running: Set<Promise<void>>;
   pumping: Promise<void> | undefined;
   again: boolean;
-  dueTimer: NodeJS.Timeout | undefined;
+  dueTimer: ScheduledCallback | undefined;
   pollTimer: NodeJS.Timeout;
   unsubscribe: () => void;
 }
@@ -160,7 +162,7 @@ export class PostgresQueue implements WorldQueue {
     consumer.stopped = true;
     consumer.unsubscribe();
     clearInterval(consumer.pollTimer);
-    clearTimeout(consumer.dueTimer);
+    consumer.dueTimer?.cancel();
     this.consumers.delete(consumer);
     while (consumer.pumping || consumer.running.size > 0) {
       await consumer.pumping;
@@ -221,13 +223,23 @@ export class PostgresQueue implements WorldQueue {
     return messages.length;
   }
 
-  /** A timer for the next deliver_at (a delayed message, or a lease that will run out), on the database clock. */
+  /**
+   * A timer for the next deliver_at (a delayed message, or a lease that will run out). On
+   * the database clock it waits as long as the database says is left; on an injected clock
+   * it waits on that clock for the instant itself, so moving the clock fires it.
+   */
   private armDueTimer(consumer: Consumer, row: LeasedRow | undefined): void {
-    clearTimeout(consumer.dueTimer);
+    consumer.dueTimer?.cancel();
     consumer.dueTimer = undefined;
     if (!row || row.next_due === null) return;
-    const delay = Math.min(Math.max(0, toMs(row.next_due) - toMs(row.now)) + 1, 2 ** 31 - 1);
-    consumer.dueTimer = setTimeout(() => this.pump(consumer), delay);
+    const pump = () => this.pump(consumer);
+    const injected = this.db.clock;
+    if (injected !== undefined) {
+      consumer.dueTimer = injected.schedule(toMs(row.next_due), pump);
+      return;
+    }
+    const delay = Math.max(0, toMs(row.next_due) - toMs(row.now)) + 1;
+    consumer.dueTimer = systemClock.schedule(Date.now() + delay, pump);
   }
 
   private deliver(consumer: Consumer, row: LeasedRow, token: string): void {

@@ -1,4 +1,6 @@
 import {
+  type Clock,
+  InvalidInputError,
   maxQueueDelayMs,
   parseInput,
   type World,
@@ -40,9 +42,24 @@ const postgresWorldOptionsSchema = z
     defaultLeaseMs: z.number().int().min(10).optional(),
     /** How long an acknowledged message's idempotency key keeps deduplicating. Default 24 h. */
     idempotencyRetentionMs: z.number().int().min(0).optional(),
+    /** Checked by hand below: a schema cannot describe an object with methods well. */
+    clock: z.unknown().optional(),
   })
   .superRefine(requireOneSource);
-export type PostgresWorldOptions = z.input<typeof postgresWorldOptionsSchema>;
+export type PostgresWorldOptions = Omit<z.input<typeof postgresWorldOptionsSchema>, 'clock'> & {
+  /**
+   * A clock that replaces the database's, for tests on a virtual clock (see `@cairn/testing`).
+   * Default: none, and every time is the database server's (`now_ms()`), so processes with
+   * skewed clocks agree. With a clock, the times this World stamps and the due times it
+   * judges read it instead: events' and chunks' `createdAt`, a message's `enqueuedAt` and
+   * `deliverAt`, and when a delayed message is delivered. Leases stay on the database
+   * clock, since they judge whether a handler is still alive. Sound only while this World
+   * object is the only writer of its schema: give the same clock to every worker, and never
+   * to Worlds in several processes. Throws `InvalidInputError` for an object without
+   * `now()` and `schedule()`.
+   */
+  clock?: Clock;
+};
 
 export interface PostgresWorld extends World {
   /** Connects and migrates now instead of on first use, to surface a connection error early. */
@@ -64,6 +81,10 @@ export interface PostgresWorld extends World {
 export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorld {
   const parsed = parseInput(postgresWorldOptionsSchema, options, 'options');
   checkConnectionString(parsed);
+  const clock = parsed.clock as Clock | undefined;
+  if (clock !== undefined && (typeof clock?.now !== 'function' || typeof clock?.schedule !== 'function')) {
+    throw new InvalidInputError({ field: 'options.clock', value: clock, reason: 'must have now() and schedule()' });
+  }
   const schema = parsed.schema ?? 'cairn';
   const location = locationOf(parsed);
   const name = `postgres:${location}/${schema}`;
@@ -83,23 +104,30 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
   };
   const { pool, owned } = openPool(parsed);
-  const db = new Database(pool, schema, name, location, async () => {
-    if (parsed.migrate !== false) {
-      await applyMigrations(pool, schema);
-      return;
-    }
-    const rows = await pool
-      .query<{ version: number | null }>(`SELECT max(version) AS version FROM ${db.tables.migrations}`)
-      .then((result) => result.rows)
-      .catch(() => []);
-    if ((rows[0]?.version ?? 0) < latestVersion) {
-      throw new WorldUnavailableError({
-        world: name,
-        location,
-        reason: `schema "${schema}" is not migrated to version ${latestVersion}; run migrate() first`,
-      });
-    }
-  });
+  const db = new Database(
+    pool,
+    schema,
+    name,
+    location,
+    async () => {
+      if (parsed.migrate !== false) {
+        await applyMigrations(pool, schema);
+        return;
+      }
+      const rows = await pool
+        .query<{ version: number | null }>(`SELECT max(version) AS version FROM ${db.tables.migrations}`)
+        .then((result) => result.rows)
+        .catch(() => []);
+      if ((rows[0]?.version ?? 0) < latestVersion) {
+        throw new WorldUnavailableError({
+          world: name,
+          location,
+          reason: `schema "${schema}" is not migrated to version ${latestVersion}; run migrate() first`,
+        });
+      }
+    },
+    clock,
+  );
   const notifications = new Notifications(pool, db.channel);
   const events = new PostgresEventLog(db, notifications, {
     maxPayloadBytes,

@@ -2,7 +2,12 @@ import type { Tables } from './database.js';
 
 /*
  * The queue's statements. Every time in them is the database clock (now_ms()), so
- * processes with skewed clocks agree on what is due and what has expired.
+ * processes with skewed clocks agree on what is due and what has expired. A World given an
+ * injected clock (tests) reads that clock for stamps and due times (`nowMs`), but leases
+ * stay on the database clock (`leaseNowMs`): a virtual jump of a month must not expire the
+ * lease of a handler that is still working. A message is therefore leased only when it is
+ * due *and* no live lease holds it; on the database clock the second condition follows
+ * from the first.
  *
  * A lease is a visibility timeout: leasing moves deliver_at past the lease's expiry plus
  * the retry backoff and bumps attempt. A consumer that dies therefore needs no cleanup:
@@ -10,6 +15,9 @@ import type { Tables } from './database.js';
  * + 1, after the backoff. Settling requires the lease token *and* an unexpired lease, so a
  * late settlement (after expiry, or after someone else leased the message) changes nothing.
  */
+
+/** The lease clock as a column of the clock row: the same reading as `now` when both are the database's. */
+const leaseNow = (t: Tables) => (t.nowMs === t.leaseNowMs ? 'now' : t.leaseNowMs);
 
 /** Insert, or replace an acknowledged message whose idempotency window has passed; no row back = deduplicated. */
 export const sendSql = (t: Tables) => `
@@ -44,15 +52,16 @@ export const findByIdempotencyKeySql = (t: Tables) =>
  * message): they read a snapshot and may be stale, and the claim is what decides.
  */
 export const leaseSql = (t: Tables) => `
-  WITH clock AS (SELECT ${t.nowMs} AS now),
+  WITH clock AS (SELECT now, ${leaseNow(t)} AS lease_now FROM (SELECT ${t.nowMs} AS now) AS stamp),
   candidates AS (
     SELECT m.message_id, m.group_key, m.deliver_at, m.attempt
     FROM ${t.messages} m
     WHERE m.topic = $1 AND m.acked_at IS NULL AND m.deliver_at <= (SELECT now FROM clock)
+      AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= (SELECT lease_now FROM clock))
       AND (m.group_key IS NULL OR (
         NOT EXISTS (
           SELECT 1 FROM ${t.groups} g
-          WHERE g.topic = m.topic AND g.group_key = m.group_key AND g.lease_expires_at > (SELECT now FROM clock))
+          WHERE g.topic = m.topic AND g.group_key = m.group_key AND g.lease_expires_at > (SELECT lease_now FROM clock))
         AND NOT EXISTS (
           SELECT 1 FROM ${t.messages} o
           WHERE o.topic = m.topic AND o.group_key = m.group_key AND o.acked_at IS NULL
@@ -63,19 +72,19 @@ export const leaseSql = (t: Tables) => `
   ),
   claimed AS (
     INSERT INTO ${t.groups} AS g (topic, group_key, message_id, lease_token, lease_expires_at)
-    SELECT $1, c.group_key, c.message_id, $3, (SELECT now FROM clock) + $4
+    SELECT $1, c.group_key, c.message_id, $3, (SELECT lease_now FROM clock) + $4
     FROM candidates c WHERE c.group_key IS NOT NULL
     ORDER BY c.group_key
     ON CONFLICT (topic, group_key) DO UPDATE SET message_id = EXCLUDED.message_id,
       lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at
-    WHERE g.lease_expires_at <= (SELECT now FROM clock)
+    WHERE g.lease_expires_at <= (SELECT lease_now FROM clock)
     RETURNING g.message_id
   ),
   leased AS (
     UPDATE ${t.messages} m SET
       attempt = m.attempt + 1,
       lease_token = $3,
-      lease_expires_at = (SELECT now FROM clock) + $4,
+      lease_expires_at = (SELECT lease_now FROM clock) + $4,
       -- exp() of at most 100 cannot overflow, and e^100 exceeds any maxMs.
       deliver_at = (SELECT now FROM clock) + $4
         + LEAST($7::float8, $5::float8 * exp(LEAST(ln($6::float8) * (m.attempt - 1), 100)))::bigint
@@ -106,17 +115,17 @@ const releaseGroup = (t: Tables) => `
 export const ackSql = (t: Tables) => `
   WITH deleted AS (
     DELETE FROM ${t.messages}
-    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.nowMs} AND idempotency_key IS NULL
+    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs} AND idempotency_key IS NULL
   ), kept AS (
     UPDATE ${t.messages} SET acked_at = ${t.nowMs}, lease_token = NULL, lease_expires_at = NULL, payload = 'null'
-    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.nowMs} AND idempotency_key IS NOT NULL
+    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs} AND idempotency_key IS NOT NULL
   ), ${releaseGroup(t)}`;
 
 /** Handler failed: due again after $7 ms of backoff (attempt was already bumped at lease time). */
 export const retrySql = (t: Tables) => `
   WITH retried AS (
     UPDATE ${t.messages} SET deliver_at = ${t.nowMs} + $7, lease_token = NULL, lease_expires_at = NULL
-    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.nowMs}
+    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs}
   ), ${releaseGroup(t)}`;
 
 /**
@@ -126,12 +135,12 @@ export const retrySql = (t: Tables) => `
  * = extended.
  */
 export const extendSql = (t: Tables) => `
-  WITH clock AS (SELECT ${t.nowMs} AS now),
+  WITH clock AS (SELECT ${t.leaseNowMs} AS lease_now),
   extended AS (
     UPDATE ${t.messages} m SET
-      deliver_at = m.deliver_at + ((SELECT now FROM clock) + $3 - m.lease_expires_at),
-      lease_expires_at = (SELECT now FROM clock) + $3
-    WHERE m.message_id = $1 AND m.lease_token = $2 AND m.lease_expires_at > (SELECT now FROM clock)
+      deliver_at = m.deliver_at + ((SELECT lease_now FROM clock) + $3 - m.lease_expires_at),
+      lease_expires_at = (SELECT lease_now FROM clock) + $3
+    WHERE m.message_id = $1 AND m.lease_token = $2 AND m.lease_expires_at > (SELECT lease_now FROM clock)
     RETURNING m.topic, m.group_key, m.lease_expires_at
   ), group_extended AS (
     UPDATE ${t.groups} g SET lease_expires_at = e.lease_expires_at
@@ -157,4 +166,4 @@ export const pruneSql = (t: Tables) => `
   WITH old_messages AS (
     DELETE FROM ${t.messages} WHERE acked_at IS NOT NULL AND acked_at < ${t.nowMs} - $1
   )
-  DELETE FROM ${t.groups} WHERE lease_expires_at < ${t.nowMs} - 60000`;
+  DELETE FROM ${t.groups} WHERE lease_expires_at < ${t.leaseNowMs} - 60000`;

@@ -1,4 +1,11 @@
-import { maxQueueDelayMs, parseInput, type World, type WorldCapabilities } from '@cairn/core/world';
+import {
+  type Logger,
+  maxQueueDelayMs,
+  parseInput,
+  resolveLogger,
+  type World,
+  type WorldCapabilities,
+} from '@cairn/core/world';
 import { z } from 'zod';
 import { connectionShape, locationOf, openClient, requireOneSource } from './connection.js';
 import { HookTokens } from './hook-tokens.js';
@@ -41,9 +48,16 @@ const redisWorldOptionsSchema = z
     idempotencyRetentionMs: z.number().int().min(0).optional(),
     /**
      * What to do when a server's `maxmemory-policy` is not `noeviction` (it could evict the
-     * World's keys): `refuse` (default) fails `open()` with WorldUnavailableError; `warn` logs.
+     * World's keys): `refuse` (default) fails `open()` with WorldUnavailableError; `warn`
+     * opens anyway and warns through `logger`.
      */
     evictionPolicy: z.enum(['refuse', 'warn']).optional(),
+    /**
+     * Where the World reports what an operator must act on (a risky eviction policy under
+     * `evictionPolicy: 'warn'`). Default: the console at `warn` (or `CAIRN_LOG_LEVEL`);
+     * `false` silences it. Checked by `resolveLogger`.
+     */
+    logger: z.custom<Logger | false>(() => true).optional(),
   })
   .superRefine(requireOneSource);
 export type RedisWorldOptions = z.input<typeof redisWorldOptionsSchema>;
@@ -74,7 +88,10 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
     keys,
     name,
     location,
-    { evictionPolicy: parsed.evictionPolicy ?? 'refuse' },
+    {
+      evictionPolicy: parsed.evictionPolicy ?? 'refuse',
+      logger: resolveLogger(parsed.logger as Logger | false | undefined, 'options.logger'),
+    },
     scriptBodies,
   );
   const capabilities: WorldCapabilities = {

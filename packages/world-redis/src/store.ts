@@ -1,4 +1,4 @@
-import { WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
+import { type CompleteLogger, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Cluster, Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { runScript, type ScriptName } from './scripts.js';
@@ -7,8 +7,9 @@ import { runScript, type ScriptName } from './scripts.js';
 export type Durability = 'fsync' | 'database' | 'memory';
 
 export interface StoreSettings {
-  /** `refuse` (default): an eviction policy other than noeviction is WorldUnavailableError; `warn`: a console warning. */
+  /** `refuse` (default): an eviction policy other than noeviction is WorldUnavailableError; `warn`: a warning to `logger`. */
   evictionPolicy: 'refuse' | 'warn';
+  logger: CompleteLogger;
 }
 
 const failedFailure = (location: string, world: string, reason: string, cause?: unknown) =>
@@ -110,7 +111,11 @@ export class Store {
     if (policy !== undefined && policy !== 'noeviction') {
       const reason = `maxmemory-policy is ${policy} on ${where}; it may evict the World's keys. Set it to noeviction`;
       if (this.settings.evictionPolicy === 'refuse') throw failedFailure(where, this.name, reason);
-      console.warn(`cairn world-redis: ${reason}`);
+      this.settings.logger.warn(`world-redis: ${reason}`, {
+        world: this.name,
+        server: where,
+        maxmemoryPolicy: policy,
+      });
     }
     if (config.appendonly === 'yes') return config.appendfsync === 'always' ? 'fsync' : 'database';
     return config.save ? 'database' : 'memory';

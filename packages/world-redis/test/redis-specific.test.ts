@@ -96,7 +96,7 @@ describe('world-redis: server settings', () => {
     await world.close();
   });
 
-  it("with evictionPolicy: 'warn' it opens, and says so", async () => {
+  it("with evictionPolicy: 'warn' it opens, and warns on the console by default", async () => {
     const warnings: unknown[] = [];
     const original = console.warn;
     console.warn = (...args: unknown[]) => warnings.push(args.join(' '));
@@ -108,6 +108,48 @@ describe('world-redis: server settings', () => {
       console.warn = original;
     }
     expect(String(warnings[0])).toContain('allkeys-lru');
+  });
+
+  it("with evictionPolicy: 'warn' and a logger, the warning goes to the logger and not the console", async () => {
+    const lines: { level: string; message: string; details?: Record<string, unknown> }[] = [];
+    const record = (level: string) => (message: string, details?: Record<string, unknown>) =>
+      lines.push({ level, message, ...(details ? { details } : {}) });
+    const consoleLines: unknown[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => consoleLines.push(args);
+    try {
+      const world = createRedisWorld({
+        url: evicting.url,
+        evictionPolicy: 'warn',
+        logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+      });
+      await world.open();
+      await world.close();
+      const silent = createRedisWorld({ url: evicting.url, evictionPolicy: 'warn', logger: false });
+      await silent.open();
+      await silent.close();
+    } finally {
+      console.warn = original;
+    }
+    expect(consoleLines).toEqual([]);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'warn',
+      details: { server: `127.0.0.1:${evicting.port}`, maxmemoryPolicy: 'allkeys-lru' },
+    });
+    expect(lines[0]!.message).toContain('noeviction');
+  });
+
+  it('a logger that is not one is InvalidInputError naming the field', () => {
+    const thrown = (() => {
+      try {
+        createRedisWorld({ url: evicting.url, logger: 'loud' as never });
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(InvalidInputError.is(thrown)).toBe(true);
+    expect(thrown).toMatchObject({ field: 'options.logger', value: 'loud' });
   });
 
   it('capabilities.durability follows the persistence settings: fsync with appendfsync always, memory with none', async () => {

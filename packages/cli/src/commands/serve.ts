@@ -1,11 +1,11 @@
-import type { World } from '@cairn/core/world';
+import type { Logger, World } from '@cairn/core/world';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.js';
-import { type CommandContext, positiveIntegerOrZero, tokenOf, worldUrlOf } from '../context.js';
+import { type CommandContext, loggerOf, positiveIntegerOrZero, tokenOf, worldUrlOf } from '../context.js';
 import { importWorldPackage, openWorld } from '../world-url.js';
 
 interface WorldHttpModule {
-  createWorldServer(options: { world: World; tokens: { token: string; role: 'worker' | 'read' }[] }): {
+  createWorldServer(options: { world: World; tokens: { token: string; role: 'worker' | 'read' }[]; logger: Logger }): {
     listen(options: { port: number; host: string }): Promise<{ url: string }>;
     close(): Promise<void>;
   };
@@ -33,10 +33,12 @@ export function registerServe(program: Command, { output }: CommandContext): voi
       const workerToken = tokenOf(command);
       if (!workerToken)
         throw CliError.usage('cairn serve needs a worker token: pass --token <token> or set CAIRN_TOKEN');
-      const world = await openWorld(worldUrlOf(command), { migrate: true });
+      const logger = loggerOf(command, output);
+      const world = await openWorld(worldUrlOf(command), { migrate: true, logger });
       try {
         const server = createWorldServer({
           world,
+          logger,
           tokens: [
             { token: workerToken, role: 'worker' },
             ...(options.readToken ?? []).map((token) => ({ token, role: 'read' as const })),

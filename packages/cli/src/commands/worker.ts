@@ -1,6 +1,13 @@
 import { createWorker } from '@cairn/core';
 import type { Command } from 'commander';
-import { type CommandContext, positiveInteger, positiveIntegerOrZero, tokenOf, worldUrlOf } from '../context.js';
+import {
+  type CommandContext,
+  loggerOf,
+  positiveInteger,
+  positiveIntegerOrZero,
+  tokenOf,
+  worldUrlOf,
+} from '../context.js';
 import { loadWorkflows } from '../load-module.js';
 import { openWorld } from '../world-url.js';
 
@@ -47,13 +54,14 @@ export function registerWorker(
     .action(async (options: WorkerCommandOptions, command: Command) => {
       const workflows = await loadWorkflows(options.module);
       const token = tokenOf(command);
+      const logger = loggerOf(command, output);
       // A worker owns its World: world-local takes the directory's lock, PostgreSQL migrates.
-      const world = await openWorld(worldUrlOf(command), { migrate: true, ...(token ? { token } : {}) });
+      const world = await openWorld(worldUrlOf(command), { migrate: true, logger, ...(token ? { token } : {}) });
       const worker = createWorker({
         world,
         workflows: [...workflows.values()],
         concurrency: options.concurrency,
-        logger: { warn: (message, details) => output.err.write(`warn: ${message} ${JSON.stringify(details)}\n`) },
+        logger,
       });
       const stopping = firstSignal();
       try {

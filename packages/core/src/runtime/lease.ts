@@ -5,6 +5,11 @@ export interface Lease {
   extend(): Promise<boolean>;
 }
 
+/** A pass found its delivery's lease lost: another worker may hold the run now; the wake is redelivered. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
 /** Renews a delivery's lease every third of its length while a pass runs; `lost` aborts once it cannot. */
 export function keepLease(lease: Lease | undefined): { lost: AbortSignal; stop(): void } {
   const lost = new AbortController();

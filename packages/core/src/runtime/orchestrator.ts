@@ -12,7 +12,7 @@ import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
 import { InlineSteps } from './inline-steps.js';
-import { keepLease, type Lease } from './lease.js';
+import { keepLease, type Lease, LeaseLostError } from './lease.js';
 import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { BeforeStepAttempt } from './step-executor.js';
@@ -56,10 +56,6 @@ const maxWarmRuns = 1000;
  * ending and leaving it to a timer message. It absorbs small disagreements between clocks.
  */
 const holdForDueMs = 1000;
-
-class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
-}
 
 /**
  * The I/O half of the engine. A wake drives one run forward: catch the replay up with the

@@ -1,4 +1,5 @@
 import { stepRegistry } from '../workflow/definitions.js';
+import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
 import { keepLease, type Lease } from './lease.js';
 import type { Recorder } from './recorder.js';
@@ -50,8 +51,11 @@ export class QueuedSteps {
 
   private async attempt(runId: string, stepId: string, trace: StepMessage['trace']): Promise<void> {
     const { world, recorder, slots, clock, runLease } = this.options;
-    const step = await world.steps.get(runId, stepId);
+    const [run, step] = await Promise.all([world.runs.get(runId), world.steps.get(runId, stepId)]);
     if (step.status === 'completed' || step.status === 'failed') return;
+    // A run that has ended (a race another branch won, a cancel) records nothing more, so an
+    // attempt now would run the body for nothing; its message is simply acknowledged.
+    if (isTerminalRunStatus(run.status)) return;
     const definition = stepRegistry.get(step.stepName);
     if (!definition) throw new Error(`Step "${step.stepName}" is not defined in this worker`);
     await slots.acquire();
@@ -79,7 +83,9 @@ export class QueuedSteps {
         : wake;
     const written = await recorder.writeFact(runId, outcome, [next]);
     // Recorded already (by an earlier delivery of this message): its wake went with it,
-    // but the run may still be waiting on one from before the outbox, so wake it anyway.
-    if (written === undefined) await world.queue.send(wake.topic, wake.payload, wake.options);
+    // but the run may still be waiting on one from before the outbox, so wake it anyway,
+    // unless the refusal was because the run ended meanwhile.
+    if (written === undefined && !isTerminalRunStatus((await world.runs.get(runId)).status))
+      await world.queue.send(wake.topic, wake.payload, wake.options);
   }
 }

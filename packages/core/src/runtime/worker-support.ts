@@ -1,31 +1,21 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
+import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
+import { WorldClosedError } from '../world/errors/world-closed-error.js';
+import { WorldCorruptedError } from '../world/errors/world-corrupted-error.js';
+import { WorldUnavailableError } from '../world/errors/world-unavailable-error.js';
 import type { Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
+import { LeaseLostError } from './lease.js';
+import type { CompleteLogger, Logger } from './logger.js';
+import { SpeculationRefused } from './recorder.js';
 
-/** Where a worker reports what an operator should know. */
-export interface WorkerLogger {
-  warn(message: string, details: Record<string, unknown>): void;
-}
-
-/** The logger a worker uses when none is given: one line on stderr per warning. */
-export const consoleLogger: WorkerLogger = {
-  warn: (message, details) => console.warn(`[cairn] ${message}`, details),
-};
-
-/** `undefined` → the console; `false` → nothing. */
-export function resolveLogger(logger: WorkerLogger | false | undefined): WorkerLogger | undefined {
-  if (logger === false) return undefined;
-  if (logger === undefined) return consoleLogger;
-  if (typeof logger?.warn !== 'function') {
-    throw new InvalidInputError({
-      field: 'logger',
-      value: logger,
-      reason: 'must have a warn(message, details) method, or be false',
-    });
-  }
-  return logger;
-}
+/**
+ * Where a worker reports what an operator should know.
+ * @deprecated Use `Logger`, which adds the levels `debug`, `info` and `error`; a `{ warn }`
+ * object is a `Logger` too.
+ */
+export type WorkerLogger = Logger;
 
 const describeDefinition = (index: number, definition: WorkflowDefinition) =>
   `workflows[${index}] (function ${definition.fn.name ? `"${definition.fn.name}"` : 'anonymous'})`;
@@ -111,7 +101,7 @@ async function reportWaiting(world: World, run: Run, workflows: readonly string[
 export function unknownWorkflowNotice(
   world: World,
   workflows: ReadonlyMap<string, WorkflowDefinition>,
-  logger: WorkerLogger | undefined,
+  logger: CompleteLogger,
 ) {
   const warned = new Set<string>();
   /** True when the failure was explained (and so needs no generic warning). */
@@ -130,7 +120,7 @@ export function unknownWorkflowNotice(
     const child =
       run.parentRunId === undefined ? '' : `, a child started by run ${run.parentRunId} (which waits for it),`;
     await reportWaiting(world, run, [...workflows.keys()]);
-    logger?.warn(
+    logger.warn(
       `Run ${runId}${child} is of workflow "${run.workflowName}", which this worker does not have (it has: ${known}). ` +
         `The run stays ${run.status} until a worker that has "${run.workflowName}" takes it: add it to createWorker({ workflows }).`,
       {
@@ -158,7 +148,7 @@ export interface StopOnSignalsOptions {
 export function installSignalHandlers(
   stop: () => Promise<void>,
   options: StopOnSignalsOptions,
-  logger: WorkerLogger | undefined,
+  logger: CompleteLogger,
 ): () => void {
   const { signals = ['SIGINT', 'SIGTERM'], onStopped, exit = true } = options;
   const remove = () => {
@@ -175,7 +165,7 @@ export function installSignalHandlers(
         await onStopped?.();
       } catch (error) {
         code = 1;
-        logger?.warn(`stopping on ${signal} failed`, {
+        logger.error(`stopping on ${signal} failed`, {
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         });
       }
@@ -184,4 +174,27 @@ export function installSignalHandlers(
   }
   for (const signal of signals) process.on(signal, onSignal);
   return remove;
+}
+
+/** From this delivery on, a message that keeps failing for a transient reason is worth a warning. */
+export const persistentFailureAttempt = 5;
+
+/**
+ * The level at which a failed delivery is logged. Contention (a fence another writer won, a
+ * refused speculative batch, a lost lease, a World closing under a stopping worker) is the
+ * engine working as designed: debug. A World that could not be reached is a blip the
+ * redelivery retries: info. Either becomes a warning once the same message has failed
+ * `persistentFailureAttempt` deliveries in a row, since by then something needs a look. A
+ * World reporting corrupted data is an error; anything else unexpected is a warning.
+ */
+export function failureLevel(error: unknown, attempt: number): 'debug' | 'info' | 'warn' | 'error' {
+  if (WorldCorruptedError.is(error)) return 'error';
+  const contention =
+    FenceConflictError.is(error) ||
+    error instanceof SpeculationRefused ||
+    error instanceof LeaseLostError ||
+    WorldClosedError.is(error);
+  const transient = contention || WorldUnavailableError.is(error);
+  if (!transient || attempt >= persistentFailureAttempt) return 'warn';
+  return contention ? 'debug' : 'info';
 }

@@ -4,18 +4,18 @@ import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
+import { type Logger, resolveLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
 import type { BeforeStepAttempt } from './step-executor.js';
 import { StepSlots } from './step-slots.js';
 import { type StepMessage, stepTopic, type WakeMessage, workflowTopic } from './topics.js';
 import {
+  failureLevel,
   indexWorkflows,
   installSignalHandlers,
-  resolveLogger,
   type StopOnSignalsOptions,
   unknownWorkflowNotice,
-  type WorkerLogger,
 } from './worker-support.js';
 
 export type { StopOnSignalsOptions, WorkerLogger } from './worker-support.js';
@@ -64,13 +64,17 @@ export interface WorkerOptions {
    */
   speculationMarginMs?: number;
   /**
-   * Where the worker reports work that failed and will be retried (a World outage), and
-   * runs it cannot execute because their workflow is not in `workflows` (once per run,
-   * naming the workflow and the ones it has). Nothing is lost either way; this is for
-   * operators. Default: `console.warn`. `false` silences it. Whatever the logger, a pending
-   * run of a workflow the worker lacks also gets the reason recorded on it (`Run.waiting`).
+   * Where the worker reports what operators should know: at `warn`, runs it cannot execute
+   * because their workflow is not in `workflows` (once per run, naming the workflow and the
+   * ones it has) and work that keeps failing; at `info`, its start and stop and a single
+   * World outage; at `debug`, self-healing contention between workers. Nothing is lost
+   * either way; failed work is redelivered. See `Logger` for the full rule. Default:
+   * `createConsoleLogger()`, the console at `warn` (or `CAIRN_LOG_LEVEL`). `false` silences it.
+   * Throws InvalidInputError for a value that is not a logger. Whatever the logger, a
+   * pending run of a workflow the worker lacks also gets the reason recorded on it
+   * (`Run.waiting`).
    */
-  logger?: WorkerLogger | false;
+  logger?: Logger | false;
 }
 
 export interface Worker {
@@ -145,7 +149,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await handler();
     } catch (error) {
       if (!(await explain?.()))
-        logger?.warn(`${what}; the message will be redelivered`, {
+        logger[failureLevel(error, message.attempt)](`${what}; the message will be redelivered`, {
           payload: message.payload,
           attempt: message.attempt,
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
@@ -205,8 +209,15 @@ export function createWorker(options: WorkerOptions): Worker {
           cursor = page.cursor ?? undefined;
         } while (cursor !== undefined);
       }
+      logger.info(`worker started on ${world.name}`, {
+        world: world.name,
+        workflows: [...workflows.keys()],
+        concurrency,
+        runLease,
+      });
     },
     async stop() {
+      const wasStarted = keepAlive !== undefined;
       // No new step attempts start from here on; running ones see their signal abort, and
       // the passes that started them wait for them and record their outcomes.
       orchestrator.stop();
@@ -216,6 +227,7 @@ export function createWorker(options: WorkerOptions): Worker {
       orchestrator.clear();
       clearInterval(keepAlive);
       keepAlive = undefined;
+      if (wasStarted) logger.info(`worker stopped on ${world.name}`, { world: world.name });
     },
     stopOnSignals(signalOptions = {}) {
       return installSignalHandlers(() => worker.stop(), signalOptions, logger);

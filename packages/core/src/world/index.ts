@@ -1,3 +1,16 @@
+// The logger lives with the runtime but is exported here too, so a World can take the same
+// `logger` option without importing the engine.
+export {
+  type CompleteLogger,
+  type ConsoleLoggerOptions,
+  createConsoleLogger,
+  filterLogger,
+  type LogDetails,
+  type Logger,
+  type LogLevel,
+  logLevels,
+  resolveLogger,
+} from '../runtime/logger.js';
 export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
 export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
 export * from './errors/index.js';

@@ -1,6 +1,7 @@
 import { createHook, map, StepFailedError, startChild, step, WorldUnavailableError, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
+import { stepTopic } from '../topics.js';
 
 /** Body executions per key, so a test can tell how often a step really ran. */
 const executions = new Map<string, number>();
@@ -78,6 +79,18 @@ const bodyThrowsProblem = workflow('attempts.body-throws-problem', async () => {
 const bodyThrowsSymbol = workflow('attempts.body-throws-symbol', async () => {
   throw Symbol('odd');
 });
+
+const alwaysFails = step(
+  'attempts.always-fails',
+  async (key: string, index: number) => {
+    ran(`${key}:${index}`);
+    throw new Error(`attempt of item ${index} failed`);
+  },
+  { maxRetries: 3, backoff: { initialMs: 1000, factor: 1 } },
+);
+const failingFanOut = workflow('attempts.failing-fan-out', async (key: string) =>
+  map([0, 1, 2], (index) => alwaysFails(key, index), { maxConcurrency: 3 }),
+);
 
 const fanOut = workflow('attempts.fan-out', async (key: string) =>
   Promise.all([0, 1, 2].map((index) => tick(key, index))),
@@ -182,6 +195,46 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
       harness.world.beforeSend = undefined;
       expect(outcomes).toEqual([[0, 1, 2], 7]);
       expect([0, 1, 2].map((index) => executions.get(`${fanKey}:${index}`))).toEqual([1, 1, 1]);
+    });
+
+    it('never runs a queued step again once its run has ended', async () => {
+      // One inline slot: two of the three items go to the step queue, and their retries
+      // wait there as delayed messages while the run is cancelled.
+      await harness.startWorker({ workflows: [failingFanOut], concurrency: 1 });
+      const runKey = key();
+      const run = await harness.client.start(failingFanOut, runKey);
+      const retrying = async () => {
+        const events = await allEvents(harness.world, run.id);
+        const queued = events.filter(
+          (event) =>
+            event.eventType === 'step_created' &&
+            (event as { eventData: { placement?: string } }).eventData.placement === 'queue',
+        );
+        const retried = new Set(
+          events.filter((event) => event.eventType === 'step_retrying').map((event) => event.correlationId),
+        );
+        return queued.length > 0 && queued.every((event) => retried.has(event.correlationId)) ? queued : undefined;
+      };
+      const queued = await eventually(retrying, 10_000, 'every queued item to have failed its first attempt');
+      // Only the queued items are judged: an inline retry may have started before the cancel landed.
+      const queuedItems = queued.map(
+        (event) => (event as { eventData: { input: [string, number] } }).eventData.input[1],
+      );
+      const ranBefore = queuedItems.map((index) => executions.get(`${runKey}:${index}`) ?? 0);
+      await harness.client.cancel(run.id, 'ending the run under its queued retries');
+      // Wait until a retry message of each queued item has been handled after the cancel.
+      const handledAfterCancel = harness.world.deliveries.length;
+      await eventually(
+        async () => {
+          const handled = harness.world.deliveries
+            .slice(handledAfterCancel)
+            .filter((delivery) => delivery.topic === stepTopic);
+          return handled.length >= queued.length ? handled : undefined;
+        },
+        10_000,
+        'the queued retries to be delivered',
+      );
+      expect(queuedItems.map((index) => executions.get(`${runKey}:${index}`) ?? 0)).toEqual(ranBefore);
     });
 
     it('records every attempt of a mapped step exactly once in the log', async () => {

@@ -1,17 +1,16 @@
 import {
   createWorker,
-  findWaitingChildren,
   InvalidInputError,
   RunResultTimeoutError,
   startChild,
   step,
   type Worker,
-  type WorkerLogger,
   workflow,
 } from '@cairn/core';
-import type { World } from '@cairn/core/world';
+import type { Logger, World } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
+import { workflowTopic } from '../topics.js';
 
 const gates = new Map<string, { started: ReturnType<typeof gate>; release: ReturnType<typeof gate> }>();
 const gateFor = (key: string) => {
@@ -30,11 +29,6 @@ const drained = workflow('workers.drained', async (key: string) => held(key));
 const orphan = workflow('workers.orphan', async () => 'orphan');
 const forgottenChild = workflow('workers.forgotten-child', async () => 'child');
 const parent = workflow('workers.parent', async () => startChild(forgottenChild, undefined));
-
-/** Given to a worker only after a run of it has waited for one. */
-const late = workflow('workers.late', async () => 'late');
-const lateChild = workflow('workers.late-child', async () => 'late child');
-const lateParent = workflow('workers.late-parent', async () => startChild(lateChild, undefined));
 
 const key = () => `k${Math.random().toString(36).slice(2)}`;
 
@@ -61,6 +55,19 @@ function countingDeliveries(world: World) {
   return { counted, deliveries };
 }
 
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** A logger keeping every line with its level. */
+function recordingLogger() {
+  const all: { level: Level; message: string; details: Record<string, unknown> }[] = [];
+  const record =
+    (level: Level) =>
+    (message: string, details: Record<string, unknown> = {}) =>
+      void all.push({ level, message, details });
+  const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+  return { logger, all, at: (level: Level) => all.filter((line) => line.level === level) };
+}
+
 export function describeWorkers(options: EngineSuiteOptions): void {
   describe(`${options.name}: workers`, () => {
     let harness: Harness;
@@ -74,10 +81,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     });
 
     /** A worker on a World that counts deliveries, reporting to `logger`. */
-    async function startCounted(
-      workflows: Parameters<typeof createWorker>[0]['workflows'],
-      logger?: WorkerLogger | false,
-    ) {
+    async function startCounted(workflows: Parameters<typeof createWorker>[0]['workflows'], logger?: Logger | false) {
       const { counted, deliveries } = countingDeliveries(harness.world);
       const worker = createWorker({ world: counted, workflows, ...(logger === undefined ? {} : { logger }) });
       ownWorkers.push(worker);
@@ -115,15 +119,15 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     });
 
     it('warns once per run about a workflow it does not have, naming it and the ones it has', async () => {
-      const warnings: { message: string; details: Record<string, unknown> }[] = [];
-      const deliveries = await startCounted([known], {
-        warn: (message, details) => warnings.push({ message, details }),
-      });
+      const lines = recordingLogger();
+      const deliveries = await startCounted([known], lines.logger);
       const run = await harness.client.start(orphan, undefined);
-      // Redelivered with backoff; still one warning.
+      // Redelivered with backoff; still one warning, and no other line about the run at any level.
       await delivered(deliveries, run.id, 3);
+      const warnings = lines.at('warn');
       const about = warnings.filter((warning) => warning.details.runId === run.id);
       expect(about).toHaveLength(1);
+      expect(lines.all.filter((line) => JSON.stringify(line).includes(run.id))).toHaveLength(1);
       expect(about[0]!.message).toContain('"workers.orphan"');
       expect(about[0]!.message).toContain('"workers.known"');
       expect(about[0]!.details).toMatchObject({ workflowName: 'workers.orphan', workflows: ['workers.known'] });
@@ -133,7 +137,7 @@ export function describeWorkers(options: EngineSuiteOptions): void {
     it('warns about a child whose workflow was not registered, naming the waiting parent', async () => {
       const warnings: { message: string; details: Record<string, unknown> }[] = [];
       const deliveries = await startCounted([parent], {
-        warn: (message, details) => warnings.push({ message, details }),
+        warn: (message, details = {}) => warnings.push({ message, details }),
       });
       const run = await harness.client.start(parent, undefined);
       const warning = await eventually(
@@ -148,59 +152,61 @@ export function describeWorkers(options: EngineSuiteOptions): void {
       expect(RunResultTimeoutError.is(await run.result({ timeoutMs: 20 }).catch((error: unknown) => error))).toBe(true);
     });
 
-    it('records on a pending run why it waits, until a worker that has its workflow starts it', async () => {
-      await startCounted([known], false);
-      const run = await harness.client.start(late, undefined);
-      const waiting = await eventually(
-        async () => (await run.describe()).waiting,
-        20_000,
-        'the run view to say why the run waits',
-      );
-      expect(waiting).toMatchObject({ reason: 'workflow-not-registered', workerWorkflows: ['workers.known'] });
-      expect(waiting.message).toContain('"workers.late"');
-      expect(waiting.message).toContain('"workers.known"');
-      expect(await run.status()).toBe('pending');
-      const timedOut = await run.result({ timeoutMs: 20 }).catch((error: unknown) => error);
-      expect(RunResultTimeoutError.is(timedOut)).toBe(true);
-      expect((timedOut as RunResultTimeoutError).waiting).toEqual(waiting);
-      expect((timedOut as Error).message).toContain(waiting.message);
-
-      // The fix a user makes: stop the worker, register the workflow, start it again.
-      await Promise.all(ownWorkers.splice(0).map((worker) => worker.stop()));
-      await startCounted([known, late], false);
-      expect(await run.result({ timeoutMs: 20_000 })).toBe('late');
-      const ended = await run.describe();
-      expect(ended.status).toBe('completed');
-      expect(ended.waiting).toBeUndefined();
-      const types = (await allEvents(harness.world, run.id)).map((event) => event.eventType);
-      // One report per worker process, however often the run was redelivered to it.
-      expect(types.filter((type) => type === 'run_waiting')).toHaveLength(1);
-      expect(types.indexOf('run_waiting')).toBeLessThan(types.indexOf('run_started'));
+    it('logs its start and stop at info, with its workflows and concurrency', async () => {
+      const lines = recordingLogger();
+      const worker = createWorker({ world: harness.world, workflows: [known], concurrency: 3, logger: lines.logger });
+      await worker.start();
+      await worker.stop();
+      expect(lines.at('info').map((line) => line.message)).toEqual([
+        `worker started on ${harness.world.name}`,
+        `worker stopped on ${harness.world.name}`,
+      ]);
+      expect(lines.at('info')[0]!.details).toMatchObject({ workflows: ['workers.known'], concurrency: 3 });
+      expect(lines.at('warn')).toEqual([]);
     });
 
-    it('records on a forgotten child why it waits, naming the parent that waits for it', async () => {
-      await startCounted([lateParent], false);
-      const run = await harness.client.start(lateParent, undefined);
-      const child = await eventually(
-        async () => {
-          const children = await harness.world.runs.list({ workflowName: 'workers.late-child', limit: 1000 });
-          const found = children.data.find((candidate) => candidate.parentRunId === run.id);
-          return found?.waiting ? found : undefined;
+    it('a pass that lost its lease is logged at debug, not as a warning, and the run still completes', async () => {
+      const k = key();
+      const lines = recordingLogger();
+      // The first delivery of each wake cannot renew its lease: the pass holding the step in
+      // flight learns it lost the run, hands the step's outcome over, and the wake comes back.
+      const refused = new Set<string>();
+      const losing: World = {
+        ...harness.world,
+        queue: {
+          ...harness.world.queue,
+          consume: (topic, handler, consumeOptions) =>
+            harness.world.queue.consume(
+              topic,
+              (message, delivery) => {
+                const first = topic === workflowTopic && message.attempt === 1 && !refused.has(message.messageId);
+                if (first) refused.add(message.messageId);
+                return handler(message, first ? { extendLease: async () => false } : delivery);
+              },
+              consumeOptions,
+            ),
         },
+      };
+      const worker = createWorker({
+        world: losing,
+        workflows: [drained],
+        orchestrationLeaseMs: 300,
+        logger: lines.logger,
+      });
+      ownWorkers.push(worker);
+      await worker.start();
+      const run = await harness.client.start(drained, k);
+      await gateFor(k).started.promise;
+      const lost = await eventually(
+        async () => lines.at('debug').find((line) => String(line.details.error).startsWith('LeaseLostError')),
         20_000,
-        'the child run view to say why it waits',
+        'a debug line about the lost lease',
       );
-      expect(child.waiting?.message).toContain(run.id);
-      expect(child.waiting?.message).toContain('"workers.late-child"');
-      // The parent is running, not waiting itself; the reason it is stuck is its child's.
-      expect((await run.describe()).waiting).toBeUndefined();
-      expect(await findWaitingChildren(harness.world, run.id)).toEqual([
-        { runId: child.runId, workflowName: 'workers.late-child', parentRunId: run.id, waiting: child.waiting },
-      ]);
-      await Promise.all(ownWorkers.splice(0).map((worker) => worker.stop()));
-      await startCounted([lateParent, lateChild], false);
-      expect(await run.result({ timeoutMs: 20_000 })).toBe('late child');
-      expect((await harness.world.runs.get(child.runId)).waiting).toBeUndefined();
+      expect(lost.message).toContain('orchestration pass failed');
+      gateFor(k).release.open();
+      expect(await run.result({ timeoutMs: 20_000 })).toBe(`held ${k}`);
+      expect(lines.at('warn')).toEqual([]);
+      expect(lines.at('error')).toEqual([]);
     });
 
     it('warns on console.warn by default, and not at all with logger: false', async () => {

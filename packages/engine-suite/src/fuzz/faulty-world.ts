@@ -77,7 +77,8 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
 
 /**
  * The queue, with each delivery's lease renewals watched: a renewal the World answers with
- * "lost" is recorded, naming the run the message was for. Nothing else changes.
+ * "lost" is recorded, naming the run the message was for. Each delivery's start and end
+ * are recorded too, so a violation report shows which passes of a run overlapped.
  */
 function recordingLeaseLosses(queue: WorldQueue, sideDirectory: string): WorldQueue {
   return {
@@ -85,22 +86,36 @@ function recordingLeaseLosses(queue: WorldQueue, sideDirectory: string): WorldQu
     consume: (topic, handler, options) =>
       queue.consume(
         topic,
-        (message, delivery) =>
-          handler(message, {
-            ...delivery,
-            extendLease: async (leaseMs) => {
-              const kept = await delivery.extendLease(leaseMs);
-              if (!kept) {
-                const runId = (message.payload as { runId?: unknown } | null)?.runId;
-                appendRecord(sideDirectory, 'lease-losses', {
-                  pid: process.pid,
-                  topic,
-                  runId: typeof runId === 'string' ? runId : null,
-                });
-              }
-              return kept;
-            },
-          }),
+        async (message, delivery) => {
+          const payloadRunId = (message.payload as { runId?: unknown } | null)?.runId;
+          const runId = typeof payloadRunId === 'string' ? payloadRunId : null;
+          const start = Date.now();
+          let outcome = 'ok';
+          try {
+            await handler(message, {
+              ...delivery,
+              extendLease: async (leaseMs) => {
+                const kept = await delivery.extendLease(leaseMs);
+                if (!kept)
+                  appendRecord(sideDirectory, 'lease-losses', { pid: process.pid, topic, runId, at: Date.now() });
+                return kept;
+              },
+            });
+          } catch (error) {
+            outcome = error instanceof Error ? error.name : 'thrown';
+            throw error;
+          } finally {
+            appendRecord(sideDirectory, 'deliveries', {
+              pid: process.pid,
+              topic,
+              runId,
+              attempt: message.attempt,
+              start,
+              end: Date.now(),
+              outcome,
+            });
+          }
+        },
         options,
       ),
   };

@@ -2,6 +2,7 @@ import {
   createHook,
   FatalError,
   getRunMetadata,
+  getStepMetadata,
   getWritable,
   map,
   RetryableError,
@@ -73,7 +74,13 @@ async function stepBody(args: StepArguments): Promise<string> {
     attempt = readRecords<ExecutionRecord>(directory, 'executions').filter(
       (record) => record.runId === args.runId && record.key === args.key,
     ).length;
-    appendRecord(directory, 'executions', { runId: args.runId, key: args.key, pid: process.pid });
+    appendRecord(directory, 'executions', {
+      runId: args.runId,
+      key: args.key,
+      pid: process.pid,
+      attempt: getStepMetadata().attempt,
+      at: Date.now(),
+    });
   }
   if (args.ms > 0) await new Promise((resolve) => setTimeout(resolve, args.ms));
   const outcome = args.outcomes[Math.min(attempt, args.outcomes.length - 1)] ?? 'ok';

@@ -3,7 +3,7 @@ import { type Run, replayRun, type World, type WorldEvent } from '@cairn/core';
 import { auditLog, readLog } from '../storms/audit.js';
 import { listRuns } from './driver.js';
 import { type FuzzOutput, fuzzWorkflow, type StepArguments } from './interpreter.js';
-import type { AcceptedRecord, ExecutionRecord, FaultRecord, LeaseLossRecord } from './side-records.js';
+import type { AcceptedRecord, DeliveryRecord, ExecutionRecord, FaultRecord, LeaseLossRecord } from './side-records.js';
 
 /** A broken property: which, on which run, and what the log showed. */
 export interface Violation {
@@ -19,6 +19,8 @@ export interface SideEvidence {
   accepted: AcceptedRecord[];
   /** Deliveries whose lease the World reported lost while their handler ran. */
   leaseLosses: LeaseLossRecord[];
+  /** Every queue delivery handled, for violation reports. */
+  deliveries: DeliveryRecord[];
   /** Processes the test SIGKILLed: a body that ran there may legitimately run again. */
   killedPids: ReadonlySet<number>;
 }
@@ -110,10 +112,42 @@ function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence,
     if (runs.length > allowed)
       fail(
         'no step body runs more often than its retries and the injected crashes allow',
-        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes, ${leasesLost} lost leases)`,
+        `step ${args.key} (${stepId}, maxRetries ${match[1]}, attempts ${args.outcomes.join(',')}) ran ${runs.length} times; allowed ${allowed} (${crashed} in killed processes, ${refused} refused writes, ${leasesLost} lost leases); bodies ${describeBodies(runs)}; log ${describeStepEvents(events, stepId)}; passes ${describeDeliveries(evidence.deliveries, run.runId)}; refusals ${describeRefusals(evidence.faults, run.runId)}`,
       );
   }
 }
+
+/** Each body run as pid/attempt@time, so a violation shows where and when they ran. */
+const describeBodies = (runs: readonly ExecutionRecord[]) =>
+  runs.map((record) => `${record.pid}/${record.attempt ?? '?'}@${record.at ?? '?'}`).join(' ');
+
+/** The run's queue deliveries as topic pid#attempt start..end outcome, in start order. */
+const describeDeliveries = (deliveries: readonly DeliveryRecord[], runId: string) =>
+  deliveries
+    .filter((delivery) => delivery.runId === runId)
+    .sort((x, y) => x.start - y.start)
+    .map(
+      (delivery) =>
+        `${delivery.topic} ${delivery.pid}#${delivery.attempt} ${delivery.start}..${delivery.end} ${delivery.outcome}`,
+    )
+    .join(', ');
+
+/** The run's refused writes as pid:method[event types|correlation ids]. */
+const describeRefusals = (faults: readonly FaultRecord[], runId: string) =>
+  faults
+    .filter((fault) => fault.runId === runId)
+    .map((fault) => `${fault.pid}:${fault.method}[${fault.eventTypes.join('+')}|${fault.correlationIds.join('+')}]`)
+    .join(', ');
+
+/** The step's events as seq:type@createdAt. */
+const describeStepEvents = (events: readonly WorldEvent[], stepId: string) =>
+  events
+    .filter((event) => correlation(event) === stepId)
+    .map((event) => {
+      const placement = event.eventType === 'step_created' ? `(${data(event).placement})` : '';
+      return `${event.seq}:${event.eventType}${placement}@${event.createdAt}`;
+    })
+    .join(' ');
 
 /** Hook payloads delivered before disposal, per token, in log order. */
 function deliveries(events: WorldEvent[]): Map<string, unknown[]> {

@@ -9,6 +9,7 @@ import { type CaseProcess, killProcess, spawnCaseProcess } from './processes.js'
 import { checkProperties, type Violation } from './properties.js';
 import {
   type AcceptedRecord,
+  type DeliveryRecord,
   type ExecutionRecord,
   type FaultRecord,
   type LeaseLossRecord,
@@ -83,6 +84,7 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
         faults: readRecords<FaultRecord>(sideDirectory, 'faults'),
         accepted: readRecords<AcceptedRecord>(sideDirectory, 'accepted'),
         leaseLosses: readRecords<LeaseLossRecord>(sideDirectory, 'lease-losses'),
+        deliveries: readRecords<DeliveryRecord>(sideDirectory, 'deliveries'),
         killedPids,
       };
       const violations = await checkProperties(world, evidence);

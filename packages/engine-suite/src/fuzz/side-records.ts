@@ -15,6 +15,10 @@ export interface ExecutionRecord {
   runId: string;
   key: string;
   pid: number;
+  /** The engine's attempt number, as the body saw it. */
+  attempt?: number;
+  /** The process's wall clock when the body started (skewed processes included). */
+  at?: number;
 }
 
 /** An append or send the fault wrapper refused before it reached the World. */
@@ -36,6 +40,18 @@ export interface LeaseLossRecord {
   pid: number;
   topic: string;
   runId: string | null;
+  at?: number;
+}
+
+/** One queue delivery handled in a process: for diagnosis, not counted by any property. */
+export interface DeliveryRecord {
+  pid: number;
+  topic: string;
+  runId: string | null;
+  attempt: number;
+  start: number;
+  end: number;
+  outcome: string;
 }
 
 /** A hook payload the driver saw accepted. */
@@ -44,7 +60,7 @@ export interface AcceptedRecord {
   payload: string;
 }
 
-export type SideKind = 'executions' | 'faults' | 'accepted' | 'lease-losses';
+export type SideKind = 'executions' | 'faults' | 'accepted' | 'lease-losses' | 'deliveries';
 
 export function appendRecord(directory: string, kind: SideKind, record: object): void {
   appendFileSync(join(directory, `${kind}-${process.pid}.jsonl`), `${JSON.stringify(record)}\n`);
