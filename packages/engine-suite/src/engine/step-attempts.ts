@@ -213,12 +213,14 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
         const retried = new Set(
           events.filter((event) => event.eventType === 'step_retrying').map((event) => event.correlationId),
         );
-        return queued.length > 0 && queued.every((event) => retried.has(event.correlationId)) ? queued : undefined;
+        return queued.length > 0 && queued.every((event) => retried.has(event.correlationId ?? ''))
+          ? queued
+          : undefined;
       };
       const queued = await eventually(retrying, 10_000, 'every queued item to have failed its first attempt');
       // Only the queued items are judged: an inline retry may have started before the cancel landed.
       const queuedItems = queued.map(
-        (event) => (event as { eventData: { input: [string, number] } }).eventData.input[1],
+        (event) => (event as unknown as { eventData: { input: [string, number] } }).eventData.input[1],
       );
       const ranBefore = queuedItems.map((index) => executions.get(`${runKey}:${index}`) ?? 0);
       await harness.client.cancel(run.id, 'ending the run under its queued retries');
