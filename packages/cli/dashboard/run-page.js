@@ -131,6 +131,19 @@ function openStream(runId, name, state) {
   state.stream = source;
 }
 
+/** Why the run, or a child it waits on, has not started: what a worker recorded on it. */
+function waitingNotice(detail) {
+  const { run, waitingChildren = [] } = detail;
+  const lines = [];
+  if (run.waiting) lines.push(h('p', {}, `Waiting since ${time(run.waiting.since)}: ${run.waiting.message}`));
+  for (const child of waitingChildren) {
+    lines.push(
+      h('p', {}, 'Waiting on child run ', runLink(child.runId), ` (${child.workflowName}): ${child.waiting.message}`),
+    );
+  }
+  return lines.length === 0 ? null : h('div', { class: 'waiting-notice', id: 'waiting' }, ...lines);
+}
+
 function renderRun(detail, state) {
   const { run, events, steps, hooks, streams } = detail;
   const visibleSteps = steps.filter((step) => step.stepName !== 'cairn:stream-write');
@@ -147,6 +160,7 @@ function renderRun(detail, state) {
       run.cancelReason ? h('span', {}, `cancelled: ${run.cancelReason}`) : null,
       run.error ? h('span', { class: 'message' }, `${run.error.name}: ${run.error.message}`) : null,
     ),
+    waitingNotice(detail),
     actionsFor(detail, state),
     h('h2', {}, 'Timeline'),
     timelineSvg(detail),

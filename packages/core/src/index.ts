@@ -16,6 +16,7 @@ export {
 export { type Client, createClient, type RunHandle } from './runtime/client.js';
 export { type ReplayVerdict, replayEvents, replayRun } from './runtime/replay-run.js';
 export type { BeforeStepAttempt } from './runtime/step-executor.js';
+export { findWaitingChildren, type WaitingChild } from './runtime/waiting-children.js';
 export {
   createWorker,
   type StopOnSignalsOptions,

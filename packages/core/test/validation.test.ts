@@ -38,6 +38,14 @@ const validRequests: Record<EventType, CreateEventRequest> = {
   run_completed: { eventType: 'run_completed', eventData: { output: { receipt: 'r-1' } } },
   run_failed: { eventType: 'run_failed', eventData: { error } },
   run_cancelled: { eventType: 'run_cancelled', eventData: { reason: 'customer asked' } },
+  run_waiting: {
+    eventType: 'run_waiting',
+    eventData: {
+      reason: 'workflow-not-registered',
+      message: 'no worker that took this run has workflow "fulfil"',
+      workerWorkflows: ['refund'],
+    },
+  },
   step_created: { eventType: 'step_created', correlationId: 'step:charge#0', eventData: { stepName: 'charge' } },
   step_started: { eventType: 'step_started', correlationId: 'step:charge#0' },
   step_completed: { eventType: 'step_completed', correlationId: 'step:charge#0', eventData: { output: 1234 } },
@@ -69,8 +77,8 @@ const stepCreated = (input: unknown) => ({
 });
 
 describe('parseInput(createEventRequestSchema)', () => {
-  it('has a valid example for each of the 15 event types', () => {
-    expect(eventTypes).toHaveLength(15);
+  it('has a valid example for each of the 16 event types', () => {
+    expect(eventTypes).toHaveLength(16);
     expect(Object.keys(validRequests).sort()).toEqual([...eventTypes].sort());
   });
 
@@ -118,6 +126,21 @@ describe('parseInput(createEventRequestSchema)', () => {
     const invalid = rejection({ eventType: 'wait_created', correlationId: 'wait:a#0', eventData: {} });
     expect(invalid.field).toBe('request.eventData.resumeAt');
     expect(invalid.reason).toBe('is required');
+  });
+
+  it('names an unknown run_waiting reason and an empty message', () => {
+    const unknownReason = rejection({
+      eventType: 'run_waiting',
+      eventData: { reason: 'no-idea', message: 'why not' },
+    });
+    expect(unknownReason.field).toBe('request.eventData.reason');
+    expect(unknownReason.value).toBe('no-idea');
+    const emptyMessage = rejection({
+      eventType: 'run_waiting',
+      eventData: { reason: 'workflow-not-registered', message: '' },
+    });
+    expect(emptyMessage.field).toBe('request.eventData.message');
+    expect(emptyMessage.reason).toBe('must not be empty');
   });
 
   it('refuses a correlationId on a run-level event', () => {

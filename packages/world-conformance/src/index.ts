@@ -14,6 +14,7 @@ import { describeQueueDelivery } from './queue.js';
 import { describeQueueGroups } from './queue-groups.js';
 import { describeQueueLeases } from './queue-lease.js';
 import { describeRestart } from './restart.js';
+import { describeRunWaiting } from './run-waiting.js';
 import { describeSharedStore } from './shared-store.js';
 import { describeStreams } from './streams.js';
 import { describeText } from './text.js';
@@ -37,6 +38,7 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describeEvents(options);
   describeEntityRules(options);
   describeViews(options);
+  describeRunWaiting(options);
   describeFences(options);
   describeOutbox(options);
   describeCommitTime(options);

@@ -1,3 +1,4 @@
+import { findWaitingChildren } from '@cairn/core';
 import { type Run, runStatuses } from '@cairn/core/world';
 import { type Command, Option } from 'commander';
 import { type CommandContext, parseSince, positiveInteger, withWorld } from '../context.js';
@@ -85,7 +86,13 @@ export function registerRuns(program: Command, { output }: CommandContext): void
     .argument('<runId>', 'the run')
     .option('--json', 'print JSON instead of a table')
     .action(async (runId: string, options: { json?: boolean }, command: Command) => {
-      const run = await withWorld(command, { readOnly: true }, (world) => world.runs.get(runId));
+      const { run, waitingChildren } = await withWorld(command, { readOnly: true }, async (world) => {
+        const found = await world.runs.get(runId);
+        // A running parent stuck on a child says so through the child: the join is done here,
+        // only for the table, so --json stays exactly the World's view of the run.
+        const children = options.json || found.status !== 'running' ? [] : await findWaitingChildren(world, runId);
+        return { run: found, waitingChildren: children };
+      });
       if (options.json) {
         output.out.write(formatJson(run));
         return;
@@ -105,6 +112,10 @@ export function registerRuns(program: Command, { output }: CommandContext): void
       if (run.output !== undefined) fields.push(['output', formatValue(run.output)]);
       if (run.error) fields.push(['error', `${run.error.name}: ${run.error.message}`]);
       if (run.cancelReason) fields.push(['cancel reason', run.cancelReason]);
+      if (run.waiting) fields.push(['waiting', `${run.waiting.message} (since ${formatTime(run.waiting.since)})`]);
+      for (const child of waitingChildren) {
+        fields.push(['waiting on', `child run ${child.runId} (${child.workflowName}): ${child.waiting.message}`]);
+      }
       output.out.write(formatRecord(fields));
     });
 }

@@ -1,4 +1,4 @@
-import { createClient } from '@cairn/core';
+import { createClient, findWaitingChildren } from '@cairn/core';
 import { type Run, type RunStatus, runStatuses, type World } from '@cairn/core/world';
 import { allEvents, allPages } from '../commands/inspect.js';
 import { chunkJson } from '../commands/streams.js';
@@ -54,7 +54,9 @@ export async function runDetail(world: World, runId: string) {
     allPages((page) => world.waits.list(runId, page)),
     world.streams.list(runId),
   ]);
-  return { run, events, steps, hooks, waits, streams, now: Date.now() };
+  // A running parent stuck on a child whose workflow no worker has shows the child's reason.
+  const waitingChildren = run.status === 'running' ? await findWaitingChildren(world, runId) : [];
+  return { run, events, steps, hooks, waits, streams, waitingChildren, now: Date.now() };
 }
 
 /** Follows a stream, calling `send` per chunk, until it closes or `signal` aborts. */

@@ -21,6 +21,12 @@ export interface RunHandle<Output = unknown> {
   readonly id: string;
   status(): Promise<RunStatus>;
   /**
+   * The run as the World has it now: status, times, output or error, and for a pending
+   * run that a worker could not start, `waiting` (why: e.g. no worker that took it has its
+   * workflow). Throws `RunNotFoundError`.
+   */
+  describe(): Promise<Run>;
+  /**
    * Waits for a terminal status: resolves with the output, or rejects with
    * `RunFailedError` carrying the recorded failure (or the cancellation). Uses the World's
    * `events.watch`, so it does not busy-poll where the World can push.
@@ -144,6 +150,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
   const handle = <Output>(id: string): RunHandle<Output> => ({
     id,
     status: async () => (await world.runs.get(id)).status,
+    describe: () => world.runs.get(id),
     result: async (options = {}) => {
       const timeoutMs =
         options.timeoutMs === undefined ? undefined : checkTimeout(options.timeoutMs, 'options.timeoutMs');
@@ -188,6 +195,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
               workflowName: run.workflowName,
               timeoutMs: timeoutMs as number,
               status: run.status,
+              ...(run.waiting === undefined ? {} : { waiting: run.waiting }),
             });
           }
           await world.events.watch(id, run.lastSeq, stopWatching.signal).catch((error: unknown) => {

@@ -4,6 +4,7 @@ import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { WorldClosedError } from '../world/errors/world-closed-error.js';
 import { WorldCorruptedError } from '../world/errors/world-corrupted-error.js';
 import { WorldUnavailableError } from '../world/errors/world-unavailable-error.js';
+import type { Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
 import { LeaseLostError } from './lease.js';
 import type { CompleteLogger, Logger } from './logger.js';
@@ -53,10 +54,48 @@ export function indexWorkflows(definitions: readonly WorkflowDefinition[]): Map<
 /** Runs remembered so each gets one warning; beyond this many, the memory starts over. */
 const maxRemembered = 10_000;
 
+/** Names a run_waiting carries (the event allows 100), and how many its message lists. */
+const maxReportedWorkflows = 100;
+const maxListedWorkflows = 10;
+
+/**
+ * Records on a pending run why this worker cannot start it, so the run's view (the client,
+ * `cairn runs get`, the dashboard) says so. Fenced on the tail the worker read: if the run
+ * moved meanwhile (started, ended, or another worker reported first), the World refuses
+ * and this gives up, since the note is advisory and a stale one would mislead.
+ */
+async function reportWaiting(world: World, run: Run, workflows: readonly string[]): Promise<void> {
+  if (run.status !== 'pending') return;
+  const listed = workflows.slice(0, maxListedWorkflows).map((name) => `"${name}"`);
+  const more = workflows.length > listed.length ? ` and ${workflows.length - listed.length} more` : '';
+  const has = listed.length === 0 ? 'none' : `${listed.join(', ')}${more}`;
+  const child = run.parentRunId === undefined ? '' : ` Its parent run ${run.parentRunId} waits for it.`;
+  const message =
+    `No worker that took this run has workflow "${run.workflowName}" (the last to try has: ${has}).${child} ` +
+    `It starts once a worker with "${run.workflowName}" in createWorker({ workflows }) takes it.`;
+  try {
+    await world.events.create(
+      run.runId,
+      {
+        eventType: 'run_waiting',
+        eventData: {
+          reason: 'workflow-not-registered',
+          message,
+          workerWorkflows: workflows.slice(0, maxReportedWorkflows),
+        },
+      },
+      { lastKnownEventId: run.lastEventId },
+    );
+  } catch {
+    // Refused (the run moved on) or the World is out of reach: the warning still went out.
+  }
+}
+
 /**
  * Explains a failed orchestration pass when the cause is a run of a workflow this worker
- * does not have: warns once per run, naming the workflow and the ones the worker has. The
- * message is still redelivered (with the queue's backoff), so a worker that has the
+ * does not have: warns once per run, naming the workflow and the ones the worker has, and
+ * records the same on the run (`run_waiting`, shown as `Run.waiting`) while it is pending.
+ * The message is still redelivered (with the queue's backoff), so a worker that has the
  * workflow can pick it up, and the run stays pending meanwhile.
  */
 export function unknownWorkflowNotice(
@@ -67,7 +106,7 @@ export function unknownWorkflowNotice(
   const warned = new Set<string>();
   /** True when the failure was explained (and so needs no generic warning). */
   return async (runId: string): Promise<boolean> => {
-    let run: Awaited<ReturnType<World['runs']['get']>>;
+    let run: Run;
     try {
       run = await world.runs.get(runId);
     } catch {
@@ -80,6 +119,7 @@ export function unknownWorkflowNotice(
     const known = [...workflows.keys()].map((name) => `"${name}"`).join(', ') || 'none';
     const child =
       run.parentRunId === undefined ? '' : `, a child started by run ${run.parentRunId} (which waits for it),`;
+    await reportWaiting(world, run, [...workflows.keys()]);
     logger.warn(
       `Run ${runId}${child} is of workflow "${run.workflowName}", which this worker does not have (it has: ${known}). ` +
         `The run stays ${run.status} until a worker that has "${run.workflowName}" takes it: add it to createWorker({ workflows }).`,

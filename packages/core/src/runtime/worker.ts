@@ -70,7 +70,9 @@ export interface WorkerOptions {
    * World outage; at `debug`, self-healing contention between workers. Nothing is lost
    * either way; failed work is redelivered. See `Logger` for the full rule. Default:
    * `createConsoleLogger()`, the console at `warn` (or `CAIRN_LOG_LEVEL`). `false` silences it.
-   * Throws InvalidInputError for a value that is not a logger.
+   * Throws InvalidInputError for a value that is not a logger. Whatever the logger, a
+   * pending run of a workflow the worker lacks also gets the reason recorded on it
+   * (`Run.waiting`).
    */
   logger?: Logger | false;
 }

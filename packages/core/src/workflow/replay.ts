@@ -319,6 +319,9 @@ export class WorkflowReplay {
       case 'run_started':
         this.startRecorded = true;
         return false;
+      case 'run_waiting':
+        // A worker's note on why the run had not started: it records no decision.
+        return false;
       case 'run_completed':
       case 'run_failed':
       case 'run_cancelled':

@@ -24,6 +24,9 @@ export interface RunEntityReader {
   activeHooks(): Iterable<Hook>;
 }
 
+const isTerminalEventType = (eventType: string) =>
+  eventType === 'run_completed' || eventType === 'run_failed' || eventType === 'run_cancelled';
+
 /** Fields a World allocates for each event it commits. */
 export interface CommitStamp {
   seq: number;
@@ -135,6 +138,8 @@ export class RunDraft implements RunEntityReader {
       throw new RunTerminalError({ runId: this.runId, status: current.status, eventType: event.eventType });
     }
     const run: Run = { ...current, updatedAt: at, lastSeq: event.seq, lastEventId: event.eventId };
+    // Why a run waits to start stops mattering once it starts or ends.
+    if (event.eventType === 'run_started' || isTerminalEventType(event.eventType)) delete run.waiting;
     const result: CreateEventResult = { event, run };
     switch (event.eventType) {
       case 'run_started':
@@ -143,6 +148,16 @@ export class RunDraft implements RunEntityReader {
         run.status = 'running';
         run.startedAt = at;
         break;
+      case 'run_waiting': {
+        // Only a run nobody has started waits to start; later, the report would be stale.
+        if (current.status !== 'pending') {
+          throw this.conflict('run', undefined, `Run ${this.runId} is already ${current.status}; refusing run_waiting`);
+        }
+        const { reason, message, workerWorkflows } = event.eventData;
+        const since = current.waiting?.reason === reason ? current.waiting.since : at;
+        run.waiting = { reason, message, ...(workerWorkflows === undefined ? {} : { workerWorkflows }), since };
+        break;
+      }
       case 'run_completed':
         Object.assign(run, { status: 'completed', completedAt: at });
         if (event.eventData.output !== undefined) run.output = event.eventData.output;

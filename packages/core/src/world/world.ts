@@ -149,7 +149,8 @@ export interface ListRunsOptions extends PageOptions {
  * - `RunNotFoundError`: the run does not exist (any event but run_created).
  * - `EntityConflictError`: a client-chosen run id already exists; a second
  *   step_created/hook_created/wait_created for one correlation id; an event on a terminal
- *   step; a second wait_completed; a second run_started.
+ *   step; a second wait_completed; a second run_started; run_waiting on a run that is no
+ *   longer pending.
  * - `StepNotFoundError` / `WaitNotFoundError`: an event names a step or wait that was never created.
  * - `RunTerminalError`: any event on a completed, failed or cancelled run.
  * - `HookTokenConflictError`: hook_created with a token another live hook holds.

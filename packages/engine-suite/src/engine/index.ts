@@ -6,6 +6,7 @@ import { describeDivergence } from './divergence.js';
 import { describeGuards } from './guards.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
+import { describeRunWaiting } from './run-waiting.js';
 import { describeStalls } from './stalls.js';
 import { describeStepAttempts } from './step-attempts.js';
 import { describeSteps } from './steps.js';
@@ -26,5 +27,6 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeTiming(options);
   describeClientWaits(options);
   describeWorkers(options);
+  describeRunWaiting(options);
   describeGuards(options);
 }

@@ -30,7 +30,8 @@ const correlation = (event: WorldEvent): string => (event as { correlationId?: s
 /**
  * The checks every storm run's log must pass whatever its shape: dense seqs, time never
  * going backwards, one creation per correlation id, at most one terminal event per step and
- * per wait, no delivery to a disposed hook, one logical step (name + input) created once, and
+ * per wait, no delivery to a disposed hook, one logical step (name + input) created once, no
+ * run_waiting once the run has started (before that it is a worker's harmless note), and
  * exactly one run terminal event, last.
  */
 export function auditLog(events: readonly WorldEvent[]): LogAudit {
@@ -48,6 +49,7 @@ export function auditLog(events: readonly WorldEvent[]): LogAudit {
   let lastCreatedAt = Number.NEGATIVE_INFINITY;
   let terminals = 0;
   let diverged = false;
+  let started = false;
   events.forEach((event, index) => {
     const at = `seq ${event.seq}`;
     if (event.seq !== index + 1) problems.push(`seqs not dense: position ${index + 1} holds seq ${event.seq}`);
@@ -61,6 +63,9 @@ export function auditLog(events: readonly WorldEvent[]): LogAudit {
       terminals += 1;
       if (type === 'run_failed' && data(event).error?.code === 'REPLAY_DIVERGENCE') diverged = true;
     }
+    // A worker's note on why a run waits to start; the World takes it only while pending.
+    if (type === 'run_waiting' && started) problems.push(`run_waiting at ${at} after run_started`);
+    if (type === 'run_started') started = true;
     if (creations.has(type)) {
       const first = created.get(id);
       if (first !== undefined) duplicate(`${type} for ${id} at seq ${first} and ${at}`);

@@ -155,9 +155,26 @@ local function main()
       end
       local nr = copy(run)
       nr.updatedAt, nr.lastSeq, nr.lastEventId = at, fmt(seq), cjson.encode(event_id(seq))
+      -- Why a run waits to start stops mattering once it starts or ends.
+      if t == 'run_started' or t == 'run_completed' or t == 'run_failed' or t == 'run_cancelled' then
+        nr.waiting = nil
+      end
       if t == 'run_started' then
         if run.status ~= '"pending"' then conflict('run', nil, 'Run ' .. runId .. ' was already started') end
         nr.status, nr.startedAt = '"running"', at
+      elseif t == 'run_waiting' then
+        if run.status ~= '"pending"' then
+          conflict('run', nil, 'Run ' .. runId .. ' is already ' .. cjson.decode(run.status) .. '; refusing run_waiting')
+        end
+        -- The view is built here as text, reason first and since last, so a later report
+        -- reads both back without parsing the message (which came from a user's worker).
+        local since = at
+        if run.waiting and string.match(run.waiting, '^{"reason":("[^"]*")') == d.reason then
+          since = string.match(run.waiting, '"since":(%d+)}$')
+        end
+        nr.waiting = '{"reason":' .. d.reason .. ',"message":' .. d.message
+          .. (d.workerWorkflows and (',"workerWorkflows":' .. d.workerWorkflows) or '')
+          .. ',"since":' .. since .. '}'
       elseif t == 'run_completed' then
         nr.status, nr.completedAt = '"completed"', at
         if d.output then nr.output = d.output end
@@ -271,6 +288,7 @@ local function main()
     table.insert(fields, v)
   end
   redis.call('HSET', runKey, unpack(fields))
+  if run.waiting == nil then redis.call('HDEL', runKey, 'waiting') end
   local member = cjson.decode(run._order)
   if P.creates then
     redis.call('ZADD', base .. ':runs', 0, member)

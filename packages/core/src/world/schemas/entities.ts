@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runWaitingReasonSchema } from './events.js';
 import {
   idSchema,
   jsonValueSchema,
@@ -19,6 +20,17 @@ export type RunStatus = z.infer<typeof runStatusSchema>;
 export const terminalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
 export const isTerminalRunStatus = (status: RunStatus): boolean => terminalRunStatuses.includes(status);
 
+/** Why a pending run has not started, as the last `run_waiting` said. */
+export const runWaitingSchema = z.object({
+  reason: runWaitingReasonSchema,
+  message: z.string(),
+  /** The workflows the reporting worker has. */
+  workerWorkflows: z.array(nameSchema).optional(),
+  /** The first run_waiting's createdAt with this reason; a later report of it keeps it. */
+  since: timestampSchema,
+});
+export type RunWaiting = z.infer<typeof runWaitingSchema>;
+
 export const runSchema = z.object({
   runId: idSchema,
   workflowName: nameSchema,
@@ -31,6 +43,12 @@ export const runSchema = z.object({
   parentRunId: idSchema.optional(),
   /** Set by run_cancelled. */
   cancelReason: z.string().optional(),
+  /**
+   * Set by run_waiting while the run is pending: why no worker has started it (its
+   * workflow is registered with no worker that took it, for one). Removed by run_started
+   * and by the terminal events.
+   */
+  waiting: runWaitingSchema.optional(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
   startedAt: timestampSchema.optional(),

@@ -5,6 +5,7 @@ import {
   limits,
   nameSchema,
   serializedErrorSchema,
+  storableTextSchema,
   timestampSchema,
   tokenSchema,
 } from './primitives.js';
@@ -45,6 +46,28 @@ export const runFailedRequestSchema = runLevel('run_failed', z.strictObject({ er
 export const runCancelledRequestSchema = runLevel(
   'run_cancelled',
   z.strictObject({ reason: z.string().max(4096).optional() }).optional(),
+);
+
+/** Why a pending run has not started; one code per cause a worker can diagnose. */
+export const runWaitingReasons = ['workflow-not-registered'] as const;
+export const runWaitingReasonSchema = z.enum(runWaitingReasons);
+export type RunWaitingReason = z.infer<typeof runWaitingReasonSchema>;
+
+/**
+ * Advisory: a worker that cannot start a pending run says why (`workflow-not-registered`:
+ * the run's workflow is not among its workflows). It records no decision, so replay skips
+ * it; Worlds accept it only while the run is pending, and the run view shows it until the
+ * run starts or ends.
+ */
+export const runWaitingRequestSchema = runLevel(
+  'run_waiting',
+  z.strictObject({
+    reason: runWaitingReasonSchema,
+    /** The explanation for people: what is missing and what to do about it. */
+    message: storableTextSchema.min(1, 'must not be empty').max(4096, 'must be at most 4096 characters'),
+    /** The workflows the reporting worker has, so a misspelt or forgotten name stands out. */
+    workerWorkflows: z.array(nameSchema).max(100, 'must hold at most 100 names').optional(),
+  }),
 );
 
 export const stepCreatedRequestSchema = entityLevel(
@@ -90,6 +113,7 @@ const requestSchemas = [
   runCompletedRequestSchema,
   runFailedRequestSchema,
   runCancelledRequestSchema,
+  runWaitingRequestSchema,
   stepCreatedRequestSchema,
   stepStartedRequestSchema,
   stepCompletedRequestSchema,
@@ -159,6 +183,7 @@ export const entityOfEventType = {
   run_completed: 'run',
   run_failed: 'run',
   run_cancelled: 'run',
+  run_waiting: 'run',
   step_created: 'step',
   step_started: 'step',
   step_completed: 'step',
