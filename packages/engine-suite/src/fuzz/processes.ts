@@ -51,7 +51,9 @@ export function spawnCaseProcess(config: ProcessConfig, skewMs: number): CasePro
   const child = spawn(process.execPath, [entry], { env: environment, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let output = '';
   let errors = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close', not 'exit': at 'exit' the pipes may still hold the last lines a process wrote
+  // (its REPORT among them), which a loaded machine delivers a moment later.
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();

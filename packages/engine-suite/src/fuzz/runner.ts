@@ -60,7 +60,7 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
     if (report) processProblems.push(...report.problems);
     else if (!killedPids.has(caseProcess.pid))
       processProblems.push(
-        `process ${caseProcess.pid} died without a report, during ${caseProcess.phase()}: ${caseProcess.stderr().slice(-1500)}`,
+        `process ${caseProcess.pid} died without a report (exit code ${caseProcess.child.exitCode}, signal ${caseProcess.child.signalCode}), during ${caseProcess.phase()}: ${caseProcess.stderr().slice(-1500)}`,
       );
     return report;
   };
