@@ -92,11 +92,12 @@ export class InlineSteps {
    * No pass holds the run any more (its lease was lost): each of its attempts records its
    * own outcome through `record` once it settles, unless a later pass of the run on this
    * worker has taken it first. The attempts stay registered meanwhile, so such a pass
-   * never starts a second attempt beside them.
+   * never starts a second attempt beside them. Resolves once every attempt has settled
+   * and its recording was tried.
    */
-  orphan(runId: string, record: (outcome: StepOutcome) => Promise<unknown>, onFailure: () => void): void {
-    for (const attempt of this.of(runId)) {
-      void attempt.settled.then(async () => {
+  orphan(runId: string, record: (outcome: StepOutcome) => Promise<unknown>, onFailure: () => void): Promise<void> {
+    const recorded = this.of(runId).map((attempt) =>
+      attempt.settled.then(async () => {
         if (this.attempts.get(runId)?.get(attempt.stepId) !== attempt || !attempt.outcome) return;
         // It stays registered until its outcome is in the log, so a pass that reads the log
         // in the meantime neither starts the step again nor records it a second time.
@@ -109,8 +110,9 @@ export class InlineSteps {
         } finally {
           this.unregister(attempt);
         }
-      });
-    }
+      }),
+    );
+    return Promise.all(recorded).then(() => {});
   }
 
   /** The run ended (cancelled, say): its bodies are told to stop, and nothing of theirs will be recorded. */

@@ -124,18 +124,29 @@ export class Orchestrator {
         } catch (error) {
           this.warm.delete(runId);
           if (RunTerminalError.is(error) || RunNotFoundError.is(error)) return;
-          if (error instanceof LeaseLostError) {
+          const recordAttemptsAlone = () =>
             this.inline.orphan(
               runId,
               (outcome) => this.recorder.recordAlone(runId, outcome),
               () => void this.sendWake(runId).catch(() => {}),
             );
+          if (error instanceof LeaseLostError) {
+            // The wake may already be with another worker: record what settles, without waiting.
+            void recordAttemptsAlone();
+            throw error;
           }
           // A brief outage is also waited out here rather than handed back to the queue: the
           // redelivery could go to another worker, which cannot know that a step this pass
           // started is still running, and would start it a second time.
           const rederive = FenceConflictError.is(error) || error instanceof SpeculationRefused || isOutage(error);
-          if (!rederive || conflicts >= maxConflictsPerWake) throw error;
+          if (!rederive || conflicts >= maxConflictsPerWake) {
+            // Giving the wake back while a step this pass started is unrecorded would let
+            // another worker, which cannot know of the attempt, start it again. So the pass
+            // first waits for its attempts and records each alone (the lease is still
+            // renewed meanwhile); only what cannot be recorded is left to a new attempt.
+            await recordAttemptsAlone();
+            throw error;
+          }
           // Jittered backoff: two orchestrators that keep colliding drift apart.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** Math.min(conflicts, 5)));
         }

@@ -269,6 +269,27 @@ export function describeStepAttempts(options: EngineSuiteOptions): void {
       expect(keys.map((runKey) => executions.get(`${runKey}:slow`))).toEqual(keys.map(() => 1));
     });
 
+    it('records the steps a giving-up pass started before handing its wake to another worker', async () => {
+      await harness.startWorker({ workflows: [slowBesideQuick] });
+      await harness.startWorker({ workflows: [slowBesideQuick] });
+      const keys = Array.from({ length: 10 }, () => key());
+      // As many refusals in a row as a pass makes writes (one and six retries): it gives up
+      // while the slow step may still run, and its own records after that get through.
+      const refusals = new Map<string, number>();
+      harness.world.beforeAppend = async (call) => {
+        if (call.runId === null || !call.eventTypes.includes('step_completed')) return;
+        const count = refusals.get(call.runId) ?? 0;
+        if (count >= 7) return;
+        refusals.set(call.runId, count + 1);
+        throw new WorldUnavailableError({ world: 'test', location: 'append', reason: 'a longer outage' });
+      };
+      const runs = await Promise.all(keys.map((runKey) => harness.client.start(slowBesideQuick, runKey)));
+      const results = await Promise.all(runs.map((run) => run.result()));
+      harness.world.beforeAppend = undefined;
+      expect(results).toEqual(keys.map(() => ['slow', 'quick']));
+      expect(keys.map((runKey) => executions.get(`${runKey}:slow`))).toEqual(keys.map(() => 1));
+    });
+
     it('records every attempt of a mapped step exactly once in the log', async () => {
       await harness.startWorker({ workflows: [mapped], concurrency: 1 });
       const run = await harness.client.start(mapped, { key: key(), count: 6, limit: 6 });
