@@ -4,7 +4,6 @@ import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { WorkflowReplay } from '../workflow/replay.js';
 import { type Clock, toClock } from '../world/clock.js';
-import { CairnError } from '../world/errors/cairn-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
@@ -14,7 +13,7 @@ import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
 import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease, LeaseLostError } from './lease.js';
-import { isTransient, Recorder, SpeculationRefused } from './recorder.js';
+import { isOutage, isTransient, Recorder, SpeculationRefused } from './recorder.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { BeforeStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
@@ -321,11 +320,6 @@ export class Orchestrator {
       this.inline.run(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
-}
-
-/** A refusal the World marks as retryable (it is unreachable or overloaded), as opposed to a decision. */
-function isOutage(error: unknown): boolean {
-  return CairnError.is(error) && error.retryable && !FenceConflictError.is(error);
 }
 
 /**

@@ -31,7 +31,12 @@ export class SpeculationRefused extends Error {
 /** A refusal that may pass if the same write is tried again later (an outage, a closing World). */
 export function isTransient(error: unknown): boolean {
   if (error instanceof SpeculationRefused) return false;
-  return !CairnError.is(error) || (error.retryable && !FenceConflictError.is(error));
+  return !CairnError.is(error) || isOutage(error);
+}
+
+/** A refusal the World marks as retryable (it is unreachable or overloaded), as opposed to a decision. */
+export function isOutage(error: unknown): boolean {
+  return CairnError.is(error) && error.retryable && !FenceConflictError.is(error);
 }
 
 export interface RecorderOptions {

@@ -25,7 +25,7 @@ const correlationIds = (requests: readonly CreateEventRequest[]): string[] =>
  * cost the step one more execution.
  */
 export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sideDirectory: string): World {
-  const queue = recordingLeaseLosses(inner.queue, sideDirectory);
+  const queue = recordingDeliveries(inner.queue, sideDirectory);
   if (faults.failSendProbability === 0 && faults.delayAppendMaxMs === 0) return { ...inner, queue };
   const random = new Random(seed ^ process.pid);
   const refuse = (method: 'create' | 'createBatch' | 'send', runId: string | null, requests: CreateEventRequest[]) => {
@@ -80,7 +80,7 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
  * "lost" is recorded, naming the run the message was for. Each delivery's start and end
  * are recorded too, so a violation report shows which passes of a run overlapped.
  */
-function recordingLeaseLosses(queue: WorldQueue, sideDirectory: string): WorldQueue {
+function recordingDeliveries(queue: WorldQueue, sideDirectory: string): WorldQueue {
   return {
     ...queue,
     consume: (topic, handler, options) =>
