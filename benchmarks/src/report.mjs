@@ -1,4 +1,5 @@
 // latest.md: the results as tables a reader can scan, derived from latest.json alone.
+import { renderScale } from './scale/report.mjs';
 
 const ms = (value) =>
   value === undefined || value === null || Number.isNaN(value)
@@ -135,6 +136,8 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
       `| ${name} | ${ms(cost?.marginalMs)} | ${cost?.floor ?? '–'} | ${times(cost?.multipleOfFloor)} | ${commitCells.join(' | ')} |`,
     );
   }
+
+  if (results.scale) lines.push(...renderScale(results.scale));
 
   const problems = [];
   for (const workload of results.workloads) {

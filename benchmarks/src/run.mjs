@@ -3,8 +3,11 @@
 //
 //   BENCH_FULL=1          the full matrix and more repetitions (default: quick)
 //   BENCH_SYSTEMS=a,b     only these systems (names as in systems.mjs)
-//   BENCH_WORKLOADS=a,b   only these workloads (ids as in workloads.mjs; 'step-index' and
-//                         'commits' name the two special measurements)
+//   BENCH_WORKLOADS=a,b   only these workloads (ids as in workloads.mjs; 'step-index',
+//                         'commits' and 'scale' name the special measurements)
+//
+// 'scale' (scale/index.mjs) seeds a million events before it measures, so it runs only in
+// the full matrix or when named in BENCH_WORKLOADS, and only when cairn-postgres is selected.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +20,7 @@ import { openWalProbe } from './commits.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
 import { renderMarkdown } from './report.mjs';
+import { measureScale } from './scale/index.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
 import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps } from './workloads.mjs';
@@ -32,6 +36,9 @@ const workloadFilter = only('BENCH_WORKLOADS');
 const wanted = (id) => !workloadFilter || workloadFilter.includes(id);
 const selectedSystems = systems.filter((system) => !systemFilter || systemFilter.includes(system.name));
 const selectedWorkloads = selectWorkloads(full).filter((workload) => wanted(workload.id));
+const scaleWanted =
+  selectedSystems.some((system) => system.name === 'cairn-postgres') &&
+  (workloadFilter ? workloadFilter.includes('scale') : full);
 // A filtered run is for trying things: it must not overwrite the published latest results.
 const resultsDirectory = new URL(systemFilter || workloadFilter ? '../results/tmp/' : '../results/', import.meta.url)
   .pathname;
@@ -88,6 +95,11 @@ try {
     await benchmarkSystem(system, walProbe);
   }
   await walProbe.close();
+  if (scaleWanted) {
+    results.scale = await measureScale({ admin, urlFor, say });
+    // A scale run that could not measure (a seeded row read back wrong, say) fails the command.
+    if (results.scale.status !== 'ok') process.exitCode = 1;
+  }
 } finally {
   await admin.end();
   await server.stop();
