@@ -1,0 +1,205 @@
+// The scale benchmark's own logic, at a small scale: the seeded history is valid for the
+// World (reads back as seeded, and the World's appends continue it under its entity rules),
+// its delayed messages stay out of a consumer's way, and plans are summarized faithfully.
+import {
+  createEventRequestSchema,
+  HookTokenConflictError,
+  RunTerminalError,
+  runSchema,
+  stepSchema,
+} from '@cairn/core/world';
+import { createPostgresWorld } from '@cairn/world-postgres';
+import { startPostgres } from '@cairn/world-postgres/testing';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf, runNumberOf, seededRun, seededRunId, stepTopic, timelineOf } from '../src/scale/history.mjs';
+import { queueStatementKind, summarizePlan } from '../src/scale/plans.mjs';
+import { renderScale } from '../src/scale/report.mjs';
+import { seedHistory } from '../src/scale/seed.mjs';
+import { checkListingPage, checkSeededRun } from '../src/scale/verify.mjs';
+
+describe('the seeded history', () => {
+  const timeline = timelineOf(1000, Date.UTC(2026, 0, 1));
+
+  it('holds 10 events per run on average, every request valid, every view valid', () => {
+    let events = 0;
+    for (let number = 0; number < 20; number++) {
+      const seeded = seededRun(number, timeline);
+      for (const { requests } of seeded.appends)
+        for (const request of requests) createEventRequestSchema.parse(request);
+      const rows = rowsOf(seeded);
+      runSchema.parse(rows.run);
+      for (const step of rows.steps) stepSchema.parse(step.body);
+      expect(rows.events.map((event) => event.seq)).toEqual(rows.events.map((_, index) => index + 1));
+      events += rows.events.length;
+    }
+    expect(events).toBe(200);
+  });
+
+  it('carries the run number in a ULID-shaped run id', () => {
+    const runId = seededRunId(123_456, Date.UTC(2026, 0, 1));
+    expect(runId).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(runNumberOf(runId)).toBe(123_456);
+    expect(runNumberOf('scale-running-3')).toBeUndefined();
+  });
+});
+
+describe('seeded into PostgreSQL and read through the World', () => {
+  const runs = 200;
+  let server;
+  let world;
+  let admin;
+  let seeding;
+
+  beforeAll(async () => {
+    server = await startPostgres('scale_seed');
+    seeding = await seedHistory({ connectionString: server.connectionString, runs, messages: 100 });
+    world = createPostgresWorld({ connectionString: server.connectionString });
+    admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    await world?.close();
+    await admin?.end();
+    await server?.stop();
+  });
+
+  it('writes the runs, events and messages it reports', async () => {
+    expect(seeding).toMatchObject({ runs, events: 2000, messages: 100 });
+    expect(seeding.byStatus).toEqual({ completed: 120, failed: 20, running: 40, pending: 20 });
+    const { rows } = await admin.query(
+      `SELECT (SELECT count(*) FROM cairn.events)::int AS events, (SELECT count(*) FROM cairn.queue_messages)::int AS messages`,
+    );
+    expect(rows[0]).toEqual({ events: 2000, messages: 100 });
+  });
+
+  it('reads back every run, its events and its steps, hooks and waits as seeded', async () => {
+    for (let number = 0; number < runs; number++) {
+      expect(await checkSeededRun(world, seeding.timeline, number)).toEqual([]);
+    }
+  });
+
+  it('lists every run of each status, newest first, as seeded', async () => {
+    for (const [status, count] of Object.entries(seeding.byStatus)) {
+      let cursor;
+      let listed = 0;
+      do {
+        const page = await world.runs.list({ status, limit: 7, ...(cursor === undefined ? {} : { cursor }) });
+        expect(checkListingPage(page, seeding.timeline, status)).toEqual([]);
+        listed += page.data.length;
+        cursor = page.cursor ?? undefined;
+      } while (cursor !== undefined);
+      expect(listed).toBe(count);
+    }
+  });
+
+  it("is continued by the World's own appends under its entity rules", async () => {
+    const { timeline } = seeding;
+    const sleeping = rowsOf(seededRun(7, timeline));
+    const [wait] = sleeping.waits;
+    const woken = await world.events.create(
+      sleeping.run.runId,
+      { eventType: 'wait_completed', correlationId: wait.id },
+      { lastKnownEventId: sleeping.run.lastEventId },
+    );
+    expect(woken.wait).toMatchObject({ status: 'completed' });
+    const awaiting = rowsOf(seededRun(8, timeline));
+    const [hook] = awaiting.hooks;
+    const received = await world.events.create(awaiting.run.runId, {
+      eventType: 'hook_received',
+      correlationId: hook.id,
+      eventData: { payload: { ok: true } },
+    });
+    expect(received.hook).toMatchObject({ receivedCount: 1, status: 'active' });
+    const claim = world.events.createBatch(null, [
+      { eventType: 'run_created', eventData: { workflowName: 'other' } },
+      { eventType: 'hook_created', correlationId: 'hook:1', eventData: { token: hook.body.token } },
+    ]);
+    await expect(claim).rejects.toSatisfy((error) => HookTokenConflictError.is(error));
+    const completed = rowsOf(seededRun(0, timeline)).run;
+    const late = world.events.create(completed.runId, { eventType: 'run_cancelled' });
+    await expect(late).rejects.toSatisfy((error) => RunTerminalError.is(error));
+  });
+
+  it('a consumer gets an immediate message, never the delayed ones', async () => {
+    const delivered = [];
+    let resolve;
+    const received = new Promise((settle) => {
+      resolve = settle;
+    });
+    const consumer = world.queue.consume(stepTopic, async (message) => {
+      delivered.push(message.payload);
+      resolve();
+    });
+    try {
+      await world.queue.send(stepTopic, { probe: 1 });
+      await received;
+    } finally {
+      await consumer.stop();
+    }
+    expect(delivered).toEqual([{ probe: 1 }]);
+  });
+
+  it('reports a seeded row the World reads back differently', async () => {
+    const { runId } = seededRun(3, seeding.timeline);
+    await admin.query(`UPDATE cairn.runs SET body = json_build_object('runId', run_id) WHERE run_id = $1`, [runId]);
+    const problems = await checkSeededRun(world, seeding.timeline, 3);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(`runs.get(${runId})`);
+  });
+});
+
+describe('plans and the report', () => {
+  const plan = {
+    'Node Type': 'Limit',
+    'Actual Rows': 51,
+    Plans: [
+      {
+        'Node Type': 'Index Scan',
+        'Index Name': 'runs_created_order_key',
+        Filter: "(status = 'running'::text)",
+        'Rows Removed by Filter': 201,
+      },
+      { 'Node Type': 'Seq Scan', 'Relation Name': 'queue_groups' },
+      { 'Node Type': 'Seq Scan', 'Relation Name': 'events' },
+    ],
+  };
+
+  it('names the indexes, the sequential scans of history tables and the rows filtered out', () => {
+    expect(summarizePlan(plan)).toMatchObject({
+      indexes: ['runs_created_order_key'],
+      sequentialScans: ['queue_groups', 'events'],
+      sequentialScansOfHistory: ['events'],
+      rowsReturned: 51,
+      rowsFiltered: 201,
+    });
+    expect(queueStatementKind('SELECT m.x FROM t m LIMIT $2 FOR UPDATE OF m SKIP LOCKED')).toBe('claim');
+    expect(queueStatementKind('INSERT INTO "cairn".queue_messages AS m (message_id)')).toBe('send');
+  });
+
+  it('renders the ratios, verdicts and plans into the Scale section', () => {
+    const summary = (median) => ({ n: 3, median, p95: median, min: median, max: median });
+    const markdown = renderScale({
+      status: 'ok',
+      flatLimit: 1.5,
+      seeded: {
+        runs: 10,
+        events: 100,
+        steps: 35,
+        hooks: 1,
+        waits: 2,
+        messages: 10,
+        byStatus: { completed: 10 },
+        seconds: 1,
+      },
+      measurements: [
+        { title: 'append', detail: 'fenced', empty: summary(2), seeded: summary(5), ratio: 2.5, verdict: 'GROWS' },
+      ],
+      plans: [{ query: 'runs.list', ...summarizePlan(plan) }],
+      checks: ['runs.get'],
+    }).join('\n');
+    expect(markdown).toContain('| append | 2.00 (2.00) | 5.00 (5.00) | 2.50× | GROWS | fenced, n=3 |');
+    expect(markdown).toContain('| runs.list | runs_created_order_key | queue_groups, **events** | 51 / 201 |');
+  });
+});
