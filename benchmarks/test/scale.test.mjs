@@ -12,18 +12,18 @@ import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rowsOf, runNumberOf, seededRun, seededRunId, stepTopic, timelineOf } from '../src/scale/history.mjs';
+import { kindOf, rowsOf, runNumberOf, seededRun, seededRunId, stepTopic, timelineOf } from '../src/scale/history.mjs';
 import { queueStatementKind, summarizePlan } from '../src/scale/plans.mjs';
 import { renderScale } from '../src/scale/report.mjs';
 import { seedHistory } from '../src/scale/seed.mjs';
 import { checkListingPage, checkSeededRun } from '../src/scale/verify.mjs';
 
 describe('the seeded history', () => {
-  const timeline = timelineOf(1000, Date.UTC(2026, 0, 1));
+  const timeline = timelineOf(100, Date.UTC(2026, 0, 1));
 
   it('holds 10 events per run on average, every request valid, every view valid', () => {
     let events = 0;
-    for (let number = 0; number < 20; number++) {
+    for (let number = 0; number < timeline.runs; number++) {
       const seeded = seededRun(number, timeline);
       for (const { requests } of seeded.appends)
         for (const request of requests) createEventRequestSchema.parse(request);
@@ -33,7 +33,13 @@ describe('the seeded history', () => {
       expect(rows.events.map((event) => event.seq)).toEqual(rows.events.map((_, index) => index + 1));
       events += rows.events.length;
     }
-    expect(events).toBe(200);
+    expect(events).toBe(1000);
+  });
+
+  it('puts the pending runs, those of a retired workflow, before all others', () => {
+    const kinds = Array.from({ length: timeline.runs }, (_, number) => kindOf(number, timeline.runs).kind);
+    expect(kinds.slice(0, 10)).toEqual(Array.from({ length: 10 }, () => 'pending'));
+    expect(kinds.slice(10).filter((kind) => kind === 'pending')).toEqual([]);
   });
 
   it('carries the run number in a ULID-shaped run id', () => {
@@ -96,7 +102,12 @@ describe('seeded into PostgreSQL and read through the World', () => {
 
   it("is continued by the World's own appends under its entity rules", async () => {
     const { timeline } = seeding;
-    const sleeping = rowsOf(seededRun(7, timeline));
+    const firstOf = (kind) => {
+      let number = 0;
+      while (kindOf(number, runs).kind !== kind) number++;
+      return rowsOf(seededRun(number, timeline));
+    };
+    const sleeping = firstOf('sleeping');
     const [wait] = sleeping.waits;
     const woken = await world.events.create(
       sleeping.run.runId,
@@ -104,7 +115,7 @@ describe('seeded into PostgreSQL and read through the World', () => {
       { lastKnownEventId: sleeping.run.lastEventId },
     );
     expect(woken.wait).toMatchObject({ status: 'completed' });
-    const awaiting = rowsOf(seededRun(8, timeline));
+    const awaiting = firstOf('awaiting-hook');
     const [hook] = awaiting.hooks;
     const received = await world.events.create(awaiting.run.runId, {
       eventType: 'hook_received',
@@ -117,7 +128,7 @@ describe('seeded into PostgreSQL and read through the World', () => {
       { eventType: 'hook_created', correlationId: 'hook:1', eventData: { token: hook.body.token } },
     ]);
     await expect(claim).rejects.toSatisfy((error) => HookTokenConflictError.is(error));
-    const completed = rowsOf(seededRun(0, timeline)).run;
+    const completed = firstOf('completed').run;
     const late = world.events.create(completed.runId, { eventType: 'run_cancelled' });
     await expect(late).rejects.toSatisfy((error) => RunTerminalError.is(error));
   });

@@ -34,16 +34,34 @@ const catalog = [
     steps: ['reports.query', 'reports.aggregate', 'storage.upload', 'chat.notify'],
   },
 ];
-/** Pending runs belong to a workflow no worker has: that is what keeps a run pending for long. */
-const unregisteredWorkflow = 'exports.legacy-csv';
+/**
+ * Pending runs belong to a workflow that no worker has any more: the oldest tenth of the
+ * history, left behind when the workflow was retired. That is what keeps runs pending for
+ * long, and it puts a status that is common overall (a tenth of all runs) nowhere near the
+ * newest runs, which is what a newest-first listing of that status must cope with.
+ */
+const retiredWorkflow = 'exports.legacy-csv';
+const pendingShare = 10;
 
 /**
- * What each run number becomes, by its last digit: six in ten completed, one failed, one
- * sleeping, one waiting on a hook with a timeout, one pending. Their logs hold 11, 11, 11,
- * 10 and 2 events, so every ten runs hold exactly 100 events: 10 per run on average.
+ * After the pending runs, each run number becomes, by its place in a cycle of nine: six
+ * completed, one failed, one sleeping, one waiting on a hook with a timeout. Their logs
+ * hold 11, 11, 11 and 10 events and a pending run's 2, so the whole history holds exactly
+ * 10 events per run whenever the number of runs is a multiple of 10.
  */
-const kinds = [...Array.from({ length: 6 }, () => 'completed'), 'failed', 'sleeping', 'awaiting-hook', 'pending'];
+const cycle = [...Array.from({ length: 6 }, () => 'completed'), 'failed', 'sleeping', 'awaiting-hook'];
 export const eventsPerRun = 10;
+
+/** What run `number` of a history of `runs` runs becomes, and which workflow it runs. */
+export function kindOf(number, runs) {
+  const pendingRuns = runs / pendingShare;
+  if (number < pendingRuns) return { kind: 'pending', workflow: catalog[number % catalog.length] };
+  const position = number - pendingRuns;
+  return {
+    kind: cycle[position % cycle.length],
+    workflow: catalog[Math.floor(position / cycle.length) % catalog.length],
+  };
+}
 
 /** The topics and payloads are the engine's (packages/core/src/runtime/topics.ts). */
 export const workflowTopic = 'cairn.workflows';
@@ -94,8 +112,7 @@ const errorOf = (name, message, code) => ({
  * completion with whatever it leads to (the next step, a sleep, a hook, the result).
  */
 export function seededRun(number, timeline) {
-  const kind = kinds[number % kinds.length];
-  const workflow = catalog[Math.floor(number / kinds.length) % catalog.length];
+  const { kind, workflow } = kindOf(number, timeline.runs);
   const createdAt = timeline.startedAt + number * timeline.spacingMs;
   const runId = seededRunId(number, createdAt);
   const reference = `${workflow.key}-${number}`;
@@ -118,12 +135,12 @@ export function seededRun(number, timeline) {
   };
   const input = { id: reference, amountCents: 1000 + (number % 9000), tags: ['seeded', workflow.key] };
   if (kind === 'pending') {
-    append(0, { eventType: 'run_created', eventData: { workflowName: unregisteredWorkflow, input } });
+    append(0, { eventType: 'run_created', eventData: { workflowName: retiredWorkflow, input } });
     append(2_000, {
       eventType: 'run_waiting',
       eventData: {
         reason: 'workflow-not-registered',
-        message: `No worker has workflow "${unregisteredWorkflow}"; deploy a worker that registers it.`,
+        message: `No worker has workflow "${retiredWorkflow}"; deploy a worker that registers it.`,
         workerWorkflows: catalog.map((entry) => entry.name),
       },
     });

@@ -150,10 +150,14 @@ export async function sampleWorkflow(side) {
 
 export const pageSize = 50;
 
-/** Runs the benchmark adds to both databases, so an "empty" one still fills two pages of each status. */
+/**
+ * The runs the empty database holds: enough of each listed status for a first and a second
+ * full page, so both databases answer with the same number of rows.
+ */
 export async function addListingFixtures(side, perStatus = 2 * pageSize + 20) {
   for (let index = 0; index < perStatus; index++) {
     const created = { eventType: 'run_created', eventData: { workflowName: 'scale.fixture', input: { index } } };
+    await side.world.events.createBatch(`scale-pending-${index}`, [created]);
     await side.world.events.createBatch(`scale-running-${index}`, [created, { eventType: 'run_started' }]);
     await side.world.events.createBatch(`scale-completed-${index}`, [
       created,
@@ -188,8 +192,15 @@ export async function middleCursor(side, status) {
   return { cursor, position, total };
 }
 
+/** The options of a timed listing, also used to capture its statement for EXPLAIN. */
+export const listingOptions = (status, cursor) => ({
+  status,
+  limit: pageSize,
+  ...(cursor === undefined ? {} : { cursor }),
+});
+
 export async function sampleListing(side, { status, cursor }) {
-  const options = { status, limit: pageSize, ...(cursor === undefined ? {} : { cursor }) };
+  const options = listingOptions(status, cursor);
   const { value, elapsedMs } = await timed(() => side.world.runs.list(options));
   if (value.data.length !== pageSize) {
     throw new Error(`runs.list(${JSON.stringify(options)}) on ${side.name} returned ${value.data.length} runs`);
