@@ -96,7 +96,17 @@ try {
   }
   await walProbe.close();
   if (scaleWanted) {
-    results.scale = await measureScale({ admin, urlFor, say });
+    // Seeding plus measuring take a few minutes; past this something hangs, and stopping the
+    // server below ends whatever is still waiting on it.
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(
+        () => resolve({ status: 'failed', reason: 'timed out after 30 min', measurements: [], plans: [], checks: [] }),
+        30 * 60_000,
+      );
+    });
+    results.scale = await Promise.race([measureScale({ admin, urlFor, say }), timeout]);
+    clearTimeout(timer);
     // A scale run that could not measure (a seeded row read back wrong, say) fails the command.
     if (results.scale.status !== 'ok') process.exitCode = 1;
   }

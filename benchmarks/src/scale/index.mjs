@@ -66,7 +66,9 @@ export async function measureScale({ admin, urlFor, say, runs, messages, samples
     result.reason = error instanceof Error ? error.message : String(error);
     say(`scale: FAILED: ${result.reason}`);
   } finally {
-    for (const side of sides) await closeSide(side);
+    for (const side of sides) {
+      await closeSide(side).catch((error) => say(`scale: closing the ${side.name} World failed: ${error.message}`));
+    }
   }
   return result;
 }
