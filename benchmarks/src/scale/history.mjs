@@ -50,11 +50,10 @@ const pendingShare = 10;
  * 10 events per run whenever the number of runs is a multiple of 10.
  */
 const cycle = [...Array.from({ length: 6 }, () => 'completed'), 'failed', 'sleeping', 'awaiting-hook'];
-export const eventsPerRun = 10;
 
 /** What run `number` of a history of `runs` runs becomes, and which workflow it runs. */
 export function kindOf(number, runs) {
-  const pendingRuns = runs / pendingShare;
+  const pendingRuns = Math.ceil(runs / pendingShare);
   if (number < pendingRuns) return { kind: 'pending', workflow: catalog[number % catalog.length] };
   const position = number - pendingRuns;
   return {
