@@ -94,6 +94,8 @@ export interface RecordingWorld extends World {
   /** Queue deliveries whose handler has settled, in settling order. */
   deliveries: { topic: string; payload: unknown; attempt: number; outcome: 'acknowledged' | 'failed' }[];
   runsGetCalls: number;
+  /** Every `events.watch` call, in calling order. */
+  watches: { runId: string; afterSeq: number }[];
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
   /** Runs before every direct `queue.send`; a test makes sends fail here. */
@@ -117,6 +119,7 @@ export function recordingWorld(inner: World): RecordingWorld {
     sends: [],
     deliveries: [],
     runsGetCalls: 0,
+    watches: [],
     events: {
       ...inner.events,
       create: async (runId, request, params) => {
@@ -151,7 +154,10 @@ export function recordingWorld(inner: World): RecordingWorld {
         return page;
       },
       get: (runId, eventId) => inner.events.get(runId, eventId),
-      watch: (runId, afterSeq, signal) => inner.events.watch(runId, afterSeq, signal),
+      watch: (runId, afterSeq, signal) => {
+        recording.watches.push({ runId, afterSeq });
+        return inner.events.watch(runId, afterSeq, signal);
+      },
     },
     runs: {
       ...inner.runs,

@@ -236,6 +236,10 @@ export class Orchestrator {
         await this.handOff(replay, context);
         return;
       }
+      // A body that does no I/O has settled before the event loop turns: record it without
+      // subscribing to the log first, which would cost the World a read and a subscription
+      // per step for nothing. Anything that arrives meanwhile is read on the next catch-up.
+      if (running && (await settlesThisTurn(running))) continue;
       // Wait for a step to settle, the log to move (a hook delivery, a cancel, a queued
       // step's outcome), a wait or retry to fall due, or the lease to be lost.
       const done = new AbortController();
@@ -320,6 +324,17 @@ export class Orchestrator {
       this.inline.run(replay.runId, definition, step, asTraceCarrier(replay.traceContext));
     }
   }
+}
+
+/** Whether `settling` settles before the event loop's next turn (its pending I/O callbacks and timers). */
+function settlesThisTurn(settling: Promise<void>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const nextTurn = setImmediate(() => resolve(false));
+    void settling.then(() => {
+      clearImmediate(nextTurn);
+      resolve(true);
+    });
+  });
 }
 
 /**

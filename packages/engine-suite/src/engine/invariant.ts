@@ -192,6 +192,22 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       expect(harness.world.eventsRead - readsBefore).toBeLessThan(10);
     });
 
+    it('records a step that settles at once without subscribing to the log first', async () => {
+      await harness.startWorker({ workflows: [longChain] });
+      const steps = 30;
+      const run = await harness.client.start(longChain, steps);
+      // Polled rather than awaited with result(), whose own watches would be counted too.
+      await eventually(
+        async () => ((await harness.world.runs.get(run.id)).status === 'completed' ? true : undefined),
+        10_000,
+        'the chain to complete',
+      );
+      // A watch per step would cost every step a read and a subscription on the World for
+      // nothing: a no-op body has settled before the pass would start waiting.
+      const watches = harness.world.watches.filter((watch) => watch.runId === run.id);
+      expect(watches.length).toBeLessThanOrEqual(3);
+    });
+
     it('stays at one write per step when appends take longer than the stamp margin', async () => {
       // A loaded World (say, a saturated connection pool) commits later than an idle one.
       // A completion batch carries a createdAt stamped ahead of the clock; one that lands in

@@ -1,0 +1,76 @@
+import type { RunStatus, WatchedTail } from '@cairn/core/world';
+
+/** Runs whose tails are followed at once; the least recently used beyond this are forgotten. */
+const maxFollowedRuns = 10_000;
+
+/**
+ * The tails of the runs this World is watching, as the LISTEN connection reports them.
+ *
+ * Every append's notification carries the run's new last seq and status. Once a run's tail
+ * has been read while the listener was connected, every later commit reaches us as a
+ * notification, so from then on the tail is known without asking the database: a watch
+ * that finds it already past its `afterSeq` returns at once, and one that does not simply
+ * waits, because a commit whose notification is still on its way will wake it.
+ *
+ * That holds only while the connection stays up. Each (re)connection starts a new
+ * generation and forgets everything, since notifications sent while it was down are lost.
+ */
+export class RunTails {
+  private readonly tails = new Map<string, WatchedTail>();
+  private currentGeneration = 0;
+
+  /** Changes whenever the listener connects or drops; a read is trusted only if it did not change across it. */
+  get generation(): number {
+    return this.currentGeneration;
+  }
+
+  /** The listener (re)connected or dropped: what was learned before may have gaps. */
+  forgetAll(): void {
+    this.currentGeneration++;
+    this.tails.clear();
+  }
+
+  /** The run's tail, if it is followed. */
+  get(runId: string): WatchedTail | undefined {
+    const tail = this.tails.get(runId);
+    if (tail === undefined) return undefined;
+    // Re-inserted so the map's order stays recency order.
+    this.tails.delete(runId);
+    this.tails.set(runId, tail);
+    return tail;
+  }
+
+  /**
+   * Starts following a run from a read of its tail, if the listener was connected for the
+   * whole read (`generation` taken before it began).
+   */
+  follow(runId: string, tail: WatchedTail, generation: number): void {
+    if (generation !== this.currentGeneration) return;
+    this.advance(runId, tail, true);
+    if (this.tails.size > maxFollowedRuns) this.tails.delete(this.tails.keys().next().value!);
+  }
+
+  /** A notification's tail: applied only to runs already followed, so memory stays bounded by the watches. */
+  notified(runId: string, tail: WatchedTail): void {
+    this.advance(runId, tail, false);
+  }
+
+  private advance(runId: string, tail: WatchedTail, add: boolean): void {
+    const known = this.tails.get(runId);
+    if (known === undefined ? !add : known.lastSeq >= tail.lastSeq) return;
+    this.tails.set(runId, tail);
+  }
+}
+
+/**
+ * The detail an append's notification carries after its key: the run's last seq and status,
+ * separated by spaces (neither contains one).
+ */
+export const formatTail = (tail: WatchedTail): string => `${tail.lastSeq} ${tail.status}`;
+
+export function parseTail(detail: string): WatchedTail | undefined {
+  const [seq, status] = detail.split(' ');
+  const lastSeq = Number(seq);
+  if (!Number.isInteger(lastSeq) || status === undefined || status === '') return undefined;
+  return { lastSeq, status: status as RunStatus };
+}

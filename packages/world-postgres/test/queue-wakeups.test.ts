@@ -1,0 +1,81 @@
+import type { World } from '@cairn/core/world';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPostgresWorld } from '../src/index.js';
+import { connectionString, freshSchema } from './helpers.js';
+
+const opened: World[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((world) => world.close()));
+});
+
+function openWorld(schema: string): World {
+  // A poll this slow never rescues a missed wake-up within a test's time.
+  const world = createPostgresWorld({ connectionString, schema, pollIntervalMs: 60_000 });
+  opened.push(world);
+  return world;
+}
+
+/** Collects the queue notifications sent on a schema's channel. */
+async function listen(schema: string): Promise<{ received: string[]; stop: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  const received: string[] = [];
+  client.on('notification', (message) => {
+    if (message.payload?.startsWith('queue ')) received.push(message.payload);
+  });
+  await client.query(`LISTEN "cairn_${schema}"`);
+  return { received, stop: () => client.end() };
+}
+
+describe('world-postgres: queue wake-ups', () => {
+  it('acknowledging a message nobody waits on wakes no consumer', async () => {
+    const schema = freshSchema();
+    const world = openWorld(schema);
+    await world.queue.send('warm-up', 'x'); // creates the schema before LISTEN
+    const listener = await listen(schema);
+    try {
+      const handled: unknown[] = [];
+      let allHandled!: () => void;
+      const done = new Promise<void>((resolve) => (allHandled = resolve));
+      const consumer = world.queue.consume('quiet', async (message) => {
+        handled.push(message.payload);
+        if (handled.length === 5) allHandled();
+      });
+      for (let index = 0; index < 5; index++) await world.queue.send('quiet', index);
+      await done;
+      await consumer.stop(); // waits for every acknowledgement
+      // One notification per send; the acknowledgements send none.
+      expect(listener.received).toEqual(Array.from({ length: 5 }, () => 'queue quiet'));
+    } finally {
+      await listener.stop();
+    }
+  });
+
+  it('acknowledging a message wakes consumers when its group has another message waiting', async () => {
+    const schema = freshSchema();
+    const [holder, other] = [openWorld(schema), openWorld(schema)];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let firstTaken!: () => void;
+    const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+    const holding = holder.queue.consume('grouped', async () => {
+      firstTaken();
+      await released;
+    });
+    await holder.queue.send('grouped', 'first', { groupKey: 'g' });
+    await taken;
+    let secondArrived!: (payload: unknown) => void;
+    const second = new Promise<unknown>((resolve) => (secondArrived = resolve));
+    const waiting = other.queue.consume('grouped', async (message) => secondArrived(message.payload));
+    // Sent while the group is held: no consumer can take it until the first is acknowledged.
+    await other.queue.send('grouped', 'second', { groupKey: 'g' });
+    // The holder stops taking work, so only the other World can take the second message,
+    // and only a wake-up from the acknowledgement tells it to look (its poll is a minute).
+    const stopping = holding.stop();
+    release();
+    await stopping;
+    expect(await second).toBe('second');
+    await waiting.stop();
+  });
+});

@@ -1,0 +1,87 @@
+import { createClient, createWorker, step, workflow } from '@cairn/core';
+import type { World } from '@cairn/core/world';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPostgresWorld } from '../src/index.js';
+import { connectionString, freshSchema } from './helpers.js';
+
+const opened: World[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((world) => world.close()));
+});
+
+function worlds(count: number, schema = freshSchema()): World[] {
+  const made = Array.from({ length: count }, () => createPostgresWorld({ connectionString, schema }));
+  opened.push(...made);
+  return made;
+}
+
+async function createRun(world: World): Promise<string> {
+  const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+  return run.runId;
+}
+
+const increment = step('watched-tails.increment', async (value: number) => value + 1);
+const chain = workflow('watched-tails.chain', async (steps: number) => {
+  let value = 0;
+  for (let index = 0; index < steps; index++) value = await increment(value);
+  return value;
+});
+
+describe('world-postgres: tails carried by notifications', () => {
+  it('wakes a watch on another pool with the tail the append committed', async () => {
+    const [watcher, writer] = worlds(2);
+    const runId = await createRun(writer!);
+    expect(await watcher!.events.watch(runId, 0)).toEqual({ lastSeq: 1, status: 'pending' });
+    const waiting = watcher!.events.watch(runId, 1);
+    await writer!.events.create(runId, { eventType: 'run_started' });
+    expect(await waiting).toEqual({ lastSeq: 2, status: 'running' });
+    // Now followed: a watch behind the tail answers from what the notification said.
+    expect(await watcher!.events.watch(runId, 1)).toEqual({ lastSeq: 2, status: 'running' });
+  });
+
+  it('still sees every commit after its LISTEN connection is killed', async () => {
+    const schema = freshSchema();
+    const [watcher, writer] = worlds(2, schema);
+    const runId = await createRun(writer!);
+    expect(await watcher!.events.watch(runId, 0)).toEqual({ lastSeq: 1, status: 'pending' });
+    const admin = new pg.Client({ connectionString });
+    await admin.connect();
+    try {
+      // Kill this schema's listeners, then commit while they are down: the followed tail (seq 1) is stale.
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1', [
+        `LISTEN "cairn_${schema}"`,
+      ]);
+      await writer!.events.create(runId, { eventType: 'run_started' });
+      expect(await watcher!.events.watch(runId, 1)).toEqual({ lastSeq: 2, status: 'running' });
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('lets a client wait for a result without reading the run at every step', async () => {
+    const [world] = worlds(1);
+    let runReads = 0;
+    // The client's World counts its reads; the worker uses the World directly.
+    const counted: World = {
+      ...world!,
+      runs: {
+        ...world!.runs,
+        get: (runId) => {
+          runReads++;
+          return world!.runs.get(runId);
+        },
+      },
+    };
+    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
+    await worker.start();
+    try {
+      const run = await createClient({ world: counted }).start(chain, 20);
+      expect(await run.result()).toBe(20);
+      // Once at the start and once when the watch reports the run ended: not once per event.
+      expect(runReads).toBeLessThanOrEqual(3);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
