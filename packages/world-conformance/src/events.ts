@@ -150,10 +150,22 @@ export function describeEvents(options: ConformanceOptions): void {
       await within(world.events.watch(runId, 1), 2000, 'watch(afterSeq 1) on a log of two events');
     });
 
+    test('a tail that events.watch reports is the run as of an event past afterSeq', async ({ world }) => {
+      const { runId } = await startedRun(world);
+      // Reporting a tail is optional; a World that does must report the truth.
+      const already = await within(world.events.watch(runId, 1), 2000, 'watch(afterSeq 1) on a log of two events');
+      if (already) expect(already).toEqual({ lastSeq: 2, status: 'running' });
+      const watching = world.events.watch(runId, 2);
+      await settleIo(world);
+      await world.events.create(runId, { eventType: 'run_completed', eventData: { output: 'done' } });
+      const woken = await within(watching, 5000, 'watch to wake after the run completed');
+      if (woken) expect(woken).toEqual({ lastSeq: 3, status: 'completed' });
+    });
+
     test('events.watch wakes when an event is appended, and on abort', async ({ world }) => {
       const { runId } = await startedRun(world);
       const woke = deferred();
-      const watching = world.events.watch(runId, 2).then(woke.resolve, woke.reject);
+      const watching = world.events.watch(runId, 2).then(() => woke.resolve(), woke.reject);
       await settleIo(world);
       expect(woke.settled(), 'watch must wait while the log holds only seq 1..2').toBe(false);
       await world.events.create(runId, stepCreated('s1'));

@@ -5,11 +5,14 @@ import {
   type EventPage,
   type ListEventsOptions,
   parseAppendInput,
+  runStatusSchema,
+  type WatchedTail,
   type WorldCapabilities,
   type WorldEvent,
   type WorldEvents,
   WorldUnavailableError,
 } from '@cairn/core/world';
+import { z } from 'zod';
 import { type HttpTransport, nextDelay, pause } from './http-transport.js';
 
 /** How long one watch long-poll parks on the server before asking again. */
@@ -51,19 +54,19 @@ export class HttpEventLog implements WorldEvents {
    * moment the event commits; a lost connection is retried (quickly, then at most once a
    * second) until the signal aborts or the World closes.
    */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | undefined> {
     const stop = signal ? AbortSignal.any([signal, this.transport.live.signal]) : this.transport.live.signal;
     let delay = 0;
     for (;;) {
       this.transport.assertOpen();
       if (signal?.aborted) return;
       try {
-        const { ready } = await this.transport.call<{ ready: boolean }>(
+        const { ready, tail } = await this.transport.call<{ ready: boolean; tail?: unknown }>(
           'events.watch',
           { runId, afterSeq, waitMs: watchWaitMs },
           { signal: stop },
         );
-        if (ready) return;
+        if (ready) return reportedTail(tail, afterSeq);
         delay = 0;
       } catch (error) {
         if (signal?.aborted) return;
@@ -75,3 +78,11 @@ export class HttpEventLog implements WorldEvents {
     }
   }
 }
+
+/** A tail the server reported, if it is one (past `afterSeq`, with a known status); else nothing. */
+function reportedTail(tail: unknown, afterSeq: number): WatchedTail | undefined {
+  const parsed = watchedTailSchema.safeParse(tail);
+  return parsed.success && parsed.data.lastSeq > afterSeq ? parsed.data : undefined;
+}
+
+const watchedTailSchema = z.strictObject({ lastSeq: z.number().int(), status: runStatusSchema });

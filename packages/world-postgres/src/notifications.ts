@@ -1,4 +1,5 @@
 import { Client, type Pool } from 'pg';
+import { parseTail, RunTails } from './run-tails.js';
 
 /*
  * Writers call pg_notify(channel, key) inside their transaction, so a notification is sent
@@ -7,13 +8,21 @@ import { Client, type Pool } from 'pg';
  * separators cannot be forged by a name.
  */
 export const eventKey = (runId: string) => `event ${runId}`;
+/**
+ * What an append notifies: its run's key, then (after a record separator, which no key
+ * contains) the run's new tail, so a watcher learns it without a read.
+ */
+export const eventNotification = (runId: string, detail: string) => `${eventKey(runId)}\u001e${detail}`;
 export const queueKey = (topic: string) => `queue ${topic}`;
 export const streamKey = (runId: string, name: string) => `stream ${runId}\u001f${name}`;
 
 /** A subscription taken *before* reading state, so a change between the read and the wait is not lost. */
 export interface Waiter {
-  /** Resolves at the first notification since the waiter was made, on timeout, abort or close. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves at the first notification since the waiter was made (with the detail it
+   * carried, if any), or with undefined on timeout, abort, close or a reconnection.
+   */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<string | undefined>;
   cancel(): void;
 }
 
@@ -26,7 +35,9 @@ export interface Waiter {
 export class Notifications {
   private client: Client | undefined;
   private connecting: Promise<void> | undefined;
-  private readonly subscribers = new Map<string, Set<() => void>>();
+  private readonly subscribers = new Map<string, Set<(detail?: string) => void>>();
+  /** The tails of watched runs, kept current from the notifications. */
+  readonly tails = new RunTails();
   private retryDelayMs = 250;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -52,7 +63,10 @@ export class Notifications {
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
     client.on('notification', (message) => {
-      if (message.channel === this.channel && message.payload !== undefined) this.fire(message.payload);
+      if (message.channel !== this.channel || message.payload === undefined) return;
+      const separator = message.payload.indexOf('\u001e');
+      if (separator < 0) this.fire(message.payload);
+      else this.fire(message.payload.slice(0, separator), message.payload.slice(separator + 1));
     });
     try {
       await client.connect();
@@ -68,6 +82,7 @@ export class Notifications {
     }
     this.client = client;
     this.retryDelayMs = 250;
+    this.tails.forgetAll();
     // Anything sent before LISTEN took effect was missed: let everyone re-check.
     this.wakeAll();
   }
@@ -75,6 +90,7 @@ export class Notifications {
   private lost(client: Client): void {
     if (this.client !== client) return;
     this.client = undefined;
+    this.tails.forgetAll();
     client.end().catch(() => {});
     if (this.closed) return;
     this.wakeAll();
@@ -91,30 +107,41 @@ export class Notifications {
     this.retryDelayMs = Math.min(this.retryDelayMs * 2, 5_000);
   }
 
+  /**
+   * The listener's generation while LISTEN is active, else undefined. A state read that
+   * starts and ends in one generation is followed by a notification for every later change.
+   */
+  listeningGeneration(): number | undefined {
+    return this.client === undefined ? undefined : this.tails.generation;
+  }
+
   waiter(key: string): Waiter {
     let fired = false;
-    let wake: (() => void) | undefined;
-    const callback = () => {
+    let firedDetail: string | undefined;
+    let wake: ((detail?: string) => void) | undefined;
+    const callback = (detail?: string) => {
       fired = true;
-      wake?.();
+      firedDetail = detail;
+      wake?.(detail);
     };
     this.add(key, callback);
     return {
       wait: (timeoutMs, signal) =>
-        new Promise<void>((resolve) => {
-          const done = () => {
+        new Promise<string | undefined>((resolve) => {
+          const done = (detail?: string) => {
             clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
+            signal?.removeEventListener('abort', abort);
             this.remove(key, callback);
-            resolve();
+            resolve(detail);
           };
+          const abort = () => done();
           if (fired || this.closed || signal?.aborted) {
             this.remove(key, callback);
-            resolve();
+            resolve(firedDetail);
             return;
           }
-          const timer = setTimeout(done, timeoutMs);
-          signal?.addEventListener('abort', done, { once: true });
+          const timer = setTimeout(abort, timeoutMs);
+          signal?.addEventListener('abort', abort, { once: true });
           wake = done;
         }),
       cancel: () => this.remove(key, callback),
@@ -127,21 +154,25 @@ export class Notifications {
     return () => this.remove(key, callback);
   }
 
-  private add(key: string, callback: () => void): void {
+  private add(key: string, callback: (detail?: string) => void): void {
     const set = this.subscribers.get(key) ?? new Set();
     this.subscribers.set(key, set);
     set.add(callback);
   }
 
-  private remove(key: string, callback: () => void): void {
+  private remove(key: string, callback: (detail?: string) => void): void {
     const set = this.subscribers.get(key);
     if (!set) return;
     set.delete(callback);
     if (set.size === 0) this.subscribers.delete(key);
   }
 
-  private fire(key: string): void {
-    for (const callback of [...(this.subscribers.get(key) ?? [])]) callback();
+  private fire(key: string, detail?: string): void {
+    if (detail !== undefined && key.startsWith('event ')) {
+      const tail = parseTail(detail);
+      if (tail !== undefined) this.tails.notified(key.slice('event '.length), tail);
+    }
+    for (const callback of [...(this.subscribers.get(key) ?? [])]) callback(detail);
   }
 
   /** How many callbacks are subscribed, over every key: a waiter that is never cancelled shows up here. */

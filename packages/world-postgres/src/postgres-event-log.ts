@@ -12,13 +12,16 @@ import {
   parseAppendInput,
   parseInput,
   RunNotFoundError,
+  type RunStatus,
   seqSchema,
+  type WatchedTail,
   type WorldEvent,
   type WorldEvents,
 } from '@cairn/core/world';
 import type { Database } from './database.js';
 import { eventKey, type Notifications } from './notifications.js';
 import { appendEvents } from './postgres-append.js';
+import { parseTail } from './run-tails.js';
 
 export interface EventLogSettings {
   maxPayloadBytes: number;
@@ -97,37 +100,54 @@ export class PostgresEventLog implements WorldEvents {
   }
 
   /**
-   * Subscribes first, then reads the tail, then waits: a commit between the read and the
-   * wait still wakes us. The fallback poll only matters if a notification is lost (the
-   * LISTEN connection dropped); the listener wakes everyone when it reconnects anyway.
+   * Subscribes first, then looks at the tail, then waits: a commit between the look and the
+   * wait still wakes us. The tail comes from the notifications when this World already
+   * follows the run (see RunTails), else from a read, which starts following it. A
+   * notification carries the new tail, which is returned to the caller. The fallback poll
+   * only matters if a notification is lost (the LISTEN connection dropped unnoticed); after
+   * it the tail is read again rather than trusted, and the listener wakes everyone when it
+   * reconnects anyway.
    */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | undefined> {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
+    let trustFollowed = true;
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
       this.db.assertNotClosing();
       const waiter = this.notifications.waiter(eventKey(runId));
-      let answered: boolean;
+      let tail: WatchedTail | undefined;
       try {
         await this.notifications.ready();
-        const rows = await this.db.query<{ last_seq: number }>(
-          `SELECT last_seq FROM ${this.db.tables.runs} WHERE run_id = $1`,
-          [runId],
-        );
-        if (rows.length === 0) throw new RunNotFoundError({ runId });
-        answered = rows[0]!.last_seq > afterSeq || (signal?.aborted ?? false);
+        tail = trustFollowed ? this.notifications.tails.get(runId) : undefined;
+        tail ??= await this.readTail(runId);
       } catch (error) {
         waiter.cancel();
         throw error;
       }
-      if (answered) {
+      if (tail.lastSeq > afterSeq || signal?.aborted) {
         // Never waited on, so cancel it: a waiter left behind stays subscribed for the World's life.
         waiter.cancel();
-        return;
+        return tail.lastSeq > afterSeq ? tail : undefined;
       }
-      await waiter.wait(this.settings.pollIntervalMs * 4, signal);
-      if (signal?.aborted) return;
+      const detail = await waiter.wait(this.settings.pollIntervalMs * 4, signal);
+      if (signal?.aborted) return undefined;
+      const notified = detail === undefined ? undefined : parseTail(detail);
+      if (notified !== undefined && notified.lastSeq > afterSeq) return notified;
+      trustFollowed = notified !== undefined;
     }
+  }
+
+  /** Reads the run's tail and, if the listener was up throughout, starts following it. */
+  private async readTail(runId: string): Promise<WatchedTail> {
+    const generation = this.notifications.listeningGeneration();
+    const rows = await this.db.query<{ last_seq: number; status: RunStatus }>(
+      `SELECT last_seq, status FROM ${this.db.tables.runs} WHERE run_id = $1`,
+      [runId],
+    );
+    if (rows.length === 0) throw new RunNotFoundError({ runId });
+    const tail = { lastSeq: rows[0]!.last_seq, status: rows[0]!.status };
+    if (generation !== undefined) this.notifications.tails.follow(runId, tail, generation);
+    return tail;
   }
 }

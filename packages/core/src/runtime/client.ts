@@ -9,8 +9,9 @@ import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { HookNotFoundError } from '../world/errors/hook-not-found-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { Hook, Run, RunStatus } from '../world/schemas/entities.js';
+import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
-import type { ListRunsOptions, Page, World } from '../world/world.js';
+import type { ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
 import { workflowTopic } from './topics.js';
@@ -174,7 +175,14 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       }
 
       async function waitForEnd(signal: AbortSignal | undefined): Promise<Output> {
+        // A watch that reports the new tail of a run still going saves the read: the loop
+        // reads the run only when it may have ended (or the World said nothing).
+        let watched: WatchedTail | undefined;
         for (;;) {
+          if (watched !== undefined && !isTerminalRunStatus(watched.status) && !timedOut && !signal?.aborted) {
+            watched = await watchAfter(watched.lastSeq);
+            continue;
+          }
           const run = await world.runs.get(id);
           if (run.status === 'completed') return decode(run.output) as Output;
           if (run.status === 'failed' || run.status === 'cancelled') {
@@ -198,10 +206,17 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
               ...(run.waiting === undefined ? {} : { waiting: run.waiting }),
             });
           }
-          await world.events.watch(id, run.lastSeq, stopWatching.signal).catch((error: unknown) => {
-            // A World may reject an aborted watch instead of resolving it; the loop says why.
-            if (!stopWatching.signal.aborted) throw error;
-          });
+          watched = await watchAfter(run.lastSeq);
+        }
+      }
+
+      async function watchAfter(lastSeq: number): Promise<WatchedTail | undefined> {
+        try {
+          return (await world.events.watch(id, lastSeq, stopWatching.signal)) ?? undefined;
+        } catch (error) {
+          // A World may reject an aborted watch instead of resolving it; the loop says why.
+          if (!stopWatching.signal.aborted) throw error;
+          return undefined;
         }
       }
     },

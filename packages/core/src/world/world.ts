@@ -185,8 +185,22 @@ export interface WorldEvents {
    * (at once if it already does), or when `signal` aborts. Worlds that can push (an
    * in-process emitter, LISTEN/NOTIFY, pub/sub) wake without polling; see
    * `capabilities.notifications`. Throws `RunNotFoundError`.
+   *
+   * A World that learns the run's new tail along with the wake-up (a notification that
+   * carries it) may resolve with it as a `WatchedTail`, which spares the caller a read;
+   * otherwise it resolves with nothing. Callers must treat both alike.
    */
-  watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a World written before tails were reported resolves with nothing, and stays valid.
+  watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | void>;
+}
+
+/**
+ * The run as a watch saw it when it resolved: the `seq` of an event past `afterSeq` and the
+ * run's status right after that event. Later events may exist by the time it arrives.
+ */
+export interface WatchedTail {
+  lastSeq: number;
+  status: RunStatus;
 }
 
 export interface WorldRuns {

@@ -36,8 +36,10 @@ export const eventRoutes: Record<string, Route> = {
     const onAbort = () => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await world.events.watch(runId as never, afterSeq as never, stop.signal);
-      return { ready: !timedOut && !signal.aborted };
+      const tail = await world.events.watch(runId as never, afterSeq as never, stop.signal);
+      const ready = !timedOut && !signal.aborted;
+      // The tail the World learned with the wake-up, if it did, spares the caller a read.
+      return ready && tail ? { ready, tail } : { ready };
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
