@@ -17,8 +17,9 @@ import type { PoolClient, QueryResult } from 'pg';
 import { ulid } from 'ulid';
 import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs } from './database.js';
 import { type InlineValue, inlineParameters } from './inline-sql.js';
-import { eventKey, queueKey } from './notifications.js';
+import { eventNotification, queueKey } from './notifications.js';
 import { sendSql } from './queue-sql.js';
+import { formatTail } from './run-tails.js';
 
 const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
@@ -97,23 +98,21 @@ async function appendOnce(
     values: [runId],
   };
   const prefetchQuery = prefetchStatement(db, runId, requests, params);
-  const opened = (await client.query(
-    `${beginReadCommitted};\n${inline([lockRun, prefetchQuery])}`,
-  )) as unknown as QueryResult[];
-  let run = (opened[1]!.rows[0] as { body: Run } | undefined)?.body;
-  let fetched = readPrefetch(opened[2]!.rows as PrefetchRow[]);
+  // Creators of one client-chosen id serialise on an advisory lock (there is no row to lock
+  // yet), taken before the row lock and the prefetch, which therefore see a run that
+  // another creator committed meanwhile, so the draft refuses the second as a duplicate
+  // rather than a unique violation surfacing from an insert. It rides in the same round trip.
   const creates = requests[0]!.eventType === 'run_created';
-  if (!run) {
-    if (!creates) throw new RunNotFoundError({ runId });
-    // No row to lock yet: creators of one client-chosen id serialise on an advisory lock
-    // instead, then look again, so the second one sees the first one's run and the draft
-    // refuses it as a duplicate (rather than a unique violation surfacing from an insert).
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`cairn.run:${db.schema}:${runId}`]);
-    run = (await client.query<{ body: Run }>(lockRun.text, lockRun.values)).rows[0]?.body;
-    // Inlined too: the prefetch leaves out the parts this batch does not need, and with
-    // them the placeholders, so it cannot be sent with the full list of values.
-    fetched = readPrefetch((await client.query<PrefetchRow>(inline([prefetchQuery]))).rows);
-  }
+  const lockCreation: Statement[] = creates
+    ? [{ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`cairn.run:${db.schema}:${runId}`] }]
+    : [];
+  const opened = (await client.query(
+    `${beginReadCommitted};\n${inline([...lockCreation, lockRun, prefetchQuery])}`,
+  )) as unknown as QueryResult[];
+  const reads = opened.slice(1 + lockCreation.length);
+  const run = (reads[0]!.rows[0] as { body: Run } | undefined)?.body;
+  const fetched = readPrefetch(reads[1]!.rows as PrefetchRow[]);
+  if (!run && !creates) throw new RunNotFoundError({ runId });
   if (run) checkFence(run, params, fetched.asOfSeq);
   let now = fetched.now;
   if (params?.createdAt !== undefined) {
@@ -401,7 +400,7 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
       waitList.map((wait) => seqOf('wait_created', wait.waitId)),
       jsonArray(waitList),
       db.channel,
-      eventKey(draft.runId),
+      eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
     ],
   });
   return statements;

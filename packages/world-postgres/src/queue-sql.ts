@@ -104,12 +104,25 @@ export const leaseSql = (t: Tables) => `
   LEFT JOIN leased l ON true
   ORDER BY l.deliver_at, l.send_order`;
 
-/** Releases the group row of a settled delivery (if this delivery still holds it) and wakes consumers. */
-const releaseGroup = (t: Tables) => `
+/**
+ * Releases the group row of a settled delivery (if this delivery still holds it) and wakes
+ * consumers. `onlyIfGroupWaits`: wake them only when another message of the group is
+ * waiting, which the held group kept from every consumer. Nothing else can be waiting on an
+ * acknowledgement (the consumer that settles leases again on its own), and every wake costs
+ * each consumer of the topic, in every process, a lease query.
+ */
+const releaseGroup = (t: Tables, onlyIfGroupWaits: boolean) => `
   released AS (
     DELETE FROM ${t.groups} WHERE topic = $3 AND group_key = $4 AND lease_token = $2 AND message_id = $1
   )
-  SELECT pg_notify($5, $6)`;
+  SELECT pg_notify($5, $6)${
+    onlyIfGroupWaits
+      ? `
+  WHERE EXISTS (
+    SELECT 1 FROM ${t.messages}
+    WHERE topic = $3 AND group_key = $4 AND acked_at IS NULL AND message_id <> $1)`
+      : ''
+  }`;
 
 /** Ack: delete, or keep as acknowledged while its idempotency key must still deduplicate. */
 export const ackSql = (t: Tables) => `
@@ -119,14 +132,14 @@ export const ackSql = (t: Tables) => `
   ), kept AS (
     UPDATE ${t.messages} SET acked_at = ${t.nowMs}, lease_token = NULL, lease_expires_at = NULL, payload = 'null'
     WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs} AND idempotency_key IS NOT NULL
-  ), ${releaseGroup(t)}`;
+  ), ${releaseGroup(t, true)}`;
 
 /** Handler failed: due again after $7 ms of backoff (attempt was already bumped at lease time). */
 export const retrySql = (t: Tables) => `
   WITH retried AS (
     UPDATE ${t.messages} SET deliver_at = ${t.nowMs} + $7, lease_token = NULL, lease_expires_at = NULL
     WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs}
-  ), ${releaseGroup(t)}`;
+  ), ${releaseGroup(t, false)}`;
 
 /**
  * Extends message $1's lease under token $2 to $3 ms from now, only while that lease is
