@@ -311,7 +311,7 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
   const { runs, events, steps, hooks, waits } = db.tables;
   const run = draft.run!;
   const created = creationSeqs(draft);
-  // Entities created earlier are updated through ON CONFLICT, which keeps their created_seq; the 0 is never stored.
+  // Only new entities take a creation seq; ones created earlier keep theirs.
   const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
   const changedHooks = [...draft.hooks.values()];
   // Existing hooks first, in their own statement: a hook released in this batch must leave
@@ -353,9 +353,15 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
       ],
     });
   }
-  const stepList = [...draft.steps.values()];
-  const waitList = [...draft.waits.values()];
-  // Everything else is one statement; its parts touch different tables, so their order
+  // New entities are inserted and known ones updated, each in its own statement part: an
+  // upsert would also lock the existing row and confirm its speculative insert, two more
+  // WAL records (about 100 bytes) per step.
+  const isNew = { step: (id: string) => base.step(id) === undefined, wait: (id: string) => base.wait(id) === undefined };
+  const newSteps = [...draft.steps.values()].filter((step) => isNew.step(step.stepId));
+  const knownSteps = [...draft.steps.values()].filter((step) => !isNew.step(step.stepId));
+  const newWaits = [...draft.waits.values()].filter((wait) => isNew.wait(wait.waitId));
+  const knownWaits = [...draft.waits.values()].filter((wait) => !isNew.wait(wait.waitId));
+  // Everything else is one statement; its parts touch different rows, so their order
   // does not matter. The notification is delivered only if the transaction commits.
   statements.push({
     text: `WITH new_events AS (
@@ -368,20 +374,28 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
        VALUES ($1, $5, $6, $7, $8, $9, $10::json)
        ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
          last_seq = EXCLUDED.last_seq, body = EXCLUDED.body
-     ), changed_steps AS (
+     ), new_steps AS (
        INSERT INTO ${steps} (run_id, step_id, created_seq, body)
        SELECT $1, u.step_id, u.created_seq, b.body
        FROM unnest($11::text[], $12::int[]) WITH ORDINALITY AS u(step_id, created_seq, n)
        JOIN json_array_elements($13::json) WITH ORDINALITY AS b(body, n) USING (n)
-       ON CONFLICT (run_id, step_id) DO UPDATE SET body = EXCLUDED.body
-     ), changed_waits AS (
+     ), known_steps AS (
+       UPDATE ${steps} AS s SET body = b.body
+       FROM unnest($14::text[]) WITH ORDINALITY AS u(step_id, n)
+       JOIN json_array_elements($15::json) WITH ORDINALITY AS b(body, n) USING (n)
+       WHERE s.run_id = $1 AND s.step_id = u.step_id
+     ), new_waits AS (
        INSERT INTO ${waits} (run_id, wait_id, created_seq, body)
        SELECT $1, u.wait_id, u.created_seq, b.body
-       FROM unnest($14::text[], $15::int[]) WITH ORDINALITY AS u(wait_id, created_seq, n)
-       JOIN json_array_elements($16::json) WITH ORDINALITY AS b(body, n) USING (n)
-       ON CONFLICT (run_id, wait_id) DO UPDATE SET body = EXCLUDED.body
+       FROM unnest($16::text[], $17::int[]) WITH ORDINALITY AS u(wait_id, created_seq, n)
+       JOIN json_array_elements($18::json) WITH ORDINALITY AS b(body, n) USING (n)
+     ), known_waits AS (
+       UPDATE ${waits} AS w SET body = b.body
+       FROM unnest($19::text[]) WITH ORDINALITY AS u(wait_id, n)
+       JOIN json_array_elements($20::json) WITH ORDINALITY AS b(body, n) USING (n)
+       WHERE w.run_id = $1 AND w.wait_id = u.wait_id
      )
-     SELECT pg_notify($17, $18)`,
+     SELECT pg_notify($21, $22)`,
     values: [
       draft.runId,
       draft.events.map((event) => event.seq),
@@ -393,12 +407,16 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
       run.updatedAt,
       run.lastSeq,
       JSON.stringify(run),
-      stepList.map((step) => step.stepId),
-      stepList.map((step) => seqOf('step_created', step.stepId)),
-      jsonArray(stepList),
-      waitList.map((wait) => wait.waitId),
-      waitList.map((wait) => seqOf('wait_created', wait.waitId)),
-      jsonArray(waitList),
+      newSteps.map((step) => step.stepId),
+      newSteps.map((step) => seqOf('step_created', step.stepId)),
+      jsonArray(newSteps),
+      knownSteps.map((step) => step.stepId),
+      jsonArray(knownSteps),
+      newWaits.map((wait) => wait.waitId),
+      newWaits.map((wait) => seqOf('wait_created', wait.waitId)),
+      jsonArray(newWaits),
+      knownWaits.map((wait) => wait.waitId),
+      jsonArray(knownWaits),
       db.channel,
       eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
     ],

@@ -7,9 +7,11 @@ import { connectionString, freshSchema } from './helpers.js';
 class RecordingPool extends pg.Pool {
   statements: { text: string; values: unknown[] }[] = [];
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
-  override query(text: any, values?: any, ...rest: any[]): any {
+  override query(...args: any[]): any {
+    const [text, values] = args;
     if (typeof text === 'string') this.statements.push({ text, values: Array.isArray(values) ? values : [] });
-    return super.query(text, values, ...rest);
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    return (super.query as (...all: any[]) => any)(...args);
   }
 }
 
