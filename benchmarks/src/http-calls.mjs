@@ -53,7 +53,9 @@ for (const [key, count] of [...counts].sort((a, b) => b[1] - a[1])) {
   total += count;
   console.log(`${(count / runs).toFixed(2).padStart(7)}  ${key}`);
 }
-console.log(`${(total / runs).toFixed(2)} World calls per run of ${steps} steps; ${(elapsed / runs).toFixed(1)} ms per run`);
+console.log(
+  `${(total / runs).toFixed(2)} World calls per run of ${steps} steps; ${(elapsed / runs).toFixed(1)} ms per run`,
+);
 await worker.stop();
 await world.close();
 await worldServer.close();

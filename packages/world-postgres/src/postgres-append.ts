@@ -356,7 +356,10 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
   // New entities are inserted and known ones updated, each in its own statement part: an
   // upsert would also lock the existing row and confirm its speculative insert, two more
   // WAL records (about 100 bytes) per step.
-  const isNew = { step: (id: string) => base.step(id) === undefined, wait: (id: string) => base.wait(id) === undefined };
+  const isNew = {
+    step: (id: string) => base.step(id) === undefined,
+    wait: (id: string) => base.wait(id) === undefined,
+  };
   const newSteps = [...draft.steps.values()].filter((step) => isNew.step(step.stepId));
   const knownSteps = [...draft.steps.values()].filter((step) => !isNew.step(step.stepId));
   const newWaits = [...draft.waits.values()].filter((wait) => isNew.wait(wait.waitId));
