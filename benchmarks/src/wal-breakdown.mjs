@@ -1,28 +1,19 @@
 // Where cairn-postgres's write-ahead log goes per step: WAL records and bytes by table and
 // record type over runs of N sequential no-op steps, minus runs of none, per step.
 // Usage: node benchmarks/src/wal-breakdown.mjs [steps] [runs]
-import { createClient, createWorker, step, workflow } from '@cairn/core';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
+import { startSequentialRuns } from './sequential-runs.mjs';
 
 const steps = Number(process.argv[2] ?? 50);
 const runs = Number(process.argv[3] ?? 5);
-const echo = step('wal.echo', async (index) => index);
-const sequential = workflow('wal.sequential', async (count) => {
-  for (let index = 0; index < count; index++) await echo(index);
-  return count;
-});
-
 const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.connectionString });
 await admin.connect();
 await admin.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
 const world = await createPostgresWorld({ connectionString: server.connectionString });
-const worker = createWorker({ world, workflows: [sequential], logger: false });
-await worker.start();
-const client = createClient({ world });
-for (let i = 0; i < 3; i++) await (await client.start(sequential, 2)).result();
+const sequential = await startSequentialRuns(world, 2);
 
 const relationNames = new Map(
   (
@@ -57,7 +48,7 @@ async function measure(work) {
 }
 
 const runMany = (count) => async () => {
-  for (let i = 0; i < runs; i++) await (await client.start(sequential, count)).result();
+  for (let i = 0; i < runs; i++) await sequential.run(count);
 };
 const empty = await measure(runMany(0));
 const full = await measure(runMany(steps));
@@ -71,7 +62,7 @@ lines.sort((x, y) => y.bytes - x.bytes);
 for (const { key, records, bytes } of lines)
   console.log(`${bytes.toFixed(0).padStart(6)} B  ${records.toFixed(2).padStart(5)} records  ${key}`);
 console.log(`${lines.reduce((sum, line) => sum + line.bytes, 0).toFixed(0)} WAL bytes per step in all`);
-await worker.stop();
+await sequential.stop();
 await world.close();
 await admin.end();
 await server.stop();

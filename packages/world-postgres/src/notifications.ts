@@ -7,7 +7,8 @@ import { parseTail, RunTails } from './run-tails.js';
  * never contain spaces and stream names never contain control characters, so these
  * separators cannot be forged by a name.
  */
-export const eventKey = (runId: string) => `event ${runId}`;
+const eventPrefix = 'event ';
+export const eventKey = (runId: string) => `${eventPrefix}${runId}`;
 /**
  * What an append notifies: its run's key, then (after a record separator, which no key
  * contains) the run's new tail, so a watcher learns it without a read.
@@ -168,9 +169,9 @@ export class Notifications {
   }
 
   private fire(key: string, detail?: string): void {
-    if (detail !== undefined && key.startsWith('event ')) {
+    if (detail !== undefined && key.startsWith(eventPrefix)) {
       const tail = parseTail(detail);
-      if (tail !== undefined) this.tails.notified(key.slice('event '.length), tail);
+      if (tail !== undefined) this.tails.notified(key.slice(eventPrefix.length), tail);
     }
     for (const callback of [...(this.subscribers.get(key) ?? [])]) callback(detail);
   }

@@ -305,6 +305,17 @@ function creationSeqs(draft: RunDraft): Map<string, number> {
  */
 const jsonArray = (rows: readonly unknown[]) => JSON.stringify(rows);
 
+/** Entities the prefetch found (they exist before this batch), then those this batch creates. */
+function splitByExistence<Entity>(
+  entities: Iterable<Entity>,
+  stored: (entity: Entity) => unknown,
+): [Entity[], Entity[]] {
+  const existing: Entity[] = [];
+  const created: Entity[] = [];
+  for (const entity of entities) (stored(entity) === undefined ? created : existing).push(entity);
+  return [existing, created];
+}
+
 /** The statements writing the draft's events and changed entities, and queueing the commit-time notification. */
 function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
   const statements: Statement[] = [];
@@ -313,14 +324,11 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
   const created = creationSeqs(draft);
   // Only new entities take a creation seq; ones created earlier keep theirs.
   const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
-  const changedHooks = [...draft.hooks.values()];
   // Existing hooks first, in their own statement: a hook released in this batch must leave
   // the live-token index before a new hook of this batch claims the same token.
-  const existingHooks = changedHooks.filter((hook) => base.hook(hook.hookId) !== undefined);
+  const [existingHooks, newHooks] = splitByExistence(draft.hooks.values(), (hook) => base.hook(hook.hookId));
   // Sorted by token: batches that claim overlapping tokens take the index entries in one order.
-  const newHooks = changedHooks
-    .filter((hook) => base.hook(hook.hookId) === undefined)
-    .sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
+  newHooks.sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
   if (existingHooks.length > 0) {
     statements.push({
       text: `UPDATE ${hooks} AS h SET active = u.active, body = u.body
@@ -356,14 +364,8 @@ function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): 
   // New entities are inserted and known ones updated, each in its own statement part: an
   // upsert would also lock the existing row and confirm its speculative insert, two more
   // WAL records (about 100 bytes) per step.
-  const isNew = {
-    step: (id: string) => base.step(id) === undefined,
-    wait: (id: string) => base.wait(id) === undefined,
-  };
-  const newSteps = [...draft.steps.values()].filter((step) => isNew.step(step.stepId));
-  const knownSteps = [...draft.steps.values()].filter((step) => !isNew.step(step.stepId));
-  const newWaits = [...draft.waits.values()].filter((wait) => isNew.wait(wait.waitId));
-  const knownWaits = [...draft.waits.values()].filter((wait) => !isNew.wait(wait.waitId));
+  const [knownSteps, newSteps] = splitByExistence(draft.steps.values(), (step) => base.step(step.stepId));
+  const [knownWaits, newWaits] = splitByExistence(draft.waits.values(), (wait) => base.wait(wait.waitId));
   // Everything else is one statement; its parts touch different rows, so their order
   // does not matter. The notification is delivered only if the transaction commits.
   statements.push({
