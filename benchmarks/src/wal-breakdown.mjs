@@ -27,9 +27,9 @@ const relationNames = new Map(
 /** WAL records and bytes by (table, record type) while `work` runs. */
 async function measure(work) {
   await admin.query('CHECKPOINT'); // so full-page images do not depend on what ran before
-  const start = (await admin.query('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0].lsn;
+  const start = (await admin.query('SELECT pg_current_wal_flush_lsn() AS lsn')).rows[0].lsn;
   await work();
-  const end = (await admin.query('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0].lsn;
+  const end = (await admin.query('SELECT pg_current_wal_flush_lsn() AS lsn')).rows[0].lsn;
   const { rows } = await admin.query(
     `SELECT resource_manager || '/' || record_type AS kind, block_ref, record_length + fpi_length AS bytes
      FROM pg_get_wal_records_info($1, $2)`,
