@@ -94,6 +94,10 @@ export interface RecordingWorld extends World {
   /** Queue deliveries whose handler has settled, in settling order. */
   deliveries: { topic: string; payload: unknown; attempt: number; outcome: 'acknowledged' | 'failed' }[];
   runsGetCalls: number;
+  /** Every `runs.get` and `events.list`, in calling order: what the engine reads back. */
+  reads: { method: 'runs.get' | 'events.list'; runId: string }[];
+  /** The World underneath, for a test's own reads that must not be recorded. */
+  inner: World;
   /** Every `events.watch` call, in calling order. */
   watches: { runId: string; afterSeq: number }[];
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
@@ -119,6 +123,8 @@ export function recordingWorld(inner: World): RecordingWorld {
     sends: [],
     deliveries: [],
     runsGetCalls: 0,
+    reads: [],
+    inner,
     watches: [],
     events: {
       ...inner.events,
@@ -149,6 +155,7 @@ export function recordingWorld(inner: World): RecordingWorld {
         return results;
       },
       list: async (runId, options) => {
+        recording.reads.push({ method: 'events.list', runId });
         const page = await inner.events.list(runId, options);
         recording.eventsRead += page.data.length;
         return page;
@@ -163,6 +170,7 @@ export function recordingWorld(inner: World): RecordingWorld {
       ...inner.runs,
       get: (runId) => {
         recording.runsGetCalls += 1;
+        recording.reads.push({ method: 'runs.get', runId });
         return inner.runs.get(runId);
       },
       list: (options) => inner.runs.list(options),

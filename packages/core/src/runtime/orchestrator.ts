@@ -8,6 +8,7 @@ import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import { isTerminalRunStatus } from '../world/schemas/entities.js';
+import type { WorldEvent } from '../world/schemas/events.js';
 import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
@@ -164,26 +165,33 @@ export class Orchestrator {
     if (this.active.has(runId)) {
       // Another pass of this run is live in this worker (its lease expired): work on a cold
       // replay of our own, and let the fences sort out which writes land.
-      return this.pass(await this.load(runId), context, leaseLost);
+      return this.pass(await this.load(runId), context, leaseLost, true);
     }
     this.active.add(runId);
     try {
-      const replay = this.warm.get(runId) ?? (await this.load(runId));
+      const warm = this.warm.get(runId);
+      const replay = warm ?? (await this.load(runId));
       this.warm.delete(runId);
       if (this.options.runLease) {
         this.warm.set(runId, replay);
         if (this.warm.size > maxWarmRuns) this.warm.delete(this.warm.keys().next().value!);
       }
-      await this.pass(replay, context, leaseLost);
+      await this.pass(replay, context, leaseLost, warm === undefined);
     } finally {
       this.active.delete(runId);
     }
   }
 
-  private async pass(replay: WorkflowReplay, context: WakeContext, leaseLost: AbortSignal): Promise<void> {
+  /** `caughtUp`: the replay was just loaded, so the pass starts without re-reading the log. */
+  private async pass(
+    replay: WorkflowReplay,
+    context: WakeContext,
+    leaseLost: AbortSignal,
+    caughtUp: boolean,
+  ): Promise<void> {
     const { world } = this.options;
     const runId = replay.runId;
-    let behind = true;
+    let behind = !caughtUp;
     for (;;) {
       if (leaseLost.aborted) throw new LeaseLostError(`the lease on run ${runId}'s wake was lost`);
       // Our own commits are fed back directly, so the log only needs re-reading when
@@ -278,33 +286,54 @@ export class Orchestrator {
     }
   }
 
+  /**
+   * A cold replay, caught up. The log's first event names the workflow and the parent, so
+   * one read of the log is all a cold pass needs before it can decide.
+   */
   private async load(runId: string): Promise<WorkflowReplay> {
-    const run = await this.options.world.runs.get(runId);
-    if (run.parentRunId !== undefined && !isTerminalRunStatus(run.status)) {
-      // A cancel cascade that died half way: finish it from the child's side.
-      const parent = await this.options.world.runs.get(run.parentRunId);
-      if (parent.status === 'cancelled')
-        await cancelRunTree(this.options.world, runId, `parent run ${parent.runId} was cancelled`);
+    const { world } = this.options;
+    const page = await world.events.list(runId, { afterSeq: 0, limit: 1000 });
+    const created = page.data[0];
+    if (created?.eventType !== 'run_created') {
+      throw new Error(`The log of run ${runId} does not start with run_created`);
     }
-    const definition = this.options.workflows.get(run.workflowName);
+    const { workflowName } = created.eventData;
+    const definition = this.options.workflows.get(workflowName);
     if (!definition) {
-      throw new Error(`Run ${runId} is of workflow "${run.workflowName}", which this worker does not have`);
+      throw new Error(`Run ${runId} is of workflow "${workflowName}", which this worker does not have`);
     }
-    return new WorkflowReplay(runId, definition);
+    const replay = new WorkflowReplay(runId, definition);
+    if (await this.feed(replay, page.data)) {
+      if (page.hasMore) await this.catchUp(replay);
+    }
+    if (replay.parent !== undefined && !replay.isTerminal) {
+      // A cancel cascade that died half way: finish it from the child's side.
+      const parent = await world.runs.get(replay.parent.runId);
+      if (parent.status === 'cancelled') {
+        await cancelRunTree(world, runId, `parent run ${parent.runId} was cancelled`);
+        await this.catchUp(replay);
+      }
+    }
+    return replay;
+  }
+
+  /** Feeds events in order; false once the replay has diverged (it records why). */
+  private async feed(replay: WorkflowReplay, events: readonly WorldEvent[]): Promise<boolean> {
+    for (const event of events) {
+      try {
+        await replay.feed(event);
+      } catch (error) {
+        if (ReplayDivergenceError.is(error)) return false;
+        throw error;
+      }
+    }
+    return true;
   }
 
   private async catchUp(replay: WorkflowReplay): Promise<void> {
     for (;;) {
       const page = await this.options.world.events.list(replay.runId, { afterSeq: replay.tail.seq, limit: 1000 });
-      for (const event of page.data) {
-        try {
-          await replay.feed(event);
-        } catch (error) {
-          if (ReplayDivergenceError.is(error)) return;
-          throw error;
-        }
-      }
-      if (!page.hasMore) return;
+      if (!(await this.feed(replay, page.data)) || !page.hasMore) return;
     }
   }
 

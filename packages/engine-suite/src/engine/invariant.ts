@@ -208,6 +208,22 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       expect(watches.length).toBeLessThanOrEqual(3);
     });
 
+    it('starts a cold pass from one read of the log, without reading the run', async () => {
+      await harness.startWorker({ workflows: [longChain] });
+      const run = await harness.client.start(longChain, 3);
+      // Polled on the World underneath, so the test's own reads are not counted.
+      await eventually(
+        async () => ((await harness.world.inner.runs.get(run.id)).status === 'completed' ? true : undefined),
+        10_000,
+        'the chain to complete',
+      );
+      // The log's first event names the workflow and the parent, so reading the run as
+      // well would cost every cold pass a second round trip before it can decide anything.
+      const reads = harness.world.reads.filter((read) => read.runId === run.id);
+      expect(reads.filter((read) => read.method === 'runs.get')).toEqual([]);
+      expect(reads.filter((read) => read.method === 'events.list')).toHaveLength(1);
+    });
+
     it('stays at one write per step when appends take longer than the stamp margin', async () => {
       // A loaded World (say, a saturated connection pool) commits later than an idle one.
       // A completion batch carries a createdAt stamped ahead of the clock; one that lands in
