@@ -190,6 +190,11 @@ export function describeBadInput(options: ConformanceOptions): void {
         ['steps.get(runId, "a b")', () => world.steps.get(runId, 'a b'), 'stepId'],
         ['hooks.getByToken("")', () => world.hooks.getByToken(''), 'token'],
         ['events.watch(runId, -1)', () => world.events.watch(runId, -1), 'afterSeq'],
+        [
+          'events.watch(runId, 0, undefined, { untilEnded: "yes" })',
+          () => loose.events!.watch!(runId, 0, undefined, { untilEnded: 'yes' }),
+          'options.untilEnded',
+        ],
         ['runs.list({ status: "done" })', () => loose.runs!.list!({ status: 'done' }), 'options.status'],
         ['events.list(runId, { extra })', () => loose.events!.list!(runId, { extra: 1 }), 'options.extra'],
       ];

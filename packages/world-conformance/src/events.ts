@@ -162,6 +162,22 @@ export function describeEvents(options: ConformanceOptions): void {
       if (woken) expect(woken).toEqual({ lastSeq: 3, status: 'completed' });
     });
 
+    test('events.watch until the run ends resolves by the time it has ended', async ({ world }) => {
+      const { runId } = await startedRun(world);
+      const watching = world.events.watch(runId, 2, undefined, { untilEnded: true });
+      await settleIo(world);
+      await world.events.create(runId, stepCreated('s1'));
+      await world.events.create(runId, { eventType: 'run_completed', eventData: { output: 'done' } });
+      const woken = await within(watching, 5000, 'a watch until the run ends to resolve once it ended');
+      // Waiting past the step is optional; a tail reported either way must be the truth.
+      if (woken) {
+        expect([
+          { lastSeq: 3, status: 'running' },
+          { lastSeq: 4, status: 'completed' },
+        ]).toContainEqual(woken);
+      }
+    });
+
     test('events.watch wakes when an event is appended, and on abort', async ({ world }) => {
       const { runId } = await startedRun(world);
       const woke = deferred();

@@ -5,12 +5,15 @@ import {
   type EventPage,
   type ListEventsOptions,
   parseAppendInput,
+  parseInput,
   runStatusSchema,
   type WatchedTail,
+  type WatchOptions,
   type WorldCapabilities,
   type WorldEvent,
   type WorldEvents,
   WorldUnavailableError,
+  watchOptionsSchema,
 } from '@cairn/core/world';
 import { z } from 'zod';
 import { type HttpTransport, nextDelay, pause } from './http-transport.js';
@@ -54,7 +57,13 @@ export class HttpEventLog implements WorldEvents {
    * moment the event commits; a lost connection is retried (quickly, then at most once a
    * second) until the signal aborts or the World closes.
    */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | undefined> {
+  async watch(
+    runId: string,
+    afterSeq: number,
+    signal?: AbortSignal,
+    options?: WatchOptions,
+  ): Promise<WatchedTail | undefined> {
+    parseInput(watchOptionsSchema, options, 'options');
     const stop = signal ? AbortSignal.any([signal, this.transport.live.signal]) : this.transport.live.signal;
     let delay = 0;
     for (;;) {
@@ -63,7 +72,7 @@ export class HttpEventLog implements WorldEvents {
       try {
         const { ready, tail } = await this.transport.call<{ ready: boolean; tail?: unknown }>(
           'events.watch',
-          { runId, afterSeq, waitMs: watchWaitMs },
+          { runId, afterSeq, waitMs: watchWaitMs, ...(options === undefined ? {} : { options }) },
           { signal: stop },
         );
         if (ready) return reportedTail(tail, afterSeq);

@@ -16,8 +16,10 @@ import {
   parseInput,
   RunNotFoundError,
   seqSchema,
+  type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchOptionsSchema,
 } from '@cairn/core/world';
 import type { LocalQueue } from './local-queue.js';
 import type { RunRecord } from './local-state.js';
@@ -136,9 +138,10 @@ export class LocalEventLog implements WorldEvents {
     return structuredClone(event);
   }
 
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal, options?: WatchOptions): Promise<void> {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
+    parseInput(watchOptionsSchema, options, 'options');
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
       this.store.assertNotClosing();

@@ -15,8 +15,10 @@ import {
   type RunStatus,
   seqSchema,
   type WatchedTail,
+  type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchOptionsSchema,
 } from '@cairn/core/world';
 import type { Database } from './database.js';
 import { eventKey, type Notifications } from './notifications.js';
@@ -108,9 +110,15 @@ export class PostgresEventLog implements WorldEvents {
    * it the tail is read again rather than trusted, and the listener wakes everyone when it
    * reconnects anyway.
    */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | undefined> {
+  async watch(
+    runId: string,
+    afterSeq: number,
+    signal?: AbortSignal,
+    options?: WatchOptions,
+  ): Promise<WatchedTail | undefined> {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
+    parseInput(watchOptionsSchema, options, 'options');
     let trustFollowed = true;
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.

@@ -17,8 +17,10 @@ import {
   type Step,
   seqSchema,
   type Wait,
+  type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchOptionsSchema,
 } from '@cairn/core/world';
 import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
@@ -175,9 +177,10 @@ export class RedisEventLog implements WorldEvents {
   }
 
   /** Subscribes first, then reads the tail, then waits: a commit in between still wakes us. */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<void> {
+  async watch(runId: string, afterSeq: number, signal?: AbortSignal, options?: WatchOptions): Promise<void> {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
+    parseInput(watchOptionsSchema, options, 'options');
     const runKey = this.store.keys.run(this.store.keys.runBase(runId), runId).run;
     for (;;) {
       this.store.assertNotClosing();

@@ -148,7 +148,8 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
     return world.queue.send(topic, payload, options);
   };
 
-  const handle = <Output>(id: string): RunHandle<Output> => ({
+  /** `created`: the tail of a run this client just created, so waiting starts without a read. */
+  const handle = <Output>(id: string, created?: WatchedTail): RunHandle<Output> => ({
     id,
     status: async () => (await world.runs.get(id)).status,
     describe: () => world.runs.get(id),
@@ -177,7 +178,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       async function waitForEnd(signal: AbortSignal | undefined): Promise<Output> {
         // A watch that reports the new tail of a run still going saves the read: the loop
         // reads the run only when it may have ended (or the World said nothing).
-        let watched: WatchedTail | undefined;
+        let watched: WatchedTail | undefined = created;
         for (;;) {
           if (watched !== undefined && !isTerminalRunStatus(watched.status) && !timedOut && !signal?.aborted) {
             watched = await watchAfter(watched.lastSeq);
@@ -212,7 +213,8 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
 
       async function watchAfter(lastSeq: number): Promise<WatchedTail | undefined> {
         try {
-          return (await world.events.watch(id, lastSeq, stopWatching.signal)) ?? undefined;
+          // Only the run's end matters here: a World far away may wait for it on its side.
+          return (await world.events.watch(id, lastSeq, stopWatching.signal, { untilEnded: true })) ?? undefined;
         } catch (error) {
           // A World may reject an aborted watch instead of resolving it; the loop says why.
           if (!stopWatching.signal.aborted) throw error;
@@ -265,8 +267,10 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
           ...(carrier === undefined ? {} : { metadata: { [traceMetadataKey]: carrier } }),
         },
       };
+      let created: WatchedTail | undefined;
       try {
-        await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
+        const { event } = await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
+        created = { lastSeq: event.seq, status: 'pending' };
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -287,7 +291,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       } finally {
         span.end();
       }
-      return handle(runId);
+      return handle(runId, created);
     },
     async getRun(id) {
       await world.runs.get(id);

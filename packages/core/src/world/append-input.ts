@@ -77,6 +77,9 @@ export function parseAppendInput(
   return { runId: resolvedRunId, requests, params: parsedParams, creates };
 }
 
+/** `events.watch` options, identical in every World (which may ignore the hint they carry). */
+export const watchOptionsSchema = z.strictObject({ untilEnded: z.boolean().optional() }).optional();
+
 /** `events.list` options, identical in every World. */
 export const listEventsOptionsSchema = z
   .strictObject({ afterSeq: seqSchema.optional(), limit: pageSizeSchema.optional() })

@@ -11,7 +11,7 @@ export {
   logLevels,
   resolveLogger,
 } from '../runtime/logger.js';
-export { type AppendInput, listEventsOptionsSchema, parseAppendInput } from './append-input.js';
+export { type AppendInput, listEventsOptionsSchema, parseAppendInput, watchOptionsSchema } from './append-input.js';
 export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
 export * from './errors/index.js';
 export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';

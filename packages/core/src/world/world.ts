@@ -120,6 +120,16 @@ export interface ListEventsOptions {
   limit?: number;
 }
 
+export interface WatchOptions {
+  /**
+   * The caller waits only for the run to end. A World may then keep waiting past events
+   * that leave the run going, and resolve once an event ends it (with that tail), which
+   * spares a caller far from the World a round trip per event. A World may also ignore
+   * it and resolve at the first new event, as without it. Default false.
+   */
+  untilEnded?: boolean;
+}
+
 export interface EventPage {
   /** In `seq` order, dense: the page holds every event in its range. */
   data: WorldEvent[];
@@ -189,9 +199,12 @@ export interface WorldEvents {
    * A World that learns the run's new tail along with the wake-up (a notification that
    * carries it) may resolve with it as a `WatchedTail`, which spares the caller a read;
    * otherwise it resolves with nothing. Callers must treat both alike.
+   *
+   * `options.untilEnded` is a hint (see `WatchOptions`); a bad value is `InvalidInputError`
+   * naming `options.untilEnded`.
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: a World written before tails were reported resolves with nothing, and stays valid.
-  watch(runId: string, afterSeq: number, signal?: AbortSignal): Promise<WatchedTail | void>;
+  watch(runId: string, afterSeq: number, signal?: AbortSignal, options?: WatchOptions): Promise<WatchedTail | void>;
 }
 
 /**

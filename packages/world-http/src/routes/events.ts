@@ -1,3 +1,4 @@
+import { isTerminalRunStatus, type WatchedTail, type WatchOptions, type World } from '@cairn/core/world';
 import { bodyFields, wholeNumber } from '../wire.js';
 import { json, type Route } from './route.js';
 
@@ -22,10 +23,12 @@ export const eventRoutes: Record<string, Route> = {
   /**
    * Long-poll: answers `{ ready: true }` as soon as the log holds an event after `afterSeq`,
    * or `{ ready: false }` when `waitMs` (capped by the server) passes first. The client asks
-   * again at once, so a new event is seen with no polling delay.
+   * again at once, so a new event is seen with no polling delay. With `options.untilEnded`
+   * the server keeps waiting here, next to the World, past events that leave the run going,
+   * so a caller waiting for a result crosses the network once rather than once per event.
    */
   'events.watch': json('read', async (body, { world, signal, longPollMs }) => {
-    const { runId, afterSeq, waitMs } = bodyFields(body, ['runId', 'afterSeq', 'waitMs']);
+    const { runId, afterSeq, waitMs, options } = bodyFields(body, ['runId', 'afterSeq', 'waitMs', 'options']);
     const wait = Math.min(longPollMs, wholeNumber(waitMs ?? longPollMs, 'body.waitMs', 0, 3_600_000));
     const stop = new AbortController();
     let timedOut = false;
@@ -35,14 +38,52 @@ export const eventRoutes: Record<string, Route> = {
     }, wait);
     const onAbort = () => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    const stopped = () => timedOut || signal.aborted;
     try {
-      const tail = await world.events.watch(runId as never, afterSeq as never, stop.signal);
-      const ready = !timedOut && !signal.aborted;
+      // The World validates the options, and names a bad one.
+      let tail = await world.events.watch(runId as never, afterSeq as never, stop.signal, options as never);
+      if (stopped()) return { ready: false };
+      if ((options as WatchOptions | undefined)?.untilEnded === true) {
+        tail = await followUntilEnded(world, runId as string, tail ?? undefined, stop.signal, stopped);
+      }
       // The tail the World learned with the wake-up, if it did, spares the caller a read.
-      return ready && tail ? { ready, tail } : { ready };
+      return tail ? { ready: true, tail } : { ready: true };
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
   }),
 };
+
+/**
+ * Watches on past events until one ends the run or the long-poll is over, and returns the
+ * newest tail seen. A World that reports no tail with its wake-ups is asked for the run:
+ * here that read costs no network.
+ */
+async function followUntilEnded(
+  world: World,
+  runId: string,
+  reported: WatchedTail | undefined,
+  signal: AbortSignal,
+  stopped: () => boolean,
+): Promise<WatchedTail> {
+  let tail = reported ?? (await readTail(world, runId));
+  while (!isTerminalRunStatus(tail.status) && !stopped()) {
+    let next: WatchedTail | undefined;
+    try {
+      next = (await world.events.watch(runId, tail.lastSeq, signal)) ?? undefined;
+    } catch (error) {
+      // A World may reject a watch its signal aborted; the caller still gets the tail so far.
+      if (stopped()) break;
+      throw error;
+    }
+    if (stopped()) break;
+    tail = next ?? (await readTail(world, runId));
+  }
+  return tail;
+}
+
+async function readTail(world: World, runId: string): Promise<WatchedTail> {
+  const { lastSeq, status } = await world.runs.get(runId);
+  return { lastSeq, status };
+}
