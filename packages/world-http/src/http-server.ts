@@ -56,6 +56,9 @@ export interface WorldServer {
   close(): Promise<void>;
 }
 
+/** Why a request's signal aborts: the response closed (sent, or the client went away). */
+const requestEnded = new Error('the request ended');
+
 /** Serves `world` over HTTP to `createHttpWorld` clients. See the package README for the protocol. */
 export function createWorldServer(options: WorldServerOptions): WorldServer {
   const { world } = options;
@@ -118,7 +121,9 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     live.add(controller);
     response.on('close', () => {
       live.delete(controller);
-      controller.abort();
+      // A shared reason: aborting without one builds a DOMException, stack and all, on
+      // every request, which showed up as a real share of a request's cost.
+      controller.abort(requestEnded);
     });
     serve(request, response, controller.signal).catch((error: unknown) => {
       const { status, body } = errorToWire(error);
