@@ -16,6 +16,14 @@ describe('SpeculationMargin', () => {
     expect(margin.ms).toBe(200);
   });
 
+  it('stays at a floor of 0 however slow an append looked', () => {
+    // A virtual clock the test moved by a day during an append.
+    const margin = new SpeculationMargin(0, 1000);
+    margin.committed(86_400_000);
+    margin.refused(5);
+    expect(margin.ms).toBe(0);
+  });
+
   it('never exceeds the ceiling', () => {
     const margin = new SpeculationMargin(25, 300);
     for (let index = 0; index < 10; index++) margin.refused(500);

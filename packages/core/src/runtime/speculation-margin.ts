@@ -9,6 +9,10 @@
  * refusals. The margin therefore widens when a stamp is refused or an append comes close to
  * it, and drifts back toward the floor while appends are fast, because a wide margin
  * pushes the run's `now()` (and the start of its sleeps) further ahead of the wall clock.
+ *
+ * A floor of 0 is fixed: batches are stamped at the clock and the margin never widens. That
+ * is for a virtual clock, which stands still during an append unless a test moves it; an
+ * append the test's jump made look days long must not push every later stamp ahead.
  */
 export class SpeculationMargin {
   private current: number;
@@ -32,12 +36,14 @@ export class SpeculationMargin {
 
   /** A batch stamped `latencyMs` ago committed. */
   committed(latencyMs: number): void {
+    if (this.floorMs === 0) return;
     if (latencyMs * 2 > this.current) this.current = Math.min(this.ceilingMs, latencyMs * 2);
     else this.current = Math.max(this.floorMs, this.current * 0.98);
   }
 
   /** A batch stamped `latencyMs` ago was refused because its stamp had fallen into the past. */
   refused(latencyMs: number): void {
+    if (this.floorMs === 0) return;
     this.current = Math.min(this.ceilingMs, Math.max(this.current * 2, latencyMs * 2));
   }
 }

@@ -59,8 +59,10 @@ export interface WorkerOptions {
   /**
    * The least a speculative completion batch stamps its `createdAt` ahead of the clock, so
    * the commit lands after its stamp. Default 25 ms; it widens on its own while appends are
-   * slow. A test on a virtual clock, which stands still during an append, uses 0 so a run's
-   * time stays exactly on the test's clock.
+   * slow. 0 turns it off: batches are stamped at the clock and the margin never widens,
+   * which a test on a virtual clock (standing still during an append) needs so a run's time
+   * stays exactly on the test's clock. On a real clock, 0 costs a refused batch whenever an
+   * append takes any time at all.
    */
   speculationMarginMs?: number;
   /**
