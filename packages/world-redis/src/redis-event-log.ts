@@ -186,9 +186,10 @@ export class RedisEventLog implements WorldEvents {
       this.store.assertNotClosing();
       const waiter = this.notifications.waiter(eventKey(runId));
       try {
-        await this.notifications.ready();
-        const client = await this.store.client();
-        const lastSeq = await client.hget(runKey, 'lastSeq');
+        // Given up when close starts, so a call the server never answers cannot hold the watch.
+        await this.store.unlessClosing(this.notifications.ready());
+        const client = await this.store.unlessClosing(this.store.client());
+        const lastSeq = await this.store.unlessClosing(client.hget(runKey, 'lastSeq'));
         if (lastSeq === null) throw new RunNotFoundError({ runId });
         if (Number(lastSeq) > afterSeq || signal?.aborted) {
           waiter.cancel();

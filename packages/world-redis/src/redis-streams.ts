@@ -92,12 +92,20 @@ export class RedisStreams implements WorldStreams {
 
   private async *follow(runId: string, name: string, fromIndex: number, signal: AbortSignal | undefined) {
     this.store.assertNotClosing();
+    const live = <Result>(call: Promise<Result>) => this.store.unlessClosing(call);
     const base = this.store.keys.runBase(runId);
     const keys = this.store.keys.run(base, runId);
     const chunksKey = keys.chunks(nameKey(name));
-    const client = await this.store.client();
-    if ((await client.exists(keys.run)) === 0) throw new RunNotFoundError({ runId });
-    let next = fromIndex < 0 ? Math.max(0, (await client.llen(chunksKey)) + fromIndex) : fromIndex;
+    let next: number;
+    let client: Awaited<ReturnType<Store['client']>>;
+    try {
+      client = await live(this.store.client());
+      if ((await live(client.exists(keys.run))) === 0) throw new RunNotFoundError({ runId });
+      next = fromIndex < 0 ? Math.max(0, (await live(client.llen(chunksKey))) + fromIndex) : fromIndex;
+    } catch (error) {
+      if (WorldClosedError.is(error) || this.store.closing) return;
+      throw error;
+    }
     for (;;) {
       if (signal?.aborted || this.store.closing || this.store.closed) return;
       // Subscribe before reading, so a write between the read and the wait still wakes us.
@@ -105,11 +113,11 @@ export class RedisStreams implements WorldStreams {
       let closed: boolean;
       let entries: string[];
       try {
-        await this.notifications.ready();
+        await live(this.notifications.ready());
         // The closed flag first: if it was set before the chunks were read, they are all there.
-        const meta = await client.hget(keys.streams, nameKey(name));
+        const meta = await live(client.hget(keys.streams, nameKey(name)));
         closed = meta !== null && (JSON.parse(meta) as { closed: string }).closed === '1';
-        entries = await client.lrange(chunksKey, next, next + pageSize - 1);
+        entries = await live(client.lrange(chunksKey, next, next + pageSize - 1));
       } catch (error) {
         waiter.cancel();
         if (WorldClosedError.is(error) || this.store.closing) return;

@@ -151,7 +151,7 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
         // Live waits end first, so no handler can keep close() waiting on a watch; then
         // consumers drain (their handlers may still use the World); then relays in flight
         // finish; then everything rejects.
-        store.closing = true;
+        store.startClosing();
         notifications.wakeAll();
         await queue.close();
         await relay.close();

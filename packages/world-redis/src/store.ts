@@ -45,6 +45,32 @@ export class Store {
     if (this.closed || this.closing) throw new WorldClosedError({ world: this.name });
   }
 
+  private readonly closingStarted = new AbortController();
+
+  /** Marks the World closing: live waits stop, and their calls in flight are let go. */
+  startClosing(): void {
+    this.closing = true;
+    this.closingStarted.abort();
+  }
+
+  /**
+   * A live wait's call, given up with WorldClosedError as soon as close starts: a command
+   * the server has not answered when its connection closes may never settle (a cluster
+   * client can hold it in its offline queue), and close must not wait on it.
+   */
+  unlessClosing<Result>(call: Promise<Result>): Promise<Result> {
+    if (this.closing) {
+      call.catch(() => {});
+      return Promise.reject(new WorldClosedError({ world: this.name }));
+    }
+    const signal = this.closingStarted.signal;
+    return new Promise<Result>((resolve, reject) => {
+      const onClosing = () => reject(new WorldClosedError({ world: this.name }));
+      signal.addEventListener('abort', onClosing, { once: true });
+      call.then(resolve, reject).finally(() => signal.removeEventListener('abort', onClosing));
+    });
+  }
+
   /** Connects and checks the servers once; a failure is retried by the next call. */
   open(): Promise<void> {
     if (this.closed) return Promise.reject(new WorldClosedError({ world: this.name }));

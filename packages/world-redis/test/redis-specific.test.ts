@@ -1,4 +1,4 @@
-import { InvalidInputError, WorldUnavailableError } from '@cairn/core/world';
+import { InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisWorld } from '../src/index.js';
@@ -53,6 +53,35 @@ describe('world-redis: starting up', () => {
     await world.events.create(event.runId, { eventType: 'run_started' });
     expect((await world.runs.get(event.runId)).status).toBe('running');
     await world.close();
+  });
+});
+
+describe('world-redis: closing while a live read waits on the server', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(() => server.stop());
+
+  it('close ends a live read whose Redis call has no answer yet', async () => {
+    const world = createRedisWorld({ url: server.url, prefix: freshPrefix() });
+    const { event } = await world.events.create(null, runCreated);
+    // The server answers nothing for two seconds, so the read's first call is in flight
+    // when the World closes.
+    const admin = new Redis(server.url);
+    await admin.client('PAUSE', 2000, 'ALL');
+    const reading = (async () => {
+      for await (const _ of world.streams.read(event.runId, 'never-written')) expect.fail('no chunk was written');
+    })().then(
+      () => 'ended',
+      (error: unknown) => (WorldClosedError.is(error) ? 'ended' : error),
+    );
+    const closedAt = performance.now();
+    await world.close();
+    expect(await reading).toBe('ended');
+    // Ended by the close, not by the server answering once the pause was over.
+    expect(performance.now() - closedAt).toBeLessThan(1500);
+    admin.disconnect();
   });
 });
 
