@@ -19,12 +19,16 @@ import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs }
 import { type InlineValue, inlineParameters } from './inline-sql.js';
 import { eventNotification, queueKey } from './notifications.js';
 import { sendSql } from './queue-sql.js';
+import type { RunCache } from './run-cache.js';
 import { formatTail } from './run-tails.js';
 
 const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
 interface Prefetched {
   reader: RunEntityReader;
+  /** The steps and waits read, for the run cache. */
+  steps: Step[];
+  waits: Wait[];
   now: number;
   /** seq of the last event with createdAt < params.asOfTimestamp, when that was asked for. */
   asOfSeq: number | null;
@@ -46,18 +50,19 @@ interface Prefetched {
  */
 export async function appendEvents(
   db: Database,
+  cache: RunCache,
   runId: string,
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
   maxFutureCreatedAtMs: number,
   idempotencyRetentionMs: number,
 ): Promise<CreateEventResult[]> {
+  const settings = { maxFutureCreatedAtMs, idempotencyRetentionMs };
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(
-        (client) => appendOnce(db, client, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs),
-        { selfDelimited: true },
-      );
+      return await db.transaction((client) => appendOnce(db, cache, client, runId, requests, params, settings), {
+        selfDelimited: true,
+      });
     } catch (error) {
       // Another run claimed one of our tokens between our prefetch and our insert, and the
       // partial unique index stopped us. Nothing was written; run again so the draft sees
@@ -70,12 +75,17 @@ export async function appendEvents(
   }
 }
 
-interface Statement {
+export interface AppendSettings {
+  maxFutureCreatedAtMs: number;
+  idempotencyRetentionMs: number;
+}
+
+export interface Statement {
   text: string;
   values: InlineValue[];
 }
 
-const inline = (statements: readonly Statement[]) =>
+export const inline = (statements: readonly Statement[]) =>
   statements.map((statement) => inlineParameters(statement.text, statement.values)).join(';\n');
 
 /**
@@ -85,12 +95,12 @@ const inline = (statements: readonly Statement[]) =>
  */
 async function appendOnce(
   db: Database,
+  cache: RunCache,
   client: PoolClient,
   runId: string,
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
-  maxFutureCreatedAtMs: number,
-  idempotencyRetentionMs: number,
+  { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
 ): Promise<CreateEventResult[]> {
   const { runs } = db.tables;
   const lockRun: Statement = {
@@ -121,25 +131,10 @@ async function appendOnce(
   }
   const draft = new RunDraft(runId, run, fetched.reader);
   const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
-  const statements = writeStatements(db, draft, fetched.reader);
-  // The outbox: inserted in this transaction, so the messages exist if, and only if, the
-  // events commit. A deduplicated key simply inserts nothing, as in queue.send.
-  for (const { topic, payload, options = {} } of params?.enqueue ?? []) {
-    statements.push({
-      text: sendSql(db.tables),
-      values: [
-        `msg_${ulid()}`,
-        topic,
-        JSON.stringify(payload),
-        options.groupKey ?? null,
-        options.idempotencyKey ?? null,
-        options.delayMs ?? 0,
-        idempotencyRetentionMs,
-        db.channel,
-        queueKey(topic),
-      ],
-    });
-  }
+  const statements = [
+    ...writeStatements(db, draft, fetched.reader),
+    ...outboxStatements(db, params, idempotencyRetentionMs),
+  ];
   if (inlinedSize(statements) <= maxInlineBytes) {
     await client.query(`${inline(statements)};\nCOMMIT`);
   } else {
@@ -149,16 +144,44 @@ async function appendOnce(
     for (const statement of statements) await client.query(statement.text, statement.values);
     await client.query('COMMIT');
   }
+  // What was cached stays valid only if it was cached at the tail this append started from.
+  const known = cache.get(runId);
+  cache.remember(draft, fetched, known && run && known.run.lastSeq === run.lastSeq ? known : undefined);
   return results;
+}
+
+/**
+ * The outbox: inserted in the append's transaction, so the messages exist if, and only if,
+ * the events commit. A deduplicated key simply inserts nothing, as in queue.send.
+ */
+export function outboxStatements(
+  db: Database,
+  params: CreateEventParams | undefined,
+  idempotencyRetentionMs: number,
+): Statement[] {
+  return (params?.enqueue ?? []).map(({ topic, payload, options = {} }) => ({
+    text: sendSql(db.tables),
+    values: [
+      `msg_${ulid()}`,
+      topic,
+      JSON.stringify(payload),
+      options.groupKey ?? null,
+      options.idempotencyKey ?? null,
+      options.delayMs ?? 0,
+      idempotencyRetentionMs,
+      db.channel,
+      queueKey(topic),
+    ],
+  }));
 }
 
 /**
  * Past this many characters of values the writes are sent with bound parameters rather
  * than inlined. Steps with small inputs and outputs, the common case, stay at two round trips.
  */
-const maxInlineBytes = 64 * 1024;
+export const maxInlineBytes = 64 * 1024;
 
-function inlinedSize(statements: readonly Statement[]): number {
+export function inlinedSize(statements: readonly Statement[]): number {
   let size = 0;
   for (const { values } of statements) {
     for (const value of values) {
@@ -246,6 +269,8 @@ function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
     } else clock = body as typeof clock;
   }
   return {
+    steps: [...stepMap.values()],
+    waits: [...waitMap.values()],
     reader: {
       step: (stepId) => stepMap.get(stepId),
       hook: (hookId) => hookMap.get(hookId),
@@ -276,7 +301,13 @@ function checkFence(run: Run, params: CreateEventParams | undefined, asOfSeq: nu
 }
 
 /** See `CreateEventParams.createdAt`: not before the database clock or the run's last event, and not too far ahead. */
-function checkProposedTime(runId: string, run: Run | undefined, createdAt: number, now: number, maxAheadMs: number) {
+export function checkProposedTime(
+  runId: string,
+  run: Run | undefined,
+  createdAt: number,
+  now: number,
+  maxAheadMs: number,
+) {
   if (createdAt >= now && createdAt <= now + maxAheadMs && createdAt >= (run?.updatedAt ?? 0)) return;
   throw new FenceConflictError({
     runId,
@@ -317,7 +348,7 @@ function splitByExistence<Entity>(
 }
 
 /** The statements writing the draft's events and changed entities, and queueing the commit-time notification. */
-function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
+export function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
   const statements: Statement[] = [];
   const { runs, events, steps, hooks, waits } = db.tables;
   const run = draft.run!;

@@ -23,6 +23,8 @@ import {
 import type { Database } from './database.js';
 import { eventKey, type Notifications } from './notifications.js';
 import { appendEvents } from './postgres-append.js';
+import { appendFromCache } from './postgres-warm-append.js';
+import { RunCache } from './run-cache.js';
 import { parseTail } from './run-tails.js';
 
 export interface EventLogSettings {
@@ -36,6 +38,9 @@ export interface EventLogSettings {
 
 /** Input is validated here, before any SQL; the append itself is in postgres-append.ts. */
 export class PostgresEventLog implements WorldEvents {
+  /** The runs this World appended to last, so their next append can skip the reads. */
+  private readonly runCache = new RunCache();
+
   constructor(
     private readonly db: Database,
     private readonly notifications: Notifications,
@@ -51,14 +56,14 @@ export class PostgresEventLog implements WorldEvents {
     return this.append(parseAppendInput(runId, { requests }, params, this.settings.maxPayloadBytes));
   }
 
-  private append({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
-    return appendEvents(
-      this.db,
-      runId,
-      requests,
-      params,
-      this.settings.maxFutureCreatedAtMs,
-      this.settings.idempotencyRetentionMs,
+  private async append({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
+    const { maxFutureCreatedAtMs, idempotencyRetentionMs } = this.settings;
+    const settings = { maxFutureCreatedAtMs, idempotencyRetentionMs };
+    // One round trip when this World wrote the run's tail itself; else read first, then write.
+    const warm = await appendFromCache(this.db, this.runCache, runId, requests, params, settings);
+    return (
+      warm ??
+      appendEvents(this.db, this.runCache, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs)
     );
   }
 

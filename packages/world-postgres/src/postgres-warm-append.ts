@@ -1,0 +1,111 @@
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  type CreateEventResult,
+  nextCommitStamp,
+  RunDraft,
+} from '@cairn/core/world';
+import { beginReadCommitted, type Database, errorCode } from './database.js';
+import { inlineParameters } from './inline-sql.js';
+import {
+  type AppendSettings,
+  inline,
+  inlinedSize,
+  maxInlineBytes,
+  outboxStatements,
+  writeStatements,
+} from './postgres-append.js';
+import { cachedReader, type RunCache } from './run-cache.js';
+
+/**
+ * Events a warm append may carry: none of them reads hooks. A batch that ends the run must
+ * release the run's active hooks, which only the long way reads, and hook events need the
+ * token index; both go the long way.
+ */
+const warmEventTypes = new Set([
+  'run_started',
+  'run_waiting',
+  'step_created',
+  'step_started',
+  'step_completed',
+  'step_failed',
+  'step_retrying',
+  'wait_created',
+  'wait_completed',
+]);
+
+/** SQLSTATEs by which the guards and keys below say "the cache was not the run's present". */
+const divisionByZero = '22012';
+const uniqueViolation = '23505';
+
+/**
+ * The append in one round trip, for the common case: a batch with a proposed `createdAt`
+ * to a run this World appended to last. The draft is built from the cached run before the
+ * database is reached, and one multi-statement query sends BEGIN, two guards, the writes
+ * and COMMIT. The guards fail the transaction (by dividing by zero, which needs no function
+ * in the schema) unless the run's row, locked, still has the cached tail, and unless the
+ * proposed stamp is within the database clock's window, exactly the checks the long way
+ * makes after its reads. A key that refuses an insert (an entity the cache did not know)
+ * fails it too. Any of these rolls back, and the caller goes the long way, which reads the
+ * truth and answers as it always did (including with the right error).
+ *
+ * Returns undefined when the batch is not eligible or the cache was stale.
+ */
+export async function appendFromCache(
+  db: Database,
+  cache: RunCache,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+  { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
+): Promise<CreateEventResult[] | undefined> {
+  const createdAt = params?.createdAt;
+  const known = cache.get(runId);
+  if (known === undefined || createdAt === undefined || params?.asOfTimestamp !== undefined) return undefined;
+  if (!requests.every((request) => warmEventTypes.has(request.eventType))) return undefined;
+  // A fence or a stamp the cached run already refuses: the long way reports it with the truth.
+  if (params?.lastKnownEventId !== undefined && params.lastKnownEventId !== known.run.lastEventId) return undefined;
+  if (createdAt < known.run.updatedAt) return undefined;
+  const reader = cachedReader(known);
+  const draft = new RunDraft(runId, known.run, reader);
+  let results: CreateEventResult[];
+  try {
+    results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, createdAt)));
+  } catch {
+    return undefined;
+  }
+  const statements = [...writeStatements(db, draft, reader), ...outboxStatements(db, params, idempotencyRetentionMs)];
+  if (inlinedSize(statements) > maxInlineBytes) return undefined;
+  const { runs, nowMs } = db.tables;
+  const tailGuard = inlineParameters(
+    `SELECT 1 / (SELECT count(*)::int FROM (
+       SELECT 1 FROM ${runs} WHERE run_id = $1 AND last_seq = $2 FOR NO KEY UPDATE) AS locked)`,
+    [runId, known.run.lastSeq],
+  );
+  // A separate statement, so the clock is read after the lock was granted, as the long way does.
+  const upperBound = Number.isFinite(maxFutureCreatedAtMs) ? ` AND $1::bigint <= ${nowMs} + $2::bigint` : '';
+  const clockGuard = inlineParameters(`SELECT 1 / (CASE WHEN $1::bigint >= ${nowMs}${upperBound} THEN 1 ELSE 0 END)`, [
+    createdAt,
+    Number.isFinite(maxFutureCreatedAtMs) ? maxFutureCreatedAtMs : 0,
+  ]);
+  const committed = await db.transaction(
+    async (client) => {
+      try {
+        await client.query(`${beginReadCommitted};\n${tailGuard};\n${clockGuard};\n${inline(statements)};\nCOMMIT`);
+        return true;
+      } catch (error) {
+        const code = errorCode(error);
+        if (code !== divisionByZero && code !== uniqueViolation) throw error;
+        await client.query('ROLLBACK');
+        return false;
+      }
+    },
+    { selfDelimited: true },
+  );
+  if (!committed) {
+    cache.forget(runId);
+    return undefined;
+  }
+  cache.remember(draft, { steps: [], waits: [] }, known);
+  return results;
+}

@@ -1,0 +1,78 @@
+import type { Hook, Run, RunDraft, RunEntityReader, Step, Wait } from '@cairn/core/world';
+
+/** How many runs' state one World keeps; the least recently appended to goes first. */
+const maxCachedRuns = 1000;
+
+/**
+ * A run as this World last committed it: the run row and its open steps and waits (the
+ * ones a later batch may still change). Finished entities are left out, so a long run
+ * costs memory for what is in flight, not for its history.
+ */
+export interface CachedRun {
+  run: Run;
+  openSteps: ReadonlyMap<string, Step>;
+  openWaits: ReadonlyMap<string, Wait>;
+}
+
+/**
+ * What this World wrote last to each run it appends to, so the next append to that run can
+ * be built before it reaches the database and sent in one round trip. Only a hint: the
+ * append still checks, under the run's row lock, that the run's tail is the one cached
+ * (every change to a run, its steps or its waits is an append that moves the tail), and
+ * falls back to reading everything when it is not.
+ */
+export class RunCache {
+  private readonly runs = new Map<string, CachedRun>();
+
+  get(runId: string): CachedRun | undefined {
+    return this.runs.get(runId);
+  }
+
+  /**
+   * After a commit: `base` is what the draft read before its changes, and `known` the
+   * cached state at the tail the append started from, if there was one. Entities the base
+   * did not name are kept from `known`, which was exact at that tail.
+   */
+  remember(draft: RunDraft, base: { steps: Iterable<Step>; waits: Iterable<Wait> }, known?: CachedRun): void {
+    const run = draft.run;
+    if (!run || run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') {
+      this.runs.delete(draft.runId);
+      return;
+    }
+    const current = this.runs.get(draft.runId);
+    // Commits of one run can resolve out of order here; an older state never replaces a newer one.
+    if (current && current.run.lastSeq >= run.lastSeq) return;
+    const openSteps = new Map(known?.openSteps);
+    const openWaits = new Map(known?.openWaits);
+    for (const step of [...base.steps, ...draft.steps.values()]) {
+      if (step.status === 'completed' || step.status === 'failed') openSteps.delete(step.stepId);
+      else openSteps.set(step.stepId, step);
+    }
+    for (const wait of [...base.waits, ...draft.waits.values()]) {
+      if (wait.status === 'completed') openWaits.delete(wait.waitId);
+      else openWaits.set(wait.waitId, wait);
+    }
+    this.runs.delete(draft.runId);
+    this.runs.set(draft.runId, { run, openSteps, openWaits });
+    if (this.runs.size > maxCachedRuns) this.runs.delete(this.runs.keys().next().value!);
+  }
+
+  forget(runId: string): void {
+    this.runs.delete(runId);
+  }
+}
+
+/**
+ * The entity rules' view of a cached run. What is not cached reads as absent: a batch that
+ * names such an entity either breaks a rule here (and goes the long way) or inserts a row
+ * that already exists, which the table's key refuses (and it goes the long way).
+ */
+export function cachedReader(cached: CachedRun): RunEntityReader {
+  return {
+    step: (stepId) => cached.openSteps.get(stepId),
+    wait: (waitId) => cached.openWaits.get(waitId),
+    hook: (): Hook | undefined => undefined,
+    tokenHolder: () => undefined,
+    activeHooks: () => [],
+  };
+}

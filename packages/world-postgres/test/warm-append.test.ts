@@ -1,0 +1,102 @@
+import { EntityConflictError, FenceConflictError, type World } from '@cairn/core/world';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createPostgresWorld } from '../src/index.js';
+import { connectionString, freshSchema } from './helpers.js';
+
+/** A real client that counts its queries: each one is a round trip to the database. */
+class CountingClient extends pg.Client {
+  static queries = 0;
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+  override query(...args: any[]): any {
+    CountingClient.queries += 1;
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    return (super.query as (...all: any[]) => any)(...args);
+  }
+}
+
+const pools: pg.Pool[] = [];
+const opened: World[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((world) => world.close()));
+});
+afterAll(() => Promise.all(pools.map((pool) => pool.end())));
+
+function worlds(count: number): World[] {
+  const schema = freshSchema();
+  const made = Array.from({ length: count }, () => {
+    const pool = new pg.Pool({ connectionString, Client: CountingClient });
+    pools.push(pool);
+    return createPostgresWorld({ pool, schema });
+  });
+  opened.push(...made);
+  return made;
+}
+
+/** A stamp a little ahead of the database clock, as the engine proposes for a completion batch. */
+const ahead = () => ({ createdAt: Date.now() + 200 });
+const stepCreated = (stepId: string) =>
+  ({ eventType: 'step_created', correlationId: stepId, eventData: { stepName: 's', input: 1 } }) as const;
+const stepCompleted = (stepId: string) =>
+  ({ eventType: 'step_completed', correlationId: stepId, eventData: { output: 2 } }) as const;
+
+async function startedRun(world: World): Promise<string> {
+  const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+  await world.events.createBatch(run.runId, [{ eventType: 'run_started' }, stepCreated('s1')], ahead());
+  return run.runId;
+}
+
+describe('world-postgres: appends to a run this World wrote last', () => {
+  it('take one round trip', async () => {
+    const [world] = worlds(1);
+    const runId = await startedRun(world!);
+    const before = CountingClient.queries;
+    const results = await world!.events.createBatch(runId, [stepCompleted('s1'), stepCreated('s2')], ahead());
+    expect(CountingClient.queries - before).toBe(1);
+    expect(results.map((result) => result.event.seq)).toEqual([4, 5]);
+    expect((await world!.steps.get(runId, 's1')).status).toBe('completed');
+    expect((await world!.steps.get(runId, 's2')).status).toBe('pending');
+    expect((await world!.runs.get(runId)).lastSeq).toBe(5);
+  });
+
+  it('notice another writer, fence against its tail, and carry on from it', async () => {
+    const [first, second] = worlds(2);
+    const runId = await startedRun(first!);
+    // The other World moves the run on: the first World's cache is now one tail behind.
+    const [moved] = await second!.events.createBatch(runId, [stepCompleted('s1')], ahead());
+    const stale = await first!.events
+      .createBatch(runId, [stepCreated('s2')], { ...ahead(), lastKnownEventId: 'evt_000000000003' })
+      .catch((error: unknown) => error);
+    expect(FenceConflictError.is(stale)).toBe(true);
+    expect((stale as FenceConflictError).currentTail).toEqual({ eventId: moved!.event.eventId, seq: 4 });
+    // Without a fence the stale cache is noticed under the lock, and the append goes the long way.
+    const [next] = await first!.events.createBatch(runId, [stepCreated('s2')], ahead());
+    expect(next!.event.seq).toBe(5);
+    const { data } = await first!.events.list(runId);
+    expect(data.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await first!.steps.get(runId, 's1')).status).toBe('completed');
+  });
+
+  it('refuse an entity the cache does not hold, as the long way does, and write nothing', async () => {
+    const [world] = worlds(1);
+    const runId = await startedRun(world!);
+    await world!.events.createBatch(runId, [stepCompleted('s1')], ahead());
+    // s1 is finished, so the cache no longer holds it; creating it again must still be refused.
+    const again = await world!.events.createBatch(runId, [stepCreated('s1')], ahead()).catch((error: unknown) => error);
+    expect(EntityConflictError.is(again)).toBe(true);
+    expect((await world!.runs.get(runId)).lastSeq).toBe(4);
+    const [next] = await world!.events.createBatch(runId, [stepCreated('s2')], ahead());
+    expect(next!.event.seq).toBe(5);
+  });
+
+  it('refuse a stamp already in the database clock’s past', async () => {
+    const [world] = worlds(1);
+    const runId = await startedRun(world!);
+    const refused = await world!.events
+      .createBatch(runId, [stepCompleted('s1')], { createdAt: Date.now() - 60_000 })
+      .catch((error: unknown) => error);
+    expect(FenceConflictError.is(refused)).toBe(true);
+    expect((refused as Error).message).toMatch(/in the past/);
+    expect((await world!.runs.get(runId)).lastSeq).toBe(3);
+  });
+});
