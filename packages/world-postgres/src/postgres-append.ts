@@ -26,9 +26,10 @@ const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelle
 
 interface Prefetched {
   reader: RunEntityReader;
-  /** The steps and waits read, for the run cache. */
+  /** The steps, waits and hooks read, for the run cache. */
   steps: Step[];
   waits: Wait[];
+  hooks: Hook[];
   now: number;
   /** seq of the last event with createdAt < params.asOfTimestamp, when that was asked for. */
   asOfSeq: number | null;
@@ -271,6 +272,7 @@ function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
   return {
     steps: [...stepMap.values()],
     waits: [...waitMap.values()],
+    hooks: [...hookMap.values()],
     reader: {
       step: (stepId) => stepMap.get(stepId),
       hook: (hookId) => hookMap.get(hookId),

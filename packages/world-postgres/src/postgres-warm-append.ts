@@ -17,11 +17,7 @@ import {
 } from './postgres-append.js';
 import { cachedReader, type RunCache } from './run-cache.js';
 
-/**
- * Events a warm append may carry: none of them reads hooks. A batch that ends the run must
- * release the run's active hooks, which only the long way reads, and hook events need the
- * token index; both go the long way.
- */
+/** Events a warm append may always carry: none of them reads hooks. */
 const warmEventTypes = new Set([
   'run_started',
   'run_waiting',
@@ -34,9 +30,25 @@ const warmEventTypes = new Set([
   'wait_completed',
 ]);
 
+/**
+ * Events a warm append may carry only when the cache holds every active hook of the run: a
+ * batch that ends the run releases them all, and hook events read them. (A token held in
+ * another run is the live-token index's to refuse.)
+ */
+const hookEventTypes = new Set([
+  'run_completed',
+  'run_failed',
+  'run_cancelled',
+  'hook_created',
+  'hook_received',
+  'hook_disposed',
+]);
+
 /** SQLSTATEs by which the guards and keys below say "the cache was not the run's present". */
 const divisionByZero = '22012';
 const uniqueViolation = '23505';
+/** Two batches claiming each other's tokens: the long way retries it. */
+const deadlockDetected = '40P01';
 
 /**
  * The append in one round trip, for the common case: a batch with a proposed `createdAt`
@@ -62,7 +74,9 @@ export async function appendFromCache(
   const createdAt = params?.createdAt;
   const known = cache.get(runId);
   if (known === undefined || createdAt === undefined || params?.asOfTimestamp !== undefined) return undefined;
-  if (!requests.every((request) => warmEventTypes.has(request.eventType))) return undefined;
+  const eligible = (eventType: string) =>
+    warmEventTypes.has(eventType) || (known.hooksComplete && hookEventTypes.has(eventType));
+  if (!requests.every((request) => eligible(request.eventType))) return undefined;
   // A fence or a stamp the cached run already refuses: the long way reports it with the truth.
   if (params?.lastKnownEventId !== undefined && params.lastKnownEventId !== known.run.lastEventId) return undefined;
   if (createdAt < known.run.updatedAt) return undefined;
@@ -95,7 +109,7 @@ export async function appendFromCache(
         return true;
       } catch (error) {
         const code = errorCode(error);
-        if (code !== divisionByZero && code !== uniqueViolation) throw error;
+        if (code !== divisionByZero && code !== uniqueViolation && code !== deadlockDetected) throw error;
         await client.query('ROLLBACK');
         return false;
       }
@@ -106,6 +120,6 @@ export async function appendFromCache(
     cache.forget(runId);
     return undefined;
   }
-  cache.remember(draft, { steps: [], waits: [] }, known);
+  cache.remember(draft, { steps: [], waits: [], hooks: [] }, known);
   return results;
 }

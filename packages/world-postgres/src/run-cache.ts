@@ -4,14 +4,21 @@ import type { Hook, Run, RunDraft, RunEntityReader, Step, Wait } from '@cairn/co
 const maxCachedRuns = 1000;
 
 /**
- * A run as this World last committed it: the run row and its open steps and waits (the
- * ones a later batch may still change). Finished entities are left out, so a long run
- * costs memory for what is in flight, not for its history.
+ * A run as this World last committed it: the run row and its open steps, waits and active
+ * hooks (the ones a later batch may still change). Finished entities are left out, so a
+ * long run costs memory for what is in flight, not for its history.
  */
 export interface CachedRun {
   run: Run;
   openSteps: ReadonlyMap<string, Step>;
   openWaits: ReadonlyMap<string, Wait>;
+  activeHooks: ReadonlyMap<string, Hook>;
+  /**
+   * Whether `activeHooks` holds every active hook of the run: true from the run's creation
+   * on, as long as each state was derived from the one before. Only then may a batch that
+   * ends the run (and so releases all its hooks) be drafted from the cache.
+   */
+  hooksComplete: boolean;
 }
 
 /**
@@ -33,7 +40,11 @@ export class RunCache {
    * cached state at the tail the append started from, if there was one. Entities the base
    * did not name are kept from `known`, which was exact at that tail.
    */
-  remember(draft: RunDraft, base: { steps: Iterable<Step>; waits: Iterable<Wait> }, known?: CachedRun): void {
+  remember(
+    draft: RunDraft,
+    base: { steps: Iterable<Step>; waits: Iterable<Wait>; hooks: Iterable<Hook> },
+    known?: CachedRun,
+  ): void {
     const run = draft.run;
     if (!run || run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') {
       this.runs.delete(draft.runId);
@@ -44,6 +55,7 @@ export class RunCache {
     if (current && current.run.lastSeq >= run.lastSeq) return;
     const openSteps = new Map(known?.openSteps);
     const openWaits = new Map(known?.openWaits);
+    const activeHooks = new Map(known?.activeHooks);
     for (const step of [...base.steps, ...draft.steps.values()]) {
       if (step.status === 'completed' || step.status === 'failed') openSteps.delete(step.stepId);
       else openSteps.set(step.stepId, step);
@@ -52,8 +64,14 @@ export class RunCache {
       if (wait.status === 'completed') openWaits.delete(wait.waitId);
       else openWaits.set(wait.waitId, wait);
     }
+    for (const hook of [...base.hooks, ...draft.hooks.values()]) {
+      if (hook.status === 'active') activeHooks.set(hook.hookId, hook);
+      else activeHooks.delete(hook.hookId);
+    }
+    // A run created by this batch had no hooks before it.
+    const hooksComplete = draft.events[0]?.eventType === 'run_created' || known?.hooksComplete === true;
     this.runs.delete(draft.runId);
-    this.runs.set(draft.runId, { run, openSteps, openWaits });
+    this.runs.set(draft.runId, { run, openSteps, openWaits, activeHooks, hooksComplete });
     if (this.runs.size > maxCachedRuns) this.runs.delete(this.runs.keys().next().value!);
   }
 
@@ -65,14 +83,20 @@ export class RunCache {
 /**
  * The entity rules' view of a cached run. What is not cached reads as absent: a batch that
  * names such an entity either breaks a rule here (and goes the long way) or inserts a row
- * that already exists, which the table's key refuses (and it goes the long way).
+ * that already exists, which the table's key refuses (and it goes the long way). A token
+ * held in another run reads as free, and the live-token index refuses the claim the same way.
  */
 export function cachedReader(cached: CachedRun): RunEntityReader {
   return {
     step: (stepId) => cached.openSteps.get(stepId),
     wait: (waitId) => cached.openWaits.get(waitId),
-    hook: (): Hook | undefined => undefined,
-    tokenHolder: () => undefined,
-    activeHooks: () => [],
+    hook: (hookId) => cached.activeHooks.get(hookId),
+    tokenHolder: (token) => {
+      for (const hook of cached.activeHooks.values()) {
+        if (hook.token === token) return { runId: hook.runId, hookId: hook.hookId };
+      }
+      return undefined;
+    },
+    activeHooks: () => cached.activeHooks.values(),
   };
 }

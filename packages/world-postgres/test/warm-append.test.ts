@@ -1,4 +1,4 @@
-import { EntityConflictError, FenceConflictError, type World } from '@cairn/core/world';
+import { EntityConflictError, FenceConflictError, HookTokenConflictError, type World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
@@ -45,6 +45,10 @@ async function startedRun(world: World): Promise<string> {
   await world.events.createBatch(run.runId, [{ eventType: 'run_started' }, stepCreated('s1')], ahead());
   return run.runId;
 }
+
+const hookCreated = (hookId: string, token: string) =>
+  ({ eventType: 'hook_created', correlationId: hookId, eventData: { token } }) as const;
+const runCompleted = { eventType: 'run_completed', eventData: { output: 'done' } } as const;
 
 describe('world-postgres: appends to a run this World wrote last', () => {
   it('take one round trip', async () => {
@@ -98,5 +102,40 @@ describe('world-postgres: appends to a run this World wrote last', () => {
     expect(FenceConflictError.is(refused)).toBe(true);
     expect((refused as Error).message).toMatch(/in the past/);
     expect((await world!.runs.get(runId)).lastSeq).toBe(3);
+  });
+
+  it('end a run it created in one round trip, releasing the hooks it knows are all there is', async () => {
+    const [world] = worlds(1);
+    const runId = await startedRun(world!);
+    await world!.events.createBatch(runId, [hookCreated('h1', `token-${runId}`)], ahead());
+    const before = CountingClient.queries;
+    await world!.events.createBatch(runId, [stepCompleted('s1'), runCompleted], ahead());
+    expect(CountingClient.queries - before).toBe(1);
+    expect((await world!.hooks.get(runId, 'h1')).status).toBe('disposed');
+    expect((await world!.runs.get(runId)).status).toBe('completed');
+  });
+
+  it('end a run another World created the long way, so no active hook is missed', async () => {
+    const [creator, finisher] = worlds(2);
+    const runId = await startedRun(creator!);
+    await creator!.events.createBatch(runId, [hookCreated('h1', `token-${runId}`)], ahead());
+    // The finisher knows the run only from its own append, not from its creation.
+    await finisher!.events.createBatch(runId, [stepCompleted('s1')], ahead());
+    await finisher!.events.createBatch(runId, [runCompleted], ahead());
+    expect((await finisher!.hooks.get(runId, 'h1')).status).toBe('disposed');
+  });
+
+  it('refuse a token another run holds, as the long way does', async () => {
+    const [world] = worlds(1);
+    const holder = await startedRun(world!);
+    const token = `shared-${holder}`;
+    await world!.events.createBatch(holder, [hookCreated('h1', token)], ahead());
+    const claimant = await startedRun(world!);
+    const refused = await world!.events
+      .createBatch(claimant, [hookCreated('h2', token)], ahead())
+      .catch((error: unknown) => error);
+    expect(HookTokenConflictError.is(refused)).toBe(true);
+    expect((refused as HookTokenConflictError).heldBy).toEqual({ runId: holder, hookId: 'h1' });
+    expect((await world!.runs.get(claimant)).lastSeq).toBe(3);
   });
 });
