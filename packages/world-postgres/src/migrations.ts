@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { checkConnectionString, connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
 import { Database, errorCode, tablesFor } from './database.js';
 import { initialSchema } from './migrations/0001-initial.js';
+import { writeBatchFunction } from './migrations/0002-write-batch.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,10 @@ export interface Migration {
  * Each one runs in the same transaction as its row in `cairn_migrations`, so a migration is
  * applied entirely or not at all.
  */
-export const migrations: readonly Migration[] = [{ version: 1, name: 'initial', sql: initialSchema }];
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: initialSchema },
+  { version: 2, name: 'write-batch', sql: writeBatchFunction },
+];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));
 

@@ -352,7 +352,7 @@ function splitByExistence<Entity>(
 /** The statements writing the draft's events and changed entities, and queueing the commit-time notification. */
 export function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
   const statements: Statement[] = [];
-  const { runs, events, steps, hooks, waits } = db.tables;
+  const { hooks } = db.tables;
   const run = draft.run!;
   const created = creationSeqs(draft);
   // Only new entities take a creation seq; ones created earlier keep theirs.
@@ -399,41 +399,13 @@ export function writeStatements(db: Database, draft: RunDraft, base: RunEntityRe
   // WAL records (about 100 bytes) per step.
   const [knownSteps, newSteps] = splitByExistence(draft.steps.values(), (step) => base.step(step.stepId));
   const [knownWaits, newWaits] = splitByExistence(draft.waits.values(), (wait) => base.wait(wait.waitId));
-  // Everything else is one statement; its parts touch different rows, so their order
-  // does not matter. The notification is delivered only if the transaction commits.
+  // Everything else is one call of the schema's write_batch, whose statements the database
+  // plans once per connection. The notification is delivered only if the transaction commits.
   statements.push({
-    text: `WITH new_events AS (
-       INSERT INTO ${events} (run_id, seq, created_at, body)
-       SELECT $1, u.seq, u.created_at, b.body
-       FROM unnest($2::int[], $3::bigint[]) WITH ORDINALITY AS u(seq, created_at, n)
-       JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)
-     ), run AS (
-       INSERT INTO ${runs} (run_id, workflow_name, status, created_at, updated_at, last_seq, body)
-       VALUES ($1, $5, $6, $7, $8, $9, $10::json)
-       ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
-         last_seq = EXCLUDED.last_seq, body = EXCLUDED.body
-     ), new_steps AS (
-       INSERT INTO ${steps} (run_id, step_id, created_seq, body)
-       SELECT $1, u.step_id, u.created_seq, b.body
-       FROM unnest($11::text[], $12::int[]) WITH ORDINALITY AS u(step_id, created_seq, n)
-       JOIN json_array_elements($13::json) WITH ORDINALITY AS b(body, n) USING (n)
-     ), known_steps AS (
-       UPDATE ${steps} AS s SET body = b.body
-       FROM unnest($14::text[]) WITH ORDINALITY AS u(step_id, n)
-       JOIN json_array_elements($15::json) WITH ORDINALITY AS b(body, n) USING (n)
-       WHERE s.run_id = $1 AND s.step_id = u.step_id
-     ), new_waits AS (
-       INSERT INTO ${waits} (run_id, wait_id, created_seq, body)
-       SELECT $1, u.wait_id, u.created_seq, b.body
-       FROM unnest($16::text[], $17::int[]) WITH ORDINALITY AS u(wait_id, created_seq, n)
-       JOIN json_array_elements($18::json) WITH ORDINALITY AS b(body, n) USING (n)
-     ), known_waits AS (
-       UPDATE ${waits} AS w SET body = b.body
-       FROM unnest($19::text[]) WITH ORDINALITY AS u(wait_id, n)
-       JOIN json_array_elements($20::json) WITH ORDINALITY AS b(body, n) USING (n)
-       WHERE w.run_id = $1 AND w.wait_id = u.wait_id
-     )
-     SELECT pg_notify($21, $22)`,
+    text: `SELECT ${db.tables.schema}.write_batch($1, $2::int[], $3::bigint[], $4::json,
+       $5, $6, $7::bigint, $8::bigint, $9::int, $10::json,
+       $11::text[], $12::int[], $13::json, $14::text[], $15::json,
+       $16::text[], $17::int[], $18::json, $19::text[], $20::json, $21, $22)`,
     values: [
       draft.runId,
       draft.events.map((event) => event.seq),
