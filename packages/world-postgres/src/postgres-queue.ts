@@ -66,6 +66,13 @@ interface Consumer {
   running: Set<Promise<void>>;
   pumping: Promise<void> | undefined;
   again: boolean;
+  /**
+   * Set when a round stopped with every slot taken, so messages may be waiting that no
+   * notification will announce again: the next slot to free leases for them. While slots
+   * are free, every message that becomes available wakes the consumer by itself (its send,
+   * its group's release, its due time, or the poll), so a freed slot need not lease.
+   */
+  saturated: boolean;
   dueTimer: ScheduledCallback | undefined;
   pollTimer: NodeJS.Timeout;
   unsubscribe: () => void;
@@ -146,6 +153,7 @@ export class PostgresQueue implements WorldQueue {
       running: new Set(),
       pumping: undefined,
       again: false,
+      saturated: false,
       dueTimer: undefined,
       pollTimer: setInterval(() => this.pump(consumer), this.settings.pollIntervalMs),
       unsubscribe: () => {},
@@ -188,7 +196,11 @@ export class PostgresQueue implements WorldQueue {
         do {
           consumer.again = false;
           const free = consumer.concurrency - consumer.inFlight;
-          if (consumer.stopped || free <= 0) break;
+          if (consumer.stopped) break;
+          if (free <= 0) {
+            consumer.saturated = true;
+            break;
+          }
           const leased = await this.lease(consumer, free);
           if (leased === free) consumer.again = true;
         } while (consumer.again);
@@ -260,7 +272,10 @@ export class PostgresQueue implements WorldQueue {
       if (!slotHeld) return;
       slotHeld = false;
       consumer.inFlight -= 1;
-      this.pump(consumer);
+      if (consumer.saturated) {
+        consumer.saturated = false;
+        this.pump(consumer);
+      }
     };
     // A handler running past its lease gives up its slot, so a hung handler cannot starve
     // the consumer; the database already hands the message to the next lease. The timer

@@ -78,4 +78,82 @@ describe('world-postgres: queue wake-ups', () => {
     expect(await second).toBe('second');
     await waiting.stop();
   });
+
+  it('a consumer with free slots leases once per message, not again when one settles', async () => {
+    const schema = freshSchema();
+    const pool = new LeaseCountingPool({ connectionString });
+    const world = createPostgresWorld({ pool, schema, pollIntervalMs: 60_000 });
+    opened.push(world);
+    try {
+      await world.queue.send('warm-up', 'x'); // creates the schema
+      const consumer = world.queue.consume('counted', async () => {}, { concurrency: 4 });
+      // The first message also meets the leases the consumer takes as it starts listening.
+      const firstAcked = pool.nextAck();
+      await world.queue.send('counted', 'first');
+      await firstAcked;
+      for (let index = 0; index < 3; index++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        const before = pool.leases;
+        const acked = pool.nextAck();
+        await world.queue.send('counted', index);
+        await acked;
+        // A lease the freed slot started would have been sent by now.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(pool.leases - before).toBe(1);
+      }
+      await consumer.stop();
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a consumer whose slots were all taken leases for what waited as soon as one frees', async () => {
+    const schema = freshSchema();
+    const world = openWorld(schema);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const seen: unknown[] = [];
+    let allSeen!: () => void;
+    const done = new Promise<void>((resolve) => (allSeen = resolve));
+    let firstTaken!: () => void;
+    const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+    const consumer = world.queue.consume('busy', async (message) => {
+      seen.push(message.payload);
+      if (seen.length === 1) {
+        firstTaken();
+        await released;
+      }
+      if (seen.length === 3) allSeen();
+    });
+    await world.queue.send('busy', 'first');
+    await taken;
+    // Both arrive while the only slot is taken: their notifications find no free slot, and
+    // the poll is a minute, so only the freed slot can bring them in.
+    await world.queue.send('busy', 'second');
+    await world.queue.send('busy', 'third');
+    release();
+    await done;
+    expect(seen).toEqual(['first', 'second', 'third']);
+    await consumer.stop();
+  });
 });
+
+/** A real pool that counts the queue's lease statements and tells when an acknowledgement completed. */
+class LeaseCountingPool extends pg.Pool {
+  leases = 0;
+  private ackWaiters: (() => void)[] = [];
+  nextAck(): Promise<void> {
+    return new Promise((resolve) => this.ackWaiters.push(resolve));
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+  override query(...args: any[]): any {
+    const text = typeof args[0] === 'string' ? args[0] : '';
+    if (text.includes('lease_now')) this.leases += 1;
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    const result = (super.query as (...all: any[]) => any)(...args);
+    if (text.includes('WITH deleted AS') && text.includes('kept AS')) {
+      void Promise.resolve(result).then(() => this.ackWaiters.splice(0).forEach((resolve) => resolve()));
+    }
+    return result;
+  }
+}
