@@ -59,12 +59,26 @@ export class PostgresEventLog implements WorldEvents {
   private async append({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
     const { maxFutureCreatedAtMs, idempotencyRetentionMs } = this.settings;
     const settings = { maxFutureCreatedAtMs, idempotencyRetentionMs };
+    // Taken before the append: if the listener stays up throughout, every commit after this
+    // one reaches it, so the tail this append commits can be followed without a read.
+    const generation = this.notifications.listeningGeneration();
     // One round trip when this World wrote the run's tail itself; else read first, then write.
-    const warm = await appendFromCache(this.db, this.runCache, runId, requests, params, settings);
-    return (
-      warm ??
-      appendEvents(this.db, this.runCache, runId, requests, params, maxFutureCreatedAtMs, idempotencyRetentionMs)
-    );
+    const results =
+      (await appendFromCache(this.db, this.runCache, runId, requests, params, settings)) ??
+      (await appendEvents(
+        this.db,
+        this.runCache,
+        runId,
+        requests,
+        params,
+        maxFutureCreatedAtMs,
+        idempotencyRetentionMs,
+      ));
+    const { run } = results.at(-1)!;
+    if (generation !== undefined) {
+      this.notifications.tails.follow(runId, { lastSeq: run.lastSeq, status: run.status }, generation);
+    }
+    return results;
   }
 
   async list(runId: string, options?: ListEventsOptions): Promise<EventPage> {

@@ -2,6 +2,8 @@ import type { RunStatus, WatchedTail } from '@cairn/core/world';
 
 /** Runs whose tails are followed at once; the least recently used beyond this are forgotten. */
 const maxFollowedRuns = 10_000;
+/** Latest notified tails kept for runs not followed, so a read a notification overtook is corrected. */
+const maxRecentRuns = 1000;
 
 /**
  * The tails of the runs this World is watching, as the LISTEN connection reports them.
@@ -17,6 +19,13 @@ const maxFollowedRuns = 10_000;
  */
 export class RunTails {
   private readonly tails = new Map<string, WatchedTail>();
+  /**
+   * The newest tail notified for each of the last runs notified, followed or not. A read (or
+   * an append) may be answered after a later commit's notification was already handled;
+   * following from the read alone would then trust a stale tail and wait on a notification
+   * that has come and gone.
+   */
+  private readonly recent = new Map<string, WatchedTail>();
   private currentGeneration = 0;
 
   /** Changes whenever the listener connects or drops; a read is trusted only if it did not change across it. */
@@ -28,6 +37,7 @@ export class RunTails {
   forgetAll(): void {
     this.currentGeneration++;
     this.tails.clear();
+    this.recent.clear();
   }
 
   /** The run's tail, if it is followed. */
@@ -47,12 +57,19 @@ export class RunTails {
   follow(runId: string, tail: WatchedTail, generation: number): void {
     if (generation !== this.currentGeneration) return;
     this.advance(runId, tail, true);
+    const notified = this.recent.get(runId);
+    if (notified !== undefined) this.advance(runId, notified, false);
     if (this.tails.size > maxFollowedRuns) this.tails.delete(this.tails.keys().next().value!);
   }
 
   /** A notification's tail: applied only to runs already followed, so memory stays bounded by the watches. */
   notified(runId: string, tail: WatchedTail): void {
     this.advance(runId, tail, false);
+    const known = this.recent.get(runId);
+    if (known !== undefined && known.lastSeq >= tail.lastSeq) return;
+    this.recent.delete(runId);
+    this.recent.set(runId, tail);
+    if (this.recent.size > maxRecentRuns) this.recent.delete(this.recent.keys().next().value!);
   }
 
   private advance(runId: string, tail: WatchedTail, add: boolean): void {

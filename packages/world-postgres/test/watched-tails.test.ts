@@ -40,6 +40,26 @@ describe('world-postgres: tails carried by notifications', () => {
     expect(await watcher!.events.watch(runId, 1)).toEqual({ lastSeq: 2, status: 'running' });
   });
 
+  it('follows a run from its own appends, so a watch after them reads nothing', async () => {
+    const schema = freshSchema();
+    const pool = new TailReadCountingPool({ connectionString });
+    const world = createPostgresWorld({ pool, schema });
+    opened.push(world);
+    try {
+      await world.events.watch(await createRun(world), 0); // listening from here on
+      const runId = await createRun(world);
+      const reads = pool.tailReads;
+      const waiting = world.events.watch(runId, 1);
+      await world.events.create(runId, { eventType: 'run_started' });
+      expect(await waiting).toEqual({ lastSeq: 2, status: 'running' });
+      expect(pool.tailReads - reads).toBe(0);
+    } finally {
+      await world.close();
+      opened.splice(opened.indexOf(world), 1);
+      await pool.end();
+    }
+  });
+
   it('still sees every commit after its LISTEN connection is killed', async () => {
     const schema = freshSchema();
     const [watcher, writer] = worlds(2, schema);
@@ -85,3 +105,14 @@ describe('world-postgres: tails carried by notifications', () => {
     }
   });
 });
+
+/** A real pool that counts reads of a run's tail. */
+class TailReadCountingPool extends pg.Pool {
+  tailReads = 0;
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+  override query(...args: any[]): any {
+    if (typeof args[0] === 'string' && args[0].startsWith('SELECT last_seq, status')) this.tailReads += 1;
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    return (super.query as (...all: any[]) => any)(...args);
+  }
+}
