@@ -22,7 +22,11 @@ function gate() {
   let arrive = () => {};
   const opened = new Promise<void>((resolve) => (open = resolve));
   const reached = new Promise<void>((resolve) => (arrive = resolve));
-  return { open, reached, pass: () => (arrive(), opened) };
+  const pass = () => {
+    arrive();
+    return opened;
+  };
+  return { open, reached, pass };
 }
 
 /** Holds the first append that proposes its own stamp (a speculative batch) at `held`. */

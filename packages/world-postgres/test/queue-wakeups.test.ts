@@ -152,7 +152,9 @@ class LeaseCountingPool extends pg.Pool {
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     const result = (super.query as (...all: any[]) => any)(...args);
     if (text.includes('WITH deleted AS') && text.includes('kept AS')) {
-      void Promise.resolve(result).then(() => this.ackWaiters.splice(0).forEach((resolve) => resolve()));
+      void Promise.resolve(result).then(() => {
+        for (const resolve of this.ackWaiters.splice(0)) resolve();
+      });
     }
     return result;
   }

@@ -7,7 +7,6 @@ import { type Clock, toClock } from '../world/clock.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
-import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
