@@ -1,5 +1,3 @@
-import { escapeLiteral } from 'pg';
-
 /*
  * The fenced append sends its statements as two multi-statement simple queries (BEGIN,
  * lock, prefetch; then writes and COMMIT) instead of five round trips. The simple query
@@ -27,11 +25,20 @@ function arrayText(values: readonly Scalar[]): string {
   return `{${elements.join(',')}}`;
 }
 
+/**
+ * A string constant for `text`: quotes doubled, and when it holds a backslash, an escape
+ * string (`E'...'`) with backslashes doubled, as pg's `escapeLiteral` writes it. Built with
+ * two whole-string replaces rather than a character loop, which cost a millisecond per
+ * 100 KB of JSON on every append that carried it.
+ */
+function quoteLiteral(text: string): string {
+  const quoted = text.replace(/'/g, "''");
+  return text.includes('\\') ? ` E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}
+
 export function literal(value: InlineValue): string {
   if (value === null || value === undefined) return 'NULL';
-  return escapeLiteral(
-    Array.isArray(value) ? arrayText(value) : scalarText(value as Exclude<Scalar, null | undefined>),
-  );
+  return quoteLiteral(Array.isArray(value) ? arrayText(value) : scalarText(value as Exclude<Scalar, null | undefined>));
 }
 
 /** `sql` with `$1`, `$2`, … replaced by the values as literals. The statements hold no other `$`. */

@@ -20,6 +20,8 @@ describe('inlineParameters', () => {
     'multi\nline\ttabs',
     'ünïcödé ✓ 𝄞',
     '$1 and $2',
+    "quote then backslash '\\ and backslash then quote \\'",
+    "E'not an escape string'",
   ];
 
   it('round-trips strings with quotes, backslashes, braces, dollar signs and unicode', async () => {
@@ -27,6 +29,17 @@ describe('inlineParameters', () => {
       const { rows } = await client.query(inlineParameters('SELECT $1::text AS value', [value]));
       expect(rows[0].value).toBe(value);
     }
+  });
+
+  it("quotes every value exactly as the driver's own escaping does", async () => {
+    const { escapeLiteral } = pg;
+    for (const value of [...awkward, '\\', "'", "''\\\\''"]) expect(literal(value)).toBe(escapeLiteral(value));
+    // A large document comes back whole.
+    const document = JSON.stringify({
+      items: Array.from({ length: 5000 }, (_, index) => ({ index, text: `it's \\ ${index}` })),
+    });
+    const { rows } = await client.query(inlineParameters('SELECT $1::text AS value', [document]));
+    expect(rows[0].value).toBe(document);
   });
 
   it('round-trips text, json and number arrays, including empty ones and NULL elements', async () => {
