@@ -84,6 +84,8 @@ export interface RecordedCall {
   runId: string | null;
   eventTypes: string[];
   fenced: boolean;
+  /** The append proposed its own `createdAt` rather than leaving the stamp to the World. */
+  stamped: boolean;
 }
 
 export interface RecordingWorld extends World {
@@ -134,6 +136,7 @@ export function recordingWorld(inner: World): RecordingWorld {
           runId,
           eventTypes: [request.eventType],
           fenced: params?.lastKnownEventId !== undefined,
+          stamped: params?.createdAt !== undefined,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
@@ -147,6 +150,7 @@ export function recordingWorld(inner: World): RecordingWorld {
           runId,
           eventTypes: requests.map((request) => request.eventType),
           fenced: params?.lastKnownEventId !== undefined,
+          stamped: params?.createdAt !== undefined,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);

@@ -53,6 +53,9 @@ export interface RecorderOptions {
  * step); the messages that work implies (a queued step, a timer) go in the same append
  * through the World's outbox, so a crash can never keep one without the other.
  */
+/** How recently the World's own stamp must have been seen for a commit to propose its stamp. */
+const clockReadingFreshMs = 5000;
+
 export class Recorder {
   constructor(private readonly options: RecorderOptions) {}
 
@@ -68,8 +71,13 @@ export class Recorder {
     const tail = replay.tail;
     // A batch that completes a wait is stamped no earlier than the wait's resumeAt, so a
     // sleep never ends before its time on the World's clock, whatever this worker's clock says.
+    // Other decisions are stamped here too while the reading of the World's clock is fresh
+    // (a World can write a stamped batch without reading its clock first); when it is stale
+    // the World stamps the batch, which is how the reading is kept. Decisions never depend
+    // on the stamp: workflow code sees the committed events' time, on every replay alike.
     const completesWait = writes.some((write) => write.eventType === 'wait_completed');
-    const stamp = completesWait ? Math.max(clock.now() + this.options.margin.ms, tail.createdAt) : undefined;
+    const proposes = completesWait || clock.observedWithin(clockReadingFreshMs);
+    const stamp = proposes ? Math.max(clock.now() + this.options.margin.ms, tail.createdAt) : undefined;
     const sentAt = clock.localNow();
     let results: CreateEventResult[];
     try {
@@ -84,6 +92,9 @@ export class Recorder {
       if (FenceConflictError.is(error)) {
         if (stamp !== undefined && error.currentTail.eventId === tail.eventId) {
           clock.observeStampInPast(stamp, clock.localNow());
+          // The next decisions go unstamped, so the World's own stamp corrects the reading
+          // whichever way it was off (a refusal alone can only push it forward).
+          if (!completesWait) clock.distrust();
         }
         return false;
       }

@@ -46,6 +46,24 @@ export class WorldClock {
     const highest = createdAt - sentAt;
     if (this.offsetMs < lowest) this.offsetMs = lowest;
     else if (this.offsetMs > highest) this.offsetMs = highest;
+    this.observedAt = receivedAt;
+  }
+
+  /** Local time of the last stamp the World chose itself; undefined when the reading is stale. */
+  private observedAt: number | undefined;
+
+  /**
+   * Whether the World's own stamp was observed within the last `ms` on the worker's clock.
+   * Only those stamps can lower the offset; while none is recent, writers should let the
+   * World stamp so the reading is kept.
+   */
+  observedWithin(ms: number): boolean {
+    return this.observedAt !== undefined && this.local.now() - this.observedAt <= ms;
+  }
+
+  /** A stamp proposed from this reading was refused: the next writer lets the World stamp again. */
+  distrust(): void {
+    this.observedAt = undefined;
   }
 
   /** The World refused `stamp` as already past when it committed, by local `receivedAt`. */

@@ -224,6 +224,21 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       expect(reads.filter((read) => read.method === 'events.list')).toHaveLength(1);
     });
 
+    it("stamps a pass's first commit itself once it knows the World's clock", async () => {
+      await harness.startWorker({ workflows: [longChain] });
+      // The first run's commits teach the worker the World's clock.
+      expect(await (await harness.client.start(longChain, 2)).result()).toBe(2);
+      const run = await harness.client.start(longChain, 2);
+      expect(await run.result()).toBe(2);
+      // A World that gets the stamp with the batch can write it without reading its clock
+      // first; the engine lets the World stamp only while its reading of that clock is stale.
+      const workerAppends = harness.world.calls.filter(
+        (call) => call.runId === run.id && !call.eventTypes.includes('run_created'),
+      );
+      expect(workerAppends.length).toBeGreaterThan(0);
+      expect(workerAppends.filter((call) => !call.stamped)).toEqual([]);
+    });
+
     it('stays at one write per step when appends take longer than the stamp margin', async () => {
       // A loaded World (say, a saturated connection pool) commits later than an idle one.
       // A completion batch carries a createdAt stamped ahead of the clock; one that lands in
