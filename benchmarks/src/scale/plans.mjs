@@ -14,11 +14,13 @@ export const historyTables = ['runs', 'events', 'steps', 'hooks', 'waits', 'queu
 export class RecordingPool extends pg.Pool {
   #recorded;
 
-  query(text, values, ...rest) {
+  query(first, second, ...rest) {
+    // A statement comes as text and values, or as a query config (named statements).
+    const { text, values } = typeof first === 'string' ? { text: first, values: second } : (first ?? {});
     if (this.#recorded && typeof text === 'string') {
       this.#recorded.push({ text, values: Array.isArray(values) ? values : [] });
     }
-    return super.query(text, values, ...rest);
+    return super.query(first, second, ...rest);
   }
 
   /** Runs `work` and returns the statements the pool was given meanwhile. */

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { CairnError, type Clock, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 
 /** SQLSTATE classes and Node socket codes that mean "the database cannot be reached", not "the query was wrong". */
 const unavailableCodes = new Set([
@@ -104,6 +105,8 @@ export class Database {
   /** Set once consumers have drained: every call rejects. */
   closed = false;
   private opening: Promise<void> | undefined;
+  /** Name by statement text; undefined when statements are sent unnamed. */
+  private readonly statementNames: Map<string, string> | undefined;
 
   constructor(
     readonly pool: Pool,
@@ -115,8 +118,12 @@ export class Database {
     private readonly prepare: () => Promise<void>,
     /** An injected clock that replaces the database's (see `PostgresWorldOptions.clock`). */
     readonly clock?: Clock,
+    /** Send parameterised statements by name (see `statement`). */
+    preparedStatements = true,
   ) {
     this.tables = tablesFor(schema, clock);
+    // An injected clock is written into the text of every statement, so no text repeats.
+    this.statementNames = preparedStatements && clock === undefined ? new Map() : undefined;
     // One channel per schema: Worlds in other schemas of the same database never wake each other.
     this.channel = `cairn_${schema}`;
   }
@@ -153,14 +160,44 @@ export class Database {
     return error;
   }
 
-  async query<Row extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<Row[]> {
+  /**
+   * One statement on any pooled connection. `planEachTime`: send it unnamed, so it is
+   * planned for its values every time; for a statement whose best plan depends on which of
+   * its parameters are null, where a generic plan would pick one plan for all of them.
+   */
+  async query<Row extends object = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+    { planEachTime = false }: { planEachTime?: boolean } = {},
+  ): Promise<Row[]> {
     this.assertOpen();
     await this.open();
     try {
-      return (await this.pool.query<Row>(text, values)).rows;
+      return (await this.pool.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
     } catch (error) {
       throw this.mapError(error);
     }
+  }
+
+  /**
+   * The query to send. A statement with parameters goes by a name derived from its text, so
+   * each connection parses it once and PostgreSQL may keep its plan: the queue's lease took
+   * longer to plan than to run. Only texts with parameters are named, and those come from a
+   * fixed set of templates (values never enter their text); past `maxNamedStatements`
+   * distinct texts, further ones go unnamed, so a connection's prepared set stays bounded
+   * whatever a future caller does. The name is a digest of the text, so Worlds sharing a
+   * pool never give one name to two texts.
+   */
+  statement(text: string, values: unknown[] | undefined): QueryConfig {
+    const names = this.statementNames;
+    if (names === undefined || values === undefined) return { text, values };
+    let name = names.get(text);
+    if (name === undefined) {
+      if (names.size >= maxNamedStatements) return { text, values };
+      name = `cairn_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+      names.set(text, name);
+    }
+    return { name, text, values };
   }
 
   /**
@@ -209,6 +246,9 @@ export class Database {
     }
   }
 }
+
+/** More distinct parameterised texts than the World's templates can produce: a safety cap. */
+const maxNamedStatements = 200;
 
 export const beginReadCommitted = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 

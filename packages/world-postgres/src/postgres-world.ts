@@ -42,6 +42,13 @@ const postgresWorldOptionsSchema = z
     defaultLeaseMs: z.number().int().min(10).optional(),
     /** How long an acknowledged message's idempotency key keeps deduplicating. Default 24 h. */
     idempotencyRetentionMs: z.number().int().min(0).optional(),
+    /**
+     * Send parameterised statements as named, prepared statements (default true): each
+     * connection parses and plans them once instead of on every call. Set false behind a
+     * connection pooler in transaction mode that does not support prepared statements
+     * (PgBouncer before 1.21, for example).
+     */
+    preparedStatements: z.boolean().optional(),
     /** Checked by hand below: a schema cannot describe an object with methods well. */
     clock: z.unknown().optional(),
   })
@@ -127,6 +134,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
       }
     },
     clock,
+    parsed.preparedStatements ?? true,
   );
   const notifications = new Notifications(pool, db.channel);
   const events = new PostgresEventLog(db, notifications, {

@@ -147,7 +147,8 @@ class LeaseCountingPool extends pg.Pool {
   }
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
   override query(...args: any[]): any {
-    const text = typeof args[0] === 'string' ? args[0] : '';
+    // A statement comes as its text, or as a query config (named statements).
+    const text = typeof args[0] === 'string' ? args[0] : typeof args[0]?.text === 'string' ? args[0].text : '';
     if (text.includes('lease_now')) this.leases += 1;
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     const result = (super.query as (...all: any[]) => any)(...args);

@@ -8,7 +8,9 @@ class RecordingPool extends pg.Pool {
   statements: { text: string; values: unknown[] }[] = [];
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
   override query(...args: any[]): any {
-    const [text, values] = args;
+    // A statement comes as text and values, or as a query config (named statements).
+    const [first, second] = args;
+    const { text, values } = typeof first === 'string' ? { text: first, values: second } : (first ?? {});
     if (typeof text === 'string') this.statements.push({ text, values: Array.isArray(values) ? values : [] });
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     return (super.query as (...all: any[]) => any)(...args);
