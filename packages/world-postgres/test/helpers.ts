@@ -7,6 +7,22 @@ export const connectionString = inject('connectionString');
 
 const schemas: string[] = [];
 
+/**
+ * The SQL text and values of a `query(...)` call on a pg Pool or Client: the World sends
+ * text and values, or a query config (a named statement).
+ */
+export function statementOf(args: unknown[]): { text: string; values: unknown[] } {
+  const [first, second] = args as [unknown, unknown];
+  const config = (typeof first === 'string' ? { text: first, values: second } : (first ?? {})) as {
+    text?: unknown;
+    values?: unknown;
+  };
+  return {
+    text: typeof config.text === 'string' ? config.text : '',
+    values: Array.isArray(config.values) ? config.values : [],
+  };
+}
+
 /** A fresh schema name, dropped when the test file ends. */
 export function freshSchema(): string {
   const schema = `cairn_${randomBytes(6).toString('hex')}`;

@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, statementOf } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -147,8 +147,7 @@ class LeaseCountingPool extends pg.Pool {
   }
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
   override query(...args: any[]): any {
-    // A statement comes as its text, or as a query config (named statements).
-    const text = typeof args[0] === 'string' ? args[0] : typeof args[0]?.text === 'string' ? args[0].text : '';
+    const { text } = statementOf(args);
     if (text.includes('lease_now')) this.leases += 1;
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     const result = (super.query as (...all: any[]) => any)(...args);

@@ -1,17 +1,15 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, statementOf } from './helpers.js';
 
 /** A real pool that remembers the statements given to `pool.query`, so their plans can be examined. */
 class RecordingPool extends pg.Pool {
   statements: { text: string; values: unknown[] }[] = [];
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
   override query(...args: any[]): any {
-    // A statement comes as text and values, or as a query config (named statements).
-    const [first, second] = args;
-    const { text, values } = typeof first === 'string' ? { text: first, values: second } : (first ?? {});
-    if (typeof text === 'string') this.statements.push({ text, values: Array.isArray(values) ? values : [] });
+    const statement = statementOf(args);
+    if (statement.text !== '') this.statements.push(statement);
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     return (super.query as (...all: any[]) => any)(...args);
   }

@@ -3,7 +3,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, statementOf } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -111,7 +111,7 @@ class TailReadCountingPool extends pg.Pool {
   tailReads = 0;
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
   override query(...args: any[]): any {
-    if (typeof args[0] === 'string' && args[0].startsWith('SELECT last_seq, status')) this.tailReads += 1;
+    if (statementOf(args).text.startsWith('SELECT last_seq, status')) this.tailReads += 1;
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     return (super.query as (...all: any[]) => any)(...args);
   }
