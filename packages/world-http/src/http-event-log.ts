@@ -3,9 +3,11 @@ import {
   type CreateEventRequest,
   type CreateEventResult,
   type EventPage,
+  isTerminalRunStatus,
   type ListEventsOptions,
   parseAppendInput,
   parseInput,
+  type Run,
   runStatusSchema,
   type WatchedTail,
   type WatchOptions,
@@ -75,7 +77,7 @@ export class HttpEventLog implements WorldEvents {
           { runId, afterSeq, waitMs: watchWaitMs, ...(options === undefined ? {} : { options }) },
           { signal: stop },
         );
-        if (ready) return reportedTail(tail, afterSeq);
+        if (ready) return reportedTail(runId, tail, afterSeq);
         delay = 0;
       } catch (error) {
         if (signal?.aborted) return;
@@ -88,10 +90,22 @@ export class HttpEventLog implements WorldEvents {
   }
 }
 
-/** A tail the server reported, if it is one (past `afterSeq`, with a known status); else nothing. */
-function reportedTail(tail: unknown, afterSeq: number): WatchedTail | undefined {
+/**
+ * A tail the server reported, if it is one (past `afterSeq`, with a known status); else
+ * nothing. An ended run that came with it is kept when it is that run at that tail; its
+ * contents are the World's, trusted as `runs.get` trusts them.
+ */
+function reportedTail(runId: string, tail: unknown, afterSeq: number): WatchedTail | undefined {
   const parsed = watchedTailSchema.safeParse(tail);
-  return parsed.success && parsed.data.lastSeq > afterSeq ? parsed.data : undefined;
+  if (!parsed.success || parsed.data.lastSeq <= afterSeq) return undefined;
+  const { lastSeq, status, run } = parsed.data;
+  const matches =
+    isTerminalRunStatus(status) && run?.runId === runId && run.lastSeq === lastSeq && run.status === status;
+  return matches ? { lastSeq, status, run: run as unknown as Run } : { lastSeq, status };
 }
 
-const watchedTailSchema = z.strictObject({ lastSeq: z.number().int(), status: runStatusSchema });
+const watchedTailSchema = z.strictObject({
+  lastSeq: z.number().int(),
+  status: runStatusSchema,
+  run: z.looseObject({ runId: z.string(), lastSeq: z.number(), status: runStatusSchema }).optional(),
+});

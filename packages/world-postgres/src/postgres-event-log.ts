@@ -6,6 +6,7 @@ import {
   EventNotFoundError,
   type EventPage,
   idSchema,
+  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -155,14 +156,21 @@ export class PostgresEventLog implements WorldEvents {
       if (tail.lastSeq > afterSeq || signal?.aborted) {
         // Never waited on, so cancel it: a waiter left behind stays subscribed for the World's life.
         waiter.cancel();
-        return tail.lastSeq > afterSeq ? tail : undefined;
+        return tail.lastSeq > afterSeq ? this.withEndedRun(runId, tail) : undefined;
       }
       const detail = await waiter.wait(this.settings.pollIntervalMs * 4, signal);
       if (signal?.aborted) return undefined;
       const notified = detail === undefined ? undefined : parseTail(detail);
-      if (notified !== undefined && notified.lastSeq > afterSeq) return notified;
+      if (notified !== undefined && notified.lastSeq > afterSeq) return this.withEndedRun(runId, notified);
       trustFollowed = notified !== undefined;
     }
+  }
+
+  /** The tail, with the ended run when this World committed the ending itself (no read needed). */
+  private withEndedRun(runId: string, tail: WatchedTail): WatchedTail {
+    if (!isTerminalRunStatus(tail.status)) return tail;
+    const run = this.runCache.ended(runId, tail.lastSeq);
+    return run === undefined ? tail : { ...tail, run };
   }
 
   /** Reads the run's tail and, if the listener was up throughout, starts following it. */

@@ -30,9 +30,17 @@ export interface CachedRun {
  */
 export class RunCache {
   private readonly runs = new Map<string, CachedRun>();
+  /** Runs this World ended, as committed: an ended run never changes again. */
+  private readonly endedRuns = new Map<string, Run>();
 
   get(runId: string): CachedRun | undefined {
     return this.runs.get(runId);
+  }
+
+  /** A copy of the run this World ended, if the tail `lastSeq` is its ending. */
+  ended(runId: string, lastSeq: number): Run | undefined {
+    const run = this.endedRuns.get(runId);
+    return run !== undefined && run.lastSeq === lastSeq ? structuredClone(run) : undefined;
   }
 
   /**
@@ -48,6 +56,10 @@ export class RunCache {
     const run = draft.run;
     if (!run || run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') {
       this.runs.delete(draft.runId);
+      if (run) {
+        this.endedRuns.set(draft.runId, run);
+        if (this.endedRuns.size > maxCachedRuns) this.endedRuns.delete(this.endedRuns.keys().next().value!);
+      }
       return;
     }
     const current = this.runs.get(draft.runId);

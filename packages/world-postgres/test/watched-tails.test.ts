@@ -104,6 +104,45 @@ describe('world-postgres: tails carried by notifications', () => {
       await worker.stop();
     }
   });
+
+  it('hands the ended run to the watch that sees it end, so result() reads no run at all', async () => {
+    const [world] = worlds(1);
+    let runReads = 0;
+    const counted: World = {
+      ...world!,
+      runs: {
+        ...world!.runs,
+        get: (runId) => {
+          runReads++;
+          return world!.runs.get(runId);
+        },
+      },
+    };
+    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
+    await worker.start();
+    try {
+      const run = await createClient({ world: counted }).start(chain, 3);
+      expect(await run.result()).toBe(3);
+      // The World committed the ending itself, so it knows the run as it will stay.
+      expect(runReads).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('gives a watch the ended run exactly as runs.get returns it', async () => {
+    const [world] = worlds(1);
+    const runId = await createRun(world!);
+    await world!.events.create(runId, { eventType: 'run_started' });
+    const waiting = world!.events.watch(runId, 2);
+    await world!.events.create(runId, { eventType: 'run_completed', eventData: { output: { total: 7 } } });
+    const tail = await waiting;
+    expect(tail?.status).toBe('completed');
+    expect(tail?.run).toEqual(await world!.runs.get(runId));
+    // A copy: what one caller does to it never reaches the next.
+    (tail!.run as { output: unknown }).output = 'changed';
+    expect((await world!.events.watch(runId, 2))?.run?.output).toEqual({ total: 7 });
+  });
 });
 
 /** A real pool that counts reads of a run's tail. */

@@ -184,7 +184,9 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
             watched = await watchAfter(watched.lastSeq);
             continue;
           }
-          const run = await world.runs.get(id);
+          // A watch that saw the run end may hand over the ended run itself.
+          const run =
+            watched?.run !== undefined && isTerminalRunStatus(watched.status) ? watched.run : await world.runs.get(id);
           if (run.status === 'completed') return decode(run.output) as Output;
           if (run.status === 'failed' || run.status === 'cancelled') {
             throw new RunFailedError({

@@ -214,6 +214,12 @@ export interface WorldEvents {
 export interface WatchedTail {
   lastSeq: number;
   status: RunStatus;
+  /**
+   * Only with a terminal `status`, and only when the World has it at hand: the ended run,
+   * exactly as `runs.get` returns it. An ended run never changes again, so a caller waiting
+   * for its outcome needs no read. A fresh object each time; optional, like the tail itself.
+   */
+  run?: Run;
 }
 
 export interface WorldRuns {

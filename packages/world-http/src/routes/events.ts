@@ -45,6 +45,12 @@ export const eventRoutes: Record<string, Route> = {
       if (stopped()) return { ready: false };
       if ((options as WatchOptions | undefined)?.untilEnded === true) {
         tail = await followUntilEnded(world, runId as string, tail ?? undefined, stop.signal, stopped);
+        // The caller waits for the outcome: the ended run goes with the answer, read here
+        // next to the World if it did not come with the tail, instead of across the network.
+        if (isTerminalRunStatus(tail.status) && tail.run === undefined) {
+          const run = await world.runs.get(runId as string);
+          tail = { lastSeq: run.lastSeq, status: run.status, run };
+        }
       }
       // The tail the World learned with the wake-up, if it did, spares the caller a read.
       return tail ? { ready: true, tail } : { ready: true };
