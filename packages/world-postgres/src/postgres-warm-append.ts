@@ -4,6 +4,7 @@ import {
   type CreateEventResult,
   nextCommitStamp,
   RunDraft,
+  type RunEntityReader,
 } from '@cairn/core/world';
 import { beginReadCommitted, type Database, errorCode } from './database.js';
 import { inlineParameters } from './inline-sql.js';
@@ -13,6 +14,7 @@ import {
   inlinedSize,
   maxInlineBytes,
   outboxStatements,
+  type Statement,
   writeStatements,
 } from './postgres-append.js';
 import { cachedReader, type RunCache } from './run-cache.js';
@@ -72,8 +74,16 @@ export async function appendFromCache(
   { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
 ): Promise<CreateEventResult[] | undefined> {
   const createdAt = params?.createdAt;
+  if (createdAt === undefined || params?.asOfTimestamp !== undefined) return undefined;
   const known = cache.get(runId);
-  if (known === undefined || createdAt === undefined || params?.asOfTimestamp !== undefined) return undefined;
+  if (known === undefined) {
+    return requests[0]?.eventType === 'run_created' && params?.lastKnownEventId === undefined
+      ? createWarm(db, cache, runId, requests, params ?? {}, createdAt, {
+          maxFutureCreatedAtMs,
+          idempotencyRetentionMs,
+        })
+      : undefined;
+  }
   const eligible = (eventType: string) =>
     warmEventTypes.has(eventType) || (known.hooksComplete && hookEventTypes.has(eventType));
   if (!requests.every((request) => eligible(request.eventType))) return undefined;
@@ -90,22 +100,78 @@ export async function appendFromCache(
   }
   const statements = [...writeStatements(db, draft, reader), ...outboxStatements(db, params, idempotencyRetentionMs)];
   if (inlinedSize(statements) > maxInlineBytes) return undefined;
-  const { runs, nowMs } = db.tables;
   const tailGuard = inlineParameters(
     `SELECT 1 / (SELECT count(*)::int FROM (
-       SELECT 1 FROM ${runs} WHERE run_id = $1 AND last_seq = $2 FOR NO KEY UPDATE) AS locked)`,
+       SELECT 1 FROM ${db.tables.runs} WHERE run_id = $1 AND last_seq = $2 FOR NO KEY UPDATE) AS locked)`,
     [runId, known.run.lastSeq],
   );
   // A separate statement, so the clock is read after the lock was granted, as the long way does.
+  const guards = [tailGuard, clockGuard(db, createdAt, maxFutureCreatedAtMs)];
+  if (!(await commitGuarded(db, guards, statements))) {
+    cache.forget(runId);
+    return undefined;
+  }
+  cache.remember(draft, { steps: [], waits: [], hooks: [] }, known);
+  return results;
+}
+
+/** What a run that does not exist yet holds: nothing. */
+const nothingYet: RunEntityReader = {
+  step: () => undefined,
+  wait: () => undefined,
+  hook: () => undefined,
+  tokenHolder: () => undefined,
+  activeHooks: () => [],
+};
+
+/**
+ * A run's creation in one round trip, when it carries a proposed `createdAt`: drafted as a
+ * new run, guarded only by the clock. If the id is taken after all, the insert of its first
+ * event breaks the log's key (a creator racing us waits on our row, and then breaks it), and
+ * the long way, which takes the creation lock and reads, gives the answer it always gave.
+ */
+async function createWarm(
+  db: Database,
+  cache: RunCache,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams,
+  createdAt: number,
+  { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
+): Promise<CreateEventResult[] | undefined> {
+  const draft = new RunDraft(runId, undefined, nothingYet);
+  let results: CreateEventResult[];
+  try {
+    results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, createdAt)));
+  } catch {
+    return undefined;
+  }
+  const statements = [
+    ...writeStatements(db, draft, nothingYet),
+    ...outboxStatements(db, params, idempotencyRetentionMs),
+  ];
+  if (inlinedSize(statements) > maxInlineBytes) return undefined;
+  if (!(await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements))) return undefined;
+  cache.remember(draft, { steps: [], waits: [], hooks: [] });
+  return results;
+}
+
+/** Fails the transaction unless `createdAt` is within the database clock's window. */
+function clockGuard(db: Database, createdAt: number, maxFutureCreatedAtMs: number): string {
+  const { nowMs } = db.tables;
   const upperBound = Number.isFinite(maxFutureCreatedAtMs) ? ` AND $1::bigint <= ${nowMs} + $2::bigint` : '';
-  const clockGuard = inlineParameters(`SELECT 1 / (CASE WHEN $1::bigint >= ${nowMs}${upperBound} THEN 1 ELSE 0 END)`, [
+  return inlineParameters(`SELECT 1 / (CASE WHEN $1::bigint >= ${nowMs}${upperBound} THEN 1 ELSE 0 END)`, [
     createdAt,
     Number.isFinite(maxFutureCreatedAtMs) ? maxFutureCreatedAtMs : 0,
   ]);
-  const committed = await db.transaction(
+}
+
+/** BEGIN, the guards, the writes and COMMIT in one round trip; false when a guard or key refused it. */
+async function commitGuarded(db: Database, guards: string[], statements: Statement[]): Promise<boolean> {
+  return db.transaction(
     async (client) => {
       try {
-        await client.query(`${beginReadCommitted};\n${tailGuard};\n${clockGuard};\n${inline(statements)};\nCOMMIT`);
+        await client.query(`${beginReadCommitted};\n${guards.join(';\n')};\n${inline(statements)};\nCOMMIT`);
         return true;
       } catch (error) {
         const code = errorCode(error);
@@ -116,10 +182,4 @@ export async function appendFromCache(
     },
     { selfDelimited: true },
   );
-  if (!committed) {
-    cache.forget(runId);
-    return undefined;
-  }
-  cache.remember(draft, { steps: [], waits: [], hooks: [] }, known);
-  return results;
 }

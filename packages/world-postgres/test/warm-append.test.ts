@@ -139,3 +139,64 @@ describe('world-postgres: appends to a run this World wrote last', () => {
     expect((await world!.runs.get(claimant)).lastSeq).toBe(3);
   });
 });
+
+describe('world-postgres: a run created with a proposed stamp', () => {
+  const created = (workflowName = 'w') => ({ eventType: 'run_created', eventData: { workflowName } }) as const;
+
+  it('is created in one round trip, wake included', async () => {
+    const [world] = worlds(1);
+    await world!.runs.list(); // connected and migrated
+    const before = CountingClient.queries;
+    const { run, event } = await world!.events.create('run-warm-1', created(), {
+      ...ahead(),
+      enqueue: [{ topic: 'wakes', payload: { runId: 'run-warm-1' } }],
+    });
+    expect(CountingClient.queries - before).toBe(1);
+    expect(event.seq).toBe(1);
+    expect(run.status).toBe('pending');
+    expect(await world!.runs.get('run-warm-1')).toEqual(run);
+    // The wake committed with it.
+    const woken: unknown[] = [];
+    const consumer = world!.queue.consume('wakes', async (message) => {
+      woken.push(message.payload);
+    });
+    await expect.poll(() => woken, { timeout: 10_000 }).toEqual([{ runId: 'run-warm-1' }]);
+    await consumer.stop();
+    // And its next append is warm too.
+    const middle = CountingClient.queries;
+    await world!.events.createBatch('run-warm-1', [{ eventType: 'run_started' }], ahead());
+    expect(CountingClient.queries - middle).toBe(1);
+  });
+
+  it('is refused as a duplicate when the id is taken, by this World or another, and writes nothing', async () => {
+    const [first, second] = worlds(2);
+    await first!.events.create('run-warm-2', created());
+    for (const world of [first!, second!]) {
+      const again = await world.events.create('run-warm-2', created(), ahead()).catch((error: unknown) => error);
+      expect(EntityConflictError.is(again)).toBe(true);
+    }
+    expect((await first!.runs.get('run-warm-2')).lastSeq).toBe(1);
+    expect((await first!.events.list('run-warm-2')).data).toHaveLength(1);
+  });
+
+  it('lets exactly one of two racing creators of one id win', async () => {
+    const [first, second] = worlds(2);
+    const outcomes = await Promise.allSettled([
+      first!.events.create('run-warm-3', created('a'), ahead()),
+      second!.events.create('run-warm-3', created('b'), ahead()),
+    ]);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    const loser = outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult;
+    expect(EntityConflictError.is(loser.reason)).toBe(true);
+    expect((await first!.events.list('run-warm-3')).data).toHaveLength(1);
+  });
+
+  it('is refused when the stamp is already in the database clock’s past, and writes nothing', async () => {
+    const [world] = worlds(1);
+    const refused = await world!.events
+      .create('run-warm-4', created(), { createdAt: Date.now() - 60_000 })
+      .catch((error: unknown) => error);
+    expect(FenceConflictError.is(refused)).toBe(true);
+    await expect(world!.runs.get('run-warm-4')).rejects.toThrow(/not found/i);
+  });
+});

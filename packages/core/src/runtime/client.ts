@@ -13,6 +13,7 @@ import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
+import { appendFromClient } from './client-stamps.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
 import { workflowTopic } from './topics.js';
 import { startRunSpan, traceMetadataKey } from './tracing.js';
@@ -271,7 +272,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       };
       let created: WatchedTail | undefined;
       try {
-        const { event } = await world.events.create(runId, request, { enqueue: [wakeMessage(runId)] });
+        const { event } = await appendFromClient(world, runId, request, { enqueue: [wakeMessage(runId)] });
         created = { lastSeq: event.seq, status: 'pending' };
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
@@ -307,7 +308,8 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         const hook = await wait.next();
         try {
           // The delivery and the wake that makes the run see it commit together.
-          await world.events.create(
+          await appendFromClient(
+            world,
             hook.runId,
             { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
             { enqueue: [wakeMessage(hook.runId)] },

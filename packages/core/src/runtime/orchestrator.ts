@@ -11,6 +11,7 @@ import type { WorldEvent } from '../world/schemas/events.js';
 import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
+import { shareClockReading } from './client-stamps.js';
 import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease, LeaseLostError } from './lease.js';
 import { isOutage, isTransient, Recorder, SpeculationRefused } from './recorder.js';
@@ -85,13 +86,16 @@ export class Orchestrator {
     const ceiling = Math.max(floor, Math.min(1000, window / 2));
     this.clock = new WorldClock(toClock(options.clock));
     this.inline = new InlineSteps(options.world, options.stepSlots, this.clock, options.beforeStepAttempt);
+    const margin = new SpeculationMargin(floor, ceiling);
     this.recorder = new Recorder({
       world: options.world,
       runLease: options.runLease,
       stepSlots: options.stepSlots,
       clock: this.clock,
-      margin: new SpeculationMargin(floor, ceiling),
+      margin,
     });
+    // Clients of this World in this process stamp their appends from the same reading.
+    shareClockReading(options.world, { clock: this.clock, margin });
     this.children = new Children(options.world, this.recorder, options.runLease);
   }
 

@@ -12,6 +12,7 @@ import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
+import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
@@ -53,9 +54,6 @@ export interface RecorderOptions {
  * step); the messages that work implies (a queued step, a timer) go in the same append
  * through the World's outbox, so a crash can never keep one without the other.
  */
-/** How recently the World's own stamp must have been seen for a commit to propose its stamp. */
-const clockReadingFreshMs = 5000;
-
 export class Recorder {
   constructor(private readonly options: RecorderOptions) {}
 

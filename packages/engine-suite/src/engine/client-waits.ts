@@ -152,5 +152,48 @@ export function describeClientWaits(options: EngineSuiteOptions): void {
         InvalidInputError.is(await rejection(harness.client.start(echo, 1, { onConflict: 'nope' as never }))),
       ).toBe(true);
     });
+
+    it("stamps a start and a hook delivery from a worker's reading of the World's clock in the same process", async () => {
+      await harness.startWorker({ workflows: [echo, parked] });
+      // The first run teaches the worker the World's clock.
+      expect(await (await harness.client.start(echo, 'first')).result()).toBe('first');
+      const token = `stamp:${key()}`;
+      const run = await harness.client.start(parked, token);
+      await harness.client.resumeHook(token, { n: 1 });
+      expect(await run.result()).toEqual({ n: 1 });
+      // A stamped append can be written without reading the World's clock first.
+      const clientAppends = harness.world.calls.filter(
+        (call) =>
+          call.runId === run.id && (call.eventTypes[0] === 'run_created' || call.eventTypes[0] === 'hook_received'),
+      );
+      expect(clientAppends.map((call) => [call.eventTypes[0], call.stamped])).toEqual([
+        ['run_created', true],
+        ['hook_received', true],
+      ]);
+    });
+
+    it('sends a start again unstamped when the World refuses its stamp as past, and creates the run once', async () => {
+      await harness.startWorker({ workflows: [echo] });
+      expect(await (await harness.client.start(echo, 'first')).result()).toBe('first');
+      // The next start is slow to reach the World: its stamp is in the World's past by then.
+      let delayed = false;
+      harness.world.beforeAppend = async (call) => {
+        if (!delayed && call.eventTypes[0] === 'run_created' && call.stamped) {
+          delayed = true;
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+        }
+      };
+      const run = await harness.client.start(echo, 'second');
+      expect(await run.result()).toBe('second');
+      const creations = harness.world.calls.filter(
+        (call) => call.runId === run.id && call.eventTypes[0] === 'run_created',
+      );
+      expect(creations.map((call) => call.stamped)).toEqual([true, false]);
+      expect(
+        (await harness.client.getRun(run.id).then((handle) => handle.events())).filter(
+          (event) => event.eventType === 'run_created',
+        ),
+      ).toHaveLength(1);
+    });
   });
 }

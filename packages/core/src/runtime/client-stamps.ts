@@ -1,0 +1,70 @@
+import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
+import type { CreateEventRequest } from '../world/schemas/events.js';
+import type { CreateEventParams, CreateEventResult, World } from '../world/world.js';
+import type { SpeculationMargin } from './speculation-margin.js';
+import type { WorldClock } from './world-clock.js';
+
+/**
+ * How recently the World must have stamped a commit itself for a writer to stamp the next
+ * one: only the World's own stamps can correct a reading that runs ahead.
+ */
+export const clockReadingFreshMs = 5000;
+
+/** A worker's reading of its World's clock, and how far ahead of it a stamp must be. */
+export interface ClockReading {
+  clock: WorldClock;
+  margin: SpeculationMargin;
+}
+
+/**
+ * Readings lent by workers to clients of the same World object in the same process. A
+ * stamped append needs no read of the World's clock first (on PostgreSQL it is one round
+ * trip instead of two), but only a worker learns that clock: from the stamps of every pass
+ * it records. Keyed weakly by the World, so a closed World and its reading go together.
+ */
+const readings = new WeakMap<World, ClockReading>();
+
+/** Lends `reading` to clients of `world` in this process (the last worker to start wins). */
+export function shareClockReading(world: World, reading: ClockReading): void {
+  readings.set(world, reading);
+}
+
+/**
+ * A client's append (a run's creation, a hook's delivery). Stamped from a worker's fresh
+ * reading when this process has one for `world`; otherwise left to the World, and a run's
+ * creation (always stamped by the World from its clock, being the run's first event) then
+ * refreshes the reading. A stamp the World refuses (already in its past, or before the run's
+ * last event) wrote nothing; the append is sent again unstamped, and the reading is
+ * distrusted until the World's own stamp renews it. Nothing else is retried.
+ */
+export async function appendFromClient(
+  world: World,
+  runId: string,
+  request: CreateEventRequest,
+  params: CreateEventParams,
+): Promise<CreateEventResult> {
+  const reading = readings.get(world);
+  if (reading?.clock.observedWithin(clockReadingFreshMs)) {
+    const { clock, margin } = reading;
+    const stamp = clock.now() + margin.ms;
+    const sentAt = clock.localNow();
+    try {
+      const result = await world.events.create(runId, request, { ...params, createdAt: stamp });
+      margin.committed(clock.localNow() - sentAt);
+      return result;
+    } catch (error) {
+      if (!FenceConflictError.is(error)) throw error;
+      if (request.eventType === 'run_created') {
+        margin.refused(clock.localNow() - sentAt);
+        clock.observeStampInPast(stamp, clock.localNow());
+      }
+      clock.distrust();
+    }
+  }
+  const sentAt = reading?.clock.localNow();
+  const result = await world.events.create(runId, request, params);
+  if (reading !== undefined && sentAt !== undefined && request.eventType === 'run_created') {
+    reading.clock.observeStamp(result.event.createdAt, sentAt, reading.clock.localNow());
+  }
+  return result;
+}
