@@ -120,6 +120,32 @@ export function describeStreams(options: ConformanceOptions): void {
       expect(received.map((chunk) => chunk.index)).toEqual([0, 1, 2, 3, 4]);
     });
 
+    test('with streams.closedWithRun, the append that ends a run closes its open streams and ends their reads', async (scope) => {
+      const { world } = scope;
+      if (world.capabilities.streams.closedWithRun !== true) {
+        scope.skipBecause('capabilities.streams.closedWithRun is not true (the engine closes streams itself)');
+      }
+      for (const ending of [
+        { eventType: 'run_completed', eventData: { output: 1 } },
+        { eventType: 'run_failed', eventData: { error: { name: 'Error', message: 'boom' } } },
+        { eventType: 'run_cancelled', eventData: {} },
+      ] as const) {
+        const { runId } = await startedRun(world);
+        await world.streams.write(runId, 'open', 'one');
+        await world.streams.write(runId, 'done', 'two');
+        await world.streams.close(runId, 'done');
+        const reading = readAll(world, runId, 'open');
+        await world.events.create(runId, ending);
+        const chunks = await within(reading, 5000, `a live read to end once ${ending.eventType} committed`);
+        expect(chunks.map((chunk) => chunk.data)).toEqual(['one']);
+        const streams = await world.streams.list(runId);
+        expect(streams.map((stream) => [stream.name, stream.closed, stream.chunkCount])).toEqual([
+          ['open', true, 1],
+          ['done', true, 1],
+        ]);
+      }
+    });
+
     test('text comes back as strings and binary as Uint8Array with identical bytes', async ({ world }) => {
       const { runId } = await startedRun(world);
       const text = 'héllo ✓ 𝄞 "quoted"\n';

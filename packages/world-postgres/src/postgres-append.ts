@@ -17,7 +17,7 @@ import type { PoolClient, QueryResult } from 'pg';
 import { ulid } from 'ulid';
 import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs } from './database.js';
 import { type InlineValue, inlineParameters } from './inline-sql.js';
-import { eventNotification, queueKey } from './notifications.js';
+import { eventNotification, queueKey, streamKey } from './notifications.js';
 import { sendSql } from './queue-sql.js';
 import type { RunCache } from './run-cache.js';
 import { formatTail } from './run-tails.js';
@@ -431,5 +431,17 @@ export function writeStatements(db: Database, draft: RunDraft, base: RunEntityRe
       eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
     ],
   });
+  // The append that ends the run closes the run's open streams with it and wakes their
+  // readers (the capability `streams.closedWithRun`), so the engine need not list them.
+  if (draft.events.some((event) => runEndingEvents.has(event.eventType))) {
+    statements.push({
+      text: `WITH closed AS (
+         UPDATE ${db.tables.streams} SET closed = true, updated_at = $4 WHERE run_id = $1 AND NOT closed RETURNING name)
+       SELECT pg_notify($2, $3 || name) FROM closed`,
+      values: [draft.runId, db.channel, streamKey(draft.runId, ''), run.updatedAt],
+    });
+  }
   return statements;
 }
+
+const runEndingEvents = new Set(['run_completed', 'run_failed', 'run_cancelled']);

@@ -108,7 +108,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
     },
-    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
+    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
   };
   const { pool, owned } = openPool(parsed);
   const db = new Database(

@@ -41,8 +41,12 @@ export async function cancelRunTree(world: World, runId: string, reason?: string
   return run;
 }
 
-/** Streams end with their run, so live readers finish instead of waiting forever. */
+/**
+ * Streams end with their run, so live readers finish instead of waiting forever. A World
+ * that closes them with the append that ended the run has done it already.
+ */
 export async function closeRunStreams(world: World, runId: string): Promise<void> {
+  if (world.capabilities.streams.closedWithRun === true) return;
   for (const stream of await world.streams.list(runId)) {
     if (!stream.closed) await world.streams.close(runId, stream.name);
   }

@@ -54,6 +54,13 @@ export interface WorldCapabilities {
   streams: {
     /** Largest chunk in bytes (UTF-8 bytes for text). */
     maxChunkBytes: number;
+    /**
+     * True when the append that ends a run (`run_completed`, `run_failed`, `run_cancelled`)
+     * also closes every open stream of the run, atomically with it, waking their live
+     * readers. The engine then leaves the closing to the World; otherwise it lists and
+     * closes the run's streams itself after the run ends. Default false.
+     */
+    closedWithRun?: boolean;
   };
 }
 
