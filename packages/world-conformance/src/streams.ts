@@ -1,4 +1,11 @@
-import { RunNotFoundError, type StreamChunk, StreamClosedError, streamInfoSchema, type World } from '@cairn/core/world';
+import {
+  type CreateEventRequest,
+  RunNotFoundError,
+  type StreamChunk,
+  StreamClosedError,
+  streamInfoSchema,
+  type World,
+} from '@cairn/core/world';
 import { expect } from 'vitest';
 import { type ConformanceOptions, deferred, expectError, freshRunId, section, startedRun, within } from './helpers.js';
 
@@ -125,11 +132,12 @@ export function describeStreams(options: ConformanceOptions): void {
       if (world.capabilities.streams.closedWithRun !== true) {
         scope.skipBecause('capabilities.streams.closedWithRun is not true (the engine closes streams itself)');
       }
-      for (const ending of [
+      const endings: CreateEventRequest[] = [
         { eventType: 'run_completed', eventData: { output: 1 } },
         { eventType: 'run_failed', eventData: { error: { name: 'Error', message: 'boom' } } },
         { eventType: 'run_cancelled', eventData: {} },
-      ] as const) {
+      ];
+      for (const ending of endings) {
         const { runId } = await startedRun(world);
         await world.streams.write(runId, 'open', 'one');
         await world.streams.write(runId, 'done', 'two');

@@ -14,7 +14,7 @@ function openWorld(): World {
 }
 
 const writeOne = step('closed-with-run.write', async (text: string) => {
-  const writer = getWritable<string>().getWriter();
+  const writer = getWritable().getWriter();
   await writer.write(text);
   writer.releaseLock();
   return text;
