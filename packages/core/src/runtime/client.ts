@@ -15,6 +15,7 @@ import type { ListRunsOptions, Page, WatchedTail, World } from '../world/world.j
 import { cancelRunTree } from './cancel.js';
 import { appendFromClient } from './client-stamps.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
+import { rememberCreatedRun } from './created-runs.js';
 import { workflowTopic } from './topics.js';
 import { startRunSpan, traceMetadataKey } from './tracing.js';
 
@@ -274,6 +275,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       try {
         const { event } = await appendFromClient(world, runId, request, { enqueue: [wakeMessage(runId)] });
         created = { lastSeq: event.seq, status: 'pending' };
+        rememberCreatedRun(world, event);
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);

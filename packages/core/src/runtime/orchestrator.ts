@@ -12,6 +12,7 @@ import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
 import { shareClockReading } from './client-stamps.js';
+import { takeCreatedRun } from './created-runs.js';
 import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease, LeaseLostError } from './lease.js';
 import { isOutage, isTransient, Recorder, SpeculationRefused } from './recorder.js';
@@ -295,7 +296,11 @@ export class Orchestrator {
    */
   private async load(runId: string): Promise<WorkflowReplay> {
     const { world } = this.options;
-    const page = await world.events.list(runId, { afterSeq: 0, limit: 1000 });
+    // A run a client in this process just created: its log so far is known (see created-runs.ts).
+    const known = takeCreatedRun(world, runId);
+    const page = known
+      ? { data: [known], hasMore: false }
+      : await world.events.list(runId, { afterSeq: 0, limit: 1000 });
     const created = page.data[0];
     if (created?.eventType !== 'run_created') {
       throw new Error(`The log of run ${runId} does not start with run_created`);

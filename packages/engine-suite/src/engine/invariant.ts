@@ -1,4 +1,4 @@
-import { createHook, FenceConflictError, replayRun, sleep, step, workflow } from '@cairn/core';
+import { createClient, createHook, FenceConflictError, replayRun, sleep, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
 
@@ -210,7 +210,9 @@ export function describeInvariant(options: EngineSuiteOptions): void {
 
     it('starts a cold pass from one read of the log, without reading the run', async () => {
       await harness.startWorker({ workflows: [longChain] });
-      const run = await harness.client.start(longChain, 3);
+      // Started by a client of another World object, as from another process: the worker
+      // knows nothing of the run but its wake.
+      const run = await createClient({ world: harness.world.inner }).start(longChain, 3);
       // Polled on the World underneath, so the test's own reads are not counted.
       await eventually(
         async () => ((await harness.world.inner.runs.get(run.id)).status === 'completed' ? true : undefined),
@@ -222,6 +224,25 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       const reads = harness.world.reads.filter((read) => read.runId === run.id);
       expect(reads.filter((read) => read.method === 'runs.get')).toEqual([]);
       expect(reads.filter((read) => read.method === 'events.list')).toHaveLength(1);
+    });
+
+    it('starts the first pass of a run a client in the same process created without reading the log', async () => {
+      await harness.startWorker({ workflows: [longChain] });
+      const run = await harness.client.start(longChain, 3);
+      expect(await run.result()).toBe(3);
+      // The client knows the log it just wrote; the pass's first commit is fenced on its tail.
+      const logReads = harness.world.reads.filter((read) => read.runId === run.id && read.method === 'events.list');
+      expect(logReads).toEqual([]);
+    });
+
+    it('catches up when a run created in the same process moved on before its first pass', async () => {
+      const run = await harness.client.start(longChain, 2);
+      // Cancelled before any worker saw it: the log the client remembers is stale.
+      await harness.world.inner.events.create(run.id, { eventType: 'run_cancelled', eventData: { reason: 'early' } });
+      await harness.startWorker({ workflows: [longChain] });
+      await expect(run.result()).rejects.toThrow(/cancel/i);
+      const events = await allEvents(harness.world.inner, run.id);
+      expect(events.map((event) => event.eventType)).toEqual(['run_created', 'run_cancelled']);
     });
 
     it("stamps a pass's first commit itself once it knows the World's clock", async () => {
