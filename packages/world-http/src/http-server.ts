@@ -82,7 +82,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     webhookBaseUrl: options.webhookBaseUrl ?? null,
   });
 
-  async function serve(request: IncomingMessage, response: ServerResponse, signal: AbortSignal): Promise<void> {
+  async function serve(request: IncomingMessage, response: ServerResponse, signal: () => AbortSignal): Promise<void> {
     const path = (request.url ?? '/').split('?')[0]!;
     if (closing) {
       throw new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
@@ -110,22 +110,40 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
     authorize(name, route.role, role);
     const body = parseJsonBody(await readBody(request, maxBodyBytes, bodyTimeoutMs));
-    const context: RouteContext = { world, signal, sessions, longPollMs };
-    if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal);
+    const context: RouteContext = {
+      world,
+      get signal() {
+        return signal();
+      },
+      sessions,
+      longPollMs,
+    };
+    if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal());
     const result = await route.handle(body, context);
     sendJson(response, 200, { result: result ?? null });
   }
 
   const handler: RequestListener = (request, response) => {
-    const controller = new AbortController();
-    live.add(controller);
+    // Made only for a route that waits (long-polls, live reads): a controller, its signal
+    // and the abort event at the end were a measurable share of every short request's cost.
+    let controller: AbortController | undefined;
+    let ended = false;
+    const signal = () => {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (ended) controller.abort(requestEnded);
+        else live.add(controller);
+      }
+      return controller.signal;
+    };
     response.on('close', () => {
+      ended = true;
+      if (controller === undefined) return;
       live.delete(controller);
-      // A shared reason: aborting without one builds a DOMException, stack and all, on
-      // every request, which showed up as a real share of a request's cost.
+      // A shared reason: aborting without one builds a DOMException, stack and all.
       controller.abort(requestEnded);
     });
-    serve(request, response, controller.signal).catch((error: unknown) => {
+    serve(request, response, signal).catch((error: unknown) => {
       const { status, body } = errorToWire(error);
       if (status >= 500 && body.code === 'INTERNAL_ERROR') {
         const path = (request.url ?? '').split('?')[0]!;
