@@ -15,7 +15,13 @@ const originalQuery = pg.Client.prototype.query;
 pg.Client.prototype.query = function (config, ...rest) {
   if (counting) {
     const text = typeof config === 'string' ? config : config.text;
-    const key = text.replace(/\s+/g, ' ').slice(0, 90);
+    // Values inlined into a statement's text (quoted strings, numbers) would make every
+    // statement its own kind; they are masked so statements of one shape count together.
+    const key = text
+      .replace(/\s+/g, ' ')
+      .replace(/'(?:[^']|'')*'/g, "'…'")
+      .replace(/\b\d+\b/g, 'N')
+      .slice(0, 90);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return originalQuery.call(this, config, ...rest);

@@ -41,6 +41,11 @@ export interface EventLogSettings {
 export class PostgresEventLog implements WorldEvents {
   /** The runs this World appended to last, so their next append can skip the reads. */
   private readonly runCache = new RunCache();
+  /**
+   * This World's latest append to each run, while it runs. A commit's notification can
+   * reach a watcher before the append that sent it has returned (and cached what it wrote).
+   */
+  private readonly appending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly db: Database,
@@ -57,7 +62,17 @@ export class PostgresEventLog implements WorldEvents {
     return this.append(parseAppendInput(runId, { requests }, params, this.settings.maxPayloadBytes));
   }
 
-  private async append({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
+  private async append(input: AppendInput): Promise<CreateEventResult[]> {
+    const work = this.appendNow(input);
+    this.appending.set(input.runId, work);
+    try {
+      return await work;
+    } finally {
+      if (this.appending.get(input.runId) === work) this.appending.delete(input.runId);
+    }
+  }
+
+  private async appendNow({ runId, requests, params }: AppendInput): Promise<CreateEventResult[]> {
     const { maxFutureCreatedAtMs, idempotencyRetentionMs } = this.settings;
     const settings = { maxFutureCreatedAtMs, idempotencyRetentionMs };
     // Taken before the append: if the listener stays up throughout, every commit after this
@@ -166,10 +181,19 @@ export class PostgresEventLog implements WorldEvents {
     }
   }
 
-  /** The tail, with the ended run when this World committed the ending itself (no read needed). */
-  private withEndedRun(runId: string, tail: WatchedTail): WatchedTail {
+  /**
+   * The tail, with the ended run when this World committed the ending itself (no read
+   * needed). If the ending's notification came first, its append is still returning: wait
+   * for it rather than have the caller read the run.
+   */
+  private async withEndedRun(runId: string, tail: WatchedTail): Promise<WatchedTail> {
     if (!isTerminalRunStatus(tail.status)) return tail;
-    const run = this.runCache.ended(runId, tail.lastSeq);
+    let run = this.runCache.ended(runId, tail.lastSeq);
+    const pending = this.appending.get(runId);
+    if (run === undefined && pending !== undefined) {
+      await pending.catch(() => {});
+      run = this.runCache.ended(runId, tail.lastSeq);
+    }
     return run === undefined ? tail : { ...tail, run };
   }
 

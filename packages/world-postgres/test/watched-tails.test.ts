@@ -130,6 +130,32 @@ describe('world-postgres: tails carried by notifications', () => {
     }
   });
 
+  it('hands over the ended run even when the notification overtakes its own append', async () => {
+    const [world] = worlds(1);
+    let runReads = 0;
+    const counted: World = {
+      ...world!,
+      runs: {
+        ...world!.runs,
+        get: (runId) => {
+          runReads++;
+          return world!.runs.get(runId);
+        },
+      },
+    };
+    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
+    await worker.start();
+    try {
+      // A run with no steps ends in its first commit, whose notification often reaches the
+      // waiting client before the append that sent it has returned.
+      const client = createClient({ world: counted });
+      for (let index = 0; index < 20; index++) expect(await (await client.start(chain, 0)).result()).toBe(0);
+      expect(runReads).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('gives a watch the ended run exactly as runs.get returns it', async () => {
     const [world] = worlds(1);
     const runId = await createRun(world!);
