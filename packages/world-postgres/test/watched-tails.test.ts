@@ -81,79 +81,26 @@ describe('world-postgres: tails carried by notifications', () => {
 
   it('lets a client wait for a result without reading the run at every step', async () => {
     const [world] = worlds(1);
-    let runReads = 0;
-    // The client's World counts its reads; the worker uses the World directly.
-    const counted: World = {
-      ...world!,
-      runs: {
-        ...world!.runs,
-        get: (runId) => {
-          runReads++;
-          return world!.runs.get(runId);
-        },
-      },
-    };
-    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
-    await worker.start();
-    try {
-      const run = await createClient({ world: counted }).start(chain, 20);
-      expect(await run.result()).toBe(20);
-      // Once at the start and once when the watch reports the run ended: not once per event.
-      expect(runReads).toBeLessThanOrEqual(3);
-    } finally {
-      await worker.stop();
-    }
+    // Once at the start and once when the watch reports the run ended: not once per event.
+    expect(await runReadsWhileWaiting(world!, [20])).toBeLessThanOrEqual(3);
   });
 
   it('hands the ended run to the watch that sees it end, so result() reads no run at all', async () => {
     const [world] = worlds(1);
-    let runReads = 0;
-    const counted: World = {
-      ...world!,
-      runs: {
-        ...world!.runs,
-        get: (runId) => {
-          runReads++;
-          return world!.runs.get(runId);
-        },
-      },
-    };
-    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
-    await worker.start();
-    try {
-      const run = await createClient({ world: counted }).start(chain, 3);
-      expect(await run.result()).toBe(3);
-      // The World committed the ending itself, so it knows the run as it will stay.
-      expect(runReads).toBe(0);
-    } finally {
-      await worker.stop();
-    }
+    // The World committed the ending itself, so it knows the run as it will stay.
+    expect(await runReadsWhileWaiting(world!, [3])).toBe(0);
   });
 
   it('hands over the ended run even when the notification overtakes its own append', async () => {
     const [world] = worlds(1);
-    let runReads = 0;
-    const counted: World = {
-      ...world!,
-      runs: {
-        ...world!.runs,
-        get: (runId) => {
-          runReads++;
-          return world!.runs.get(runId);
-        },
-      },
-    };
-    const worker = createWorker({ world: world!, workflows: [chain], logger: false });
-    await worker.start();
-    try {
-      // A run with no steps ends in its first commit, whose notification often reaches the
-      // waiting client before the append that sent it has returned.
-      const client = createClient({ world: counted });
-      for (let index = 0; index < 20; index++) expect(await (await client.start(chain, 0)).result()).toBe(0);
-      expect(runReads).toBe(0);
-    } finally {
-      await worker.stop();
-    }
+    // A run with no steps ends in its first commit, whose notification often reaches the
+    // waiting client before the append that sent it has returned.
+    expect(
+      await runReadsWhileWaiting(
+        world!,
+        Array.from({ length: 20 }, () => 0),
+      ),
+    ).toBe(0);
   });
 
   it('gives a watch the ended run exactly as runs.get returns it', async () => {
@@ -170,6 +117,33 @@ describe('world-postgres: tails carried by notifications', () => {
     expect((await world!.events.watch(runId, 2))?.run?.output).toEqual({ total: 7 });
   });
 });
+
+/**
+ * Runs `chain` once per count, one after another, with a worker on `world` and a client
+ * whose World counts `runs.get`; returns how many reads the client made while waiting.
+ */
+async function runReadsWhileWaiting(world: World, counts: number[]): Promise<number> {
+  let runReads = 0;
+  const counted: World = {
+    ...world,
+    runs: {
+      ...world.runs,
+      get: (runId) => {
+        runReads++;
+        return world.runs.get(runId);
+      },
+    },
+  };
+  const worker = createWorker({ world, workflows: [chain], logger: false });
+  await worker.start();
+  try {
+    const client = createClient({ world: counted });
+    for (const count of counts) expect(await (await client.start(chain, count)).result()).toBe(count);
+    return runReads;
+  } finally {
+    await worker.stop();
+  }
+}
 
 /** A real pool that counts reads of a run's tail. */
 class TailReadCountingPool extends pg.Pool {
