@@ -13,9 +13,9 @@ import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
+import { rememberClientAppend } from './client-appends.js';
 import { appendFromClient } from './client-stamps.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
-import { rememberCreatedRun } from './created-runs.js';
 import { workflowTopic } from './topics.js';
 import { startRunSpan, traceMetadataKey } from './tracing.js';
 
@@ -275,7 +275,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       try {
         const { event } = await appendFromClient(world, runId, request, { enqueue: [wakeMessage(runId)] });
         created = { lastSeq: event.seq, status: 'pending' };
-        rememberCreatedRun(world, event);
+        rememberClientAppend(world, event);
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -310,12 +310,13 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         const hook = await wait.next();
         try {
           // The delivery and the wake that makes the run see it commit together.
-          await appendFromClient(
+          const { event } = await appendFromClient(
             world,
             hook.runId,
             { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
             { enqueue: [wakeMessage(hook.runId)] },
           );
+          rememberClientAppend(world, event);
           return { runId: hook.runId, hookId: hook.hookId };
         } catch (error) {
           // Disposed between the lookup and the append: wait for the token's next holder.

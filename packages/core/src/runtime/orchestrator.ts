@@ -11,8 +11,8 @@ import type { WorldEvent } from '../world/schemas/events.js';
 import type { World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { Children, sendArguments } from './children.js';
+import { takeClientAppends } from './client-appends.js';
 import { shareClockReading } from './client-stamps.js';
-import { takeCreatedRun } from './created-runs.js';
 import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease, LeaseLostError } from './lease.js';
 import { isOutage, isTransient, Recorder, SpeculationRefused } from './recorder.js';
@@ -196,12 +196,16 @@ export class Orchestrator {
     const { world } = this.options;
     const runId = replay.runId;
     let behind = !caughtUp;
+    // Events a client in this process appended may stand in for the first read of the pass;
+    // after a lost fence the pass reads the log.
+    let startOfPass = true;
     for (;;) {
       if (leaseLost.aborted) throw new LeaseLostError(`the lease on run ${runId}'s wake was lost`);
       // Our own commits are fed back directly, so the log only needs re-reading when
       // something else may have written: at the start, after a watch fires, after a lost fence.
-      if (behind) await this.catchUp(replay);
+      if (behind) await this.catchUp(replay, startOfPass);
       behind = false;
+      startOfPass = false;
       if (replay.isTerminal) {
         this.warm.delete(runId);
         this.inline.abandonRun(runId, `run ${runId} has ended`);
@@ -296,11 +300,9 @@ export class Orchestrator {
    */
   private async load(runId: string): Promise<WorkflowReplay> {
     const { world } = this.options;
-    // A run a client in this process just created: its log so far is known (see created-runs.ts).
-    const known = takeCreatedRun(world, runId);
-    const page = known
-      ? { data: [known], hasMore: false }
-      : await world.events.list(runId, { afterSeq: 0, limit: 1000 });
+    // A run a client in this process just created: its log so far is known (client-appends.ts).
+    const known = takeClientAppends(world, runId, 0);
+    const page = known ? { data: known, hasMore: false } : await world.events.list(runId, { afterSeq: 0, limit: 1000 });
     const created = page.data[0];
     if (created?.eventType !== 'run_created') {
       throw new Error(`The log of run ${runId} does not start with run_created`);
@@ -338,7 +340,14 @@ export class Orchestrator {
     return true;
   }
 
-  private async catchUp(replay: WorkflowReplay): Promise<void> {
+  private async catchUp(replay: WorkflowReplay, mayUseClientAppends = false): Promise<void> {
+    const known = mayUseClientAppends
+      ? takeClientAppends(this.options.world, replay.runId, replay.tail.seq)
+      : undefined;
+    if (known !== undefined) {
+      await this.feed(replay, known);
+      return;
+    }
     for (;;) {
       const page = await this.options.world.events.list(replay.runId, { afterSeq: replay.tail.seq, limit: 1000 });
       if (!(await this.feed(replay, page.data)) || !page.hasMore) return;

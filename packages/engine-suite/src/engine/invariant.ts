@@ -29,6 +29,8 @@ const hookOrSleep = workflow('invariant.hook-or-sleep', async (token: string) =>
   return Promise.race([hook.then((payload) => `hook:${payload}`), sleep(30).then(() => 'sleep')]);
 });
 
+const awaitsHook = workflow('invariant.awaits-hook', async (token: string) => createHook<string>({ token }));
+
 /** Each delivery's reaction runs many microtask hops; quiescence means they never interleave. */
 const quiescence = workflow('invariant.quiescence', async (prefix: string) => {
   const trace: string[] = [];
@@ -233,6 +235,20 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       // The client knows the log it just wrote; the pass's first commit is fenced on its tail.
       const logReads = harness.world.reads.filter((read) => read.runId === run.id && read.method === 'events.list');
       expect(logReads).toEqual([]);
+    });
+
+    it('wakes a run for a hook delivered from the same process without reading the log', async () => {
+      await harness.startWorker({ workflows: [awaitsHook] });
+      const token = `same-process:${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      const logReads = () =>
+        harness.world.reads.filter((read) => read.runId === run.id && read.method === 'events.list').length;
+      const before = logReads();
+      await harness.client.resumeHook(token, 'delivered');
+      expect(await run.result()).toBe('delivered');
+      // The delivering client knows the event it appended; the pass takes it from there.
+      expect(logReads() - before).toBe(0);
     });
 
     it('catches up when a run created in the same process moved on before its first pass', async () => {
