@@ -16,6 +16,7 @@ import { shareClockReading } from './client-stamps.js';
 import { InlineSteps } from './inline-steps.js';
 import { keepLease, type Lease, LeaseLostError } from './lease.js';
 import { isOutage, isTransient, Recorder, SpeculationRefused } from './recorder.js';
+import { sharedStopController } from './shared-stop.js';
 import { SpeculationMargin } from './speculation-margin.js';
 import type { BeforeStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
@@ -77,7 +78,7 @@ export class Orchestrator {
   private readonly children: Children;
   private stopping = false;
   /** Aborted by stop(): a pass holding for a wait about to fall due hands it off instead of holding on. */
-  private stopped = new AbortController();
+  private stopped = sharedStopController();
 
   constructor(private readonly options: OrchestratorOptions) {
     const floor = options.speculationMarginMs ?? 25;
@@ -103,7 +104,7 @@ export class Orchestrator {
   /** Lets passes start step attempts (again, after a stop). */
   start(): void {
     this.stopping = false;
-    if (this.stopped.signal.aborted) this.stopped = new AbortController();
+    if (this.stopped.signal.aborted) this.stopped = sharedStopController();
   }
 
   /** Stops starting step attempts and aborts the signals of running ones; passes finish recording them. */

@@ -3,6 +3,7 @@ import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
 import { keepLease, type Lease } from './lease.js';
 import type { Recorder } from './recorder.js';
+import { sharedStopController } from './shared-stop.js';
 import { type BeforeStepAttempt, runStepAttempt } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { type StepMessage, stepMessage, wakeRequest } from './topics.js';
@@ -25,13 +26,13 @@ export interface QueuedStepsOptions {
  * therefore never strand the run.
  */
 export class QueuedSteps {
-  private stopping = new AbortController();
+  private stopping = sharedStopController();
 
   constructor(private readonly options: QueuedStepsOptions) {}
 
   /** After a stop: attempts started from now on get a signal that is not aborted. */
   start(): void {
-    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+    if (this.stopping.signal.aborted) this.stopping = sharedStopController();
   }
 
   /** Aborts the signals of running attempts; their outcomes are still recorded. */

@@ -18,6 +18,11 @@ const fanOut = workflow('invariant.fan-out', async () => {
   return values;
 });
 
+/** `width` steps at once, each taking a little while, so their attempts overlap. */
+const wideFanOut = workflow('invariant.wide-fan-out', async (width: number) =>
+  Promise.all(Array.from({ length: width }, () => slowish(30))),
+);
+
 const hookOrStep = workflow('invariant.hook-or-step', async (token: string) => {
   const hook = createHook<string>({ token });
   const first = await Promise.race([hook.then(() => 'hook' as const), slowish(20).then(() => 'step' as const)]);
@@ -235,6 +240,32 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       // The client knows the log it just wrote; the pass's first commit is fenced on its tail.
       const logReads = harness.world.reads.filter((read) => read.runId === run.id && read.method === 'events.list');
       expect(logReads).toEqual([]);
+    });
+
+    it('keeps many runs waiting at once without a listener-leak warning', async () => {
+      // Node warns once an AbortSignal has more than ten listeners: a worker's own stop
+      // signal has one per waiting pass and per running attempt, which is by design.
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => {
+        if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
+      };
+      process.on('warning', onWarning);
+      try {
+        // Without the run lease every step goes through the step queue.
+        await harness.startWorker({ workflows: [wideFanOut, hookOrSleep], concurrency: 50, runLease: false });
+        const runs = await Promise.all(
+          Array.from({ length: 20 }, (_, index) =>
+            harness.client.start(hookOrSleep, `waiting-${index}-${Math.random()}`),
+          ),
+        );
+        expect(await (await harness.client.start(wideFanOut, 20)).result()).toHaveLength(20);
+        for (const run of runs) expect(await run.result()).toBe('sleep');
+        // Warnings are emitted on a later tick.
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings).toEqual([]);
     });
 
     it('wakes a run for a hook delivered from the same process without reading the log', async () => {
