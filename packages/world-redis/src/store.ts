@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { type CompleteLogger, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Cluster, Redis } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -45,7 +46,12 @@ export class Store {
     if (this.closed || this.closing) throw new WorldClosedError({ world: this.name });
   }
 
-  private readonly closingStarted = new AbortController();
+  /**
+   * Every live call in flight listens to this signal (one listener each, removed when the
+   * call settles), so it has no listener limit: past ten, Node would print a leak warning
+   * into the user's logs for what is the design.
+   */
+  private readonly closingStarted = unlimitedController();
 
   /** Marks the World closing: live waits stop, and their calls in flight are let go. */
   startClosing(): void {
@@ -190,4 +196,10 @@ function guard<Client extends object>(client: Client, mapError: (error: unknown)
       };
     },
   });
+}
+
+function unlimitedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

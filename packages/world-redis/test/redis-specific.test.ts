@@ -85,6 +85,31 @@ describe('world-redis: closing while a live read waits on the server', () => {
   });
 });
 
+describe('world-redis: many live waits at once', () => {
+  it('keeps twenty live watches waiting without a listener-leak warning', async () => {
+    // Each live call listens for the World's close; that many listeners is the design.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    const world = createTestWorld('single');
+    try {
+      const runIds: string[] = [];
+      for (let index = 0; index < 20; index++) runIds.push((await world.events.create(null, runCreated)).event.runId);
+      const watching = runIds.map((runId) => world.events.watch(runId, 1));
+      for (const runId of runIds) await world.events.create(runId, { eventType: 'run_started' });
+      await Promise.all(watching);
+      // Warnings are emitted on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+      await world.close();
+    }
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe('world-redis: an outage after start', () => {
   let server: RedisServer;
   beforeAll(async () => {
