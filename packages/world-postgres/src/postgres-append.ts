@@ -5,6 +5,7 @@ import {
   FenceConflictError,
   formatEventId,
   type Hook,
+  isTerminalRunStatus,
   nextCommitStamp,
   type Run,
   RunDraft,
@@ -433,7 +434,8 @@ export function writeStatements(db: Database, draft: RunDraft, base: RunEntityRe
   });
   // The append that ends the run closes the run's open streams with it and wakes their
   // readers (the capability `streams.closedWithRun`), so the engine need not list them.
-  if (draft.events.some((event) => runEndingEvents.has(event.eventType))) {
+  // A batch to an ended run is refused by the draft, so an ended run here is this batch's doing.
+  if (isTerminalRunStatus(run.status)) {
     statements.push({
       text: `WITH closed AS (
          UPDATE ${db.tables.streams} SET closed = true, updated_at = $4 WHERE run_id = $1 AND NOT closed RETURNING name)
@@ -443,5 +445,3 @@ export function writeStatements(db: Database, draft: RunDraft, base: RunEntityRe
   }
   return statements;
 }
-
-const runEndingEvents = new Set(['run_completed', 'run_failed', 'run_cancelled']);

@@ -3,6 +3,7 @@ import {
   type CreateEventRequest,
   type CreateEventResult,
   nextCommitStamp,
+  type Run,
   RunDraft,
   type RunEntityReader,
 } from '@cairn/core/world';
@@ -90,16 +91,18 @@ export async function appendFromCache(
   // A fence or a stamp the cached run already refuses: the long way reports it with the truth.
   if (params?.lastKnownEventId !== undefined && params.lastKnownEventId !== known.run.lastEventId) return undefined;
   if (createdAt < known.run.updatedAt) return undefined;
-  const reader = cachedReader(known);
-  const draft = new RunDraft(runId, known.run, reader);
-  let results: CreateEventResult[];
-  try {
-    results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, createdAt)));
-  } catch {
-    return undefined;
-  }
-  const statements = [...writeStatements(db, draft, reader), ...outboxStatements(db, params, idempotencyRetentionMs)];
-  if (inlinedSize(statements) > maxInlineBytes) return undefined;
+  const drafted = draftWrites(
+    db,
+    runId,
+    known.run,
+    cachedReader(known),
+    requests,
+    params,
+    createdAt,
+    idempotencyRetentionMs,
+  );
+  if (drafted === undefined) return undefined;
+  const { draft, results, statements } = drafted;
   const tailGuard = inlineParameters(
     `SELECT 1 / (SELECT count(*)::int FROM (
        SELECT 1 FROM ${db.tables.runs} WHERE run_id = $1 AND last_seq = $2 FOR NO KEY UPDATE) AS locked)`,
@@ -139,21 +142,38 @@ async function createWarm(
   createdAt: number,
   { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
 ): Promise<CreateEventResult[] | undefined> {
-  const draft = new RunDraft(runId, undefined, nothingYet);
+  const drafted = draftWrites(db, runId, undefined, nothingYet, requests, params, createdAt, idempotencyRetentionMs);
+  if (drafted === undefined) return undefined;
+  const { draft, results, statements } = drafted;
+  if (!(await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements))) return undefined;
+  cache.remember(draft, { steps: [], waits: [], hooks: [] });
+  return results;
+}
+
+/**
+ * The batch drafted on `run` (as `reader` holds its entities) at `createdAt`, and the
+ * statements that write it with its outbox; undefined when the draft refuses it or the
+ * statements are too large to inline (the long way then answers).
+ */
+function draftWrites(
+  db: Database,
+  runId: string,
+  run: Run | undefined,
+  reader: RunEntityReader,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+  createdAt: number,
+  idempotencyRetentionMs: number,
+): { draft: RunDraft; results: CreateEventResult[]; statements: Statement[] } | undefined {
+  const draft = new RunDraft(runId, run, reader);
   let results: CreateEventResult[];
   try {
     results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, createdAt)));
   } catch {
     return undefined;
   }
-  const statements = [
-    ...writeStatements(db, draft, nothingYet),
-    ...outboxStatements(db, params, idempotencyRetentionMs),
-  ];
-  if (inlinedSize(statements) > maxInlineBytes) return undefined;
-  if (!(await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements))) return undefined;
-  cache.remember(draft, { steps: [], waits: [], hooks: [] });
-  return results;
+  const statements = [...writeStatements(db, draft, reader), ...outboxStatements(db, params, idempotencyRetentionMs)];
+  return inlinedSize(statements) > maxInlineBytes ? undefined : { draft, results, statements };
 }
 
 /** Fails the transaction unless `createdAt` is within the database clock's window. */
