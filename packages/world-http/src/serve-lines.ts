@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { errorToWire } from './error-mapping.js';
 
@@ -17,8 +16,7 @@ export async function serveLines(response: ServerResponse, lines: AsyncIterable<
   try {
     for await (const line of lines) {
       if (signal.aborted) break;
-      if (!response.write(`${JSON.stringify(line)}\n`))
-        await Promise.race([once(response, 'drain'), once(response, 'close')]);
+      if (!response.write(`${JSON.stringify(line)}\n`)) await drainedOrClosed(response);
     }
   } catch (error) {
     if (!signal.aborted) response.write(`${JSON.stringify({ error: errorToWire(error).body })}\n`);
@@ -26,4 +24,22 @@ export async function serveLines(response: ServerResponse, lines: AsyncIterable<
     clearInterval(heartbeat);
     response.end();
   }
+}
+
+/**
+ * Waits until the response can take more, or has closed (an error closes it too). Both
+ * listeners go as soon as either fires: racing two `once()` promises left the loser's
+ * listeners on the response for its whole life, one more pair per full socket buffer.
+ */
+function drainedOrClosed(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    if (response.destroyed) return resolve();
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
