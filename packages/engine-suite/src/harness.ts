@@ -1,5 +1,5 @@
 import { type Client, createClient, createWorker, type Worker, type WorkflowDefinition } from '@cairn/core';
-import type { CreateEventParams, World } from '@cairn/core/world';
+import type { ClaimOutcome, CreateEventParams, World } from '@cairn/core/world';
 
 export interface EngineSuiteOptions {
   /** Shown in test titles. */
@@ -86,6 +86,10 @@ export interface RecordedCall {
   fenced: boolean;
   /** The append proposed its own `createdAt` rather than leaving the stamp to the World. */
   stamped: boolean;
+  /** How many claims the append acknowledged (`CreateEventParams.acknowledge`). */
+  acknowledged: number;
+  /** How many of its messages were asked to be queued claimed (`EnqueueRequest.claim`). */
+  claimed: number;
 }
 
 export interface RecordingWorld extends World {
@@ -106,6 +110,8 @@ export interface RecordingWorld extends World {
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
   /** Runs before every direct `queue.send`; a test makes sends fail here. */
   beforeSend?: (topic: string, payload: unknown) => Promise<void>;
+  /** Every `queue.extendClaim` and `queue.settleClaim`, in calling order, with what it resolved. */
+  claimCalls: { method: 'extendClaim' | 'settleClaim'; outcome?: ClaimOutcome; held: boolean }[];
 }
 
 /**
@@ -128,6 +134,7 @@ export function recordingWorld(inner: World): RecordingWorld {
     reads: [],
     inner,
     watches: [],
+    claimCalls: [],
     events: {
       ...inner.events,
       create: async (runId, request, params) => {
@@ -137,6 +144,8 @@ export function recordingWorld(inner: World): RecordingWorld {
           eventTypes: [request.eventType],
           fenced: params?.lastKnownEventId !== undefined,
           stamped: params?.createdAt !== undefined,
+          acknowledged: params?.acknowledge?.length ?? 0,
+          claimed: params?.enqueue?.filter((message) => message.claim !== undefined).length ?? 0,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
@@ -151,6 +160,8 @@ export function recordingWorld(inner: World): RecordingWorld {
           eventTypes: requests.map((request) => request.eventType),
           fenced: params?.lastKnownEventId !== undefined,
           stamped: params?.createdAt !== undefined,
+          acknowledged: params?.acknowledge?.length ?? 0,
+          claimed: params?.enqueue?.filter((message) => message.claim !== undefined).length ?? 0,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
@@ -201,6 +212,25 @@ export function recordingWorld(inner: World): RecordingWorld {
           },
           options,
         ),
+      // Claims pass through only where the World has them, so the engine sees what it would.
+      ...(inner.queue.extendClaim === undefined
+        ? {}
+        : {
+            extendClaim: async (claim, leaseMs) => {
+              const held = await inner.queue.extendClaim!(claim, leaseMs);
+              recording.claimCalls.push({ method: 'extendClaim', held });
+              return held;
+            },
+          }),
+      ...(inner.queue.settleClaim === undefined
+        ? {}
+        : {
+            settleClaim: async (claim, outcome) => {
+              const held = await inner.queue.settleClaim!(claim, outcome);
+              recording.claimCalls.push({ method: 'settleClaim', outcome, held });
+              return held;
+            },
+          }),
     },
     close: () => inner.close(),
   };

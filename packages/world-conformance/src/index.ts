@@ -11,6 +11,7 @@ import { describeLifecycle } from './lifecycle.js';
 import { describeOutbox } from './outbox.js';
 import { describePagination } from './pagination.js';
 import { describeQueueDelivery } from './queue.js';
+import { describeQueueClaims } from './queue-claims.js';
 import { describeQueueGroups } from './queue-groups.js';
 import { describeQueueLeases } from './queue-lease.js';
 import { describeRestart } from './restart.js';
@@ -46,6 +47,7 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describeQueueDelivery(options);
   describeQueueGroups(options);
   describeQueueLeases(options);
+  describeQueueClaims(options);
   describeStreams(options);
   describeBadInput(options);
   describeText(options);

@@ -15,11 +15,10 @@ import {
   type Wait,
 } from '@cairn/core/world';
 import type { PoolClient, QueryResult } from 'pg';
-import { ulid } from 'ulid';
 import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs } from './database.js';
 import { type InlineValue, inlineParameters } from './inline-sql.js';
-import { eventNotification, queueKey, streamKey } from './notifications.js';
-import { sendSql } from './queue-sql.js';
+import { eventNotification, streamKey } from './notifications.js';
+import { type OutboxStatement, outboxStatements, reportClaims } from './postgres-outbox.js';
 import type { RunCache } from './run-cache.js';
 import { formatTail } from './run-tails.js';
 
@@ -133,48 +132,24 @@ async function appendOnce(
   }
   const draft = new RunDraft(runId, run, fetched.reader);
   const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
-  const statements = [
+  const statements: OutboxStatement[] = [
     ...writeStatements(db, draft, fetched.reader),
     ...outboxStatements(db, params, idempotencyRetentionMs),
   ];
+  const statementResults: QueryResult[] = [];
   if (inlinedSize(statements) <= maxInlineBytes) {
-    await client.query(`${inline(statements)};\nCOMMIT`);
+    statementResults.push(...((await client.query(`${inline(statements)};\nCOMMIT`)) as unknown as QueryResult[]));
   } else {
     // Large values are bound as parameters instead: quoting them into the text is work for
     // the event loop that grows with every quote and backslash (seconds for megabytes), while
     // the row lock is held. A few more round trips cost nothing next to the transfer.
-    for (const statement of statements) await client.query(statement.text, statement.values);
+    for (const statement of statements) statementResults.push(await client.query(statement.text, statement.values));
     await client.query('COMMIT');
   }
   // What was cached stays valid only if it was cached at the tail this append started from.
   const known = cache.get(runId);
   cache.remember(draft, fetched, known && run && known.run.lastSeq === run.lastSeq ? known : undefined);
-  return results;
-}
-
-/**
- * The outbox: inserted in the append's transaction, so the messages exist if, and only if,
- * the events commit. A deduplicated key simply inserts nothing, as in queue.send.
- */
-export function outboxStatements(
-  db: Database,
-  params: CreateEventParams | undefined,
-  idempotencyRetentionMs: number,
-): Statement[] {
-  return (params?.enqueue ?? []).map(({ topic, payload, options = {} }) => ({
-    text: sendSql(db.tables),
-    values: [
-      `msg_${ulid()}`,
-      topic,
-      JSON.stringify(payload),
-      options.groupKey ?? null,
-      options.idempotencyKey ?? null,
-      options.delayMs ?? 0,
-      idempotencyRetentionMs,
-      db.channel,
-      queueKey(topic),
-    ],
-  }));
+  return reportClaims(statements, statementResults, results);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   assertStorableJson,
+  type ClaimOutcome,
   type ConsumeOptions,
   consumeOptionsSchema,
   type DeliveryControl,
@@ -9,6 +10,7 @@ import {
   jsonValueSchema,
   leaseMsSchema,
   parseInput,
+  type QueueClaim,
   type QueueConsumer,
   type QueueHandler,
   type QueueMessage,
@@ -23,6 +25,7 @@ import {
 import { ulid } from 'ulid';
 import { type Database, toMs } from './database.js';
 import { type Notifications, queueKey } from './notifications.js';
+import { extendClaim, settleClaim } from './postgres-claims.js';
 import {
   ackSql,
   extendSql,
@@ -96,6 +99,14 @@ export class PostgresQueue implements WorldQueue {
     private readonly notifications: Notifications,
     private readonly settings: QueueSettings,
   ) {}
+
+  extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
+    return extendClaim(this.db, claim, leaseMs);
+  }
+
+  settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
+    return settleClaim(this.db, claim, outcome);
+  }
 
   async send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult> {
     parseInput(topicSchema, topic, 'topic');

@@ -7,6 +7,7 @@ import {
   RunDraft,
   type RunEntityReader,
 } from '@cairn/core/world';
+import type { QueryResult } from 'pg';
 import { beginReadCommitted, type Database, errorCode } from './database.js';
 import { inlineParameters } from './inline-sql.js';
 import {
@@ -14,10 +15,10 @@ import {
   inline,
   inlinedSize,
   maxInlineBytes,
-  outboxStatements,
   type Statement,
   writeStatements,
 } from './postgres-append.js';
+import { type OutboxStatement, outboxStatements, reportClaims } from './postgres-outbox.js';
 import { cachedReader, type RunCache } from './run-cache.js';
 
 /** Events a warm append may always carry: none of them reads hooks. */
@@ -110,12 +111,13 @@ export async function appendFromCache(
   );
   // A separate statement, so the clock is read after the lock was granted, as the long way does.
   const guards = [tailGuard, clockGuard(db, createdAt, maxFutureCreatedAtMs)];
-  if (!(await commitGuarded(db, guards, statements))) {
+  const statementResults = await commitGuarded(db, guards, statements);
+  if (statementResults === undefined) {
     cache.forget(runId);
     return undefined;
   }
   cache.remember(draft, { steps: [], waits: [], hooks: [] }, known);
-  return results;
+  return reportClaims(statements, statementResults, results);
 }
 
 /** What a run that does not exist yet holds: nothing. */
@@ -145,9 +147,10 @@ async function createWarm(
   const drafted = draftWrites(db, runId, undefined, nothingYet, requests, params, createdAt, idempotencyRetentionMs);
   if (drafted === undefined) return undefined;
   const { draft, results, statements } = drafted;
-  if (!(await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements))) return undefined;
+  const statementResults = await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements);
+  if (statementResults === undefined) return undefined;
   cache.remember(draft, { steps: [], waits: [], hooks: [] });
-  return results;
+  return reportClaims(statements, statementResults, results);
 }
 
 /**
@@ -164,7 +167,7 @@ function draftWrites(
   params: CreateEventParams | undefined,
   createdAt: number,
   idempotencyRetentionMs: number,
-): { draft: RunDraft; results: CreateEventResult[]; statements: Statement[] } | undefined {
+): { draft: RunDraft; results: CreateEventResult[]; statements: OutboxStatement[] } | undefined {
   const draft = new RunDraft(runId, run, reader);
   let results: CreateEventResult[];
   try {
@@ -186,18 +189,27 @@ function clockGuard(db: Database, createdAt: number, maxFutureCreatedAtMs: numbe
   ]);
 }
 
-/** BEGIN, the guards, the writes and COMMIT in one round trip; false when a guard or key refused it. */
-async function commitGuarded(db: Database, guards: string[], statements: Statement[]): Promise<boolean> {
+/**
+ * BEGIN, the guards, the writes and COMMIT in one round trip; the writes' results, one per
+ * statement, or undefined when a guard or key refused it.
+ */
+async function commitGuarded(
+  db: Database,
+  guards: string[],
+  statements: Statement[],
+): Promise<QueryResult[] | undefined> {
   return db.transaction(
     async (client) => {
       try {
-        await client.query(`${beginReadCommitted};\n${guards.join(';\n')};\n${inline(statements)};\nCOMMIT`);
-        return true;
+        const answered = (await client.query(
+          `${beginReadCommitted};\n${guards.join(';\n')};\n${inline(statements)};\nCOMMIT`,
+        )) as unknown as QueryResult[];
+        return answered.slice(1 + guards.length, 1 + guards.length + statements.length);
       } catch (error) {
         const code = errorCode(error);
         if (code !== divisionByZero && code !== uniqueViolation && code !== deadlockDetected) throw error;
         await client.query('ROLLBACK');
-        return false;
+        return undefined;
       }
     },
     { selfDelimited: true },

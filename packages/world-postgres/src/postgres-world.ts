@@ -107,6 +107,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
+      claims: true,
     },
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
   };
@@ -163,7 +164,12 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     steps: views.steps,
     hooks: views.hooks,
     waits: views.waits,
-    queue: { send: queue.send.bind(queue), consume: queue.consume.bind(queue) },
+    queue: {
+      send: queue.send.bind(queue),
+      consume: queue.consume.bind(queue),
+      extendClaim: queue.extendClaim.bind(queue),
+      settleClaim: queue.settleClaim.bind(queue),
+    },
     streams: {
       write: streams.write.bind(streams),
       close: streams.close.bind(streams),

@@ -11,8 +11,9 @@ import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { Hook, Run, RunStatus } from '../world/schemas/entities.js';
 import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
-import type { ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
+import type { EnqueueRequest, ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
+import { passHostFor } from './claimed-passes.js';
 import { rememberClientAppend } from './client-appends.js';
 import { appendFromClient } from './client-stamps.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
@@ -136,17 +137,13 @@ function checkConflictPolicy(value: unknown, field: string): StartConflictPolicy
 export function createClient({ world, runLease = true, onConflict = 'return-existing' }: ClientOptions): Client {
   checkConflictPolicy(onConflict, 'onConflict');
   installDeterminism();
-  const wakeMessage = (runId: string) => ({
+  const wakeMessage = (runId: string): EnqueueRequest => ({
     topic: workflowTopic,
     payload: { runId },
     ...(runLease ? { options: { groupKey: runId } } : {}),
   });
   const wake = (runId: string) => {
-    const { topic, payload, options } = wakeMessage(runId) as {
-      topic: string;
-      payload: { runId: string };
-      options?: { groupKey: string };
-    };
+    const { topic, payload, options } = wakeMessage(runId);
     return world.queue.send(topic, payload, options);
   };
 
@@ -272,10 +269,17 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
         },
       };
       let created: WatchedTail | undefined;
+      // A worker of this World in this process that runs the workflow takes the first pass
+      // itself, on a wake queued already leased to it (claimed-passes.ts).
+      const host = passHostFor(world);
+      const claimed = host?.takesWorkflow(workflow.name) === true;
       try {
-        const { event } = await appendFromClient(world, runId, request, { enqueue: [wakeMessage(runId)] });
+        const { event, claims } = await appendFromClient(world, runId, request, {
+          enqueue: [claimed ? { ...wakeMessage(runId), claim: { leaseMs: host!.leaseMs } } : wakeMessage(runId)],
+        });
         created = { lastSeq: event.seq, status: 'pending' };
         rememberClientAppend(world, event);
+        if (claims?.[0] !== undefined) host!.run(runId, claims[0]);
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
@@ -309,14 +313,20 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       for (;;) {
         const hook = await wait.next();
         try {
-          // The delivery and the wake that makes the run see it commit together.
-          const { event } = await appendFromClient(
+          // The delivery and the wake that makes the run see it commit together. A worker here
+          // that ran the run's last pass takes the next one itself, as for a start.
+          const host = passHostFor(world);
+          const wake = wakeMessage(hook.runId);
+          const { event, claims } = await appendFromClient(
             world,
             hook.runId,
             { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
-            { enqueue: [wakeMessage(hook.runId)] },
+            {
+              enqueue: [host?.takesRun(hook.runId) === true ? { ...wake, claim: { leaseMs: host.leaseMs } } : wake],
+            },
           );
           rememberClientAppend(world, event);
+          if (claims?.[0] !== undefined) host!.run(hook.runId, claims[0]);
           return { runId: hook.runId, hookId: hook.hookId };
         } catch (error) {
           // Disposed between the lookup and the append: wait for the token's next holder.

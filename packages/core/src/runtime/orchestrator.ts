@@ -114,6 +114,11 @@ export class Orchestrator {
     this.inline.stop();
   }
 
+  /** Whether this worker holds a warm replay of `runId` (it ran the run's last pass). */
+  isWarm(runId: string): boolean {
+    return this.warm.has(runId);
+  }
+
   /** Forgets every warm replay (on stop). */
   clear(): void {
     this.warm.clear();

@@ -4,6 +4,7 @@ import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { QueueConsumer, World } from '../world/world.js';
+import { ClaimedPasses, lendPasses } from './claimed-passes.js';
 import { type Logger, resolveLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
@@ -143,7 +144,7 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Runs a handler; a failure is reported, then rethrown so the queue redelivers the message. */
   const report = async (
     what: string,
-    message: QueueMessage,
+    message: Pick<QueueMessage, 'payload' | 'attempt'>,
     handler: () => Promise<void>,
     explain?: () => Promise<boolean>,
   ) => {
@@ -160,12 +161,30 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   };
 
+  // Passes of runs that clients in this process start or wake, taken without the queue.
+  const claimedPasses = new ClaimedPasses({
+    world,
+    orchestrator,
+    workflows,
+    leaseMs: orchestrationLeaseMs,
+    concurrency,
+    reportFailure: (runId, error) =>
+      report(
+        'orchestration pass failed',
+        { payload: { runId }, attempt: 1 },
+        () => Promise.reject(error),
+        () => explainFailure(runId),
+      ).catch(() => {}),
+  });
+  let takeBackPasses = () => {};
+
   const worker: Worker = {
     async start() {
       if (keepAlive) return;
       keepAlive = setInterval(() => {}, 2 ** 31 - 1);
       orchestrator.start();
       queuedSteps.start();
+      takeBackPasses = lendPasses(world, claimedPasses);
       consumers = [
         world.queue.consume(
           workflowTopic,
@@ -222,9 +241,10 @@ export function createWorker(options: WorkerOptions): Worker {
       const wasStarted = keepAlive !== undefined;
       // No new step attempts start from here on; running ones see their signal abort, and
       // the passes that started them wait for them and record their outcomes.
+      takeBackPasses();
       orchestrator.stop();
       queuedSteps.stop();
-      await Promise.all(consumers.map((consumer) => consumer.stop()));
+      await Promise.all([...consumers.map((consumer) => consumer.stop()), claimedPasses.drain()]);
       consumers = [];
       orchestrator.clear();
       clearInterval(keepAlive);

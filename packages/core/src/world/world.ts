@@ -50,6 +50,13 @@ export interface WorldCapabilities {
     defaultLeaseMs: number;
     /** How long after a message is acknowledged its idempotency key still deduplicates. */
     idempotencyRetentionMs: number;
+    /**
+     * True when the World can queue a message already leased to its writer (`EnqueueRequest.claim`),
+     * and settle such a claim outside a consumer (`WorldQueue.extendClaim`, `settleClaim`,
+     * `CreateEventParams.acknowledge`). Default false: a claim asked of such a World is
+     * queued as a plain message and reported nowhere.
+     */
+    claims?: boolean;
   };
   streams: {
     /** Largest chunk in bytes (UTF-8 bytes for text). */
@@ -102,6 +109,13 @@ export interface CreateEventParams {
    * `queue.send`'s rules (an idempotency key deduplicates). At most 1000.
    */
   enqueue?: readonly EnqueueRequest[];
+  /**
+   * Claims (see `EnqueueRequest.claim`) to acknowledge if, and only if, this append
+   * commits, as `settleClaim(claim, { acknowledge: true })` would. A claim whose lease was
+   * already lost is left alone, and the append still commits. Ignored by a World without
+   * `capabilities.queue.claims`. At most 1000.
+   */
+  acknowledge?: readonly QueueClaim[];
 }
 
 /** One message for `CreateEventParams.enqueue`: what `queue.send` would take. */
@@ -109,6 +123,33 @@ export interface EnqueueRequest {
   topic: string;
   payload: JsonValue;
   options?: SendOptions;
+  /**
+   * Queue the message already leased to the writer for `leaseMs`, as if a consumer of the
+   * topic had just leased it (its first delivery): no consumer gets it before that lease
+   * runs out, and its group, if it has one, is held under the same lease. The writer does
+   * the work itself and settles the claim (`CreateEventParams.acknowledge`,
+   * `WorldQueue.settleClaim`); if it never does (it crashed), the message is delivered
+   * when the lease runs out, `attempt` 2, as after any lost lease. This spares a writer
+   * that will handle its own message a trip through the queue.
+   *
+   * Only with `capabilities.queue.claims`; other Worlds queue a plain message. When the
+   * message's group is already leased, it is queued unclaimed, to wait its turn. Reported
+   * in `CreateEventResult.claims` when it holds. Not with `options.delayMs` or
+   * `options.idempotencyKey` (`InvalidInputError`).
+   */
+  claim?: { leaseMs: number };
+}
+
+/**
+ * A message leased to the writer that queued it (`EnqueueRequest.claim`). Opaque to the
+ * writer: it hands the object back to settle the claim.
+ */
+export interface QueueClaim {
+  topic: string;
+  messageId: string;
+  /** The lease's token: only a settlement naming it counts, and only while the lease lasts. */
+  token: string;
+  groupKey?: string;
 }
 
 /** The committed event and the entities it touched, as they are right after it. */
@@ -118,6 +159,12 @@ export interface CreateEventResult {
   step?: Step;
   hook?: Hook;
   wait?: Wait;
+  /**
+   * The claims this append's outbox holds (`EnqueueRequest.claim`), in `enqueue` order,
+   * without those whose group was busy. The same on every result of a batch; absent when
+   * none was asked for or held.
+   */
+  claims?: readonly QueueClaim[];
 }
 
 export interface ListEventsOptions {
@@ -309,7 +356,24 @@ export interface WorldQueue {
    * Backoff after a rejection: `retryBackoff` (default 100 ms, factor 2, capped at 30 s).
    */
   consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer;
+  /**
+   * Only with `capabilities.queue.claims`. Extends a claim's lease to `leaseMs` from now,
+   * as `DeliveryControl.extendLease` does for a delivery. Resolves false when the claim was
+   * already lost or settled. Throws `InvalidInputError` for a bad claim or `leaseMs`.
+   */
+  extendClaim?(claim: QueueClaim, leaseMs: number): Promise<boolean>;
+  /**
+   * Only with `capabilities.queue.claims`. Settles a claim as a consumer's handler would:
+   * `acknowledge` ends the message (releasing its group); `retryAfterMs` hands it back, to
+   * be delivered to a consumer after that long, `attempt` 2. Resolves false when the claim
+   * was already lost or settled (nothing changes then). Throws `InvalidInputError` for a
+   * bad claim or outcome.
+   */
+  settleClaim?(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean>;
 }
+
+/** How a claim ends: its work done, or handed back for a consumer to do. */
+export type ClaimOutcome = { acknowledge: true } | { retryAfterMs: number };
 
 /**
  * Named, per-run, ordered chunk streams. Concurrent writers never lose, duplicate, split

@@ -1,6 +1,7 @@
 import type { EngineSuiteOptions } from '../harness.js';
 import { describeAuthoring } from './authoring.js';
 import { describeChildren } from './children.js';
+import { describeClaimedPasses } from './claimed-passes.js';
 import { describeClientWaits } from './client-waits.js';
 import { describeDivergence } from './divergence.js';
 import { describeGuards } from './guards.js';
@@ -16,6 +17,7 @@ import { describeWorkers } from './workers.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
+  describeClaimedPasses(options);
   describeSteps(options);
   describeStepAttempts(options);
   describeAuthoring(options);

@@ -169,6 +169,12 @@ export function describeTiming(options: EngineSuiteOptions): void {
             }),
           consumeOptions,
         );
+      // A pass this process took without the queue renews its claim instead: refused the same way.
+      const extendClaim = harness.world.queue.extendClaim;
+      if (extendClaim !== undefined) {
+        harness.world.queue.extendClaim = async (claim, leaseMs) =>
+          refusals-- > 0 ? false : extendClaim(claim, leaseMs);
+      }
       await harness.startWorker({ workflows: [losesLease], orchestrationLeaseMs: 150 });
       const stepKey = key();
       const run = await harness.client.start(losesLease, stepKey);

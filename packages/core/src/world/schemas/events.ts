@@ -9,7 +9,7 @@ import {
   timestampSchema,
   tokenSchema,
 } from './primitives.js';
-import { sendOptionsSchema, topicSchema } from './queue.js';
+import { enqueueRequestSchema, queueClaimSchema } from './queue.js';
 
 /*
  * One create-request schema per event type. Run-level events carry no correlation id;
@@ -166,10 +166,8 @@ export const createEventParamsSchema = z
     lastKnownEventId: z.string().min(1).max(limits.maxIdLength).optional(),
     asOfTimestamp: z.number().finite().optional(),
     createdAt: z.number().int('must be whole milliseconds').nonnegative().optional(),
-    enqueue: z
-      .array(z.strictObject({ topic: topicSchema, payload: jsonValueSchema, options: sendOptionsSchema }))
-      .max(1000, 'must hold at most 1000 messages')
-      .optional(),
+    enqueue: z.array(enqueueRequestSchema).max(1000, 'must hold at most 1000 messages').optional(),
+    acknowledge: z.array(queueClaimSchema).max(1000, 'must hold at most 1000 claims').optional(),
   })
   .optional();
 

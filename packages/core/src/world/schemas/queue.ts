@@ -32,6 +32,50 @@ export const leaseMsSchema = z
   .min(10, 'must be at least 10 ms')
   .max(86_400_000, 'must be at most 86400000 (one day)');
 
+/** `EnqueueRequest.claim`: the message is born leased to its writer for `leaseMs`. */
+export const enqueueClaimSchema = z.strictObject({ leaseMs: leaseMsSchema });
+
+/** One message of an append's outbox; a claimed one takes no delay and no idempotency key. */
+export const enqueueRequestSchema = z
+  .strictObject({
+    topic: topicSchema,
+    payload: jsonValueSchema,
+    options: sendOptionsSchema,
+    claim: enqueueClaimSchema.optional(),
+  })
+  .superRefine((request, context) => {
+    if (request.claim === undefined) return;
+    for (const option of ['delayMs', 'idempotencyKey'] as const) {
+      if (request.options?.[option] !== undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['options', option],
+          message: 'must not be set on a claimed message (a claim is leased at once and is never deduplicated)',
+        });
+      }
+    }
+  });
+
+/** A claim handed back to settle it (`QueueClaim`). */
+export const queueClaimSchema = z.strictObject({
+  topic: topicSchema,
+  messageId: z.string().min(1).max(200),
+  token: z.string().min(1).max(200),
+  groupKey: idSchema.optional(),
+});
+
+/** How a claim ends (`ClaimOutcome`). */
+export const claimOutcomeSchema = z.union([
+  z.strictObject({ acknowledge: z.literal(true) }),
+  z.strictObject({
+    retryAfterMs: z
+      .number()
+      .int('must be whole milliseconds')
+      .min(0, 'must not be negative')
+      .max(maxQueueDelayMs, `must be at most ${maxQueueDelayMs} (400 days)`),
+  }),
+]);
+
 export const consumeOptionsSchema = z
   .strictObject({
     concurrency: z.number().int('must be a whole number').min(1).max(1000).optional(),

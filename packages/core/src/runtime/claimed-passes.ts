@@ -1,0 +1,101 @@
+import type { QueueClaim, World } from '../world/world.js';
+import type { Orchestrator } from './orchestrator.js';
+
+/**
+ * What a started worker lends to clients of the same World object in this process. A run
+ * a client starts here (or wakes with a hook delivery) can have its next pass run here at
+ * once, on a wake the append queued already leased to this process (a claim), instead of
+ * going round the queue: no notification, no lease query, and the claim is acknowledged in
+ * the very append that ends the run. A process that dies mid-pass loses nothing: the claim
+ * lapses like any lease and the wake goes to a consumer.
+ */
+export interface PassHost {
+  /** The claim's lease; the pass renews it while it runs, as it renews a delivery's. */
+  readonly leaseMs: number;
+  /** Whether a new run of `workflowName` may have its first pass here now. */
+  takesWorkflow(workflowName: string): boolean;
+  /** Whether `runId` (its replay warm here, so its workflow known) may have its next pass here now. */
+  takesRun(runId: string): boolean;
+  /** Runs the pass in the background, then settles the claim. */
+  run(runId: string, claim: QueueClaim): void;
+}
+
+const hosts = new WeakMap<World, PassHost>();
+
+/** Lends `host` to clients of `world` in this process; returns the function that takes it back. */
+export function lendPasses(world: World, host: PassHost): () => void {
+  hosts.set(world, host);
+  return () => {
+    if (hosts.get(world) === host) hosts.delete(world);
+  };
+}
+
+/** The host lent for `world`, when there is one and the World can queue claimed messages. */
+export function passHostFor(world: World): PassHost | undefined {
+  const { queue } = world;
+  if (world.capabilities.queue.claims !== true || !queue.extendClaim || !queue.settleClaim) return undefined;
+  return hosts.get(world);
+}
+
+export interface ClaimedPassesOptions {
+  world: World;
+  orchestrator: Orchestrator;
+  workflows: ReadonlyMap<string, unknown>;
+  leaseMs: number;
+  /** Claimed passes running at once, beside the queue consumer's own. */
+  concurrency: number;
+  /** Reports a pass that failed; its wake is then handed to the queue. */
+  reportFailure(runId: string, error: unknown): Promise<void>;
+}
+
+/** How long a failed claimed pass's wake waits before a consumer takes it: a consumer's first backoff step. */
+const handBackAfterMs = 100;
+
+/** A worker's side of `PassHost`: runs claimed passes and settles their claims. */
+export class ClaimedPasses implements PassHost {
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly options: ClaimedPassesOptions) {}
+
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
+
+  takesWorkflow(workflowName: string): boolean {
+    return this.running.size < this.options.concurrency && this.options.workflows.has(workflowName);
+  }
+
+  takesRun(runId: string): boolean {
+    return this.running.size < this.options.concurrency && this.options.orchestrator.isWarm(runId);
+  }
+
+  run(runId: string, claim: QueueClaim): void {
+    const pass: Promise<void> = this.drive(runId, claim).finally(() => this.running.delete(pass));
+    this.running.add(pass);
+  }
+
+  /** Resolves once every claimed pass started so far has settled its claim. */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  private async drive(runId: string, claim: QueueClaim): Promise<void> {
+    const { world, orchestrator, leaseMs } = this.options;
+    const extendClaim = world.queue.extendClaim!.bind(world.queue);
+    const settleClaim = world.queue.settleClaim!.bind(world.queue);
+    const { recorder } = orchestrator;
+    recorder.holdClaim(runId, claim);
+    try {
+      await orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } });
+    } catch (error) {
+      recorder.dropClaim(runId, claim);
+      await this.options.reportFailure(runId, error);
+      // Handed back as a consumer hands back a rejected delivery: the queue redelivers it.
+      await settleClaim(claim, { retryAfterMs: handBackAfterMs }).catch(() => {});
+      return;
+    }
+    // Unless the append that ended the run acknowledged it, the claim is settled on its own.
+    // If that fails, the claim lapses and a consumer finds the pass's work already done.
+    if (recorder.dropClaim(runId, claim)) await settleClaim(claim, { acknowledge: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,130 @@
+import { createHook, step, workflow } from '@cairn/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
+import { workflowTopic } from '../topics.js';
+
+const increment = step('claimed.increment', async (value: number) => value + 1);
+
+const chain = workflow('claimed.chain', async (steps: number) => {
+  let value = 0;
+  for (let index = 0; index < steps; index++) value = await increment(value);
+  return value;
+});
+
+const awaitsHook = workflow('claimed.awaits-hook', async (token: string) => {
+  const payload = await createHook<string>({ token });
+  return increment(payload.length);
+});
+
+let release = gate();
+const held = step('claimed.held', async (label: string) => {
+  await release.promise;
+  return label;
+});
+const heldRun = workflow('claimed.held-run', async (label: string) => held(label));
+
+/**
+ * Runs that a client starts, or wakes with a hook delivery, in a process whose worker runs
+ * the workflow: the pass runs there at once on a wake queued already claimed, and the append
+ * that ends the run settles the claim. Only where the World has claims.
+ */
+export function describeClaimedPasses(options: EngineSuiteOptions): void {
+  describe(`${options.name} engine: passes taken without the queue`, () => {
+    let harness: Harness;
+    beforeEach(async (context) => {
+      harness = await openHarness(options);
+      if (harness.world.capabilities.queue.claims !== true) {
+        await harness.close();
+        context.skip('the World does not declare capabilities.queue.claims');
+      }
+    });
+    afterEach(async () => {
+      release.open();
+      await harness?.close();
+    });
+
+    const wakesDelivered = (runId: string) =>
+      harness.world.deliveries.filter(
+        (delivery) => delivery.topic === workflowTopic && (delivery.payload as { runId: string }).runId === runId,
+      );
+
+    it('runs a started run to its end with no queue delivery, settling the claim in its last append', async () => {
+      await harness.startWorker({ workflows: [chain] });
+      const run = await harness.client.start(chain, 3);
+      expect(await run.result()).toBe(3);
+      expect(wakesDelivered(run.id), 'no consumer took the run’s wake').toEqual([]);
+      const appends = harness.world.calls.filter((call) => call.runId === run.id);
+      expect(appends[0]).toMatchObject({ eventTypes: ['run_created'], claimed: 1 });
+      expect(appends.at(-1), 'the ending append acknowledges the claim').toMatchObject({ acknowledged: 1 });
+      expect(appends.at(-1)!.eventTypes).toContain('run_completed');
+      expect(harness.world.claimCalls.filter((call) => call.method === 'settleClaim')).toEqual([]);
+    });
+
+    it('takes the pass after a hook delivered from this process, and settles a pass that suspends on its own', async () => {
+      await harness.startWorker({ workflows: [awaitsHook] });
+      const token = `claimed:${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      // The first pass suspended on the hook: its claim is settled alone, as an acknowledgement.
+      const settledAlone = await eventually(
+        async () => harness.world.claimCalls.find((call) => call.method === 'settleClaim'),
+        5000,
+        'the suspended pass to settle its claim',
+      );
+      expect(settledAlone).toEqual({ method: 'settleClaim', outcome: { acknowledge: true }, held: true });
+      await harness.client.resumeHook(token, 'four');
+      expect(await run.result()).toBe(5);
+      expect(wakesDelivered(run.id)).toEqual([]);
+      const delivery = harness.world.calls.find((call) => call.eventTypes.includes('hook_received'));
+      expect(delivery, 'the hook delivery queued its wake claimed').toMatchObject({ claimed: 1 });
+    });
+
+    it('hands a failed claimed pass back to the queue, where a consumer finishes the run', async () => {
+      let failures = 0;
+      harness.world.beforeAppend = async (call) => {
+        if (call.eventTypes[0] === 'run_started' && failures === 0) {
+          failures += 1;
+          throw new Error('injected: the first commit of the claimed pass fails');
+        }
+      };
+      await harness.startWorker({ workflows: [chain] });
+      const run = await harness.client.start(chain, 2);
+      expect(await run.result()).toBe(2);
+      expect(failures).toBe(1);
+      expect(harness.world.claimCalls).toContainEqual({
+        method: 'settleClaim',
+        outcome: { retryAfterMs: 100 },
+        held: true,
+      });
+      // The run ends inside the consumer's handler, which settles just after.
+      const delivered = await eventually(
+        async () => (wakesDelivered(run.id).length > 0 ? wakesDelivered(run.id) : undefined),
+        5000,
+        'the consumer to settle the handed-back wake',
+      );
+      expect(
+        delivered.map((delivery) => [delivery.attempt, delivery.outcome]),
+        'the handed-back wake is its second delivery',
+      ).toEqual([[2, 'acknowledged']]);
+    });
+
+    it('takes no more claimed passes than the worker’s concurrency; the rest go through the queue', async () => {
+      release = gate();
+      await harness.startWorker({ workflows: [heldRun], concurrency: 1 });
+      const first = await harness.client.start(heldRun, 'first');
+      const second = await harness.client.start(heldRun, 'second');
+      release.open();
+      expect(await first.result()).toBe('first');
+      expect(await second.result()).toBe('second');
+      const creations = harness.world.calls.filter((call) => call.eventTypes[0] === 'run_created');
+      expect(creations.map((call) => call.claimed)).toEqual([1, 0]);
+      await eventually(
+        async () => (wakesDelivered(second.id).length > 0 ? true : undefined),
+        5000,
+        'the consumer to settle the second run’s wake',
+      );
+      expect(wakesDelivered(second.id)).toHaveLength(1);
+      expect(wakesDelivered(first.id)).toEqual([]);
+    });
+  });
+}
