@@ -1,13 +1,18 @@
 import {
+  type ClaimOutcome,
   type ConsumeOptions,
+  claimOutcomeSchema,
   consumeOptionsSchema,
   type DeliveryControl,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
+  leaseMsSchema,
   parseInput,
+  type QueueClaim,
   type QueueConsumer,
   type QueueHandler,
+  queueClaimSchema,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -50,6 +55,20 @@ export class HttpQueue implements WorldQueue {
       });
     }
     return this.transport.call('queue.send', { topic, payload, options });
+  }
+
+  async extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
+    this.transport.assertOpen();
+    parseInput(queueClaimSchema, claim, 'claim');
+    parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+    return (await this.transport.call<{ extended: boolean }>('queue.extendClaim', { claim, leaseMs })).extended;
+  }
+
+  async settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
+    this.transport.assertOpen();
+    parseInput(queueClaimSchema, claim, 'claim');
+    parseInput(claimOutcomeSchema, outcome, 'outcome');
+    return (await this.transport.call<{ settled: boolean }>('queue.settleClaim', { claim, outcome })).settled;
   }
 
   consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {

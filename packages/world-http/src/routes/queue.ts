@@ -1,3 +1,4 @@
+import { InvalidInputError, type World, type WorldQueue } from '@cairn/core/world';
 import { bodyFields, text, wholeNumber } from '../wire.js';
 import { json, type Route } from './route.js';
 
@@ -36,9 +37,35 @@ export const queueRoutes: Record<string, Route> = {
     const { sessionId, deliveryId, leaseMs } = bodyFields(body, ['sessionId', 'deliveryId', 'leaseMs']);
     return { extended: await sessions.get(sessionId).extend(text(deliveryId, 'body.deliveryId'), leaseMs) };
   }),
+  // Claims (messages queued already leased to their writer) are settled by the writer, not a session.
+  'queue.extendClaim': json('worker', (body, { world }) => {
+    const { claim, leaseMs } = bodyFields(body, ['claim', 'leaseMs']);
+    return claimsOf(world)
+      .extendClaim(claim as never, leaseMs as never)
+      .then((extended) => ({ extended }));
+  }),
+  'queue.settleClaim': json('worker', (body, { world }) => {
+    const { claim, outcome } = bodyFields(body, ['claim', 'outcome']);
+    return claimsOf(world)
+      .settleClaim(claim as never, outcome as never)
+      .then((settled) => ({ settled }));
+  }),
   'queue.unsubscribe': json('worker', async (body, { sessions }) => {
     const { sessionId } = bodyFields(body, ['sessionId']);
     await sessions.get(sessionId).stop('the remote consumer stopped');
     return null;
   }),
 };
+
+/** The backing World's claim methods; a World without claims refuses the call as bad input. */
+function claimsOf(world: World): Required<Pick<WorldQueue, 'extendClaim' | 'settleClaim'>> {
+  const { extendClaim, settleClaim } = world.queue;
+  if (world.capabilities.queue.claims !== true || extendClaim === undefined || settleClaim === undefined) {
+    throw new InvalidInputError({
+      field: 'claim',
+      value: null,
+      reason: 'cannot be settled: the World behind this server does not queue claimed messages',
+    });
+  }
+  return { extendClaim: extendClaim.bind(world.queue), settleClaim: settleClaim.bind(world.queue) };
+}
