@@ -181,9 +181,12 @@ describe('world-postgres: a run created with a proposed stamp', () => {
 
   it('lets exactly one of two racing creators of one id win', async () => {
     const [first, second] = worlds(2);
+    // Far enough ahead that the loser's long way (lock, reads) cannot outlast it on a loaded
+    // machine: a stamp that falls into the past is refused before the id is looked at.
+    const stamp = { createdAt: Date.now() + 5000 };
     const outcomes = await Promise.allSettled([
-      first!.events.create('run-warm-3', created('a'), ahead()),
-      second!.events.create('run-warm-3', created('b'), ahead()),
+      first!.events.create('run-warm-3', created('a'), stamp),
+      second!.events.create('run-warm-3', created('b'), stamp),
     ]);
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
     const loser = outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult;
