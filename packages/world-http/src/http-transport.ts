@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { errorFromWire } from './error-mapping.js';
 
 export interface TransportOptions {
@@ -23,7 +23,9 @@ export class HttpTransport {
   readonly live = new AbortController();
   private readonly pool: Pool;
   private readonly basePath: string;
-  private readonly authorization: string;
+  /** The headers of every call, built once. */
+  private readonly postHeaders: Record<string, string>;
+  private readonly getHeaders: Record<string, string>;
   /** Where the server is, for error messages. */
   private readonly location: string;
 
@@ -36,7 +38,9 @@ export class HttpTransport {
     const base = new URL(options.url);
     this.basePath = base.pathname.replace(/\/+$/, '');
     this.location = `${base.origin}${this.basePath}`;
-    this.authorization = `Bearer ${options.token}`;
+    const authorization = `Bearer ${options.token}`;
+    this.getHeaders = { authorization };
+    this.postHeaders = { authorization, 'content-type': 'application/json' };
     // Long-polls answer within 25 s and live reads send a heartbeat every 15 s, so a server
     // that stays silent for a minute is gone: the request fails and the caller reconnects.
     this.pool = new Pool(base.origin, {
@@ -62,20 +66,37 @@ export class HttpTransport {
     options: { signal?: AbortSignal; internal?: boolean; method?: 'GET' | 'POST' } = {},
   ): Promise<Result> {
     if (!options.internal) this.assertOpen();
-    const response = await this.send(route, body, options);
-    let text: string;
+    return this.callWith(route, options.method === 'GET' ? undefined : serialise(body), options);
+  }
+
+  /** `call` with the body already as JSON (none for a GET). */
+  async callWith<Result>(
+    route: string,
+    payload: string | undefined,
+    options: { signal?: AbortSignal; internal?: boolean } = {},
+  ): Promise<Result> {
+    if (!options.internal) this.assertOpen();
+    let answer: { status: number; text: string };
     try {
-      text = await response.body.text();
+      answer = await new Promise((resolve, reject) => {
+        const handler = new CallHandler(resolve, reject, options.signal);
+        this.pool.dispatch(
+          payload === undefined
+            ? { path: `${this.basePath}/v1/${route}`, method: 'GET', headers: this.getHeaders }
+            : { path: `${this.basePath}/v1/${route}`, method: 'POST', headers: this.postHeaders, body: payload },
+          handler,
+        );
+      });
     } catch (error) {
       throw this.failure(error, options.signal);
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = JSON.parse(answer.text);
     } catch {
       parsed = undefined;
     }
-    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parsed);
+    if (answer.status >= 400) throw errorFromWire(answer.status, parsed);
     return (parsed as { result: Result }).result;
   }
 
@@ -121,29 +142,14 @@ export class HttpTransport {
     await this.pool.close();
   }
 
-  private async send(route: string, body: unknown, options: { signal?: AbortSignal; method?: 'GET' | 'POST' }) {
-    let payload: string | undefined;
-    if (options.method !== 'GET') {
-      try {
-        payload = JSON.stringify(body);
-      } catch (error) {
-        throw new InvalidInputError({
-          field: 'arguments',
-          value: body,
-          reason: 'must be JSON-serialisable',
-          cause: error,
-        });
-      }
-    }
+  private async send(route: string, body: unknown, options: { signal?: AbortSignal }) {
+    const payload = serialise(body);
     try {
       return await this.pool.request({
         path: `${this.basePath}/v1/${route}`,
-        method: options.method ?? 'POST',
-        headers: {
-          authorization: this.authorization,
-          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(payload === undefined ? {} : { body: payload }),
+        method: 'POST',
+        headers: this.postHeaders,
+        body: payload,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (error) {
@@ -176,3 +182,73 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /** The next reconnect delay: quick at first, at most a second. */
 export const nextDelay = (delay: number) => Math.min(1000, delay === 0 ? 25 : delay * 2);
+
+/** A body as JSON, or an `InvalidInputError` when it cannot be one. */
+export function serialise(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (error) {
+    throw new InvalidInputError({ field: 'arguments', value: body, reason: 'must be JSON-serialisable', cause: error });
+  }
+}
+
+/**
+ * Collects one short JSON answer straight from the connection. Undici's `request()` would
+ * wrap it in a readable stream, parse every header into an object and track an async
+ * resource: a measurable share of a call's cost, for a body read whole anyway.
+ */
+class CallHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private readonly chunks: Buffer[] = [];
+  private abort: ((reason?: Error) => void) | undefined;
+  private reason: unknown;
+  private readonly onAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly resolve: (answer: { status: number; text: string }) => void,
+    private readonly reject: (error: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    if (signal === undefined) return;
+    if (signal.aborted) {
+      this.reason = signal.reason;
+      return;
+    }
+    this.onAbort = () => {
+      this.reason = signal.reason;
+      this.abort?.(signal.reason as Error);
+    };
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    if (this.reason !== undefined) abort(this.reason as Error);
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number): boolean {
+    this.status = status;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.done();
+    const { chunks } = this;
+    const text = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
+    this.resolve({ status: this.status, text });
+  }
+
+  onError(error: Error): void {
+    this.done();
+    this.reject(error);
+  }
+
+  private done(): void {
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+  }
+}
