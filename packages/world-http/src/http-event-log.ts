@@ -18,15 +18,18 @@ import {
   watchOptionsSchema,
 } from '@cairn/core/world';
 import { z } from 'zod';
-import { type HttpTransport, nextDelay, pause } from './http-transport.js';
+import { type HttpTransport, nextDelay, pause, serialise } from './http-transport.js';
+import { survivesJson } from './json-fidelity.js';
 
 /** How long one watch long-poll parks on the server before asking again. */
 const watchWaitMs = 20_000;
 
 /**
- * The event log over HTTP: every append is one round trip. Appends are checked here first
- * with the contract's own validation, because JSON would quietly turn a Date into a string
- * or drop an undefined; the server's World checks everything again.
+ * The event log over HTTP: every append is one round trip. The World behind the server
+ * validates every append and its typed errors come back as they are, so an append that
+ * reaches the server unchanged is not validated here again. Only one that JSON would change
+ * on the way (a Date into a string, an undefined dropped) or that may be too large is
+ * checked here first, with the contract's own validation.
  */
 export class HttpEventLog implements WorldEvents {
   constructor(
@@ -36,14 +39,38 @@ export class HttpEventLog implements WorldEvents {
 
   async create(runId: string | null, request: CreateEventRequest, params?: CreateEventParams) {
     this.transport.assertOpen();
-    parseAppendInput(runId, { request }, params, this.capabilities.maxPayloadBytes);
-    return this.transport.call<CreateEventResult>('events.create', { runId, request, params });
+    return this.transport.callWith<CreateEventResult>(
+      'events.create',
+      this.appendBody(runId, { request }, params, { runId, request, params }),
+    );
   }
 
   async createBatch(runId: string | null, requests: readonly CreateEventRequest[], params?: CreateEventParams) {
     this.transport.assertOpen();
-    parseAppendInput(runId, { requests }, params, this.capabilities.maxPayloadBytes);
-    return this.transport.call<CreateEventResult[]>('events.createBatch', { runId, requests, params });
+    return this.transport.callWith<CreateEventResult[]>(
+      'events.createBatch',
+      this.appendBody(runId, { requests }, params, { runId, requests, params }),
+    );
+  }
+
+  /** The append's body as JSON, after the contract's checks if JSON would change it or it may be too large. */
+  private appendBody(
+    runId: string | null,
+    input: { request: unknown } | { requests: unknown },
+    params: CreateEventParams | undefined,
+    body: object,
+  ): string {
+    const { maxPayloadBytes } = this.capabilities;
+    const appended = 'request' in input ? input.request : input.requests;
+    if (!survivesJson(runId) || !survivesJson(appended) || (params !== undefined && !survivesJson(params))) {
+      parseAppendInput(runId, input, params, maxPayloadBytes);
+    }
+    const payload = serialise(body);
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: most bodies need no count.
+    if (payload.length * 3 > maxPayloadBytes && Buffer.byteLength(payload) > maxPayloadBytes) {
+      parseAppendInput(runId, input, params, maxPayloadBytes);
+    }
+    return payload;
   }
 
   list(runId: string, options?: ListEventsOptions): Promise<EventPage> {
