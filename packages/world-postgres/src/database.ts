@@ -55,6 +55,8 @@ export interface Tables {
   nowMs: string;
   /** SQL for the time leases are judged by: always the database's, since a lease judges whether a process is alive. */
   leaseNowMs: string;
+  /** The injected clock's reading as a value, for statements that take "now" as a parameter; null for the database's. */
+  injectedNow(): number | null;
 }
 
 /**
@@ -80,13 +82,17 @@ export function tablesFor(schema: string, clock?: Clock): Tables {
     leaseNowMs: databaseNow,
     // The database's clock, so every process stamps and compares times on one clock.
     get nowMs() {
-      if (clock === undefined) return databaseNow;
+      const now = this.injectedNow();
+      return now === null ? databaseNow : `${now}::bigint`;
+    },
+    injectedNow() {
+      if (clock === undefined) return null;
       const now = clock.now();
       // Interpolated into SQL text, so it must be a plain whole number.
       if (!Number.isSafeInteger(now) || now < 0) {
         throw new InvalidInputError({ field: 'options.clock', value: now, reason: 'now() must return whole ms ≥ 0' });
       }
-      return `${now}::bigint`;
+      return now;
     },
   };
 }

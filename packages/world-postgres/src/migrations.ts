@@ -5,6 +5,7 @@ import { checkConnectionString, connectionShape, locationOf, openPool, requireOn
 import { Database, errorCode, tablesFor } from './database.js';
 import { initialSchema } from './migrations/0001-initial.js';
 import { writeBatchFunction } from './migrations/0002-write-batch.js';
+import { appendBatchFunctions } from './migrations/0003-append-batch.js';
 
 export interface Migration {
   version: number;
@@ -20,6 +21,7 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial', sql: initialSchema },
   { version: 2, name: 'write-batch', sql: writeBatchFunction },
+  { version: 3, name: 'append-batch', sql: appendBatchFunctions },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

@@ -5,7 +5,6 @@ import {
   FenceConflictError,
   formatEventId,
   type Hook,
-  isTerminalRunStatus,
   nextCommitStamp,
   type Run,
   RunDraft,
@@ -17,10 +16,8 @@ import {
 import type { PoolClient, QueryResult } from 'pg';
 import { beginReadCommitted, type Database, errorCode, isUniqueViolation, toMs } from './database.js';
 import { type InlineValue, inlineParameters } from './inline-sql.js';
-import { eventNotification, streamKey } from './notifications.js';
-import { type OutboxStatement, outboxStatements, reportClaims } from './postgres-outbox.js';
+import { batchCall, reportClaims } from './postgres-batch.js';
 import type { RunCache } from './run-cache.js';
-import { formatTail } from './run-tails.js';
 
 const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
@@ -132,24 +129,27 @@ async function appendOnce(
   }
   const draft = new RunDraft(runId, run, fetched.reader);
   const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
-  const statements: OutboxStatement[] = [
-    ...writeStatements(db, draft, fetched.reader),
-    ...outboxStatements(db, params, idempotencyRetentionMs),
-  ];
-  const statementResults: QueryResult[] = [];
-  if (inlinedSize(statements) <= maxInlineBytes) {
-    statementResults.push(...((await client.query(`${inline(statements)};\nCOMMIT`)) as unknown as QueryResult[]));
+  // The run's row lock is held and the fence and the clock were checked above, so the
+  // call's own guards are skipped.
+  const call = batchCall(db, draft, fetched.reader, params, idempotencyRetentionMs, {
+    expectedLastSeq: null,
+    createdAt: null,
+    maxFutureCreatedAtMs,
+  });
+  let answer: QueryResult;
+  if (inlinedSize(call.values) <= maxInlineBytes) {
+    [answer] = (await client.query(`${inlineParameters(call.text, call.values)};\nCOMMIT`)) as unknown as [QueryResult];
   } else {
     // Large values are bound as parameters instead: quoting them into the text is work for
     // the event loop that grows with every quote and backslash (seconds for megabytes), while
-    // the row lock is held. A few more round trips cost nothing next to the transfer.
-    for (const statement of statements) statementResults.push(await client.query(statement.text, statement.values));
+    // the row lock is held. One more round trip costs nothing next to the transfer.
+    answer = await client.query(db.statement(call.text, call.values));
     await client.query('COMMIT');
   }
   // What was cached stays valid only if it was cached at the tail this append started from.
   const known = cache.get(runId);
   cache.remember(draft, fetched, known && run && known.run.lastSeq === run.lastSeq ? known : undefined);
-  return reportClaims(statements, statementResults, results);
+  return reportClaims(call, (answer.rows[0] as { claims: boolean[] | null }).claims, results);
 }
 
 /**
@@ -158,14 +158,11 @@ async function appendOnce(
  */
 export const maxInlineBytes = 64 * 1024;
 
-export function inlinedSize(statements: readonly Statement[]): number {
+export function inlinedSize(values: readonly InlineValue[]): number {
   let size = 0;
-  for (const { values } of statements) {
-    for (const value of values) {
-      if (typeof value === 'string') size += value.length;
-      else if (Array.isArray(value))
-        for (const element of value) if (typeof element === 'string') size += element.length;
-    }
+  for (const value of values) {
+    if (typeof value === 'string') size += value.length;
+    else if (Array.isArray(value)) for (const element of value) if (typeof element === 'string') size += element.length;
   }
   return size;
 }
@@ -293,130 +290,4 @@ export function checkProposedTime(
     currentTail: { eventId: run?.lastEventId ?? '(none)', seq: run?.lastSeq ?? 0 },
     reason: `proposed createdAt ${createdAt} is ${createdAt < now ? `${now - createdAt} ms in the past` : 'out of range'}`,
   });
-}
-
-/** seq of the event that created each entity in this batch: its position in creation order. */
-function creationSeqs(draft: RunDraft): Map<string, number> {
-  const seqs = new Map<string, number>();
-  for (const event of draft.events) {
-    if (event.eventType.endsWith('_created') && event.correlationId !== undefined) {
-      seqs.set(`${event.eventType}:${event.correlationId}`, event.seq);
-    }
-  }
-  return seqs;
-}
-
-/**
- * Rows' JSON bodies as one JSON array, unpacked in SQL with json_array_elements (which
- * keeps each element's text exactly). One string parameter, passed through untouched:
- * a json[] parameter would make the driver quote every element in JavaScript, which takes
- * seconds for megabytes of quotes or backslashes.
- */
-const jsonArray = (rows: readonly unknown[]) => JSON.stringify(rows);
-
-/** Entities the prefetch found (they exist before this batch), then those this batch creates. */
-function splitByExistence<Entity>(
-  entities: Iterable<Entity>,
-  stored: (entity: Entity) => unknown,
-): [Entity[], Entity[]] {
-  const existing: Entity[] = [];
-  const created: Entity[] = [];
-  for (const entity of entities) (stored(entity) === undefined ? created : existing).push(entity);
-  return [existing, created];
-}
-
-/** The statements writing the draft's events and changed entities, and queueing the commit-time notification. */
-export function writeStatements(db: Database, draft: RunDraft, base: RunEntityReader): Statement[] {
-  const statements: Statement[] = [];
-  const { hooks } = db.tables;
-  const run = draft.run!;
-  const created = creationSeqs(draft);
-  // Only new entities take a creation seq; ones created earlier keep theirs.
-  const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
-  // Existing hooks first, in their own statement: a hook released in this batch must leave
-  // the live-token index before a new hook of this batch claims the same token.
-  const [existingHooks, newHooks] = splitByExistence(draft.hooks.values(), (hook) => base.hook(hook.hookId));
-  // Sorted by token: batches that claim overlapping tokens take the index entries in one order.
-  newHooks.sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
-  if (existingHooks.length > 0) {
-    statements.push({
-      text: `UPDATE ${hooks} AS h SET active = u.active, body = u.body
-       FROM (SELECT u.hook_id, u.active, b.body
-             FROM unnest($2::text[], $3::boolean[]) WITH ORDINALITY AS u(hook_id, active, n)
-             JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)) AS u
-       WHERE h.run_id = $1 AND h.hook_id = u.hook_id`,
-      values: [
-        draft.runId,
-        existingHooks.map((hook) => hook.hookId),
-        existingHooks.map((hook) => hook.status === 'active'),
-        jsonArray(existingHooks),
-      ],
-    });
-  }
-  if (newHooks.length > 0) {
-    statements.push({
-      text: `INSERT INTO ${hooks} (run_id, hook_id, created_seq, token, active, body)
-       SELECT $1, u.hook_id, u.created_seq, u.token, u.active, b.body
-       FROM unnest($2::text[], $3::int[], $4::text[], $5::boolean[])
-         WITH ORDINALITY AS u(hook_id, created_seq, token, active, n)
-       JOIN json_array_elements($6::json) WITH ORDINALITY AS b(body, n) USING (n)`,
-      values: [
-        draft.runId,
-        newHooks.map((hook) => hook.hookId),
-        newHooks.map((hook) => seqOf('hook_created', hook.hookId)),
-        newHooks.map((hook) => hook.token),
-        newHooks.map((hook) => hook.status === 'active'),
-        jsonArray(newHooks),
-      ],
-    });
-  }
-  // New entities are inserted and known ones updated, each in its own statement part: an
-  // upsert would also lock the existing row and confirm its speculative insert, two more
-  // WAL records (about 100 bytes) per step.
-  const [knownSteps, newSteps] = splitByExistence(draft.steps.values(), (step) => base.step(step.stepId));
-  const [knownWaits, newWaits] = splitByExistence(draft.waits.values(), (wait) => base.wait(wait.waitId));
-  // Everything else is one call of the schema's write_batch, whose statements the database
-  // plans once per connection. The notification is delivered only if the transaction commits.
-  statements.push({
-    text: `SELECT ${db.tables.schema}.write_batch($1, $2::int[], $3::bigint[], $4::json,
-       $5, $6, $7::bigint, $8::bigint, $9::int, $10::json,
-       $11::text[], $12::int[], $13::json, $14::text[], $15::json,
-       $16::text[], $17::int[], $18::json, $19::text[], $20::json, $21, $22)`,
-    values: [
-      draft.runId,
-      draft.events.map((event) => event.seq),
-      draft.events.map((event) => event.createdAt),
-      jsonArray(draft.events),
-      run.workflowName,
-      run.status,
-      run.createdAt,
-      run.updatedAt,
-      run.lastSeq,
-      JSON.stringify(run),
-      newSteps.map((step) => step.stepId),
-      newSteps.map((step) => seqOf('step_created', step.stepId)),
-      jsonArray(newSteps),
-      knownSteps.map((step) => step.stepId),
-      jsonArray(knownSteps),
-      newWaits.map((wait) => wait.waitId),
-      newWaits.map((wait) => seqOf('wait_created', wait.waitId)),
-      jsonArray(newWaits),
-      knownWaits.map((wait) => wait.waitId),
-      jsonArray(knownWaits),
-      db.channel,
-      eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
-    ],
-  });
-  // The append that ends the run closes the run's open streams with it and wakes their
-  // readers (the capability `streams.closedWithRun`), so the engine need not list them.
-  // A batch to an ended run is refused by the draft, so an ended run here is this batch's doing.
-  if (isTerminalRunStatus(run.status)) {
-    statements.push({
-      text: `WITH closed AS (
-         UPDATE ${db.tables.streams} SET closed = true, updated_at = $4 WHERE run_id = $1 AND NOT closed RETURNING name)
-       SELECT pg_notify($2, $3 || name) FROM closed`,
-      values: [draft.runId, db.channel, streamKey(draft.runId, ''), run.updatedAt],
-    });
-  }
-  return statements;
 }

@@ -29,6 +29,6 @@ export async function settleClaim(db: Database, claim: QueueClaim, outcome: Clai
   const [row] =
     'retryAfterMs' in parsed
       ? await db.query<{ settled: number }>(retrySql(db.tables), [...values, parsed.retryAfterMs])
-      : await db.query<{ settled: number }>(ackSql(db.tables), values);
+      : await db.query<{ settled: number }>(ackSql(db.tables), [...values, db.tables.injectedNow()]);
   return row?.settled === 1;
 }

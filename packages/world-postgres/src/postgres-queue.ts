@@ -125,7 +125,7 @@ export class PostgresQueue implements WorldQueue {
     const { tables, channel } = this.db;
     for (;;) {
       const messageId = `msg_${ulid()}`;
-      const inserted = await this.db.query<{ message_id: string }>(sendSql(tables), [
+      const [sent] = await this.db.query<{ inserted: boolean }>(sendSql(tables), [
         messageId,
         topic,
         json,
@@ -135,8 +135,9 @@ export class PostgresQueue implements WorldQueue {
         this.settings.idempotencyRetentionMs,
         channel,
         queueKey(topic),
+        tables.injectedNow(),
       ]);
-      if (inserted.length > 0) return { messageId, deduplicated: false };
+      if (sent?.inserted === true) return { messageId, deduplicated: false };
       const [earlier] = await this.db.query<{ message_id: string }>(findByIdempotencyKeySql(tables), [
         topic,
         idempotencyKey,
@@ -327,7 +328,7 @@ export class PostgresQueue implements WorldQueue {
         if (failure) {
           await this.db.query(retrySql(this.db.tables), [...base, key, backoffDelay(consumer.backoff, row.attempt)]);
         } else {
-          await this.db.query(ackSql(this.db.tables), [...base, key]);
+          await this.db.query(ackSql(this.db.tables), [...base, key, this.db.tables.injectedNow()]);
         }
       } catch {
         // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).

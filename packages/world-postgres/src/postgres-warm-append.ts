@@ -7,18 +7,9 @@ import {
   RunDraft,
   type RunEntityReader,
 } from '@cairn/core/world';
-import type { QueryResult } from 'pg';
-import { beginReadCommitted, type Database, errorCode } from './database.js';
-import { inlineParameters } from './inline-sql.js';
-import {
-  type AppendSettings,
-  inline,
-  inlinedSize,
-  maxInlineBytes,
-  type Statement,
-  writeStatements,
-} from './postgres-append.js';
-import { type OutboxStatement, outboxStatements, reportClaims } from './postgres-outbox.js';
+import { type Database, errorCode } from './database.js';
+import type { AppendSettings } from './postgres-append.js';
+import { type BatchCall, type BatchGuards, batchCall, reportClaims } from './postgres-batch.js';
 import { cachedReader, type RunCache } from './run-cache.js';
 
 /** Events a warm append may always carry: none of them reads hooks. */
@@ -53,17 +44,18 @@ const divisionByZero = '22012';
 const uniqueViolation = '23505';
 /** Two batches claiming each other's tokens: the long way retries it. */
 const deadlockDetected = '40P01';
+const serializationFailure = '40001';
 
 /**
  * The append in one round trip, for the common case: a batch with a proposed `createdAt`
  * to a run this World appended to last. The draft is built from the cached run before the
- * database is reached, and one multi-statement query sends BEGIN, two guards, the writes
- * and COMMIT. The guards fail the transaction (by dividing by zero, which needs no function
- * in the schema) unless the run's row, locked, still has the cached tail, and unless the
- * proposed stamp is within the database clock's window, exactly the checks the long way
- * makes after its reads. A key that refuses an insert (an entity the cache did not know)
- * fails it too. Any of these rolls back, and the caller goes the long way, which reads the
- * truth and answers as it always did (including with the right error).
+ * database is reached, and one prepared call of the schema's `append_batch` checks two
+ * guards and writes; being a single statement, it is its own transaction. The guards fail
+ * it (raising division_by_zero) unless the run's row, locked, still has the cached tail,
+ * and unless the proposed stamp is within the database clock's window, exactly the checks
+ * the long way makes after its reads. A key that refuses an insert (an entity the cache
+ * did not know) fails it too. Any of these rolls back, and the caller goes the long way,
+ * which reads the truth and answers as it always did (including with the right error).
  *
  * Returns undefined when the batch is not eligible or the cache was stale.
  */
@@ -92,32 +84,20 @@ export async function appendFromCache(
   // A fence or a stamp the cached run already refuses: the long way reports it with the truth.
   if (params?.lastKnownEventId !== undefined && params.lastKnownEventId !== known.run.lastEventId) return undefined;
   if (createdAt < known.run.updatedAt) return undefined;
-  const drafted = draftWrites(
-    db,
-    runId,
-    known.run,
-    cachedReader(known),
-    requests,
-    params,
+  const drafted = draftBatch(db, runId, known.run, cachedReader(known), requests, params, idempotencyRetentionMs, {
+    expectedLastSeq: known.run.lastSeq,
     createdAt,
-    idempotencyRetentionMs,
-  );
+    maxFutureCreatedAtMs,
+  });
   if (drafted === undefined) return undefined;
-  const { draft, results, statements } = drafted;
-  const tailGuard = inlineParameters(
-    `SELECT 1 / (SELECT count(*)::int FROM (
-       SELECT 1 FROM ${db.tables.runs} WHERE run_id = $1 AND last_seq = $2 FOR NO KEY UPDATE) AS locked)`,
-    [runId, known.run.lastSeq],
-  );
-  // A separate statement, so the clock is read after the lock was granted, as the long way does.
-  const guards = [tailGuard, clockGuard(db, createdAt, maxFutureCreatedAtMs)];
-  const statementResults = await commitGuarded(db, guards, statements);
-  if (statementResults === undefined) {
+  const { draft, results, call } = drafted;
+  const held = await callGuarded(db, call);
+  if (held === undefined) {
     cache.forget(runId);
     return undefined;
   }
   cache.remember(draft, { steps: [], waits: [], hooks: [] }, known);
-  return reportClaims(statements, statementResults, results);
+  return reportClaims(call, held, results);
 }
 
 /** What a run that does not exist yet holds: nothing. */
@@ -144,74 +124,54 @@ async function createWarm(
   createdAt: number,
   { maxFutureCreatedAtMs, idempotencyRetentionMs }: AppendSettings,
 ): Promise<CreateEventResult[] | undefined> {
-  const drafted = draftWrites(db, runId, undefined, nothingYet, requests, params, createdAt, idempotencyRetentionMs);
+  const drafted = draftBatch(db, runId, undefined, nothingYet, requests, params, idempotencyRetentionMs, {
+    expectedLastSeq: null,
+    createdAt,
+    maxFutureCreatedAtMs,
+  });
   if (drafted === undefined) return undefined;
-  const { draft, results, statements } = drafted;
-  const statementResults = await commitGuarded(db, [clockGuard(db, createdAt, maxFutureCreatedAtMs)], statements);
-  if (statementResults === undefined) return undefined;
+  const { draft, results, call } = drafted;
+  const held = await callGuarded(db, call);
+  if (held === undefined) return undefined;
   cache.remember(draft, { steps: [], waits: [], hooks: [] });
-  return reportClaims(statements, statementResults, results);
+  return reportClaims(call, held, results);
 }
 
 /**
- * The batch drafted on `run` (as `reader` holds its entities) at `createdAt`, and the
- * statements that write it with its outbox; undefined when the draft refuses it or the
- * statements are too large to inline (the long way then answers).
+ * The batch drafted on `run` (as `reader` holds its entities) at `guards.createdAt`, and
+ * its call; undefined when the draft refuses it (the long way then answers).
  */
-function draftWrites(
+function draftBatch(
   db: Database,
   runId: string,
   run: Run | undefined,
   reader: RunEntityReader,
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
-  createdAt: number,
   idempotencyRetentionMs: number,
-): { draft: RunDraft; results: CreateEventResult[]; statements: OutboxStatement[] } | undefined {
+  guards: BatchGuards & { createdAt: number },
+): { draft: RunDraft; results: CreateEventResult[]; call: BatchCall } | undefined {
   const draft = new RunDraft(runId, run, reader);
   let results: CreateEventResult[];
   try {
-    results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, createdAt)));
+    results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, guards.createdAt)));
   } catch {
     return undefined;
   }
-  const statements = [...writeStatements(db, draft, reader), ...outboxStatements(db, params, idempotencyRetentionMs)];
-  return inlinedSize(statements) > maxInlineBytes ? undefined : { draft, results, statements };
+  return { draft, results, call: batchCall(db, draft, reader, params, idempotencyRetentionMs, guards) };
 }
 
-/** Fails the transaction unless `createdAt` is within the database clock's window. */
-function clockGuard(db: Database, createdAt: number, maxFutureCreatedAtMs: number): string {
-  const { nowMs } = db.tables;
-  const upperBound = Number.isFinite(maxFutureCreatedAtMs) ? ` AND $1::bigint <= ${nowMs} + $2::bigint` : '';
-  return inlineParameters(`SELECT 1 / (CASE WHEN $1::bigint >= ${nowMs}${upperBound} THEN 1 ELSE 0 END)`, [
-    createdAt,
-    Number.isFinite(maxFutureCreatedAtMs) ? maxFutureCreatedAtMs : 0,
-  ]);
-}
-
-/**
- * BEGIN, the guards, the writes and COMMIT in one round trip; the writes' results, one per
- * statement, or undefined when a guard or key refused it.
- */
-async function commitGuarded(
-  db: Database,
-  guards: string[],
-  statements: Statement[],
-): Promise<QueryResult[] | undefined> {
-  return db.transaction(
-    async (client) => {
-      try {
-        const answered = (await client.query(
-          `${beginReadCommitted};\n${guards.join(';\n')};\n${inline(statements)};\nCOMMIT`,
-        )) as unknown as QueryResult[];
-        return answered.slice(1 + guards.length, 1 + guards.length + statements.length);
-      } catch (error) {
-        const code = errorCode(error);
-        if (code !== divisionByZero && code !== uniqueViolation && code !== deadlockDetected) throw error;
-        await client.query('ROLLBACK');
-        return undefined;
-      }
-    },
-    { selfDelimited: true },
-  );
+/** The call, as one prepared statement; what it answers of its claims, or undefined when a guard or key refused it. */
+async function callGuarded(db: Database, call: BatchCall): Promise<(boolean | null)[] | null | undefined> {
+  try {
+    const [row] = await db.query<{ claims: (boolean | null)[] | null }>(call.text, call.values as unknown[]);
+    return row?.claims ?? null;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === divisionByZero || code === uniqueViolation || code === deadlockDetected) return undefined;
+    // A server whose default isolation is stricter than read committed may refuse the single
+    // statement where the long way (which asks for read committed) would not.
+    if (code === serializationFailure) return undefined;
+    throw error;
+  }
 }

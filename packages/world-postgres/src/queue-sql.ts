@@ -19,50 +19,6 @@ import type { Tables } from './database.js';
 /** The lease clock as a column of the clock row: the same reading as `now` when both are the database's. */
 const leaseNow = (t: Tables) => (t.nowMs === t.leaseNowMs ? 'now' : t.leaseNowMs);
 
-/** Insert, or replace an acknowledged message whose idempotency window has passed; no row back = deduplicated. */
-export const sendSql = (t: Tables) => `
-  WITH clock AS (SELECT ${t.nowMs} AS now),
-  inserted AS (
-    INSERT INTO ${t.messages} AS m (message_id, topic, payload, group_key, idempotency_key, enqueued_at, deliver_at)
-    SELECT $1, $2, $3::json, $4, $5, clock.now, clock.now + $6 FROM clock
-    ON CONFLICT (topic, idempotency_key) WHERE idempotency_key IS NOT NULL DO UPDATE SET
-      message_id = EXCLUDED.message_id, send_order = DEFAULT, payload = EXCLUDED.payload,
-      group_key = EXCLUDED.group_key, enqueued_at = EXCLUDED.enqueued_at, deliver_at = EXCLUDED.deliver_at,
-      attempt = 1, lease_token = NULL, lease_expires_at = NULL, acked_at = NULL
-    WHERE m.acked_at IS NOT NULL AND m.acked_at < EXCLUDED.enqueued_at - $7
-    RETURNING message_id
-  )
-  SELECT message_id, pg_notify($8, $9) FROM inserted`;
-
-/**
- * A message born leased to its writer (a claim): inserted as a consumer's lease would leave
- * it (attempt already bumped, deliver_at past the lease's expiry plus the first backoff
- * step $7), with its group claimed under the same token. A group that a live lease holds
- * is not taken: the message is then inserted unleased, to wait for that lease's settlement,
- * which wakes consumers when its group has more waiting. Nothing is notified otherwise: a
- * leased message is nobody else's to take. One row back, saying whether the claim holds.
- */
-export const claimedSendSql = (t: Tables) => `
-  WITH clock AS (SELECT now, ${leaseNow(t)} AS lease_now FROM (SELECT ${t.nowMs} AS now) AS stamp),
-  group_claim AS (
-    INSERT INTO ${t.groups} AS g (topic, group_key, message_id, lease_token, lease_expires_at)
-    SELECT $2, $4, $1, $5, clock.lease_now + $6 FROM clock WHERE $4::text IS NOT NULL
-    ON CONFLICT (topic, group_key) DO UPDATE SET message_id = EXCLUDED.message_id,
-      lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at
-    WHERE g.lease_expires_at <= (SELECT lease_now FROM clock)
-    RETURNING 1
-  ),
-  holds AS (SELECT ($4::text IS NULL OR EXISTS (SELECT 1 FROM group_claim)) AS held)
-  INSERT INTO ${t.messages} (message_id, topic, payload, group_key, enqueued_at, deliver_at, attempt,
-    lease_token, lease_expires_at)
-  SELECT $1, $2, $3::json, $4, clock.now,
-    CASE WHEN holds.held THEN clock.now + $6 + $7 ELSE clock.now END,
-    CASE WHEN holds.held THEN 2 ELSE 1 END,
-    CASE WHEN holds.held THEN $5 END,
-    CASE WHEN holds.held THEN clock.lease_now + $6 END
-  FROM clock, holds
-  RETURNING lease_token IS NOT NULL AS claimed`;
-
 export const findByIdempotencyKeySql = (t: Tables) =>
   `SELECT message_id FROM ${t.messages} WHERE topic = $1 AND idempotency_key = $2`;
 
@@ -135,38 +91,17 @@ export const leaseSql = (t: Tables) => `
 
 /**
  * Releases the group row of a settled delivery (if this delivery still holds it), wakes
- * consumers, and answers how many messages the settlement changed (0: the lease was lost).
- * `onlyIfGroupWaits`: wake them only when another message of the group is waiting, which the held group kept from every consumer. Nothing else can be waiting on an
- * acknowledgement (the consumer that settles leases again on its own), and every wake costs
- * each consumer of the topic, in every process, a lease query.
+ * consumers so the group's next message goes out, and answers how many messages the
+ * settlement changed (0: the lease was lost). Acknowledgements settle through the schema's
+ * queue_ack function instead (migration 3).
  */
-const releaseGroup = (t: Tables, onlyIfGroupWaits: boolean) => `
+const releaseGroup = (t: Tables) => `
   released AS (
     DELETE FROM ${t.groups} WHERE topic = $3 AND group_key = $4 AND lease_token = $2 AND message_id = $1
   ), notified AS (
-    SELECT pg_notify($5, $6)${
-      onlyIfGroupWaits
-        ? `
-    WHERE EXISTS (
-      SELECT 1 FROM ${t.messages}
-      WHERE topic = $3 AND group_key = $4 AND acked_at IS NULL AND message_id <> $1)`
-        : ''
-    }
+    SELECT pg_notify($5, $6)
   )
   SELECT (SELECT count(*) FROM settled)::int AS settled, (SELECT count(*) FROM notified)::int AS notified`;
-
-/** Ack: delete, or keep as acknowledged while its idempotency key must still deduplicate. */
-export const ackSql = (t: Tables) => `
-  WITH deleted AS (
-    DELETE FROM ${t.messages}
-    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs} AND idempotency_key IS NULL
-    RETURNING 1
-  ), kept AS (
-    UPDATE ${t.messages} SET acked_at = ${t.nowMs}, lease_token = NULL, lease_expires_at = NULL, payload = 'null'
-    WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs} AND idempotency_key IS NOT NULL
-    RETURNING 1
-  ), settled AS (SELECT 1 FROM deleted UNION ALL SELECT 1 FROM kept),
-  ${releaseGroup(t, true)}`;
 
 /** Handler failed: due again after $7 ms of backoff (attempt was already bumped at lease time). */
 export const retrySql = (t: Tables) => `
@@ -174,7 +109,7 @@ export const retrySql = (t: Tables) => `
     UPDATE ${t.messages} SET deliver_at = ${t.nowMs} + $7, lease_token = NULL, lease_expires_at = NULL
     WHERE message_id = $1 AND lease_token = $2 AND lease_expires_at > ${t.leaseNowMs}
     RETURNING 1
-  ), ${releaseGroup(t, false)}`;
+  ), ${releaseGroup(t)}`;
 
 /**
  * Extends message $1's lease under token $2 to $3 ms from now, only while that lease is
@@ -215,3 +150,10 @@ export const pruneSql = (t: Tables) => `
     DELETE FROM ${t.messages} WHERE acked_at IS NOT NULL AND acked_at < ${t.nowMs} - $1
   )
   DELETE FROM ${t.groups} WHERE lease_expires_at < ${t.leaseNowMs} - 60000`;
+
+/** Sends through the schema's queue_send (migration 3); true when a message was queued, false when deduplicated. */
+export const sendSql = (t: Tables) =>
+  `SELECT ${t.schema}.queue_send($1, $2, $3::json, $4, $5, $6, $7, $8, $9, $10) AS inserted`;
+
+/** Acknowledges through the schema's queue_ack (migration 3); answers how many messages it settled. */
+export const ackSql = (t: Tables) => `SELECT ${t.schema}.queue_ack($1, $2, $3, $4, $5, $6, $7) AS settled`;

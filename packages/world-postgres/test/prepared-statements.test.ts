@@ -2,7 +2,7 @@ import { InvalidInputError, type World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, statementOf } from './helpers.js';
 
 // The queue's lease statement took longer to plan (about 1.2 ms) than to run (0.6 ms), and
 // it was planned afresh on every call. Named statements are parsed once per connection, and
@@ -29,6 +29,28 @@ async function preparedOn(pool: pg.Pool): Promise<string[]> {
   return rows.map((row) => row.statement);
 }
 
+/** Counts what the World sends through the pool itself, and every connection checked out. */
+class CountingPool extends pg.Pool {
+  texts: string[] = [];
+  connects = 0;
+  reset(): void {
+    this.texts = [];
+    this.connects = 0;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+  override query(...args: any[]): any {
+    this.texts.push(statementOf(args).text);
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    return (super.query as (...all: any[]) => any)(...args);
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
+  override connect(...args: any[]): any {
+    this.connects += 1;
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    return (super.connect as (...all: any[]) => any)(...args);
+  }
+}
+
 describe('prepared statements', () => {
   it('names the statements it sends with parameters, so each is parsed once per connection', async () => {
     const { world, pool } = worldOnOneConnection();
@@ -37,7 +59,7 @@ describe('prepared statements', () => {
     await world.queue.send('topic-a', { n: 1 });
     const statements = await preparedOn(pool);
     expect(statements.some((text) => text.includes('SELECT body FROM') && text.includes('.runs'))).toBe(true);
-    expect(statements.some((text) => text.includes('INSERT INTO') && text.includes('queue_messages'))).toBe(true);
+    expect(statements.some((text) => text.includes('.queue_send('))).toBe(true);
     // One per distinct text, however often it ran.
     expect(new Set(statements).size).toBe(statements.length);
   });
@@ -53,7 +75,46 @@ describe('prepared statements', () => {
     await consumer.stop();
     const statements = await preparedOn(pool);
     expect(statements.some((text) => text.includes('candidates AS'))).toBe(true);
-    expect(statements.some((text) => text.includes('DELETE FROM') && text.includes('queue_messages'))).toBe(true);
+    expect(statements.some((text) => text.includes('.queue_ack('))).toBe(true);
+  });
+
+  it('writes a stamped batch to a run it wrote last with one prepared call, no transaction of its own', async () => {
+    const pool = new CountingPool({ connectionString, max: 1 });
+    pools.push(pool);
+    const world = createPostgresWorld({ pool, schema: freshSchema() });
+    opened.push(world);
+    await world.open?.();
+    // Stamps a little ahead of the database's clock, as the engine proposes them.
+    let stamp = Date.now() + 1000;
+    const created = await world.events.create(
+      'run-3',
+      { eventType: 'run_created', eventData: { workflowName: 'w', input: 1 } },
+      { createdAt: stamp },
+    );
+    let tail = created.event.eventId;
+    pool.reset();
+    for (let index = 0; index < 3; index++) {
+      stamp += 1;
+      const { event } = await world.events.create(
+        'run-3',
+        { eventType: 'step_created', correlationId: `step-${index}`, eventData: { stepName: 's', input: index } },
+        { lastKnownEventId: tail, createdAt: stamp },
+      );
+      tail = event.eventId;
+    }
+    // One statement each and no connection checked out for a transaction (pg's pool checks
+    // one out for each of its own queries too): the call is its own transaction.
+    expect(pool.texts).toHaveLength(3);
+    expect(pool.connects).toBe(pool.texts.length);
+    expect(pool.texts.every((text) => text.includes('.append_batch('))).toBe(true);
+    const statements = await preparedOn(pool);
+    expect(statements.filter((text) => text.includes('.append_batch('))).toHaveLength(1);
+    expect((await world.events.list('run-3')).data.map((event) => event.eventType)).toEqual([
+      'run_created',
+      'step_created',
+      'step_created',
+      'step_created',
+    ]);
   });
 
   it('prepares nothing with preparedStatements: false, for poolers that cannot carry them', async () => {

@@ -151,7 +151,7 @@ class LeaseCountingPool extends pg.Pool {
     if (text.includes('lease_now')) this.leases += 1;
     // biome-ignore lint/suspicious/noExplicitAny: as above.
     const result = (super.query as (...all: any[]) => any)(...args);
-    if (text.includes('WITH deleted AS') && text.includes('kept AS')) {
+    if (text.includes('.queue_ack(')) {
       void Promise.resolve(result).then(() => {
         for (const resolve of this.ackWaiters.splice(0)) resolve();
       });

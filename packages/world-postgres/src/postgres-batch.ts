@@ -1,0 +1,172 @@
+import {
+  type CreateEventParams,
+  type CreateEventResult,
+  isTerminalRunStatus,
+  type QueueClaim,
+  type RunDraft,
+  type RunEntityReader,
+} from '@cairn/core/world';
+import { ulid } from 'ulid';
+import type { Database } from './database.js';
+import type { InlineValue } from './inline-sql.js';
+import { eventNotification, queueKey, streamKey } from './notifications.js';
+import { formatTail } from './run-tails.js';
+
+/** How long a lapsed claim waits before its redelivery, on top of its lease: a consumer's first backoff step. */
+const lapsedClaimBackoffMs = 100;
+
+/** What `append_batch` checks before writing; see the function (migration 3). */
+export interface BatchGuards {
+  /** The tail the run must still have, checked under its row lock; null: no fence. */
+  expectedLastSeq: number | null;
+  /** A proposed stamp to check against the clock's window; null: no check. */
+  createdAt: number | null;
+  maxFutureCreatedAtMs: number;
+}
+
+/** One call of `append_batch`, and the claim each outbox message would be if it holds. */
+export interface BatchCall {
+  text: string;
+  values: InlineValue[];
+  /** Per outbox message, in order: its claim when it asked for one. */
+  claims: (QueueClaim | undefined)[];
+}
+
+/** Rows' JSON bodies as one JSON array: one string the driver passes through untouched. */
+const jsonArray = (rows: readonly unknown[]) => JSON.stringify(rows);
+
+/** Entities the run had before this batch, then those it creates. */
+function splitByExistence<Entity>(
+  entities: Iterable<Entity>,
+  stored: (entity: Entity) => unknown,
+): [Entity[], Entity[]] {
+  const existing: Entity[] = [];
+  const created: Entity[] = [];
+  for (const entity of entities) (stored(entity) === undefined ? created : existing).push(entity);
+  return [existing, created];
+}
+
+/** seq of the event that created each entity in this batch. */
+function creationSeqs(draft: RunDraft): Map<string, number> {
+  const seqs = new Map<string, number>();
+  for (const event of draft.events) {
+    if (event.eventType.endsWith('_created') && event.correlationId !== undefined) {
+      seqs.set(`${event.eventType}:${event.correlationId}`, event.seq);
+    }
+  }
+  return seqs;
+}
+
+/** The call's text, with one placeholder per value (the function's 51 parameters, in order). */
+const callText = (db: Database, count: number) =>
+  `SELECT ${db.tables.schema}.append_batch(${Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ')}) AS claims`;
+
+/**
+ * The draft's writes, the outbox and the acknowledgements of `params` as one call of the
+ * schema's `append_batch`, which also checks `guards`. `base` holds the entities as they
+ * were before the batch, to tell new rows from updated ones.
+ */
+export function batchCall(
+  db: Database,
+  draft: RunDraft,
+  base: RunEntityReader,
+  params: CreateEventParams | undefined,
+  idempotencyRetentionMs: number,
+  guards: BatchGuards,
+): BatchCall {
+  const run = draft.run!;
+  const created = creationSeqs(draft);
+  const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
+  const [knownHooks, newHooks] = splitByExistence(draft.hooks.values(), (hook) => base.hook(hook.hookId));
+  // Sorted by token: batches that claim overlapping tokens take the index entries in one order.
+  newHooks.sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
+  // New entities are inserted and known ones updated: an upsert would also lock the
+  // existing row and confirm its speculative insert, two more WAL records per step.
+  const [knownSteps, newSteps] = splitByExistence(draft.steps.values(), (step) => base.step(step.stepId));
+  const [knownWaits, newWaits] = splitByExistence(draft.waits.values(), (wait) => base.wait(wait.waitId));
+  const messages = params?.enqueue ?? [];
+  const claims = messages.map(({ topic, options, claim }): QueueClaim | undefined =>
+    claim === undefined
+      ? undefined
+      : {
+          topic,
+          messageId: `msg_${ulid()}`,
+          token: `claim_${ulid()}`,
+          ...(options?.groupKey === undefined ? {} : { groupKey: options.groupKey }),
+        },
+  );
+  const acknowledged = params?.acknowledge ?? [];
+  const values: InlineValue[] = [
+    guards.expectedLastSeq,
+    guards.createdAt,
+    Number.isFinite(guards.maxFutureCreatedAtMs) ? guards.maxFutureCreatedAtMs : null,
+    db.tables.injectedNow(),
+    draft.runId,
+    draft.events.map((event) => event.seq),
+    draft.events.map((event) => event.createdAt),
+    jsonArray(draft.events),
+    run.workflowName,
+    run.status,
+    run.createdAt,
+    run.updatedAt,
+    run.lastSeq,
+    JSON.stringify(run),
+    newSteps.map((step) => step.stepId),
+    newSteps.map((step) => seqOf('step_created', step.stepId)),
+    jsonArray(newSteps),
+    knownSteps.map((step) => step.stepId),
+    jsonArray(knownSteps),
+    newWaits.map((wait) => wait.waitId),
+    newWaits.map((wait) => seqOf('wait_created', wait.waitId)),
+    jsonArray(newWaits),
+    knownWaits.map((wait) => wait.waitId),
+    jsonArray(knownWaits),
+    db.channel,
+    eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
+    knownHooks.map((hook) => hook.hookId),
+    knownHooks.map((hook) => hook.status === 'active'),
+    jsonArray(knownHooks),
+    newHooks.map((hook) => hook.hookId),
+    newHooks.map((hook) => seqOf('hook_created', hook.hookId)),
+    newHooks.map((hook) => hook.token),
+    newHooks.map((hook) => hook.status === 'active'),
+    jsonArray(newHooks),
+    // The append that ends the run closes its open streams and wakes their readers (the
+    // capability `streams.closedWithRun`). A batch to an ended run is refused by the draft,
+    // so an ended run here is this batch's doing.
+    isTerminalRunStatus(run.status) ? streamKey(draft.runId, '') : null,
+    messages.map((_, index) => claims[index]?.messageId ?? `msg_${ulid()}`),
+    messages.map((message) => message.topic),
+    jsonArray(messages.map((message) => message.payload)),
+    messages.map((message) => message.options?.groupKey ?? null),
+    messages.map((message) => message.options?.idempotencyKey ?? null),
+    messages.map((message) => message.options?.delayMs ?? 0),
+    claims.map((claim) => claim?.token ?? null),
+    messages.map((message) => message.claim?.leaseMs ?? null),
+    lapsedClaimBackoffMs,
+    idempotencyRetentionMs,
+    messages.map((message) => queueKey(message.topic)),
+    acknowledged.map((claim) => claim.messageId),
+    acknowledged.map((claim) => claim.token),
+    acknowledged.map((claim) => claim.topic),
+    acknowledged.map((claim) => claim.groupKey ?? null),
+    acknowledged.map((claim) => queueKey(claim.topic)),
+  ];
+  return { text: callText(db, values.length), values, claims };
+}
+
+/**
+ * Sets the claims that hold (per `append_batch`'s answer) on every result of the append,
+ * and returns the results.
+ */
+export function reportClaims(
+  call: BatchCall,
+  held: readonly (boolean | null)[] | null | undefined,
+  results: CreateEventResult[],
+): CreateEventResult[] {
+  const claims = call.claims.filter(
+    (claim, index): claim is QueueClaim => claim !== undefined && held?.[index] === true,
+  );
+  if (claims.length > 0) for (const result of results) result.claims = claims;
+  return results;
+}
