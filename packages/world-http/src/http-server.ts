@@ -6,7 +6,7 @@ import { authorize, type TokenGrant, TokenTable } from './auth.js';
 import { errorToWire } from './error-mapping.js';
 import { ProtocolError } from './errors/protocol-error.js';
 import { QueueSessions } from './queue-sessions.js';
-import { parseJsonBody, readBody } from './request-body.js';
+import { bodyWasRead, parseJsonBody, readBody } from './request-body.js';
 import { handleWebhook, type RouteContext, routes, webhookPathPrefix } from './routes/index.js';
 import { serveLines } from './serve-lines.js';
 
@@ -83,7 +83,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
   });
 
   async function serve(request: IncomingMessage, response: ServerResponse, signal: () => AbortSignal): Promise<void> {
-    const path = (request.url ?? '/').split('?')[0]!;
+    const path = pathOf(request.url);
     if (closing) {
       throw new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
     }
@@ -124,29 +124,31 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
   }
 
   const handler: RequestListener = (request, response) => {
-    // Made only for a route that waits (long-polls, live reads): a controller, its signal
-    // and the abort event at the end were a measurable share of every short request's cost.
+    // Made only for a route that waits (long-polls, live reads): a controller, its signal,
+    // a close listener and the abort event at the end were a measurable share of every
+    // short request's cost.
     let controller: AbortController | undefined;
-    let ended = false;
     const signal = () => {
       if (controller === undefined) {
-        controller = new AbortController();
-        if (ended) controller.abort(requestEnded);
-        else live.add(controller);
+        const made = new AbortController();
+        controller = made;
+        // A response that already closed (sent, or its client went away) has nothing to wait for.
+        if (response.destroyed) made.abort(requestEnded);
+        else {
+          live.add(made);
+          response.once('close', () => {
+            live.delete(made);
+            // A shared reason: aborting without one builds a DOMException, stack and all.
+            made.abort(requestEnded);
+          });
+        }
       }
       return controller.signal;
     };
-    response.on('close', () => {
-      ended = true;
-      if (controller === undefined) return;
-      live.delete(controller);
-      // A shared reason: aborting without one builds a DOMException, stack and all.
-      controller.abort(requestEnded);
-    });
     serve(request, response, signal).catch((error: unknown) => {
       const { status, body } = errorToWire(error);
       if (status >= 500 && body.code === 'INTERNAL_ERROR') {
-        const path = (request.url ?? '').split('?')[0]!;
+        const path = pathOf(request.url);
         // A webhook path carries its token, so it is logged without it.
         const shown = path.startsWith(webhookPathPrefix) ? `${webhookPathPrefix}(token)` : path.slice(0, 100);
         logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`, {
@@ -157,7 +159,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       }
       if (response.headersSent) return void response.destroy();
       // A body we did not read would otherwise have to be drained before the next request.
-      const unread = !request.readableEnded;
+      const unread = !bodyWasRead(request);
       sendJson(response, status, { error: body }, unread ? { connection: 'close' } : {});
     });
   };
@@ -209,6 +211,12 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
   };
 }
 
+/** The url without its query. */
+function pathOf(url = '/'): string {
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
 function methodNotAllowed(method: string | undefined, allowed: string): ProtocolError {
   return new ProtocolError({
     code: 'METHOD_NOT_ALLOWED',
@@ -244,26 +252,47 @@ function describe(error: unknown): string {
  * of opening, or of its previous response (plus the keep-alive allowance). Node's own
  * `headersTimeout` is checked only every `connectionsCheckingInterval`; this guard is exact,
  * and also covers a keep-alive connection that starts its next request and then stalls.
- * Half-open peers are found by TCP keepalive.
+ * Half-open peers are found by TCP keepalive. Each connection has one timer (two, once its
+ * first response is sent), re-armed with `refresh()` rather than made anew per request;
+ * it does nothing while a request is in progress.
  */
 function guardSlowHeaders(server: Server, headersTimeoutMs: number, keepAliveTimeoutMs: number): void {
-  const guards = new WeakMap<Socket, NodeJS.Timeout>();
-  const arm = (socket: Socket, ms: number) => {
-    clearTimeout(guards.get(socket));
-    const timer = setTimeout(() => socket.destroy(), ms);
-    timer.unref();
-    guards.set(socket, timer);
-  };
+  interface Guard {
+    timer: NodeJS.Timeout;
+    /** Closes the connection unless a request is in progress. */
+    expire: () => void;
+    /** Requests received and not yet answered. */
+    busy: number;
+    /** The timer allows for the keep-alive wait (armed after a response). */
+    between: boolean;
+  }
+  const guards = new WeakMap<Socket, Guard>();
   server.on('connection', (socket: Socket) => {
     socket.setKeepAlive(true, 15_000);
-    arm(socket, headersTimeoutMs);
-    socket.once('close', () => clearTimeout(guards.get(socket)));
+    const expire = () => {
+      if (guard.busy === 0) socket.destroy();
+    };
+    const guard: Guard = { timer: setTimeout(expire, headersTimeoutMs).unref(), expire, busy: 0, between: false };
+    guards.set(socket, guard);
+    socket.once('close', () => clearTimeout(guard.timer));
   });
+  function answered(this: ServerResponse) {
+    const socket = this.req.socket;
+    const guard = guards.get(socket);
+    if (guard === undefined || socket.destroyed) return;
+    guard.busy -= 1;
+    if (guard.busy > 0) return;
+    if (guard.between) guard.timer.refresh();
+    else {
+      clearTimeout(guard.timer);
+      guard.timer = setTimeout(guard.expire, keepAliveTimeoutMs + headersTimeoutMs).unref();
+      guard.between = true;
+    }
+  }
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    clearTimeout(guards.get(socket));
-    response.once('finish', () => {
-      if (!socket.destroyed) arm(socket, keepAliveTimeoutMs + headersTimeoutMs);
-    });
+    const guard = guards.get(request.socket);
+    if (guard === undefined) return;
+    guard.busy += 1;
+    response.on('finish', answered);
   });
 }

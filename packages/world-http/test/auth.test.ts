@@ -120,3 +120,59 @@ describe('world-http: slow and half-open connections', () => {
     await client.close();
   });
 });
+
+describe('world-http: the header deadline', () => {
+  it('does not cut a pipelined long-poll when the request before it is answered', async () => {
+    const world = await localWorld();
+    // The deadline after a response (keep-alive + headers, 300 ms) is far shorter than the long-poll.
+    const short = await serve(world, { headersTimeoutMs: 200, keepAliveTimeoutMs: 100 });
+    try {
+      const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+      const socket = connect(Number(new URL(short.url).port), '127.0.0.1');
+      socket.on('error', () => {});
+      let received = '';
+      socket.on('data', (bytes) => {
+        received += bytes.toString();
+      });
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      const watch = JSON.stringify({ runId: run.runId, afterSeq: run.lastSeq, waitMs: 1000 });
+      // Both requests in one write: the second is already in progress when the first is answered.
+      socket.write(
+        `GET /v1/capabilities HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.read}\r\n\r\n` +
+          `POST /v1/events.watch HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.read}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(watch)}\r\n\r\n${watch}`,
+      );
+      const started = Date.now();
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 3000))]);
+      // Both answered: the long-poll ran its full second, and only then did the idle deadline close the connection.
+      expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+      expect(received).toContain('{"result":{"ready":false}}');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      socket.destroy();
+    } finally {
+      await short.server.close();
+      await world.close();
+    }
+  });
+  it('answers a body that is not JSON with a typed 400 and keeps the connection for the next request', async () => {
+    const socket = connect(Number(new URL(served.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (bytes) => {
+      received += bytes.toString();
+    });
+    const request = (body: string) =>
+      `POST /v1/runs.list HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.read}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    socket.write(request('{not json'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(received).toMatch(/^HTTP\/1\.1 400/);
+    expect(received).toContain('"field":"body"');
+    expect(received.toLowerCase()).not.toContain('connection: close');
+    socket.write(request('{"options":{"limit":1}}'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(1);
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
+  });
+});
