@@ -91,11 +91,28 @@ export class ClaimedPasses implements PassHost {
       recorder.dropClaim(runId, claim);
       await this.options.reportFailure(runId, error);
       // Handed back as a consumer hands back a rejected delivery: the queue redelivers it.
-      await settleClaim(claim, { retryAfterMs: handBackAfterMs }).catch(() => {});
+      await settleWithRetries(() => settleClaim(claim, { retryAfterMs: handBackAfterMs }));
       return;
     }
     // Unless the append that ended the run acknowledged it, the claim is settled on its own.
-    // If that fails, the claim lapses and a consumer finds the pass's work already done.
-    if (recorder.dropClaim(runId, claim)) await settleClaim(claim, { acknowledge: true }).catch(() => {});
+    if (recorder.dropClaim(runId, claim)) await settleWithRetries(() => settleClaim(claim, { acknowledge: true }));
+  }
+}
+
+/**
+ * A settlement that failed (the World briefly unreachable) is tried twice more. One that
+ * never lands leaves the claim to lapse: the wake then goes to a consumer, which finds the
+ * pass's work done, but until then the run's group stays held, so a hook delivery to a run
+ * that suspended would wait for the lapse.
+ */
+async function settleWithRetries(settle: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await settle();
+      return;
+    } catch {
+      if (attempt >= 3) return;
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
   }
 }

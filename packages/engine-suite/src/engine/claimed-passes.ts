@@ -79,6 +79,29 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       expect(delivery, 'the hook delivery queued its wake claimed').toMatchObject({ claimed: 1 });
     });
 
+    it('tries a settlement that failed again, so a hook delivered to the suspended run is not held up', async () => {
+      const settleClaim = harness.world.queue.settleClaim!;
+      let refusals = 1;
+      harness.world.queue.settleClaim = async (claim, outcome) => {
+        if (refusals-- > 0) throw new Error('injected: the World is briefly unreachable');
+        return settleClaim(claim, outcome);
+      };
+      await harness.startWorker({ workflows: [awaitsHook] });
+      const token = `claimed-retry:${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      // Until the first pass's claim is settled the run's group is held, and a delivery's
+      // wake would wait for the claim to lapse (five minutes by default).
+      await eventually(
+        async () => (harness.world.claimCalls.some((call) => call.method === 'settleClaim') ? true : undefined),
+        5000,
+        'the suspended pass to settle its claim on a second try',
+      );
+      expect(refusals).toBeLessThan(0);
+      await harness.client.resumeHook(token, 'seven!!');
+      expect(await run.result({ timeoutMs: 5000 })).toBe(8);
+    });
+
     it('hands a failed claimed pass back to the queue, where a consumer finishes the run', async () => {
       let failures = 0;
       harness.world.beforeAppend = async (call) => {

@@ -70,6 +70,10 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
         return inner.queue.send(topic, payload, options);
       },
       consume: queue.consume,
+      // Claims pass through untouched: a pass taken without the queue still meets the
+      // delayed and refused appends above.
+      ...(inner.queue.extendClaim === undefined ? {} : { extendClaim: inner.queue.extendClaim.bind(inner.queue) }),
+      ...(inner.queue.settleClaim === undefined ? {} : { settleClaim: inner.queue.settleClaim.bind(inner.queue) }),
     },
     close: () => inner.close(),
   };
