@@ -283,7 +283,8 @@ export class Orchestrator {
   /**
    * The pass ends. A timer that woke it early (the clocks disagreed by more than the pass
    * will wait) gets a successor under a fresh key; a stopping worker hands due work it did
-   * not start to whichever worker takes the next wake.
+   * not start (a retry about to fall due, a step it placed but did not start) to whichever
+   * worker takes the next wake.
    */
   private async handOff(replay: WorkflowReplay, context: WakeContext): Promise<void> {
     const now = this.clock.now();
@@ -295,9 +296,26 @@ export class Orchestrator {
         key: `timer:${replay.runId}:${dueAt}:${now}`,
       });
       await this.options.world.queue.send(...sendArguments(request));
-    } else if (this.stopping && dueAt !== undefined && dueAt <= now + holdForDueMs) {
+    } else if (this.stopping && ((dueAt !== undefined && dueAt <= now + holdForDueMs) || this.leftUnstarted(replay))) {
       await this.sendWake(replay.runId);
     }
+  }
+
+  /**
+   * Whether the run has a step placed inline that no attempt here runs: a pass that was
+   * stopping when it committed the step did not start it, and nothing else would wake the
+   * run for it.
+   */
+  private leftUnstarted(replay: WorkflowReplay): boolean {
+    return replay
+      .openSteps()
+      .some(
+        (step) =>
+          step.placement === 'inline' &&
+          !step.child &&
+          step.retryAfter === undefined &&
+          !this.inline.has(replay.runId, step.id),
+      );
   }
 
   /**

@@ -102,6 +102,21 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       expect(await run.result({ timeoutMs: 5000 })).toBe(8);
     });
 
+    it('hands a step it placed but did not start to another worker when it stops mid-pass', async () => {
+      // The other worker starts first, so the claimed pass is the stopping worker's.
+      await harness.startWorker({ workflows: [chain] });
+      const stopping = await harness.startWorker({ workflows: [chain] });
+      let stopped: Promise<void> | undefined;
+      harness.world.beforeAppend = async (call) => {
+        // Stop begins while the pass commits its first step, which it then must not start.
+        if (stopped === undefined && call.eventTypes.includes('step_created')) stopped = stopping.stop();
+      };
+      const run = await harness.client.start(chain, 2);
+      expect(await run.result({ timeoutMs: 5000 })).toBe(2);
+      await stopped;
+      expect(wakesDelivered(run.id).length, 'the other worker took the run through the queue').toBeGreaterThan(0);
+    });
+
     it('hands a failed claimed pass back to the queue, where a consumer finishes the run', async () => {
       let failures = 0;
       harness.world.beforeAppend = async (call) => {
