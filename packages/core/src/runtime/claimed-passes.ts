@@ -84,18 +84,18 @@ export class ClaimedPasses implements PassHost {
     const extendClaim = world.queue.extendClaim!.bind(world.queue);
     const settleClaim = world.queue.settleClaim!.bind(world.queue);
     const { recorder } = orchestrator;
-    recorder.holdClaim(runId, claim);
+    recorder.claims.hold(runId, claim);
     try {
       await orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } });
     } catch (error) {
-      recorder.dropClaim(runId, claim);
+      recorder.claims.drop(runId, claim);
       await this.options.reportFailure(runId, error);
       // Handed back as a consumer hands back a rejected delivery: the queue redelivers it.
       await settleWithRetries(() => settleClaim(claim, { retryAfterMs: handBackAfterMs }));
       return;
     }
     // Unless the append that ended the run acknowledged it, the claim is settled on its own.
-    if (recorder.dropClaim(runId, claim)) await settleWithRetries(() => settleClaim(claim, { acknowledge: true }));
+    if (recorder.claims.drop(runId, claim)) await settleWithRetries(() => settleClaim(claim, { acknowledge: true }));
   }
 }
 

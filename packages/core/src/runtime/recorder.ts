@@ -11,9 +11,10 @@ import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
-import type { CreateEventResult, EnqueueRequest, QueueClaim, World } from '../world/world.js';
+import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
 import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
+import { HeldClaims } from './held-claims.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
@@ -48,9 +49,6 @@ export interface RecorderOptions {
   margin: SpeculationMargin;
 }
 
-/** The events that end a run: an append carrying one acknowledges the run's held claims. */
-const endingEventTypes: ReadonlySet<string> = new Set(['run_completed', 'run_failed', 'run_cancelled']);
-
 /**
  * Writes what a pass derives. Decisions go under a fence on the tail the replay consumed;
  * step outcomes go with the decisions they cause in one batch (one durable write per
@@ -58,44 +56,10 @@ const endingEventTypes: ReadonlySet<string> = new Set(['run_completed', 'run_fai
  * through the World's outbox, so a crash can never keep one without the other.
  */
 export class Recorder {
-  /**
-   * Claimed wakes (claimed-passes.ts) whose passes are running, per run: the append that
-   * ends the run acknowledges them, so a run that ends in its claimed pass costs no
-   * separate write to settle the claim.
-   */
-  private readonly claims = new Map<string, QueueClaim[]>();
+  /** Claimed wakes whose passes run here; the append that ends a run acknowledges its own. */
+  readonly claims = new HeldClaims();
 
   constructor(private readonly options: RecorderOptions) {}
-
-  /** Has the append that ends `runId` acknowledge `claim`, unless dropped first. */
-  holdClaim(runId: string, claim: QueueClaim): void {
-    this.claims.set(runId, [...(this.claims.get(runId) ?? []), claim]);
-  }
-
-  /** Stops holding `claim`; true when no append had acknowledged it yet. */
-  dropClaim(runId: string, claim: QueueClaim): boolean {
-    const held = this.claims.get(runId);
-    if (held === undefined || !held.includes(claim)) return false;
-    const rest = held.filter((candidate) => candidate !== claim);
-    if (rest.length === 0) this.claims.delete(runId);
-    else this.claims.set(runId, rest);
-    return true;
-  }
-
-  /** The claims an append of `writes` acknowledges: those held for the run, when it ends the run. */
-  private acknowledgedBy(runId: string, writes: readonly CreateEventRequest[]): { acknowledge?: QueueClaim[] } {
-    const held = this.claims.get(runId);
-    if (held === undefined || !writes.some((write) => endingEventTypes.has(write.eventType))) return {};
-    return { acknowledge: held };
-  }
-
-  /** After an append committed with `acknowledged`, those claims are settled and no longer held. */
-  private settled(runId: string, { acknowledge }: { acknowledge?: QueueClaim[] }): void {
-    if (acknowledge === undefined) return;
-    const rest = (this.claims.get(runId) ?? []).filter((claim) => !acknowledge.includes(claim));
-    if (rest.length === 0) this.claims.delete(runId);
-    else this.claims.set(runId, rest);
-  }
 
   /**
    * Appends derived writes under a fence on the tail the replay consumed, then feeds them
@@ -117,7 +81,7 @@ export class Recorder {
     const proposes = completesWait || clock.observedWithin(clockReadingFreshMs);
     const stamp = proposes ? Math.max(clock.now() + this.options.margin.ms, tail.createdAt) : undefined;
     const sentAt = clock.localNow();
-    const acknowledged = this.acknowledgedBy(replay.runId, writes);
+    const acknowledged = this.claims.acknowledgedBy(replay.runId, writes);
     let results: CreateEventResult[];
     try {
       // A batch holds at most limits.maxBatchSize events; whatever is left stays unrecorded
@@ -128,7 +92,7 @@ export class Recorder {
         enqueue: this.outbox(replay, writes),
         ...acknowledged,
       });
-      this.settled(replay.runId, acknowledged);
+      this.claims.settled(replay.runId, acknowledged);
     } catch (error) {
       if (FenceConflictError.is(error)) {
         if (stamp !== undefined && error.currentTail.eventId === tail.eventId) {
@@ -206,7 +170,7 @@ export class Recorder {
     const batch = this.place(
       [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)),
     );
-    const acknowledged = this.acknowledgedBy(replay.runId, batch);
+    const acknowledged = this.claims.acknowledgedBy(replay.runId, batch);
     let results: CreateEventResult[];
     try {
       results = await world.events.createBatch(replay.runId, batch, {
@@ -215,7 +179,7 @@ export class Recorder {
         enqueue: this.outbox(replay, batch),
         ...acknowledged,
       });
-      this.settled(replay.runId, acknowledged);
+      this.claims.settled(replay.runId, acknowledged);
     } catch (error) {
       if (isTransient(error)) throw error;
       if (FenceConflictError.is(error) && error.currentTail.eventId === tail.eventId) {

@@ -1,0 +1,51 @@
+import type { CreateEventRequest } from '../world/schemas/events.js';
+import type { QueueClaim } from '../world/world.js';
+
+/** The events that end a run: an append carrying one acknowledges the run's held claims. */
+const endingEventTypes: ReadonlySet<string> = new Set(['run_completed', 'run_failed', 'run_cancelled']);
+
+/**
+ * Claimed wakes (claimed-passes.ts) whose passes are running, per run. The append that ends
+ * the run acknowledges them, so a run that ends in its claimed pass costs no separate write
+ * to settle the claim.
+ */
+export class HeldClaims {
+  private readonly byRun = new Map<string, QueueClaim[]>();
+
+  /** Has the append that ends `runId` acknowledge `claim`, unless dropped first. */
+  hold(runId: string, claim: QueueClaim): void {
+    this.byRun.set(runId, [...(this.byRun.get(runId) ?? []), claim]);
+  }
+
+  /** Stops holding `claim`; true when no append had acknowledged it yet. */
+  drop(runId: string, claim: QueueClaim): boolean {
+    const held = this.byRun.get(runId);
+    if (held === undefined || !held.includes(claim)) return false;
+    this.keep(
+      runId,
+      held.filter((candidate) => candidate !== claim),
+    );
+    return true;
+  }
+
+  /** The claims an append of `writes` acknowledges: those held for the run, when it ends the run. */
+  acknowledgedBy(runId: string, writes: readonly CreateEventRequest[]): { acknowledge?: QueueClaim[] } {
+    const held = this.byRun.get(runId);
+    if (held === undefined || !writes.some((write) => endingEventTypes.has(write.eventType))) return {};
+    return { acknowledge: held };
+  }
+
+  /** After an append committed with `acknowledged`, those claims are settled and no longer held. */
+  settled(runId: string, { acknowledge }: { acknowledge?: QueueClaim[] }): void {
+    if (acknowledge === undefined) return;
+    this.keep(
+      runId,
+      (this.byRun.get(runId) ?? []).filter((claim) => !acknowledge.includes(claim)),
+    );
+  }
+
+  private keep(runId: string, claims: QueueClaim[]): void {
+    if (claims.length === 0) this.byRun.delete(runId);
+    else this.byRun.set(runId, claims);
+  }
+}
