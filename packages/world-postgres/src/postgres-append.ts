@@ -156,9 +156,9 @@ async function appendOnce(
  * Past this many characters of values the writes are sent with bound parameters rather
  * than inlined. Steps with small inputs and outputs, the common case, stay at two round trips.
  */
-export const maxInlineBytes = 64 * 1024;
+const maxInlineBytes = 64 * 1024;
 
-export function inlinedSize(values: readonly InlineValue[]): number {
+function inlinedSize(values: readonly InlineValue[]): number {
   let size = 0;
   for (const value of values) {
     if (typeof value === 'string') size += value.length;

@@ -25,17 +25,8 @@ import {
 import { ulid } from 'ulid';
 import { type Database, toMs } from './database.js';
 import { type Notifications, queueKey } from './notifications.js';
-import { extendClaim, settleClaim } from './postgres-claims.js';
-import {
-  ackSql,
-  extendSql,
-  findByIdempotencyKeySql,
-  leaseSql,
-  pruneSql,
-  retrySql,
-  sendSql,
-  unleaseSql,
-} from './queue-sql.js';
+import { extendClaim, extendLease, settleClaim, settleLease } from './postgres-claims.js';
+import { findByIdempotencyKeySql, leaseSql, pruneSql, sendSql, unleaseSql } from './queue-sql.js';
 
 export interface QueueSettings {
   defaultLeaseMs: number;
@@ -305,12 +296,7 @@ export class PostgresQueue implements WorldQueue {
         // The slot must not be freed while the database may be extending the lease.
         clearTimeout(leaseTimer);
         try {
-          const [row] = await this.db.query<{ extended: number }>(extendSql(this.db.tables), [
-            message.messageId,
-            token,
-            length,
-          ]);
-          if (row?.extended !== 1) return false;
+          if (!(await extendLease(this.db, message.messageId, token, length))) return false;
           leaseDeadline = Date.now() + length;
           return true;
         } finally {
@@ -322,14 +308,13 @@ export class PostgresQueue implements WorldQueue {
       settling = true;
       clearTimeout(leaseTimer);
       if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
-      const base = [message.messageId, token, message.topic, message.groupKey ?? null, this.db.channel];
-      const key = queueKey(message.topic);
+      const lease = { topic: message.topic, messageId: message.messageId, token, groupKey: message.groupKey };
       try {
-        if (failure) {
-          await this.db.query(retrySql(this.db.tables), [...base, key, backoffDelay(consumer.backoff, row.attempt)]);
-        } else {
-          await this.db.query(ackSql(this.db.tables), [...base, key, this.db.tables.injectedNow()]);
-        }
+        await settleLease(
+          this.db,
+          lease,
+          failure ? { retryAfterMs: backoffDelay(consumer.backoff, row.attempt) } : { acknowledge: true },
+        );
       } catch {
         // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).
       }
