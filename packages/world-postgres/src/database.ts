@@ -178,10 +178,28 @@ export class Database {
   ): Promise<Row[]> {
     this.assertOpen();
     await this.open();
+    let client: PoolClient;
     try {
-      return (await this.pool.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
+      client = await this.pool.connect();
     } catch (error) {
       throw this.mapError(error);
+    }
+    const ignoreConnectionError = () => {};
+    client.on('error', ignoreConnectionError);
+    let broken: Error | undefined;
+    try {
+      return (await client.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
+    } catch (error) {
+      // The pool's own query() discards the connection on any error. A statement the server
+      // refused (a guard, a key) leaves it idle and healthy, and the World's appends go the
+      // long way by exactly such refusals; discarding it would make the next statement
+      // connect, start a server process and prepare its statements again.
+      if (!isRefusalOnHealthyConnection(error, client))
+        broken = error instanceof Error ? error : new Error(String(error));
+      throw this.mapError(error);
+    } finally {
+      client.off('error', ignoreConnectionError);
+      client.release(broken);
     }
   }
 
@@ -251,6 +269,17 @@ export class Database {
       client.release(broken instanceof Error ? broken : undefined);
     }
   }
+}
+
+/**
+ * Whether `error` is the server's refusal of one statement on a connection that is idle
+ * again, outside any transaction: a message from the server (it carries a severity) that is
+ * not one of the connection-loss codes, after which the server's ReadyForQuery said "idle".
+ * A session the server ended anyway is no longer queryable, and the pool drops it itself.
+ */
+function isRefusalOnHealthyConnection(error: unknown, client: PoolClient): boolean {
+  if (typeof (error as { severity?: unknown } | undefined)?.severity !== 'string' || isUnavailable(error)) return false;
+  return (client as PoolClient & { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I';
 }
 
 /** More distinct parameterised texts than the World's templates can produce: a safety cap. */

@@ -45,3 +45,22 @@ afterAll(async () => {
     await client.end();
   }
 });
+
+/**
+ * A real pg Client class that shows `observe` every statement it sends and its pending
+ * result. Given to a pool as its `Client`, it sees what the World sends on any connection,
+ * whether through the pool's own `query` or a connection the World checked out.
+ */
+export function observingClient(
+  observe: (statement: { text: string; values: unknown[] }, result: unknown) => void,
+): typeof pg.Client {
+  return class ObservingClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+    override query(...args: any[]): any {
+      // biome-ignore lint/suspicious/noExplicitAny: as above.
+      const result = (super.query as (...all: any[]) => any)(...args);
+      observe(statementOf(args), result);
+      return result;
+    }
+  };
+}

@@ -2,7 +2,7 @@ import { InvalidInputError, type World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, statementOf } from './helpers.js';
+import { connectionString, freshSchema, observingClient } from './helpers.js';
 
 // The queue's lease statement took longer to plan (about 1.2 ms) than to run (0.6 ms), and
 // it was planned afresh on every call. Named statements are parsed once per connection, and
@@ -29,21 +29,23 @@ async function preparedOn(pool: pg.Pool): Promise<string[]> {
   return rows.map((row) => row.statement);
 }
 
-/** Counts what the World sends through the pool itself, and every connection checked out. */
+/**
+ * Counts every statement sent on the pool's connections, and every connection checked out.
+ * The World checks one out for each statement it sends alone, as pg's own pool.query does.
+ */
 class CountingPool extends pg.Pool {
   texts: string[] = [];
   connects = 0;
+  constructor(config: pg.PoolConfig) {
+    const seen: { pool?: CountingPool } = {};
+    super({ ...config, Client: observingClient(({ text }) => seen.pool?.texts.push(text)) });
+    seen.pool = this;
+  }
   reset(): void {
     this.texts = [];
     this.connects = 0;
   }
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
-  override query(...args: any[]): any {
-    this.texts.push(statementOf(args).text);
-    // biome-ignore lint/suspicious/noExplicitAny: as above.
-    return (super.query as (...all: any[]) => any)(...args);
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
+  // biome-ignore lint/suspicious/noExplicitAny: pg's connect has overloads; this passes them all through.
   override connect(...args: any[]): any {
     this.connects += 1;
     // biome-ignore lint/suspicious/noExplicitAny: as above.
@@ -102,8 +104,8 @@ describe('prepared statements', () => {
       );
       tail = event.eventId;
     }
-    // One statement each and no connection checked out for a transaction (pg's pool checks
-    // one out for each of its own queries too): the call is its own transaction.
+    // One statement each, on a connection checked out for it alone: no BEGIN or COMMIT, the
+    // call is its own transaction.
     expect(pool.texts).toHaveLength(3);
     expect(pool.connects).toBe(pool.texts.length);
     expect(pool.texts.every((text) => text.includes('.append_batch('))).toBe(true);

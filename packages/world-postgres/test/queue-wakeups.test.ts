@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, statementOf } from './helpers.js';
+import { connectionString, freshSchema, observingClient } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -142,20 +142,20 @@ describe('world-postgres: queue wake-ups', () => {
 class LeaseCountingPool extends pg.Pool {
   leases = 0;
   private ackWaiters: (() => void)[] = [];
+  constructor(config: pg.PoolConfig) {
+    const seen: { pool?: LeaseCountingPool } = {};
+    super({ ...config, Client: observingClient(({ text }, result) => seen.pool?.counted(text, result)) });
+    seen.pool = this;
+  }
   nextAck(): Promise<void> {
     return new Promise((resolve) => this.ackWaiters.push(resolve));
   }
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
-  override query(...args: any[]): any {
-    const { text } = statementOf(args);
+  private counted(text: string, result: unknown): void {
     if (text.includes('lease_now')) this.leases += 1;
-    // biome-ignore lint/suspicious/noExplicitAny: as above.
-    const result = (super.query as (...all: any[]) => any)(...args);
     if (text.includes('.queue_ack(')) {
       void Promise.resolve(result).then(() => {
         for (const resolve of this.ackWaiters.splice(0)) resolve();
       });
     }
-    return result;
   }
 }

@@ -1,17 +1,20 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, statementOf } from './helpers.js';
+import { connectionString, freshSchema, observingClient } from './helpers.js';
 
-/** A real pool that remembers the statements given to `pool.query`, so their plans can be examined. */
+/** A real pool that remembers the statements sent on its connections, so their plans can be examined. */
 class RecordingPool extends pg.Pool {
   statements: { text: string; values: unknown[] }[] = [];
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
-  override query(...args: any[]): any {
-    const statement = statementOf(args);
-    if (statement.text !== '') this.statements.push(statement);
-    // biome-ignore lint/suspicious/noExplicitAny: as above.
-    return (super.query as (...all: any[]) => any)(...args);
+  constructor(config: pg.PoolConfig) {
+    const seen: { pool?: RecordingPool } = {};
+    super({
+      ...config,
+      Client: observingClient((statement) => {
+        if (seen.pool && statement.text !== '') seen.pool.statements.push(statement);
+      }),
+    });
+    seen.pool = this;
   }
 }
 

@@ -104,6 +104,29 @@ describe('world-postgres: appends to a run this World wrote last', () => {
     expect((await world!.runs.get(runId)).lastSeq).toBe(3);
   });
 
+  it('keep its pooled connection when the database refuses it', async () => {
+    // A refusal is an answer, not a broken connection: dropping the connection would make
+    // the next append connect, start a server process and prepare its statements again.
+    const [world] = worlds(1);
+    const pool = pools.at(-1)!;
+    const runId = await startedRun(world!);
+    let removed = 0;
+    let connected = 0;
+    pool.on('remove', () => removed++);
+    pool.on('connect', () => connected++);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const refused = await world!.events
+        .createBatch(runId, [stepCompleted('s1')], { createdAt: Date.now() - 60_000 })
+        .catch((error: unknown) => error);
+      expect(FenceConflictError.is(refused)).toBe(true);
+    }
+    await world!.events.createBatch(runId, [stepCompleted('s1')], ahead());
+    const again = await world!.events.createBatch(runId, [stepCreated('s1')], ahead()).catch((error: unknown) => error);
+    expect(EntityConflictError.is(again)).toBe(true);
+    expect({ removed, connected }).toEqual({ removed: 0, connected: 0 });
+    expect((await world!.runs.get(runId)).lastSeq).toBe(4);
+  });
+
   it('end a run it created in one round trip, releasing the hooks it knows are all there is', async () => {
     const [world] = worlds(1);
     const runId = await startedRun(world!);

@@ -3,7 +3,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, statementOf } from './helpers.js';
+import { connectionString, freshSchema, observingClient } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -148,10 +148,14 @@ async function runReadsWhileWaiting(world: World, counts: number[]): Promise<num
 /** A real pool that counts reads of a run's tail. */
 class TailReadCountingPool extends pg.Pool {
   tailReads = 0;
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
-  override query(...args: any[]): any {
-    if (statementOf(args).text.startsWith('SELECT last_seq, status')) this.tailReads += 1;
-    // biome-ignore lint/suspicious/noExplicitAny: as above.
-    return (super.query as (...all: any[]) => any)(...args);
+  constructor(config: pg.PoolConfig) {
+    const seen: { pool?: TailReadCountingPool } = {};
+    super({
+      ...config,
+      Client: observingClient(({ text }) => {
+        if (seen.pool && text.startsWith('SELECT last_seq, status')) seen.pool.tailReads += 1;
+      }),
+    });
+    seen.pool = this;
   }
 }
