@@ -16,9 +16,9 @@ import {
   type SendResult,
   sendOptionsSchema,
   topicSchema,
+  ulid,
   type WorldQueue,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import { DelayTimers } from './delay-timers.js';
 import { Deque } from './deque.js';
 import { withEncoding } from './journal-file.js';

@@ -5,8 +5,8 @@ import {
   type QueueClaim,
   type RunDraft,
   type RunEntityReader,
+  ulid,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import type { Database } from './database.js';
 import type { InlineValue } from './inline-sql.js';
 import { eventNotification, queueKey, streamKey } from './notifications.js';

@@ -20,9 +20,9 @@ import {
   sendOptionsSchema,
   systemClock,
   topicSchema,
+  ulid,
   type WorldQueue,
 } from '@cairn/core/world';
-import { ulid } from 'ulid';
 import { type Database, toMs } from './database.js';
 import { type Notifications, queueKey } from './notifications.js';
 import { extendClaim, extendLease, settleClaim, settleLease } from './postgres-claims.js';

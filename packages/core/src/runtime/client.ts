@@ -1,4 +1,3 @@
-import { ulid } from 'ulid';
 import { RunFailedError } from '../errors/run-failed-error.js';
 import { RunIdConflictError } from '../errors/run-id-conflict-error.js';
 import { RunResultTimeoutError } from '../errors/run-result-timeout-error.js';
@@ -11,6 +10,7 @@ import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { Hook, Run, RunStatus } from '../world/schemas/entities.js';
 import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
+import { ulid } from '../world/ulid.js';
 import type { EnqueueRequest, ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
 import { passHostFor } from './claimed-passes.js';

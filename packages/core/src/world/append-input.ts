@@ -1,8 +1,8 @@
-import { ulid } from 'ulid';
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
 import { assertStorableJson, idSchema, limits, pageSizeSchema, seqSchema } from './schemas/primitives.js';
+import { ulid } from './ulid.js';
 import { parseInput } from './validation.js';
 import type { CreateEventParams } from './world.js';
 

@@ -20,5 +20,6 @@ export * from './schemas/events.js';
 export * from './schemas/primitives.js';
 export * from './schemas/queue.js';
 export * from './schemas/streams.js';
+export { ulid } from './ulid.js';
 export { parseInput } from './validation.js';
 export type * from './world.js';
