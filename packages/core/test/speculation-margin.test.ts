@@ -30,12 +30,31 @@ describe('SpeculationMargin', () => {
     expect(margin.ms).toBe(300);
   });
 
-  it('drifts back to the floor once appends are fast again', () => {
-    const margin = new SpeculationMargin(25, 1000);
+  it('drifts back to the floor with time once appends are fast again', () => {
+    let now = 0;
+    const margin = new SpeculationMargin(25, 1000, () => now);
     margin.refused(400);
     expect(margin.ms).toBe(800);
-    for (let index = 0; index < 200; index++) margin.committed(2);
+    now += 2000;
+    margin.committed(2);
+    expect(margin.ms).toBe(25 + Math.ceil(775 / 2));
+    now += 60_000;
+    margin.committed(2);
     expect(margin.ms).toBe(25);
+  });
+
+  it('keeps what a burst taught it through the fast commits that end the burst', () => {
+    // Load comes in bursts: the last appends of one are fast (the queue has drained), and
+    // the next burst's first stamps need the margin the previous burst needed.
+    let now = 0;
+    const margin = new SpeculationMargin(25, 1000, () => now);
+    margin.committed(60);
+    expect(margin.ms).toBe(120);
+    for (let index = 0; index < 200; index++) {
+      now += 1;
+      margin.committed(2);
+    }
+    expect(margin.ms).toBeGreaterThanOrEqual(110);
   });
 });
 

@@ -88,7 +88,7 @@ export class Orchestrator {
     const ceiling = Math.max(floor, Math.min(1000, window / 2));
     this.clock = new WorldClock(toClock(options.clock));
     this.inline = new InlineSteps(options.world, options.stepSlots, this.clock, options.beforeStepAttempt);
-    const margin = new SpeculationMargin(floor, ceiling);
+    const margin = new SpeculationMargin(floor, ceiling, () => this.clock.localNow());
     this.recorder = new Recorder({
       world: options.world,
       runLease: options.runLease,
