@@ -22,6 +22,7 @@ import {
   topicSchema,
   ulid,
   type WorldQueue,
+  WorldUnavailableError,
 } from '@cairn/core/world';
 import { type Database, toMs } from './database.js';
 import { type Notifications, queueKey } from './notifications.js';
@@ -71,6 +72,10 @@ interface Consumer {
   pollTimer: NodeJS.Timeout;
   unsubscribe: () => void;
 }
+
+/** The first pause before a settlement is tried again, and the longest. */
+const settleRetryFirstMs = 50;
+const settleRetryMaxMs = 1000;
 
 const backoffDelay = ({ initialMs, factor, maxMs }: Consumer['backoff'], attempt: number) =>
   Math.min(maxMs, initialMs * factor ** (attempt - 1));
@@ -309,14 +314,22 @@ export class PostgresQueue implements WorldQueue {
       clearTimeout(leaseTimer);
       if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
       const lease = { topic: message.topic, messageId: message.messageId, token, groupKey: message.groupKey };
-      try {
-        await settleLease(
-          this.db,
-          lease,
-          failure ? { retryAfterMs: backoffDelay(consumer.backoff, row.attempt) } : { acknowledge: true },
-        );
-      } catch {
-        // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).
+      const outcome: ClaimOutcome = failure
+        ? { retryAfterMs: backoffDelay(consumer.backoff, row.attempt) }
+        : { acknowledge: true };
+      // A settlement that meets an unreachable database is tried again while the lease
+      // holds: given up, it would leave the message's group held until the lease ran out
+      // (minutes), with everything queued behind it waiting. Anything else is given up at
+      // once; the lease then runs out and the message is delivered again (at-least-once).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await settleLease(this.db, lease, outcome);
+          break;
+        } catch (error) {
+          const pause = Math.min(settleRetryFirstMs * 2 ** attempt, settleRetryMaxMs);
+          if (consumer.stopped || !WorldUnavailableError.is(error) || Date.now() + pause >= leaseDeadline) break;
+          await new Promise((resolve) => setTimeout(resolve, pause));
+        }
       }
       freeSlot();
     };
