@@ -57,9 +57,18 @@ function creationSeqs(draft: RunDraft): Map<string, number> {
   return seqs;
 }
 
+/** Each World's call text, built once, as it goes with every append. */
+const callTexts = new WeakMap<Database, string>();
+
 /** The call's text, with one placeholder per value (the function's 51 parameters, in order). */
-const callText = (db: Database, count: number) =>
-  `SELECT ${db.tables.schema}.append_batch(${Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ')}) AS claims`;
+function callText(db: Database, count: number): string {
+  const known = callTexts.get(db);
+  if (known?.endsWith(`$${count}) AS claims`)) return known;
+  const placeholders = Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
+  const text = `SELECT ${db.tables.schema}.append_batch(${placeholders}) AS claims`;
+  callTexts.set(db, text);
+  return text;
+}
 
 /**
  * The draft's writes, the outbox and the acknowledgements of `params` as one call of the
