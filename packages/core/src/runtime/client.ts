@@ -13,7 +13,7 @@ import type { WorldEvent } from '../world/schemas/events.js';
 import { ulid } from '../world/ulid.js';
 import type { EnqueueRequest, ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
-import { passHostFor } from './claimed-passes.js';
+import { type PassHost, passHostFor } from './claimed-passes.js';
 import { rememberClientAppend } from './client-appends.js';
 import { appendFromClient } from './client-stamps.js';
 import { checkTimeout, sameJson, waitForToken } from './client-waits.js';
@@ -137,10 +137,12 @@ function checkConflictPolicy(value: unknown, field: string): StartConflictPolicy
 export function createClient({ world, runLease = true, onConflict = 'return-existing' }: ClientOptions): Client {
   checkConflictPolicy(onConflict, 'onConflict');
   installDeterminism();
-  const wakeMessage = (runId: string): EnqueueRequest => ({
+  /** The run's wake; `claimFor` a host here that takes the pass, so it is queued leased to it. */
+  const wakeMessage = (runId: string, claimFor?: PassHost): EnqueueRequest => ({
     topic: workflowTopic,
     payload: { runId },
     ...(runLease ? { options: { groupKey: runId } } : {}),
+    ...(claimFor === undefined ? {} : { claim: { leaseMs: claimFor.leaseMs } }),
   });
   const wake = (runId: string) => {
     const { topic, payload, options } = wakeMessage(runId);
@@ -275,7 +277,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       const claimed = host?.takesWorkflow(workflow.name) === true;
       try {
         const { event, claims } = await appendFromClient(world, runId, request, {
-          enqueue: [claimed ? { ...wakeMessage(runId), claim: { leaseMs: host!.leaseMs } } : wakeMessage(runId)],
+          enqueue: [wakeMessage(runId, claimed ? host : undefined)],
         });
         created = { lastSeq: event.seq, status: 'pending' };
         rememberClientAppend(world, event);
@@ -316,13 +318,12 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
           // The delivery and the wake that makes the run see it commit together. A worker here
           // that ran the run's last pass takes the next one itself, as for a start.
           const host = passHostFor(world);
-          const wake = wakeMessage(hook.runId);
           const { event, claims } = await appendFromClient(
             world,
             hook.runId,
             { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
             {
-              enqueue: [host?.takesRun(hook.runId) === true ? { ...wake, claim: { leaseMs: host.leaseMs } } : wake],
+              enqueue: [wakeMessage(hook.runId, host?.takesRun(hook.runId) === true ? host : undefined)],
             },
           );
           rememberClientAppend(world, event);
