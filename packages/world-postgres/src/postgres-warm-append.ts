@@ -7,8 +7,9 @@ import {
   RunDraft,
   type RunEntityReader,
 } from '@cairn/core/world';
-import { type Database, errorCode } from './database.js';
+import type { Database } from './database.js';
 import type { AppendSettings } from './postgres-append.js';
+import { AppendGroups } from './postgres-append-groups.js';
 import { type BatchCall, type BatchGuards, batchCall, reportClaims } from './postgres-batch.js';
 import { cachedReader, type RunCache } from './run-cache.js';
 
@@ -38,13 +39,6 @@ const hookEventTypes = new Set([
   'hook_received',
   'hook_disposed',
 ]);
-
-/** SQLSTATEs by which the guards and keys below say "the cache was not the run's present". */
-const divisionByZero = '22012';
-const uniqueViolation = '23505';
-/** Two batches claiming each other's tokens: the long way retries it. */
-const deadlockDetected = '40P01';
-const serializationFailure = '40001';
 
 /**
  * The append in one round trip, for the common case: a batch with a proposed `createdAt`
@@ -91,7 +85,7 @@ export async function appendFromCache(
   });
   if (drafted === undefined) return undefined;
   const { draft, results, call } = drafted;
-  const held = await callGuarded(db, call);
+  const held = await groupsOf(db).send(call);
   if (held === undefined) {
     cache.forget(runId);
     return undefined;
@@ -131,7 +125,7 @@ async function createWarm(
   });
   if (drafted === undefined) return undefined;
   const { draft, results, call } = drafted;
-  const held = await callGuarded(db, call);
+  const held = await groupsOf(db).send(call);
   if (held === undefined) return undefined;
   cache.remember(draft, { steps: [], waits: [], hooks: [] });
   return reportClaims(call, held, results);
@@ -161,17 +155,20 @@ function draftBatch(
   return { draft, results, call: batchCall(db, draft, reader, params, idempotencyRetentionMs, guards) };
 }
 
-/** The call, as one prepared statement; what it answers of its claims, or undefined when a guard or key refused it. */
-async function callGuarded(db: Database, call: BatchCall): Promise<(boolean | null)[] | null | undefined> {
-  try {
-    const [row] = await db.query<{ claims: (boolean | null)[] | null }>(call.text, call.values as unknown[]);
-    return row?.claims ?? null;
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === divisionByZero || code === uniqueViolation || code === deadlockDetected) return undefined;
-    // A server whose default isolation is stricter than read committed may refuse the single
-    // statement where the long way (which asks for read committed) would not.
-    if (code === serializationFailure) return undefined;
-    throw error;
+/** Each World's sender of one-round-trip appends. */
+const groups = new WeakMap<Database, AppendGroups>();
+
+/**
+ * Half the pool's connections send appends at once; more appends than that wait and go
+ * together (postgres-append-groups.ts). The other half stays for the long way, reads and
+ * the queue.
+ */
+function groupsOf(db: Database): AppendGroups {
+  let sender = groups.get(db);
+  if (sender === undefined) {
+    const poolSize = (db.pool as { options?: { max?: number } }).options?.max ?? 10;
+    sender = new AppendGroups(db, Math.max(1, Math.ceil(poolSize / 2)));
+    groups.set(db, sender);
   }
+  return sender;
 }

@@ -2,7 +2,7 @@ import { EntityConflictError, FenceConflictError, HookTokenConflictError, type W
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, observingClient } from './helpers.js';
 
 /** A real client that counts its queries: each one is a round trip to the database. */
 class CountingClient extends pg.Client {
@@ -224,5 +224,77 @@ describe('world-postgres: a run created with a proposed stamp', () => {
       .catch((error: unknown) => error);
     expect(FenceConflictError.is(refused)).toBe(true);
     await expect(world!.runs.get('run-warm-4')).rejects.toThrow(/not found/i);
+  });
+
+  it('send appends of runs that arrive together, while one is out, as one statement with an answer each', async () => {
+    const calls: string[] = [];
+    // A pool of two: one statement sends appends at a time, and those that arrive meanwhile wait.
+    const pool = new pg.Pool({
+      connectionString,
+      max: 2,
+      Client: observingClient(({ text }) => {
+        if (text.includes('.append_batch(')) calls.push(text);
+      }),
+    });
+    pools.push(pool);
+    const world = createPostgresWorld({ pool, schema: freshSchema() });
+    opened.push(world);
+    const runIds: string[] = [];
+    for (let index = 0; index < 9; index++) runIds.push(await startedRun(world));
+    calls.length = 0;
+    const results = await Promise.all(
+      runIds.map((runId) => world.events.createBatch(runId, [stepCompleted('s1'), stepCreated('s2')], ahead())),
+    );
+    // The first went alone; the eight that came while it was out went together.
+    expect(calls.length).toBe(2);
+    expect(calls[1]!.match(/append_batch\(/g)).toHaveLength(8);
+    for (const [index, runId] of runIds.entries()) {
+      expect(results[index]!.map((result) => [result.event.runId, result.event.seq])).toEqual([
+        [runId, 4],
+        [runId, 5],
+      ]);
+      expect((await world.steps.get(runId, 's1')).status).toBe('completed');
+      expect((await world.runs.get(runId)).lastSeq).toBe(5);
+    }
+  });
+
+  it('send each append of a refused group again alone, so one stale run costs the others nothing else', async () => {
+    const calls: number[] = [];
+    const pool = new pg.Pool({
+      connectionString,
+      max: 2,
+      Client: observingClient(({ text }) => {
+        const count = text.match(/append_batch\(/g)?.length;
+        if (count !== undefined) calls.push(count);
+      }),
+    });
+    pools.push(pool);
+    const schema = freshSchema();
+    const world = createPostgresWorld({ pool, schema });
+    const other = createPostgresWorld({ connectionString, schema });
+    opened.push(world, other);
+    const runIds: string[] = [];
+    for (let index = 0; index < 5; index++) runIds.push(await startedRun(world));
+    // Another World moves one run on, so this World's cache of it is stale: its call's guard
+    // refuses it inside the group, which rolls the whole group back.
+    const stale = runIds[3]!;
+    await other.events.createBatch(stale, [stepCompleted('s1')], ahead());
+    calls.length = 0;
+    const results = await Promise.all(
+      runIds.map((runId) =>
+        world.events.createBatch(runId, runId === stale ? [stepCreated('s2')] : [stepCompleted('s1')], ahead()),
+      ),
+    );
+    // The first alone; the other four as one statement, refused; then those four alone; and
+    // the stale run's the long way, whose writes are the same function called once more.
+    expect(calls).toEqual([1, 4, 1, 1, 1, 1, 1]);
+    for (const [index, runId] of runIds.entries()) {
+      const tail = runId === stale ? 5 : 4;
+      expect(results[index]!.map((result) => result.event.seq)).toEqual([tail]);
+      const { data } = await world.events.list(runId);
+      expect(data.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5].slice(0, tail));
+    }
+    expect((await world.steps.get(stale, 's2')).status).toBe('pending');
+    expect((await world.steps.get(runIds[0]!, 's1')).status).toBe('completed');
   });
 });
