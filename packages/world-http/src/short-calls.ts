@@ -155,7 +155,9 @@ class Connection {
       this.pool.dropIdle(this);
       return;
     }
-    this.buffered = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
+    // A body already consumed up to this chunk leaves nothing to join it to: no copy.
+    const rest = this.buffered;
+    this.buffered = rest === undefined || rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
     try {
       this.parse();
     } catch (error) {
