@@ -155,9 +155,7 @@ class Connection {
       this.pool.dropIdle(this);
       return;
     }
-    // A body already consumed up to this chunk leaves nothing to join it to: no copy.
-    const rest = this.buffered;
-    this.buffered = rest === undefined || rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    this.buffered = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
     try {
       this.parse();
     } catch (error) {

@@ -76,25 +76,6 @@ describe('world-http short calls', () => {
     );
   });
 
-  it('reads a large answer that arrives in many pieces, length-delimited or chunked', async () => {
-    const body = JSON.stringify({ result: 'x'.repeat(3 * 1024 * 1024) });
-    const { port } = await scripted((index, socket) => {
-      if (index === 0) {
-        socket.write(ok(body));
-        return;
-      }
-      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
-      for (let at = 0; at < body.length; at += 100_000) {
-        const piece = body.slice(at, at + 100_000);
-        socket.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
-      }
-      socket.write('0\r\n\r\n');
-    });
-    const pool = poolFor(port);
-    expect(await pool.call('/v1/x', '{}')).toEqual({ status: 200, text: body });
-    expect(await pool.call('/v1/x', '{}')).toEqual({ status: 200, text: body });
-  });
-
   it('reuses a connection for calls one after another, and opens more for calls at once', async () => {
     const { port, seen } = await scripted((index, socket) => socket.write(ok(`{"n":${index}}`)));
     const pool = poolFor(port);
