@@ -2,7 +2,6 @@ import { setMaxListeners } from 'node:events';
 import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import { type Dispatcher, Pool } from 'undici';
 import { errorFromWire } from './error-mapping.js';
-import { ShortCalls } from './short-calls.js';
 
 export interface TransportOptions {
   url: string;
@@ -12,8 +11,8 @@ export interface TransportOptions {
 }
 
 /**
- * The client's connections to the server (undici's pool, and `ShortCalls` for short calls to
- * a plain-HTTP server), and the only place that speaks HTTP. Every call is one `POST /v1/<route>` with a JSON body; a typed error body becomes the same
+ * The client's one connection pool to the server, and the only place that speaks HTTP.
+ * Every call is one `POST /v1/<route>` with a JSON body; a typed error body becomes the same
  * error class the World behind the server threw. A failure to reach the server at all is a
  * `WorldUnavailableError` (retryable).
  */
@@ -23,8 +22,6 @@ export class HttpTransport {
   /** Aborts every long-poll and live read when the World closes. */
   readonly live = new AbortController();
   private readonly pool: Pool;
-  /** Calls without a signal over a plain-HTTP server, when the token can go in a header as it is. */
-  private readonly shortCalls: ShortCalls | undefined;
   private readonly basePath: string;
   /** The headers of every call, built once. */
   private readonly postHeaders: Record<string, string>;
@@ -52,13 +49,6 @@ export class HttpTransport {
       bodyTimeout: 60_000,
       ...(options.connections === undefined ? {} : { connections: options.connections }),
     });
-    // A limit on connections covers every call, so with one set all of them go through undici.
-    // The server accepts only printable-ASCII tokens; another one still goes through undici,
-    // which refuses it as a header value as before.
-    if (base.protocol === 'http:' && options.connections === undefined && /^[\x21-\x7e]+$/.test(options.token)) {
-      const hostname = base.hostname.replace(/^\[(.*)\]$/, '$1');
-      this.shortCalls = new ShortCalls(hostname, Number(base.port || 80), base.host, authorization);
-    }
   }
 
   /** Throws `WorldClosedError` once the World is closed. */
@@ -87,13 +77,16 @@ export class HttpTransport {
   ): Promise<Result> {
     if (!options.internal) this.assertOpen();
     let answer: { status: number; text: string };
-    const path = `${this.basePath}/v1/${route}`;
     try {
-      // A call that may be aborted (a long-poll) keeps undici, which can abandon a request.
-      answer =
-        payload !== undefined && options.signal === undefined && this.shortCalls !== undefined
-          ? await this.shortCalls.call(path, payload)
-          : await this.dispatch(path, payload, options.signal);
+      answer = await new Promise((resolve, reject) => {
+        const handler = new CallHandler(resolve, reject, options.signal);
+        this.pool.dispatch(
+          payload === undefined
+            ? { path: `${this.basePath}/v1/${route}`, method: 'GET', headers: this.getHeaders }
+            : { path: `${this.basePath}/v1/${route}`, method: 'POST', headers: this.postHeaders, body: payload },
+          handler,
+        );
+      });
     } catch (error) {
       throw this.failure(error, options.signal);
     }
@@ -105,23 +98,6 @@ export class HttpTransport {
     }
     if (answer.status >= 400) throw errorFromWire(answer.status, parsed);
     return (parsed as { result: Result }).result;
-  }
-
-  /** One call through undici's pool. */
-  private dispatch(
-    path: string,
-    payload: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const handler = new CallHandler(resolve, reject, signal);
-      this.pool.dispatch(
-        payload === undefined
-          ? { path, method: 'GET', headers: this.getHeaders }
-          : { path, method: 'POST', headers: this.postHeaders, body: payload },
-        handler,
-      );
-    });
   }
 
   /** A `lines` route: yields each JSON line; an `{ error }` line is thrown as its error class. */
@@ -163,7 +139,7 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.close(), this.shortCalls?.close()]);
+    await this.pool.close();
   }
 
   private async send(route: string, body: unknown, options: { signal?: AbortSignal }) {
