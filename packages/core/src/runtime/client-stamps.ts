@@ -64,7 +64,13 @@ export async function appendFromClient(
   const sentAt = reading?.clock.localNow();
   const result = await world.events.create(runId, request, params);
   if (reading !== undefined && sentAt !== undefined && request.eventType === 'run_created') {
-    reading.clock.observeStamp(result.event.createdAt, sentAt, reading.clock.localNow());
+    const receivedAt = reading.clock.localNow();
+    reading.clock.observeStamp(result.event.createdAt, sentAt, receivedAt);
+    // How long the append took says how far ahead the next stamps must be. A worker's
+    // first pass stamps right after this, before it has timed an append of its own, and a
+    // World that is slow to answer (cold, or far away) would refuse a stamp made with the
+    // floor alone; the pass would then have to read back the log this client just wrote.
+    reading.margin.committed(receivedAt - sentAt);
   }
   return result;
 }

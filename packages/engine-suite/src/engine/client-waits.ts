@@ -172,6 +172,20 @@ export function describeClientWaits(options: EngineSuiteOptions): void {
       ]);
     });
 
+    it("stamps the first pass of a slow World's first run far enough ahead, learning from the start", async () => {
+      // Every append takes 150 ms to reach the World, from the first one on.
+      harness.world.beforeAppend = () => new Promise((resolve) => setTimeout(resolve, 150));
+      await harness.startWorker({ workflows: [echo] });
+      const run = await harness.client.start(echo, 'slow');
+      expect(await run.result()).toBe('slow');
+      // The start went unstamped (the worker had not seen the World's clock yet); how long it
+      // took tells how far ahead the pass must stamp, so no stamp was refused and the pass
+      // never had to read back the log its client wrote.
+      expect(harness.world.reads.filter((read) => read.runId === run.id && read.method === 'events.list')).toEqual([]);
+      const passAppends = harness.world.calls.filter((call) => call.runId === run.id && call.method === 'createBatch');
+      expect(passAppends.every((call) => call.stamped)).toBe(true);
+    });
+
     it('sends a start again unstamped when the World refuses its stamp as past, and creates the run once', async () => {
       await harness.startWorker({ workflows: [echo] });
       expect(await (await harness.client.start(echo, 'first')).result()).toBe('first');
