@@ -125,7 +125,10 @@ function groupText(db: Database, group: Waiting[]): string {
   const counts = group.map(({ call }) => call.values.length);
   const key = counts.join(',');
   let texts = groupTexts.get(db);
-  if (texts === undefined) groupTexts.set(db, (texts = new Map()));
+  if (texts === undefined) {
+    texts = new Map();
+    groupTexts.set(db, texts);
+  }
   const known = texts.get(key);
   if (known !== undefined) return known;
   let offset = 0;
