@@ -176,31 +176,18 @@ export class Database {
     values?: unknown[],
     { planEachTime = false }: { planEachTime?: boolean } = {},
   ): Promise<Row[]> {
-    this.assertOpen();
-    await this.open();
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw this.mapError(error);
-    }
-    const ignoreConnectionError = () => {};
-    client.on('error', ignoreConnectionError);
-    let broken: Error | undefined;
-    try {
-      return (await client.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
-    } catch (error) {
-      // The pool's own query() discards the connection on any error. A statement the server
-      // refused (a guard, a key) leaves it idle and healthy, and the World's appends go the
-      // long way by exactly such refusals; discarding it would make the next statement
-      // connect, start a server process and prepare its statements again.
-      if (!isRefusalOnHealthyConnection(error, client))
-        broken = error instanceof Error ? error : new Error(String(error));
-      throw this.mapError(error);
-    } finally {
-      client.off('error', ignoreConnectionError);
-      client.release(broken);
-    }
+    return this.checkedOut(async (client, lease) => {
+      try {
+        return (await client.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
+      } catch (error) {
+        // The pool's own query() discards the connection on any error. A statement the server
+        // refused (a guard, a key) leaves it idle and healthy, and the World's appends go the
+        // long way by exactly such refusals; discarding it would make the next statement
+        // connect, start a server process and prepare its statements again.
+        if (!isRefusalOnHealthyConnection(error, client)) lease.broken = asError(error);
+        throw this.mapError(error);
+      }
+    });
   }
 
   /**
@@ -237,6 +224,34 @@ export class Database {
     work: (client: PoolClient) => Promise<Result>,
     { selfDelimited = false }: { selfDelimited?: boolean } = {},
   ): Promise<Result> {
+    return this.checkedOut(async (client, lease) => {
+      try {
+        if (!selfDelimited) await client.query(beginReadCommitted);
+        const result = await work(client);
+        if (!selfDelimited) await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          // A connection that cannot roll back must not go back to the pool.
+          lease.broken = asError(rollbackError);
+        }
+        throw this.mapError(error);
+      }
+    });
+  }
+
+  /**
+   * Runs `work` on a connection checked out of the pool, and gives the connection back
+   * after; `work` sets `lease.broken` when the connection must not be used again. A
+   * connection that dies while checked out emits 'error' on the client; unheard, that is an
+   * uncaught exception that kills the whole process. The running query rejects with the
+   * same error, which is how it reaches the caller.
+   */
+  private async checkedOut<Result>(
+    work: (client: PoolClient, lease: { broken?: Error }) => Promise<Result>,
+  ): Promise<Result> {
     this.assertOpen();
     await this.open();
     let client: PoolClient;
@@ -245,31 +260,19 @@ export class Database {
     } catch (error) {
       throw this.mapError(error);
     }
-    // A connection that dies while checked out emits 'error' on the client; unheard, that is
-    // an uncaught exception that kills the whole process. The running query rejects with
-    // the same error, which is how it reaches the caller.
     const ignoreConnectionError = () => {};
     client.on('error', ignoreConnectionError);
-    let broken: unknown;
+    const lease: { broken?: Error } = {};
     try {
-      if (!selfDelimited) await client.query(beginReadCommitted);
-      const result = await work(client);
-      if (!selfDelimited) await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        // A connection that cannot roll back must not go back to the pool.
-        broken = rollbackError;
-      }
-      throw this.mapError(error);
+      return await work(client, lease);
     } finally {
       client.off('error', ignoreConnectionError);
-      client.release(broken instanceof Error ? broken : undefined);
+      client.release(lease.broken);
     }
   }
 }
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 /**
  * Whether `error` is the server's refusal of one statement on a connection that is idle
