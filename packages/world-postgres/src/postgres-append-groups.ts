@@ -3,7 +3,7 @@ import { type Database, errorCode } from './database.js';
 import type { BatchCall } from './postgres-batch.js';
 
 /** What `append_batch` answered of an append's claims; undefined when a guard or key refused it. */
-export type CallAnswer = (boolean | null)[] | null | undefined;
+type CallAnswer = (boolean | null)[] | null | undefined;
 
 /** SQLSTATEs by which the guards and keys say "the cache was not the run's present". */
 const divisionByZero = '22012';
@@ -47,35 +47,30 @@ export class AppendGroups {
 
   /** Sends `call` (alone or with others); what it answered, or undefined when it was refused. */
   send(call: BatchCall): Promise<CallAnswer> {
-    if (this.inFlight < this.maxInFlight) return this.fly([{ call, resolve: () => {}, reject: () => {} }], true);
     return new Promise<CallAnswer>((resolve, reject) => {
       this.waiting.push({ call, resolve, reject });
+      this.takeOff();
     });
   }
 
-  /** Runs one statement in a slot; `direct`: its single caller awaits the returned answer. */
-  private async fly(group: Waiting[], direct: boolean): Promise<CallAnswer> {
-    this.inFlight += 1;
-    try {
-      if (direct) return await callAlone(this.db, group[0]!.call);
-      await sendGroup(this.db, group);
-      return undefined;
-    } finally {
-      this.inFlight -= 1;
-      this.takeOff();
-    }
-  }
-
-  /** Sends what waits, as groups, while slots are free. */
+  /**
+   * Sends what waits, as groups, while slots are free. Calls wait only while every slot is
+   * out, so a call that finds one free goes at once, as a group of one.
+   */
   private takeOff(): void {
     while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
-      void this.fly(this.waiting.splice(0, largestGroup), false);
+      const group = this.waiting.splice(0, largestGroup);
+      this.inFlight += 1;
+      void sendGroup(this.db, group).finally(() => {
+        this.inFlight -= 1;
+        this.takeOff();
+      });
     }
   }
 }
 
 /** The call alone, as one prepared statement. */
-export async function callAlone(db: Database, call: BatchCall): Promise<CallAnswer> {
+async function callAlone(db: Database, call: BatchCall): Promise<CallAnswer> {
   try {
     const [row] = await db.query<{ claims: CallAnswer }>(call.text, call.values as unknown[]);
     return row?.claims ?? null;
