@@ -1,4 +1,8 @@
-import type { QueueClaim, World } from '../world/world.js';
+import type { WorkflowDefinition } from '../workflow/definitions.js';
+import type { WorkflowReplay } from '../workflow/replay.js';
+import type { CreateEventRequest } from '../world/schemas/events.js';
+import type { CreateEventResult, EnqueueRequest, QueueClaim, World } from '../world/world.js';
+import { createWithFirstPass } from './first-pass.js';
 import type { Orchestrator } from './orchestrator.js';
 
 /**
@@ -18,6 +22,14 @@ export interface PassHost {
   takesRun(runId: string): boolean;
   /** Runs the pass in the background, then settles the claim. */
   run(runId: string, claim: QueueClaim): void;
+  /**
+   * Creates a run of a workflow it takes (`creation`, its run_created) together with the
+   * run's first pass's decisions, in one append whose outbox holds `wake` (to be queued
+   * claimed) unless the run ends in it, and goes on with the pass in the background.
+   * Resolves with the append's results, or undefined when it did not create the run: the
+   * caller then creates it alone. Throws what the append throws for the creation itself.
+   */
+  create(runId: string, creation: CreateEventRequest, wake: EnqueueRequest): Promise<CreateEventResult[] | undefined>;
 }
 
 const hosts = new WeakMap<World, PassHost>();
@@ -40,7 +52,7 @@ export function passHostFor(world: World): PassHost | undefined {
 export interface ClaimedPassesOptions {
   world: World;
   orchestrator: Orchestrator;
-  workflows: ReadonlyMap<string, unknown>;
+  workflows: ReadonlyMap<string, WorkflowDefinition>;
   leaseMs: number;
   /** Claimed passes running at once, beside the queue consumer's own. */
   concurrency: number;
@@ -70,8 +82,31 @@ export class ClaimedPasses implements PassHost {
   }
 
   run(runId: string, claim: QueueClaim): void {
-    const pass: Promise<void> = this.drive(runId, claim).finally(() => this.running.delete(pass));
-    this.running.add(pass);
+    this.track(this.drive(runId, claim));
+  }
+
+  async create(
+    runId: string,
+    creation: CreateEventRequest,
+    wake: EnqueueRequest,
+  ): Promise<CreateEventResult[] | undefined> {
+    const definition =
+      creation.eventType === 'run_created' ? this.options.workflows.get(creation.eventData.workflowName) : undefined;
+    if (definition === undefined) return undefined;
+    const created = createWithFirstPass(this.options.orchestrator.recorder, definition, runId, creation, wake);
+    // Counted as running from the start, so the worker's concurrency and drain include it.
+    this.track(
+      created.then(
+        (run) => (run?.claim === undefined ? undefined : this.drive(runId, run.claim, run.replay)),
+        () => {},
+      ),
+    );
+    return (await created)?.results;
+  }
+
+  private track(pass: Promise<void>): void {
+    const tracked: Promise<void> = pass.finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
   }
 
   /** Resolves once every claimed pass started so far has settled its claim. */
@@ -79,14 +114,15 @@ export class ClaimedPasses implements PassHost {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  private async drive(runId: string, claim: QueueClaim): Promise<void> {
+  /** `created`: the replay of a run just created here with its first pass's decisions. */
+  private async drive(runId: string, claim: QueueClaim, created?: WorkflowReplay): Promise<void> {
     const { world, orchestrator, leaseMs } = this.options;
     const extendClaim = world.queue.extendClaim!.bind(world.queue);
     const settleClaim = world.queue.settleClaim!.bind(world.queue);
     const { recorder } = orchestrator;
     recorder.claims.hold(runId, claim);
     try {
-      await orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } });
+      await orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } }, created);
     } catch (error) {
       recorder.claims.drop(runId, claim);
       await this.options.reportFailure(runId, error);

@@ -276,12 +276,21 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       const host = passHostFor(world);
       const claimed = host?.takesWorkflow(workflow.name) === true;
       try {
-        const { event, claims } = await appendFromClient(world, runId, request, {
-          enqueue: [wakeMessage(runId, claimed ? host : undefined)],
-        });
-        created = { lastSeq: event.seq, status: 'pending' };
-        rememberClientAppend(world, event);
-        if (claims?.[0] !== undefined) host!.run(runId, claims[0]);
+        // Where it can, that worker creates the run with its first pass's decisions in the
+        // same append (first-pass.ts); a run that ends there is ready before start returns.
+        const withFirstPass = claimed ? await host!.create(runId, request, wakeMessage(runId, host)) : undefined;
+        const last = withFirstPass?.at(-1);
+        if (last !== undefined) {
+          const ended = isTerminalRunStatus(last.run.status);
+          created = { lastSeq: last.event.seq, status: last.run.status, ...(ended ? { run: last.run } : {}) };
+        } else {
+          const { event, claims } = await appendFromClient(world, runId, request, {
+            enqueue: [wakeMessage(runId, claimed ? host : undefined)],
+          });
+          created = { lastSeq: event.seq, status: 'pending' };
+          rememberClientAppend(world, event);
+          if (claims?.[0] !== undefined) host!.run(runId, claims[0]);
+        }
       } catch (error) {
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);

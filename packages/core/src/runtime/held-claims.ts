@@ -4,6 +4,11 @@ import type { QueueClaim } from '../world/world.js';
 /** The events that end a run: an append carrying one acknowledges the run's held claims. */
 const endingEventTypes: ReadonlySet<string> = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
+/** Whether an append of `writes` ends the run. */
+export function endsRun(writes: readonly CreateEventRequest[]): boolean {
+  return writes.some((write) => endingEventTypes.has(write.eventType));
+}
+
 /**
  * Claimed wakes (claimed-passes.ts) whose passes are running, per run. The append that ends
  * the run acknowledges them, so a run that ends in its claimed pass costs no separate write
@@ -31,7 +36,7 @@ export class HeldClaims {
   /** The claims an append of `writes` acknowledges: those held for the run, when it ends the run. */
   acknowledgedBy(runId: string, writes: readonly CreateEventRequest[]): { acknowledge?: QueueClaim[] } {
     const held = this.byRun.get(runId);
-    if (held === undefined || !writes.some((write) => endingEventTypes.has(write.eventType))) return {};
+    if (held === undefined || !endsRun(writes)) return {};
     return { acknowledge: held };
   }
 

@@ -124,12 +124,17 @@ export class Orchestrator {
     this.warm.clear();
   }
 
-  async wake(runId: string, context: WakeContext = {}): Promise<void> {
+  /**
+   * `created`: the replay of a run this process just created with its first pass's
+   * decisions (first-pass.ts), caught up with that append; the pass goes on from it.
+   */
+  async wake(runId: string, context: WakeContext = {}, created?: WorkflowReplay): Promise<void> {
     const lease = keepLease(context.lease);
     try {
       for (let conflicts = 0; ; conflicts++) {
         try {
-          await this.drive(runId, context, lease.lost);
+          // After a lost fence the replay is rebuilt from the log, never taken again.
+          await this.drive(runId, context, lease.lost, conflicts === 0 ? created : undefined);
           return;
         } catch (error) {
           this.warm.delete(runId);
@@ -171,7 +176,12 @@ export class Orchestrator {
     return this.options.world.queue.send(...sendArguments(wakeRequest(runId, this.options.runLease)));
   }
 
-  private async drive(runId: string, context: WakeContext, leaseLost: AbortSignal): Promise<void> {
+  private async drive(
+    runId: string,
+    context: WakeContext,
+    leaseLost: AbortSignal,
+    created: WorkflowReplay | undefined,
+  ): Promise<void> {
     if (this.active.has(runId)) {
       // Another pass of this run is live in this worker (its lease expired): work on a cold
       // replay of our own, and let the fences sort out which writes land.
@@ -179,14 +189,14 @@ export class Orchestrator {
     }
     this.active.add(runId);
     try {
-      const warm = this.warm.get(runId);
+      const warm = created ?? this.warm.get(runId);
       const replay = warm ?? (await this.load(runId));
       this.warm.delete(runId);
       if (this.options.runLease) {
         this.warm.set(runId, replay);
         if (this.warm.size > maxWarmRuns) this.warm.delete(this.warm.keys().next().value!);
       }
-      await this.pass(replay, context, leaseLost, warm === undefined);
+      await this.pass(replay, context, leaseLost, warm === undefined || created !== undefined);
     } finally {
       this.active.delete(runId);
     }

@@ -14,7 +14,7 @@ import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
 import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
-import { HeldClaims } from './held-claims.js';
+import { endsRun, HeldClaims } from './held-claims.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
@@ -125,6 +125,61 @@ export class Recorder {
       results.map(({ event }) => event),
     );
     return true;
+  }
+
+  /**
+   * The stamp a run's creation may carry when its first pass's decisions ride with it, or
+   * undefined when the reading of the World's clock is too old to propose one. The workflow
+   * code of that pass sees this time, so it must be the one that commits.
+   */
+  creationStamp(): number | undefined {
+    const { clock, margin } = this.options;
+    return clock.observedWithin(clockReadingFreshMs) ? clock.now() + margin.ms : undefined;
+  }
+
+  /**
+   * A run's creation and its first pass's decisions in one append, stamped `createdAt`:
+   * `replay` was fed `creation` as it will commit and derived `decisions` from it. `wake`
+   * rides in the outbox with the decisions' own messages, unless the append ends the run,
+   * which then needs no wake at all. Resolves with the results, fed back to the replay, or with undefined when the
+   * World refused the batch for a reason the creation alone meets its own way (the stamp
+   * fell into its past, a hook token is taken, a value is too large): nothing was written.
+   * An id already taken (`EntityConflictError`) and an outage are thrown.
+   */
+  async create(
+    replay: WorkflowReplay,
+    creation: CreateEventRequest,
+    decisions: CreateEventRequest[],
+    createdAt: number,
+    wake: EnqueueRequest,
+  ): Promise<CreateEventResult[] | undefined> {
+    const { world, clock, margin } = this.options;
+    const placed = this.place(decisions.slice(0, limits.maxBatchSize - 1));
+    const sentAt = clock.localNow();
+    let results: CreateEventResult[];
+    try {
+      results = await world.events.createBatch(replay.runId, [creation, ...placed], {
+        createdAt,
+        enqueue: [...(endsRun(placed) ? [] : [wake]), ...this.outbox(replay, placed)],
+      });
+    } catch (error) {
+      if (FenceConflictError.is(error)) {
+        margin.refused(clock.localNow() - sentAt);
+        clock.observeStampInPast(createdAt, clock.localNow());
+        clock.distrust();
+        return undefined;
+      }
+      if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) return undefined;
+      throw error;
+    }
+    margin.committed(clock.localNow() - sentAt);
+    replay.adoptCommitted(results[0]!.event);
+    for (const { event } of results.slice(1)) await replay.feed(event);
+    emitCommittedSpans(
+      replay,
+      results.slice(1).map(({ event }) => event),
+    );
+    return results;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { createHook, step, workflow } from '@cairn/core';
+import { createHook, FenceConflictError, RunFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
 import { workflowTopic } from '../topics.js';
@@ -10,6 +10,8 @@ const chain = workflow('claimed.chain', async (steps: number) => {
   for (let index = 0; index < steps; index++) value = await increment(value);
   return value;
 });
+
+const returnsAtOnce = workflow('claimed.returns-at-once', async (label: string) => `done:${label}`);
 
 const awaitsHook = workflow('claimed.awaits-hook', async (token: string) => {
   const payload = await createHook<string>({ token });
@@ -58,6 +60,79 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       expect(appends.at(-1), 'the ending append acknowledges the claim').toMatchObject({ acknowledged: 1 });
       expect(appends.at(-1)!.eventTypes).toContain('run_completed');
       expect(harness.world.claimCalls.filter((call) => call.method === 'settleClaim')).toEqual([]);
+    });
+
+    it('creates a run together with its first pass’s decisions, in one append', async () => {
+      await harness.startWorker({ workflows: [chain, returnsAtOnce] });
+      // A first run teaches the worker the World's clock. The first pass runs before the run
+      // exists only when its events can carry a stamp the World will honour exactly: the
+      // workflow code sees that time.
+      expect(await (await harness.client.start(chain, 1)).result()).toBe(1);
+      const run = await harness.client.start(chain, 2);
+      expect(await run.result()).toBe(2);
+      const appends = harness.world.calls.filter((call) => call.runId === run.id);
+      expect(appends.map((call) => call.eventTypes)).toEqual([
+        ['run_created', 'run_started', 'step_created'],
+        ['step_completed', 'step_created'],
+        ['step_completed', 'run_completed'],
+      ]);
+      expect(appends[0]).toMatchObject({ stamped: true, claimed: 1 });
+      expect(appends.at(-1)).toMatchObject({ acknowledged: 1 });
+      expect(wakesDelivered(run.id)).toEqual([]);
+
+      // A run that ends in its first pass is one append, and needs no wake at all.
+      const quick = await harness.client.start(returnsAtOnce, 'quick');
+      expect(await quick.result()).toBe('done:quick');
+      const quickAppends = harness.world.calls.filter((call) => call.runId === quick.id);
+      expect(quickAppends.map((call) => call.eventTypes)).toEqual([['run_created', 'run_started', 'run_completed']]);
+      const wakes = harness.world.sends.filter(
+        (send) => send.topic === workflowTopic && (send.payload as { runId: string }).runId === quick.id,
+      );
+      expect(wakes).toEqual([]);
+      expect((await harness.world.inner.runs.get(quick.id)).status).toBe('completed');
+    });
+
+    it('creates the run alone when the World refuses the first pass’s stamp or one of its decisions', async () => {
+      await harness.startWorker({ workflows: [chain, awaitsHook] });
+      expect(await (await harness.client.start(chain, 1)).result()).toBe(1);
+      let refused = 0;
+      harness.world.beforeAppend = async (call) => {
+        if (refused === 0 && call.eventTypes[0] === 'run_created' && call.eventTypes.length > 1) {
+          refused += 1;
+          // As a World answers a stamp already in its past: nothing is written.
+          throw new FenceConflictError({
+            runId: call.runId ?? '',
+            expectedEventId: null,
+            currentTail: { seq: 0, eventId: '' },
+            reason: 'injected: the proposed stamp is in the past',
+          });
+        }
+      };
+      const run = await harness.client.start(chain, 2);
+      expect(await run.result()).toBe(2);
+      expect(refused).toBe(1);
+      const appends = harness.world.calls.filter((call) => call.runId === run.id);
+      expect(appends[0]!.eventTypes, 'the creation went alone').toEqual(['run_created']);
+
+      // A first pass that claims a token a live hook holds: the run is created alone, and its
+      // pass fails it, naming the conflict.
+      const token = `taken:${Math.random().toString(36).slice(2)}`;
+      const holder = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      const second = await harness.client.start(awaitsHook, token);
+      const failure = await second.result().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(RunFailedError.is(failure)).toBe(true);
+      expect((failure as RunFailedError).failure?.name).toBe('HookTokenConflictError');
+      const attempts = harness.world.calls.filter((call) => call.runId === second.id).map((call) => call.eventTypes);
+      expect(attempts.slice(0, 2), 'refused with the hook, then created alone').toEqual([
+        ['run_created', 'run_started', 'hook_created'],
+        ['run_created'],
+      ]);
+      await harness.client.resumeHook(token, 'ab');
+      expect(await holder.result()).toBe(3);
     });
 
     it('takes the pass after a hook delivered from this process, and settles a pass that suspends on its own', async () => {
