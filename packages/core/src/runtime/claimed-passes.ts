@@ -66,23 +66,43 @@ const handBackAfterMs = 100;
 /** A worker's side of `PassHost`: runs claimed passes and settles their claims. */
 export class ClaimedPasses implements PassHost {
   private readonly running = new Set<Promise<void>>();
+  /** Aborted by stop(): no pass starts, and settlements stop waiting to try again. */
+  private stopped = new AbortController();
 
   constructor(private readonly options: ClaimedPassesOptions) {}
+
+  /** Takes passes (again, after a stop). */
+  start(): void {
+    if (this.stopped.signal.aborted) this.stopped = new AbortController();
+  }
+
+  /**
+   * Takes no more passes. A claim that still reaches it (its append was on the way when
+   * the worker stopped) is handed back to the queue at once, for another worker.
+   */
+  stop(): void {
+    this.stopped.abort();
+  }
 
   get leaseMs(): number {
     return this.options.leaseMs;
   }
 
   takesWorkflow(workflowName: string): boolean {
-    return this.running.size < this.options.concurrency && this.options.workflows.has(workflowName);
+    return this.hasRoom() && this.options.workflows.has(workflowName);
   }
 
   takesRun(runId: string): boolean {
-    return this.running.size < this.options.concurrency && this.options.orchestrator.isWarm(runId);
+    return this.hasRoom() && this.options.orchestrator.isWarm(runId);
   }
 
   run(runId: string, claim: QueueClaim): void {
-    this.track(this.drive(runId, claim));
+    if (!this.stopped.signal.aborted) {
+      this.track(this.drive(runId, claim));
+      return;
+    }
+    const settleClaim = this.options.world.queue.settleClaim!.bind(this.options.world.queue);
+    this.track(this.settle(() => settleClaim(claim, { retryAfterMs: 0 })));
   }
 
   async create(
@@ -92,7 +112,7 @@ export class ClaimedPasses implements PassHost {
   ): Promise<CreateEventResult[] | undefined> {
     const definition =
       creation.eventType === 'run_created' ? this.options.workflows.get(creation.eventData.workflowName) : undefined;
-    if (definition === undefined) return undefined;
+    if (definition === undefined || this.stopped.signal.aborted) return undefined;
     const created = createWithFirstPass(this.options.orchestrator.recorder, definition, runId, creation, wake);
     // Counted as running from the start, so the worker's concurrency and drain include it.
     this.track(
@@ -102,6 +122,10 @@ export class ClaimedPasses implements PassHost {
       ),
     );
     return (await created)?.results;
+  }
+
+  private hasRoom(): boolean {
+    return !this.stopped.signal.aborted && this.running.size < this.options.concurrency;
   }
 
   private track(pass: Promise<void>): void {
@@ -127,28 +151,39 @@ export class ClaimedPasses implements PassHost {
       recorder.claims.drop(runId, claim);
       await this.options.reportFailure(runId, error);
       // Handed back as a consumer hands back a rejected delivery: the queue redelivers it.
-      await settleWithRetries(() => settleClaim(claim, { retryAfterMs: handBackAfterMs }));
+      await this.settle(() => settleClaim(claim, { retryAfterMs: handBackAfterMs }));
       return;
     }
     // Unless the append that ended the run acknowledged it, the claim is settled on its own.
-    if (recorder.claims.drop(runId, claim)) await settleWithRetries(() => settleClaim(claim, { acknowledge: true }));
+    if (recorder.claims.drop(runId, claim)) await this.settle(() => settleClaim(claim, { acknowledge: true }));
   }
-}
 
-/**
- * A settlement that failed (the World briefly unreachable) is tried twice more. One that
- * never lands leaves the claim to lapse: the wake then goes to a consumer, which finds the
- * pass's work done, but until then the run's group stays held, so a hook delivery to a run
- * that suspended would wait for the lapse.
- */
-async function settleWithRetries(settle: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await settle();
-      return;
-    } catch {
-      if (attempt >= 3) return;
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+  /**
+   * A settlement that failed (the World unreachable for a while) is tried again, with a
+   * growing pause, for as long as the claim can still be held: until the claim runs out,
+   * the run's group stays held, so a hook delivered to a run that suspended would wait for
+   * that. A stopping worker tries once more and then leaves the claim to lapse, as a crash
+   * would; the wake then goes to a consumer.
+   */
+  private async settle(settlement: () => Promise<boolean>): Promise<void> {
+    const claimEndsAt = Date.now() + this.options.leaseMs;
+    const stopped = this.stopped.signal;
+    for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
+      try {
+        await settlement();
+        return;
+      } catch {
+        if (stopped.aborted || Date.now() + pause >= claimEndsAt) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, pause);
+          function done() {
+            clearTimeout(timer);
+            stopped.removeEventListener('abort', done);
+            resolve();
+          }
+          stopped.addEventListener('abort', done, { once: true });
+        });
+      }
     }
   }
 }

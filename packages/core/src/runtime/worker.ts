@@ -184,6 +184,7 @@ export function createWorker(options: WorkerOptions): Worker {
       keepAlive = setInterval(() => {}, 2 ** 31 - 1);
       orchestrator.start();
       queuedSteps.start();
+      claimedPasses.start();
       takeBackPasses = lendPasses(world, claimedPasses);
       consumers = [
         world.queue.consume(
@@ -242,6 +243,7 @@ export function createWorker(options: WorkerOptions): Worker {
       // No new step attempts start from here on; running ones see their signal abort, and
       // the passes that started them wait for them and record their outcomes.
       takeBackPasses();
+      claimedPasses.stop();
       orchestrator.stop();
       queuedSteps.stop();
       await Promise.all([...consumers.map((consumer) => consumer.stop()), claimedPasses.drain()]);

@@ -154,27 +154,59 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       expect(delivery, 'the hook delivery queued its wake claimed').toMatchObject({ claimed: 1 });
     });
 
-    it('tries a settlement that failed again, so a hook delivered to the suspended run is not held up', async () => {
+    it('keeps trying a failed settlement while the claim lasts, not just twice', async () => {
       const settleClaim = harness.world.queue.settleClaim!;
-      let refusals = 1;
+      let refusals = 5;
       harness.world.queue.settleClaim = async (claim, outcome) => {
-        if (refusals-- > 0) throw new Error('injected: the World is briefly unreachable');
+        if (refusals-- > 0) throw new Error('injected: the World is unreachable for a while');
         return settleClaim(claim, outcome);
       };
       await harness.startWorker({ workflows: [awaitsHook] });
-      const token = `claimed-retry:${Math.random().toString(36).slice(2)}`;
+      const token = `claimed-outage:${Math.random().toString(36).slice(2)}`;
       const run = await harness.client.start(awaitsHook, token);
       await harness.client.waitForHook(token);
-      // Until the first pass's claim is settled the run's group is held, and a delivery's
-      // wake would wait for the claim to lapse (five minutes by default).
       await eventually(
         async () => (harness.world.claimCalls.some((call) => call.method === 'settleClaim') ? true : undefined),
-        5000,
-        'the suspended pass to settle its claim on a second try',
+        10_000,
+        'the suspended pass to settle its claim once the World answers again',
       );
       expect(refusals).toBeLessThan(0);
       await harness.client.resumeHook(token, 'seven!!');
       expect(await run.result({ timeoutMs: 5000 })).toBe(8);
+    });
+
+    it('hands a claim that reaches a stopped worker back to the queue at once, running nothing', async () => {
+      await harness.startWorker({ workflows: [awaitsHook] });
+      // Started last, so it is the one whose passes clients here use.
+      const stopping = await harness.startWorker({ workflows: [awaitsHook] });
+      const token = `claimed-stop:${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      await eventually(
+        async () => (harness.world.claimCalls.some((call) => call.method === 'settleClaim') ? true : undefined),
+        5000,
+        'the first pass to settle its claim',
+      );
+      harness.world.beforeAppend = async (call) => {
+        // The delivery asked for a claim for the stopping worker, which stops before it lands.
+        if (call.eventTypes.includes('hook_received')) await stopping.stop();
+      };
+      await harness.client.resumeHook(token, 'four');
+      expect(await run.result({ timeoutMs: 5000 })).toBe(5);
+      expect(harness.world.claimCalls).toContainEqual({
+        method: 'settleClaim',
+        outcome: { retryAfterMs: 0 },
+        held: true,
+      });
+      const delivered = await eventually(
+        async () => (wakesDelivered(run.id).length > 0 ? wakesDelivered(run.id) : undefined),
+        5000,
+        'the other worker to settle the handed-back wake',
+      );
+      expect(
+        delivered.map((delivery) => [delivery.attempt, delivery.outcome]),
+        'the other worker ran the pass, on the claimed wake',
+      ).toEqual([[2, 'acknowledged']]);
     });
 
     it('hands a step it placed but did not start to another worker when it stops mid-pass', async () => {
