@@ -82,6 +82,8 @@ export async function startDriver({ directory, options, log = () => {}, startTim
     });
   return {
     ready: readyMessage,
+    /** The driver's process id, to account for its CPU. */
+    pid: child.pid,
     call,
     async close() {
       call('close').catch(() => {});

@@ -17,6 +17,10 @@ function cellText(cell, workload) {
   if (cell.status !== 'ok') return cell.status;
   let text = `${ms(cell.median)} (${ms(cell.p95)})`;
   if (workload.op === 'many') text += `<br>${((workload.params.workflows / cell.median) * 1000).toFixed(0)} runs/s`;
+  if (cell.cpu !== undefined) {
+    const { driverMsPerRun, postgresMsPerRun } = cell.cpu;
+    text += `<br>CPU/run ${ms(driverMsPerRun)}${postgresMsPerRun === undefined ? '' : ` + ${ms(postgresMsPerRun)} PG`}`;
+  }
   if (workload.op === 'streamThroughput')
     text += `<br>${(workload.params.totalBytes / 2 ** 20 / (cell.median / 1000)).toFixed(1)} MB/s`;
   return text;
@@ -77,6 +81,13 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
     }
     const cells = names.map((name) => cellText(results.results[workload.id]?.[name], workload));
     lines.push(`| ${workload.title} | ${cells.join(' | ')} |`);
+  }
+  if (results.workloads.some((workload) => workload.op === 'many')) {
+    lines.push(
+      '',
+      'CPU/run: milliseconds of CPU per workflow over the measured repetitions, used by the driver process with everything it started, and by the PostgreSQL server (PG) for the systems on it. ' +
+        'On a machine whose cores both sides share, their sum bounds the runs per second.',
+    );
   }
 
   const peers = present.filter((system) => system.comparedWith);

@@ -17,6 +17,7 @@ import pg from 'pg';
 import { analyse } from './analysis.mjs';
 import { renderStepOverheadChart } from './chart.mjs';
 import { openWalProbe } from './commits.mjs';
+import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
 import { renderMarkdown } from './report.mjs';
@@ -63,6 +64,7 @@ const urlFor = (database) => adminUrl.replace(/\/[^/]*$/, `/${database}`);
 const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
 const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version;
+const postgresPid = await postmasterPid(admin);
 say(`PostgreSQL ${postgresVersion} on loopback (fsync on, synchronous_commit on)`);
 
 const results = {
@@ -196,7 +198,9 @@ async function benchmarkSystem(system, walProbe) {
     for (let index = 0; index < 3; index++) await call('sequential', { steps: 10, payloadBytes: 0 });
     for (const workload of selectedWorkloads) {
       results.results[workload.id] ??= {};
-      results.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call);
+      results.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, () =>
+        cpuNow(driver.pid, system),
+      );
       const cell = results.results[workload.id][system.name];
       say(`${system.name} ${workload.id}: ${describe(cell)}`);
     }
@@ -216,22 +220,40 @@ async function benchmarkSystem(system, walProbe) {
   }
 }
 
-async function measureWorkload(workload, ready, call) {
+/** CPU used so far by the driver (with what it started) and, for a system on it, PostgreSQL. */
+function cpuNow(driverPid, system) {
+  return { driver: treeCpuMs(driverPid), postgres: system.database ? treeCpuMs(postgresPid) : undefined };
+}
+
+/** `cpuNow` readings: the throughput workloads report CPU per run, as what bounds runs per second. */
+async function measureWorkload(workload, ready, call, cpuNow) {
   if (!ready.operations.includes(workload.op)) {
     return { status: 'unsupported', reason: `${ready.system} has no equivalent of '${workload.op}'` };
   }
   const { target, minimum, budgetMs } = repetitionsFor(workload, full);
   const samples = [];
   const began = performance.now();
+  let cpu;
   try {
     if (!workload.heavy) await checked(workload, await call(workload.op, workload.params)); // warm-up
+    const cpuBefore = workload.op === 'many' ? cpuNow() : undefined;
     while (samples.length < target && (samples.length < minimum || performance.now() - began < budgetMs)) {
       samples.push(sampleOf(workload, await checked(workload, await call(workload.op, workload.params))));
+    }
+    if (cpuBefore !== undefined) {
+      const cpuAfter = cpuNow();
+      const runs = samples.length * workload.params.workflows;
+      cpu = {
+        driverMsPerRun: (cpuAfter.driver - cpuBefore.driver) / runs,
+        ...(cpuBefore.postgres === undefined
+          ? {}
+          : { postgresMsPerRun: (cpuAfter.postgres - cpuBefore.postgres) / runs }),
+      };
     }
   } catch (error) {
     return { status: 'failed', reason: firstLine(error), samples };
   }
-  return { status: 'ok', ...summarize(samples), samples };
+  return { status: 'ok', ...summarize(samples), samples, ...(cpu === undefined ? {} : { cpu }) };
 }
 
 async function checked(workload, reply) {

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { analyse } from '../src/analysis.mjs';
 import { renderStepOverheadChart } from '../src/chart.mjs';
 import { openWalProbe } from '../src/commits.mjs';
+import { treeCpuMs } from '../src/cpu.mjs';
 import { startDriver } from '../src/driver-process.mjs';
 import { renderMarkdown } from '../src/report.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
@@ -77,6 +78,48 @@ describe('analysis', () => {
     const svg = renderStepOverheadChart(results);
     expect(svg).toContain('<polyline');
     expect(svg).toContain('cairn-postgres');
+  });
+
+  it('reports runs per second and CPU per run for the throughput workloads', () => {
+    const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
+    const cell = (median, cpu) => ({ status: 'ok', n: 1, median, p95: median, min: median, max: median, cpu });
+    results.workloads.push({
+      id: 'throughput-50',
+      group: 'Throughput',
+      title: 'fifty at once',
+      op: 'many',
+      params: { workflows: 50 },
+    });
+    results.results['throughput-50'] = {
+      'cairn-postgres': cell(100, { driverMsPerRun: 1.5, postgresMsPerRun: 1.25 }),
+      dbos: cell(200, { driverMsPerRun: 3, postgresMsPerRun: 2.5 }),
+    };
+    results.analysis = analyse(results, systems);
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain(
+      '| fifty at once | 100 (100)<br>500 runs/s<br>CPU/run 1.50 + 1.25 PG | 200 (200)<br>250 runs/s<br>CPU/run 3.00 + 2.50 PG |',
+    );
+    expect(markdown).toContain('CPU/run: milliseconds of CPU per workflow');
+  });
+});
+
+describe('CPU accounting from /proc', () => {
+  it('counts a process tree, children included', async () => {
+    const { spawn } = await import('node:child_process');
+    const before = treeCpuMs(process.pid);
+    // A child that burns CPU for 300 ms of wall time, then idles until it is killed.
+    const child = spawn(process.execPath, [
+      '-e',
+      'const end = Date.now() + 300; while (Date.now() < end); setInterval(() => {}, 1000)',
+    ]);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (treeCpuMs(child.pid) < 200 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      expect(treeCpuMs(child.pid), 'the child’s own burn').toBeGreaterThanOrEqual(200);
+      expect(treeCpuMs(process.pid) - before, 'the tree holds the child’s burn').toBeGreaterThanOrEqual(200);
+    } finally {
+      child.kill();
+    }
   });
 });
 
