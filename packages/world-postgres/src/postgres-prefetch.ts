@@ -1,0 +1,111 @@
+import type { CreateEventParams, CreateEventRequest, Hook, RunEntityReader, Step, Wait } from '@cairn/core/world';
+import { type Database, toMs } from './database.js';
+import type { InlineValue } from './inline-sql.js';
+
+const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
+
+/** What the long way's append read after taking the run's row lock. */
+export interface Prefetched {
+  reader: RunEntityReader;
+  /** The steps, waits and hooks read, for the run cache. */
+  steps: Step[];
+  waits: Wait[];
+  hooks: Hook[];
+  now: number;
+  /** seq of the last event with createdAt < params.asOfTimestamp, when that was asked for. */
+  asOfSeq: number | null;
+}
+
+/**
+ * The clock is read here, under the lock, so createdAt never precedes the run's previous
+ * commit. It is still read a few round trips before this transaction commits: an
+ * asOfTimestamp fence at an instant inside that window counts the event although a reader
+ * at that instant could not see it yet. Fence on lastKnownEventId where that matters.
+ *
+ * Reads, in one round trip after the lock, everything the entity rules will ask about:
+ * the steps, hooks and waits the batch names, the run's active hooks when the batch ends
+ * the run, the live holders of any token it claims, the database clock, and the
+ * asOfTimestamp tail. A separate statement from the lock on purpose: in READ COMMITTED a
+ * statement that waited for a lock still reads with its old snapshot, a new one does not.
+ */
+export function prefetchStatement(
+  db: Database,
+  runId: string,
+  requests: readonly CreateEventRequest[],
+  params: CreateEventParams | undefined,
+): { text: string; values: InlineValue[] } {
+  const { steps, hooks, waits, events, nowMs } = db.tables;
+  const ids = { step: new Set<string>(), hook: new Set<string>(), wait: new Set<string>() };
+  const tokens = new Set<string>();
+  let endsRun = false;
+  for (const request of requests) {
+    if (terminalEventTypes.has(request.eventType)) endsRun = true;
+    if (request.eventType === 'hook_created') tokens.add(request.eventData.token);
+    const kind = request.eventType.slice(0, request.eventType.indexOf('_'));
+    if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
+  }
+  const asOf = params?.lastKnownEventId === undefined ? (params?.asOfTimestamp ?? null) : null;
+  // Only the parts this batch needs: the statement is planned afresh on every append, and
+  // a step's batch, the common case, needs just its step and the clock.
+  const parts: string[] = [];
+  if (ids.step.size > 0)
+    parts.push(`SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])`);
+  if (ids.hook.size > 0 || endsRun) {
+    parts.push(
+      `SELECT 'hook' AS kind, body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))`,
+    );
+  }
+  if (ids.wait.size > 0)
+    parts.push(`SELECT 'wait' AS kind, body FROM ${waits} WHERE run_id = $1 AND wait_id = ANY($5::text[])`);
+  if (tokens.size > 0) {
+    parts.push(`SELECT 'holder' AS kind, json_build_object('runId', run_id, 'hookId', hook_id, 'token', token) AS body
+       FROM ${hooks} WHERE active AND token = ANY($6::text[])`);
+  }
+  parts.push(
+    asOf === null
+      ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body`
+      : `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', (
+           SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
+           ORDER BY created_at DESC, seq DESC LIMIT 1)) AS body`,
+  );
+  return {
+    text: parts.join('\n     UNION ALL\n     '),
+    values: [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
+  };
+}
+
+/** A row of the prefetch: what it is, and its JSON. */
+export type PrefetchRow = { kind: string; body: unknown };
+
+export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
+  const stepMap = new Map<string, Step>();
+  const hookMap = new Map<string, Hook>();
+  const waitMap = new Map<string, Wait>();
+  const holders = new Map<string, { runId: string; hookId: string }>();
+  let clock = { now: 0, asOfSeq: null as number | null };
+  for (const { kind, body } of rows) {
+    if (kind === 'step') stepMap.set((body as Step).stepId, body as Step);
+    else if (kind === 'hook') hookMap.set((body as Hook).hookId, body as Hook);
+    else if (kind === 'wait') waitMap.set((body as Wait).waitId, body as Wait);
+    else if (kind === 'holder') {
+      const holder = body as { runId: string; hookId: string; token: string };
+      holders.set(holder.token, { runId: holder.runId, hookId: holder.hookId });
+    } else clock = body as typeof clock;
+  }
+  return {
+    steps: [...stepMap.values()],
+    waits: [...waitMap.values()],
+    hooks: [...hookMap.values()],
+    reader: {
+      step: (stepId) => stepMap.get(stepId),
+      hook: (hookId) => hookMap.get(hookId),
+      wait: (waitId) => waitMap.get(waitId),
+      tokenHolder: (token) => holders.get(token),
+      // Complete whenever the draft asks: it only does so for a terminal event, and then
+      // every active hook of the run was fetched.
+      activeHooks: () => [...hookMap.values()].filter((hook) => hook.status === 'active'),
+    },
+    now: toMs(clock.now),
+    asOfSeq: clock.asOfSeq === null ? null : Number(clock.asOfSeq),
+  };
+}
