@@ -6,6 +6,7 @@ import { Database, errorCode, tablesFor } from './database.js';
 import { initialSchema } from './migrations/0001-initial.js';
 import { writeBatchFunction } from './migrations/0002-write-batch.js';
 import { appendBatchFunctions } from './migrations/0003-append-batch.js';
+import { payloadsOnceSchema } from './migrations/0004-payloads-once.js';
 
 export interface Migration {
   version: number;
@@ -22,6 +23,7 @@ export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial', sql: initialSchema },
   { version: 2, name: 'write-batch', sql: writeBatchFunction },
   { version: 3, name: 'append-batch', sql: appendBatchFunctions },
+  { version: 4, name: 'payloads-once', sql: payloadsOnceSchema },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

@@ -86,7 +86,7 @@ async function appendOnce(
 ): Promise<CreateEventResult[]> {
   const { runs } = db.tables;
   const lockRun: Statement = {
-    text: `SELECT body FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`,
+    text: `SELECT 1 FROM ${runs} WHERE run_id = $1 FOR NO KEY UPDATE`,
     values: [runId],
   };
   const prefetchQuery = prefetchStatement(db, runId, requests, params);
@@ -102,8 +102,8 @@ async function appendOnce(
     `${beginReadCommitted};\n${inline([...lockCreation, lockRun, prefetchQuery])}`,
   )) as unknown as QueryResult[];
   const reads = opened.slice(1 + lockCreation.length);
-  const run = (reads[0]!.rows[0] as { body: Run } | undefined)?.body;
   const fetched = readPrefetch(reads[1]!.rows as PrefetchRow[]);
+  const run = fetched.run;
   if (!run && !creates) throw new RunNotFoundError({ runId });
   if (run) checkFence(run, params, fetched.asOfSeq);
   let now = fetched.now;

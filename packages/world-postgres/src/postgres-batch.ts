@@ -11,11 +11,12 @@ import type { Database } from './database.js';
 import type { InlineValue } from './inline-sql.js';
 import { eventNotification, queueKey, streamKey } from './notifications.js';
 import { formatTail } from './run-tails.js';
+import { hookRow, lastSeqs, runRow, stepRow } from './stored-views.js';
 
 /** How long a lapsed claim waits before its redelivery, on top of its lease: a consumer's first backoff step. */
 const lapsedClaimBackoffMs = 100;
 
-/** What `append_batch` checks before writing; see the function (migration 3). */
+/** What `append_batch` checks before writing; see the function (migrations 3 and 4). */
 export interface BatchGuards {
   /** The tail the run must still have, checked under its row lock; null: no fence. */
   expectedLastSeq: number | null;
@@ -46,21 +47,10 @@ function splitByExistence<Entity>(
   return [existing, created];
 }
 
-/** seq of the event that created each entity in this batch. */
-function creationSeqs(draft: RunDraft): Map<string, number> {
-  const seqs = new Map<string, number>();
-  for (const event of draft.events) {
-    if (event.eventType.endsWith('_created') && event.correlationId !== undefined) {
-      seqs.set(`${event.eventType}:${event.correlationId}`, event.seq);
-    }
-  }
-  return seqs;
-}
-
 /** Each World's call text, built once, as it goes with every append. */
 const callTexts = new WeakMap<Database, string>();
 
-/** The call's text, with one placeholder per value (the function's 51 parameters, in order). */
+/** The call's text, with one placeholder per value (the function's 62 parameters, in order). */
 function callText(db: Database, count: number): string {
   const known = callTexts.get(db);
   if (known?.endsWith(`$${count}) AS claims`)) return known;
@@ -84,8 +74,8 @@ export function batchCall(
   guards: BatchGuards,
 ): BatchCall {
   const run = draft.run!;
-  const created = creationSeqs(draft);
-  const seqOf = (type: string, id: string) => created.get(`${type}:${id}`) ?? 0;
+  const seqs = lastSeqs(draft.events);
+  const seqOf = (type: string, id: string) => seqs.get(`${type}:${id}`) ?? 0;
   const [knownHooks, newHooks] = splitByExistence(draft.hooks.values(), (hook) => base.hook(hook.hookId));
   // Sorted by token: batches that claim overlapping tokens take the index entries in one order.
   newHooks.sort((x, y) => (x.token < y.token ? -1 : x.token > y.token ? 1 : 0));
@@ -105,6 +95,12 @@ export function batchCall(
         },
   );
   const acknowledged = params?.acknowledge ?? [];
+  // Rows keep only what is not in an event; see stored-views.ts.
+  const storedRun = runRow(run, seqs);
+  const newStepRows = newSteps.map((step) => stepRow(step, seqs));
+  const knownStepRows = knownSteps.map((step) => stepRow(step, seqs));
+  const newHookRows = newHooks.map(hookRow);
+  const knownHookRows = knownHooks.map(hookRow);
   const values: InlineValue[] = [
     guards.expectedLastSeq,
     guards.createdAt,
@@ -119,12 +115,13 @@ export function batchCall(
     run.createdAt,
     run.updatedAt,
     run.lastSeq,
-    JSON.stringify(run),
+    storedRun.body,
     newSteps.map((step) => step.stepId),
     newSteps.map((step) => seqOf('step_created', step.stepId)),
-    jsonArray(newSteps),
+    // A new step's error is from this batch; were it not, the row would hold it itself.
+    jsonArray(newStepRows.map((row) => row.bodyWithError ?? row.body)),
     knownSteps.map((step) => step.stepId),
-    jsonArray(knownSteps),
+    jsonArray(knownStepRows.map((row) => row.body)),
     newWaits.map((wait) => wait.waitId),
     newWaits.map((wait) => seqOf('wait_created', wait.waitId)),
     jsonArray(newWaits),
@@ -134,12 +131,12 @@ export function batchCall(
     eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
     knownHooks.map((hook) => hook.hookId),
     knownHooks.map((hook) => hook.status === 'active'),
-    jsonArray(knownHooks),
+    jsonArray(knownHookRows.map((row) => row.body)),
     newHooks.map((hook) => hook.hookId),
     newHooks.map((hook) => seqOf('hook_created', hook.hookId)),
     newHooks.map((hook) => hook.token),
     newHooks.map((hook) => hook.status === 'active'),
-    jsonArray(newHooks),
+    jsonArray(newHookRows.map((row) => row.body)),
     // The append that ends the run closes its open streams and wakes their readers (the
     // capability `streams.closedWithRun`). A batch to an ended run is refused by the draft,
     // so an ended run here is this batch's doing.
@@ -160,6 +157,17 @@ export function batchCall(
     acknowledged.map((claim) => claim.topic),
     acknowledged.map((claim) => claim.groupKey ?? null),
     acknowledged.map((claim) => queueKey(claim.topic)),
+    storedRun.inputSeq,
+    storedRun.outcomeSeq,
+    newStepRows.map((row) => row.hasInput),
+    newStepRows.map((row) => row.outputSeq),
+    newStepRows.map((row) => row.errorSeq),
+    knownStepRows.map((row) => row.hasInput),
+    knownStepRows.map((row) => row.outputSeq),
+    knownStepRows.map((row) => row.errorSeq),
+    jsonArray(knownStepRows.map((row) => row.bodyWithError)),
+    newHookRows.map((row) => row.hasMetadata),
+    knownHookRows.map((row) => row.hasMetadata),
   ];
   return { text: callText(db, values.length), values, claims };
 }

@@ -1,11 +1,23 @@
-import type { CreateEventParams, CreateEventRequest, Hook, RunEntityReader, Step, Wait } from '@cairn/core/world';
+import type { CreateEventParams, CreateEventRequest, Hook, Run, RunEntityReader, Step, Wait } from '@cairn/core/world';
 import { type Database, toMs } from './database.js';
 import type { InlineValue } from './inline-sql.js';
+import {
+  composeView,
+  hookPayloads,
+  type PayloadReference,
+  payloadSql,
+  payloadWidth,
+  runPayloads,
+  type StoredRow,
+  stepPayloads,
+} from './stored-views.js';
 
 const terminalEventTypes = new Set(['run_completed', 'run_failed', 'run_cancelled']);
 
 /** What the long way's append read after taking the run's row lock. */
 export interface Prefetched {
+  /** The run as committed, or undefined when it does not exist. */
+  run: Run | undefined;
   reader: RunEntityReader;
   /** The steps, waits and hooks read, for the run cache. */
   steps: Step[];
@@ -23,10 +35,12 @@ export interface Prefetched {
  * at that instant could not see it yet. Fence on lastKnownEventId where that matters.
  *
  * Reads, in one round trip after the lock, everything the entity rules will ask about:
- * the steps, hooks and waits the batch names, the run's active hooks when the batch ends
- * the run, the live holders of any token it claims, the database clock, and the
+ * the run, the steps, hooks and waits the batch names, the run's active hooks when the
+ * batch ends the run, the live holders of any token it claims, the database clock, and the
  * asOfTimestamp tail. A separate statement from the lock on purpose: in READ COMMITTED a
  * statement that waited for a lock still reads with its old snapshot, a new one does not.
+ * (The run is read here too rather than by the locking statement, whose rows would be
+ * rechecked after the wait but not the events joined to them.)
  */
 export function prefetchStatement(
   db: Database,
@@ -34,7 +48,7 @@ export function prefetchStatement(
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
 ): { text: string; values: InlineValue[] } {
-  const { steps, hooks, waits, events, nowMs } = db.tables;
+  const { runs, steps, hooks, waits, events, nowMs } = db.tables;
   const ids = { step: new Set<string>(), hook: new Set<string>(), wait: new Set<string>() };
   const tokens = new Set<string>();
   let endsRun = false;
@@ -45,28 +59,38 @@ export function prefetchStatement(
     if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
   }
   const asOf = params?.lastKnownEventId === undefined ? (params?.asOfTimestamp ?? null) : null;
+  /** A part of the union: rows of `table` whole, their payloads joined (every part has as many columns). */
+  const whole = (kind: string, table: string, references: readonly PayloadReference[], where: string) => {
+    const { columns, joins } = payloadSql(events, 'x', references, payloadWidth);
+    return `SELECT '${kind}' AS kind, x.body${columns} FROM ${table} x ${joins} WHERE ${where}`;
+  };
+  const nothing = payloadSql(events, 'x', [], payloadWidth).columns;
   // Only the parts this batch needs: the statement is planned afresh on every append, and
-  // a step's batch, the common case, needs just its step and the clock.
-  const parts: string[] = [];
+  // a step's batch, the common case, needs just its run, its step and the clock.
+  const parts = [whole('run', runs, runPayloads, 'x.run_id = $1')];
   if (ids.step.size > 0)
-    parts.push(`SELECT 'step' AS kind, body FROM ${steps} WHERE run_id = $1 AND step_id = ANY($2::text[])`);
+    parts.push(whole('step', steps, stepPayloads, 'x.run_id = $1 AND x.step_id = ANY($2::text[])'));
   if (ids.hook.size > 0 || endsRun) {
     parts.push(
-      `SELECT 'hook' AS kind, body FROM ${hooks} WHERE run_id = $1 AND (hook_id = ANY($3::text[]) OR ($4::boolean AND active))`,
+      whole(
+        'hook',
+        hooks,
+        hookPayloads,
+        'x.run_id = $1 AND (x.hook_id = ANY($3::text[]) OR ($4::boolean AND x.active))',
+      ),
     );
   }
-  if (ids.wait.size > 0)
-    parts.push(`SELECT 'wait' AS kind, body FROM ${waits} WHERE run_id = $1 AND wait_id = ANY($5::text[])`);
+  if (ids.wait.size > 0) parts.push(whole('wait', waits, [], 'x.run_id = $1 AND x.wait_id = ANY($5::text[])'));
   if (tokens.size > 0) {
-    parts.push(`SELECT 'holder' AS kind, json_build_object('runId', run_id, 'hookId', hook_id, 'token', token) AS body
+    parts.push(`SELECT 'holder' AS kind, json_build_object('runId', run_id, 'hookId', hook_id, 'token', token) AS body${nothing}
        FROM ${hooks} WHERE active AND token = ANY($6::text[])`);
   }
   parts.push(
     asOf === null
-      ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body`
+      ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body${nothing}`
       : `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', (
            SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
-           ORDER BY created_at DESC, seq DESC LIMIT 1)) AS body`,
+           ORDER BY created_at DESC, seq DESC LIMIT 1)) AS body${nothing}`,
   );
   return {
     text: parts.join('\n     UNION ALL\n     '),
@@ -74,25 +98,33 @@ export function prefetchStatement(
   };
 }
 
-/** A row of the prefetch: what it is, and its JSON. */
-export type PrefetchRow = { kind: string; body: unknown };
+/** A row of the prefetch: its kind, and a body with the payloads its entity's row leaves to events. */
+export type PrefetchRow = StoredRow<unknown> & { kind: string };
 
 export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
+  let run: Run | undefined;
   const stepMap = new Map<string, Step>();
   const hookMap = new Map<string, Hook>();
   const waitMap = new Map<string, Wait>();
   const holders = new Map<string, { runId: string; hookId: string }>();
   let clock = { now: 0, asOfSeq: null as number | null };
-  for (const { kind, body } of rows) {
-    if (kind === 'step') stepMap.set((body as Step).stepId, body as Step);
-    else if (kind === 'hook') hookMap.set((body as Hook).hookId, body as Hook);
-    else if (kind === 'wait') waitMap.set((body as Wait).waitId, body as Wait);
+  for (const row of rows) {
+    const { kind, body } = row;
+    if (kind === 'run') run = composeView(row as StoredRow<Run>, runPayloads);
+    else if (kind === 'step') {
+      const step = composeView(row as StoredRow<Step>, stepPayloads);
+      stepMap.set(step.stepId, step);
+    } else if (kind === 'hook') {
+      const hook = composeView(row as StoredRow<Hook>, hookPayloads);
+      hookMap.set(hook.hookId, hook);
+    } else if (kind === 'wait') waitMap.set((body as Wait).waitId, body as Wait);
     else if (kind === 'holder') {
       const holder = body as { runId: string; hookId: string; token: string };
       holders.set(holder.token, { runId: holder.runId, hookId: holder.hookId });
     } else clock = body as typeof clock;
   }
   return {
+    run,
     steps: [...stepMap.values()],
     waits: [...waitMap.values()],
     hooks: [...hookMap.values()],

@@ -25,6 +25,15 @@ import {
 } from '@cairn/core/world';
 import { z } from 'zod';
 import type { Database } from './database.js';
+import {
+  composeView,
+  hookPayloads,
+  type PayloadReference,
+  payloadSql,
+  runPayloads,
+  type StoredRow,
+  stepPayloads,
+} from './stored-views.js';
 
 /*
  * Cursors are positions in an order that never changes for rows already written:
@@ -51,8 +60,17 @@ const listRunsOptionsSchema = z
 
 type EntityTable = 'steps' | 'hooks' | 'waits';
 const idColumn = { steps: 'step_id', hooks: 'hook_id', waits: 'wait_id' } as const;
+/** The fields each table's rows leave to events (stored-views.ts). */
+const payloads: Record<EntityTable, readonly PayloadReference[]> = {
+  steps: stepPayloads,
+  hooks: hookPayloads,
+  waits: [],
+};
 
-/** Reads of the materialised views. Each is one statement, so it reads one consistent snapshot. */
+/**
+ * Reads of the materialised views, each with the events that hold its payloads joined.
+ * Each is one statement, so it reads one consistent snapshot.
+ */
 export class PostgresViews {
   readonly runs: WorldRuns;
   readonly steps: WorldSteps;
@@ -63,9 +81,13 @@ export class PostgresViews {
     this.runs = {
       get: async (runId) => {
         parseInput(idSchema, runId, 'runId');
-        const rows = await db.query<{ body: Run }>(`SELECT body FROM ${db.tables.runs} WHERE run_id = $1`, [runId]);
+        const { columns, joins } = payloadSql(db.tables.events, 'r', runPayloads);
+        const rows = await db.query<StoredRow<Run>>(
+          `SELECT r.body${columns} FROM ${db.tables.runs} r ${joins} WHERE r.run_id = $1`,
+          [runId],
+        );
         if (rows.length === 0) throw new RunNotFoundError({ runId });
-        return rows[0]!.body;
+        return composeView(rows[0]!, runPayloads);
       },
       list: (options) => this.listRuns(options),
     };
@@ -79,11 +101,13 @@ export class PostgresViews {
         this.getEntity<Hook>('hooks', runId, hookId, 'hookId', () => new HookNotFoundError({ runId, hookId })),
       getByToken: async (token) => {
         parseInput(tokenSchema, token, 'token');
-        const rows = await db.query<{ body: Hook }>(`SELECT body FROM ${db.tables.hooks} WHERE token = $1 AND active`, [
-          token,
-        ]);
+        const { columns, joins } = payloadSql(db.tables.events, 'h', hookPayloads);
+        const rows = await db.query<StoredRow<Hook>>(
+          `SELECT h.body${columns} FROM ${db.tables.hooks} h ${joins} WHERE h.token = $1 AND h.active`,
+          [token],
+        );
         if (rows.length === 0) throw new HookNotFoundError({ token });
-        return rows[0]!.body;
+        return composeView(rows[0]!, hookPayloads);
       },
       list: (runId, options) => this.listEntities<Hook>('hooks', runId, options),
     };
@@ -103,15 +127,17 @@ export class PostgresViews {
   ): Promise<Entity> {
     parseInput(idSchema, runId, 'runId');
     parseInput(idSchema, id, field);
-    const rows = await this.db.query<{ body: Entity | null }>(
-      `SELECT x.body FROM ${this.db.tables.runs} r
+    const { columns, joins } = payloadSql(this.db.tables.events, 'x', payloads[table]);
+    const rows = await this.db.query<StoredRow<Entity | null>>(
+      `SELECT x.body${columns} FROM ${this.db.tables.runs} r
        LEFT JOIN ${this.db.tables[table]} x ON x.run_id = r.run_id AND x.${idColumn[table]} = $2
+       ${joins}
        WHERE r.run_id = $1`,
       [runId, id],
     );
     if (rows.length === 0) throw new RunNotFoundError({ runId });
     if (!rows[0]!.body) throw notFound();
-    return rows[0]!.body;
+    return composeView(rows[0] as StoredRow<Entity>, payloads[table]);
   }
 
   /** In creation order; the cursor is the last returned entity's creating seq. */
@@ -122,20 +148,22 @@ export class PostgresViews {
   ): Promise<Page<Entity>> {
     parseInput(idSchema, runId, 'runId');
     const { cursor, limit = limits.defaultPageSize } = parseInput(pageOptionsSchema, options, 'options') ?? {};
-    const rows = await this.db.query<{ body: Entity | null; created_seq: number | null }>(
-      `SELECT x.body, x.created_seq FROM ${this.db.tables.runs} r
+    const { columns, joins } = payloadSql(this.db.tables.events, 'x', payloads[table]);
+    const rows = await this.db.query<StoredRow<Entity | null> & { created_seq: number | null }>(
+      `SELECT page.* FROM ${this.db.tables.runs} r
        LEFT JOIN LATERAL (
-         SELECT body, created_seq FROM ${this.db.tables[table]}
-         WHERE run_id = r.run_id AND created_seq > $2 ORDER BY created_seq LIMIT $3
-       ) x ON true
-       WHERE r.run_id = $1`,
+         SELECT x.body, x.created_seq${columns} FROM ${this.db.tables[table]} x ${joins}
+         WHERE x.run_id = r.run_id AND x.created_seq > $2 ORDER BY x.created_seq LIMIT $3
+       ) page ON true
+       WHERE r.run_id = $1
+       ORDER BY page.created_seq`,
       [runId, cursor === undefined ? 0 : Number(cursor), limit + 1],
     );
     if (rows.length === 0) throw new RunNotFoundError({ runId });
     const found = rows.filter((row) => row.body !== null);
     const page = found.slice(0, limit);
     return {
-      data: page.map((row) => row.body!),
+      data: page.map((row) => composeView(row as StoredRow<Entity>, payloads[table])),
       cursor: found.length > limit ? String(page.at(-1)!.created_seq) : null,
     };
   }
@@ -153,8 +181,9 @@ export class PostgresViews {
     const parsed = parseInput(listRunsOptionsSchema, options, 'options') ?? {};
     const limit = parsed.limit ?? limits.defaultPageSize;
     const { runs } = this.db.tables;
-    const rows = await this.db.query<{ body: Run; created_order: string }>(
-      `SELECT r.body, r.created_order FROM (
+    const { columns, joins } = payloadSql(this.db.tables.events, 'r', runPayloads);
+    const rows = await this.db.query<StoredRow<Run> & { created_order: string }>(
+      `SELECT r.body, r.created_order${columns} FROM (
          SELECT created_order FROM ${runs}
          WHERE ($1::bigint IS NULL OR created_order < $1::bigint)
            -- A cursor is the position of a run that exists; one beyond every run was never
@@ -164,6 +193,7 @@ export class PostgresViews {
            AND ($3::text IS NULL OR workflow_name = $3::text)
          ORDER BY created_order DESC LIMIT $4
        ) page JOIN ${runs} r ON r.created_order = page.created_order
+       ${joins}
        ORDER BY r.created_order DESC`,
       [parsed.cursor ?? null, parsed.status ?? null, parsed.workflowName ?? null, limit + 1],
       // Which index serves the page depends on which filters are given.
@@ -171,7 +201,7 @@ export class PostgresViews {
     );
     const page = rows.slice(0, limit);
     return {
-      data: page.map((row) => row.body),
+      data: page.map((row) => composeView(row, runPayloads)),
       cursor: rows.length > limit ? String(page.at(-1)!.created_order) : null,
     };
   }

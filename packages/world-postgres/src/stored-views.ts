@@ -1,0 +1,176 @@
+import type { Hook, Run, Step, WorldEvent } from '@cairn/core/world';
+
+/*
+ * A view's payloads (a step's input and output, a run's input and outcome, a hook's
+ * metadata) are stored once, in the event whose `eventData` carries them (migration 4).
+ * The view's row keeps each such key, in its place, holding null, and a column holds the
+ * seq of that event; a read joins the event and puts the value back under the same key.
+ * Assigning to a key an object already has keeps its position, so the view comes back
+ * with its keys in the order they were written, as it did when the row held everything.
+ *
+ * A null column means the body holds the field itself: rows written before migration 4,
+ * or a field whose event is not known to the writer (see `stepRow`).
+ */
+
+/** Fields of a view stored in one event: the view's key, and the key in the event's `eventData`. */
+export interface PayloadReference {
+  /** The row's column holding the event's seq. */
+  column: string;
+  fields: readonly (readonly [viewField: string, eventField: string])[];
+}
+
+/** A run's input and metadata are in `run_created`; its outcome in the event that ended it. */
+export const runPayloads: readonly PayloadReference[] = [
+  {
+    column: 'input_seq',
+    fields: [
+      ['input', 'input'],
+      ['metadata', 'metadata'],
+    ],
+  },
+  {
+    column: 'outcome_seq',
+    fields: [
+      ['output', 'output'],
+      ['error', 'error'],
+      ['cancelReason', 'reason'],
+    ],
+  },
+];
+
+/** A step's input is in `step_created`, its output in `step_completed`, its error in its last failure or retry. */
+export const stepPayloads: readonly PayloadReference[] = [
+  { column: 'input_seq', fields: [['input', 'input']] },
+  { column: 'output_seq', fields: [['output', 'output']] },
+  { column: 'error_seq', fields: [['error', 'error']] },
+];
+
+/** A hook's metadata is in `hook_created`. */
+export const hookPayloads: readonly PayloadReference[] = [
+  { column: 'metadata_seq', fields: [['metadata', 'metadata']] },
+];
+
+/** The most references an entity has: every statement that unions entities selects this many payload columns. */
+export const payloadWidth = 3;
+
+/**
+ * SQL for reading the rows of `alias` whole: `columns` selects `payload0`, `payload1`, …
+ * (each referenced event's body, or null), padded with nulls to `width`, each preceded by
+ * a comma, to follow the body in a select list; `joins` are the joins they need, to put
+ * after the row's table in the FROM list. The event comes whole, and `eventData` is taken
+ * from it here: PostgreSQL's JSON operators refuse a value holding an escaped NUL
+ * character, which the log accepts.
+ */
+export function payloadSql(
+  events: string,
+  alias: string,
+  references: readonly PayloadReference[],
+  width = references.length,
+): { columns: string; joins: string } {
+  const columns: string[] = [];
+  const joins: string[] = [];
+  for (let index = 0; index < width; index++) {
+    const reference = references[index];
+    if (reference === undefined) {
+      columns.push(`, NULL::json AS payload${index}`);
+      continue;
+    }
+    const event = `${alias}_event${index}`;
+    columns.push(`, ${event}.body AS payload${index}`);
+    joins.push(
+      `LEFT JOIN ${events} ${event} ON ${event}.run_id = ${alias}.run_id AND ${event}.seq = ${alias}.${reference.column}`,
+    );
+  }
+  return { columns: columns.join(''), joins: joins.join(' ') };
+}
+
+/** A row as `payloadSql` reads it. */
+export interface StoredRow<View> {
+  body: View;
+  [payload: `payload${number}`]: unknown;
+}
+
+/** The view of a row read with `payloadSql`: each referenced event's value put back under its key. */
+export function composeView<View>(row: StoredRow<View>, references: readonly PayloadReference[]): View {
+  const body = row.body as Record<string, unknown>;
+  references.forEach((reference, index) => {
+    const event = row[`payload${index}`] as { eventData?: Record<string, unknown> } | null | undefined;
+    const data = event?.eventData;
+    if (data === undefined) return;
+    for (const [viewField, eventField] of reference.fields) {
+      if (viewField in body) body[viewField] = data[eventField];
+    }
+  });
+  return row.body;
+}
+
+/** A copy of `view` with each of `fields` it holds set to null, in its place. */
+function withPlaceholders(view: object, fields: readonly string[]): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...view };
+  for (const field of fields) if (copy[field] !== undefined) copy[field] = null;
+  return copy;
+}
+
+const has = (view: object, fields: readonly string[]) =>
+  fields.some((field) => (view as Record<string, unknown>)[field] !== undefined);
+
+/**
+ * The seq of the last event of each type and correlation id in a batch, by
+ * `type:correlationId` (run events have no correlation id).
+ */
+export function lastSeqs(events: readonly WorldEvent[]): Map<string, number> {
+  const seqs = new Map<string, number>();
+  for (const event of events) seqs.set(`${event.eventType}:${event.correlationId ?? ''}`, event.seq);
+  return seqs;
+}
+
+/**
+ * `run_created` is always seq 1: the draft refuses it on a run that exists, and a new run's
+ * first stamp is 1. So a run's input is found there whichever append writes the row.
+ */
+const runCreatedSeq = 1;
+
+const creationFields = ['input', 'metadata'];
+const outcomeFields = ['output', 'error', 'cancelReason'];
+const outcomeEventTypes = ['run_completed', 'run_failed', 'run_cancelled'];
+
+/** The run's row: its body, and the events holding its payloads. */
+export function runRow(run: Run, seqs: ReadonlyMap<string, number>) {
+  // The outcome appears only with the event that ends the run, which is in this batch: an
+  // ended run takes no more appends.
+  const outcomeSeq = has(run, outcomeFields)
+    ? (outcomeEventTypes.map((type) => seqs.get(`${type}:`)).find((seq) => seq !== undefined) ?? null)
+    : null;
+  const inputSeq = has(run, creationFields) ? runCreatedSeq : null;
+  const stored = [...(inputSeq === null ? [] : creationFields), ...(outcomeSeq === null ? [] : outcomeFields)];
+  return { body: JSON.stringify(withPlaceholders(run, stored)), inputSeq, outcomeSeq };
+}
+
+/**
+ * A step's row. Its input is always in its `step_created` event; its output appears only
+ * with `step_completed`, in the same batch (a completed step takes no more events). Its
+ * error may come from an event of an earlier batch (a retry, then this batch's start or
+ * completion), whose seq is not known here: `errorSeq` is then null, and `bodyWithError`
+ * is the body for a row that holds the error itself (one written before migration 4);
+ * `append_batch` keeps whichever the row needs. Otherwise `bodyWithError` is null.
+ */
+export function stepRow(step: Step, seqs: ReadonlyMap<string, number>) {
+  const key = (type: string) => seqs.get(`${type}:${step.stepId}`);
+  const outputSeq = step.output === undefined ? null : (key('step_completed') ?? null);
+  // A failure is the step's last event; otherwise its error is from its last retry.
+  const errorSeq = step.error === undefined ? null : (key('step_failed') ?? key('step_retrying') ?? null);
+  const fields = ['input', ...(outputSeq === null ? [] : ['output'])];
+  const errorFromEarlier = step.error !== undefined && errorSeq === null;
+  return {
+    body: withPlaceholders(step, [...fields, 'error']),
+    bodyWithError: errorFromEarlier ? withPlaceholders(step, fields) : null,
+    hasInput: step.input !== undefined,
+    outputSeq,
+    errorSeq,
+  };
+}
+
+/** A hook's row: its metadata is always in its `hook_created` event. */
+export function hookRow(hook: Hook) {
+  return { body: withPlaceholders(hook, ['metadata']), hasMetadata: hook.metadata !== undefined };
+}
