@@ -159,15 +159,15 @@ export function batchCall(
     acknowledged.map((claim) => queueKey(claim.topic)),
     storedRun.inputSeq,
     storedRun.outcomeSeq,
-    newStepRows.map((row) => row.hasInput),
+    newStepRows.map((row) => row.inputInEvent),
     newStepRows.map((row) => row.outputSeq),
     newStepRows.map((row) => row.errorSeq),
-    knownStepRows.map((row) => row.hasInput),
+    knownStepRows.map((row) => row.inputInEvent),
     knownStepRows.map((row) => row.outputSeq),
     knownStepRows.map((row) => row.errorSeq),
     jsonArray(knownStepRows.map((row) => row.bodyWithError)),
-    newHookRows.map((row) => row.hasMetadata),
-    knownHookRows.map((row) => row.hasMetadata),
+    newHookRows.map((row) => row.metadataInEvent),
+    knownHookRows.map((row) => row.metadataInEvent),
   ];
   return { text: callText(db, values.length), values, claims };
 }

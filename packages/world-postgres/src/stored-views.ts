@@ -8,8 +8,10 @@ import type { Hook, Run, Step, WorldEvent } from '@cairn/core/world';
  * Assigning to a key an object already has keeps its position, so the view comes back
  * with its keys in the order they were written, as it did when the row held everything.
  *
- * A null column means the body holds the field itself: rows written before migration 4,
- * or a field whose event is not known to the writer (see `stepRow`).
+ * A null column means the body holds the field itself: rows written before migration 4, a
+ * small payload (see `smallPayloadLength`), or a field whose event is not known to the
+ * writer (see `stepRow`). A column may also name the event of a field the body holds (a
+ * run's small input beside its large metadata): the read then writes the same value over it.
  */
 
 /** Fields of a view stored in one event: the view's key, and the key in the event's `eventData`. */
@@ -104,15 +106,46 @@ export function composeView<View>(row: StoredRow<View>, references: readonly Pay
   return row.body;
 }
 
-/** A copy of `view` with each of `fields` it holds set to null, in its place. */
+/** A copy of `view` with each of `fields` set to null, in its place. */
 function withPlaceholders(view: object, fields: readonly string[]): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...view };
-  for (const field of fields) if (copy[field] !== undefined) copy[field] = null;
+  for (const field of fields) copy[field] = null;
   return copy;
 }
 
-const has = (view: object, fields: readonly string[]) =>
-  fields.some((field) => (view as Record<string, unknown>)[field] !== undefined);
+/**
+ * A payload whose JSON is at most this long stays in its row: naming its event instead
+ * saves next to nothing (the row then holds a seq and a null), and costs a join on every read.
+ */
+const smallPayloadLength = 64;
+
+/**
+ * Whether `value` written as JSON is longer than `limit` characters, counting no further
+ * than that (escapes are not counted: this only decides where a payload is kept).
+ */
+function longerThan(value: unknown, limit: number): boolean {
+  let remaining = limit;
+  const exceeds = (item: unknown): boolean => {
+    if (typeof item === 'string') remaining -= item.length + 2;
+    else if (item === null || typeof item !== 'object') remaining -= String(item).length;
+    else {
+      remaining -= 2;
+      const isArray = Array.isArray(item);
+      for (const key in item) {
+        remaining -= isArray ? 1 : key.length + 4;
+        if (exceeds((item as Record<string, unknown>)[key])) return true;
+      }
+    }
+    return remaining < 0;
+  };
+  return exceeds(value);
+}
+
+/** Whether the view's `field` is kept in its event rather than in the row. */
+const inEvent = (view: object, field: string) => {
+  const value = (view as Record<string, unknown>)[field];
+  return value !== undefined && longerThan(value, smallPayloadLength);
+};
 
 /**
  * The seq of the last event of each type and correlation id in a batch, by
@@ -134,43 +167,49 @@ const creationFields = ['input', 'metadata'];
 const outcomeFields = ['output', 'error', 'cancelReason'];
 const outcomeEventTypes = ['run_completed', 'run_failed', 'run_cancelled'];
 
-/** The run's row: its body, and the events holding its payloads. */
+/** The run's row, leaving its large payloads to their events: its body, and those events' seqs. */
 export function runRow(run: Run, seqs: ReadonlyMap<string, number>) {
+  const creation = creationFields.filter((field) => inEvent(run, field));
+  const outcome = outcomeFields.filter((field) => inEvent(run, field));
   // The outcome appears only with the event that ends the run, which is in this batch: an
   // ended run takes no more appends.
-  const outcomeSeq = has(run, outcomeFields)
-    ? (outcomeEventTypes.map((type) => seqs.get(`${type}:`)).find((seq) => seq !== undefined) ?? null)
-    : null;
-  const inputSeq = has(run, creationFields) ? runCreatedSeq : null;
-  const stored = [...(inputSeq === null ? [] : creationFields), ...(outcomeSeq === null ? [] : outcomeFields)];
+  const outcomeSeq =
+    outcome.length === 0
+      ? null
+      : (outcomeEventTypes.map((type) => seqs.get(`${type}:`)).find((seq) => seq !== undefined) ?? null);
+  const inputSeq = creation.length === 0 ? null : runCreatedSeq;
+  const stored = [...creation, ...(outcomeSeq === null ? [] : outcome)];
   return { body: JSON.stringify(withPlaceholders(run, stored)), inputSeq, outcomeSeq };
 }
 
 /**
- * A step's row. Its input is always in its `step_created` event; its output appears only
- * with `step_completed`, in the same batch (a completed step takes no more events). Its
- * error may come from an event of an earlier batch (a retry, then this batch's start or
- * completion), whose seq is not known here: `errorSeq` is then null, and `bodyWithError`
- * is the body for a row that holds the error itself (one written before migration 4);
- * `append_batch` keeps whichever the row needs. Otherwise `bodyWithError` is null.
+ * A step's row, leaving its large payloads to their events. Its input is in its
+ * `step_created` event; its output appears only with `step_completed`, in the same batch
+ * (a completed step takes no more events). Its error may come from an event of an earlier
+ * batch (a retry, then this batch's start or completion), whose seq is not known here:
+ * `errorSeq` is then null, and `bodyWithError` is the body for a row that holds the error
+ * itself (one written before migration 4); `append_batch` keeps whichever the row needs.
+ * Otherwise `bodyWithError` is null.
  */
 export function stepRow(step: Step, seqs: ReadonlyMap<string, number>) {
   const key = (type: string) => seqs.get(`${type}:${step.stepId}`);
-  const outputSeq = step.output === undefined ? null : (key('step_completed') ?? null);
+  const inputInEvent = inEvent(step, 'input');
+  const outputSeq = inEvent(step, 'output') ? (key('step_completed') ?? null) : null;
+  const errorInEvent = inEvent(step, 'error');
   // A failure is the step's last event; otherwise its error is from its last retry.
-  const errorSeq = step.error === undefined ? null : (key('step_failed') ?? key('step_retrying') ?? null);
-  const fields = ['input', ...(outputSeq === null ? [] : ['output'])];
-  const errorFromEarlier = step.error !== undefined && errorSeq === null;
+  const errorSeq = errorInEvent ? (key('step_failed') ?? key('step_retrying') ?? null) : null;
+  const fields = [...(inputInEvent ? ['input'] : []), ...(outputSeq === null ? [] : ['output'])];
   return {
-    body: withPlaceholders(step, [...fields, 'error']),
-    bodyWithError: errorFromEarlier ? withPlaceholders(step, fields) : null,
-    hasInput: step.input !== undefined,
+    body: withPlaceholders(step, errorInEvent ? [...fields, 'error'] : fields),
+    bodyWithError: errorInEvent && errorSeq === null ? withPlaceholders(step, fields) : null,
+    inputInEvent,
     outputSeq,
     errorSeq,
   };
 }
 
-/** A hook's row: its metadata is always in its `hook_created` event. */
+/** A hook's row, leaving large metadata to its `hook_created` event. */
 export function hookRow(hook: Hook) {
-  return { body: withPlaceholders(hook, ['metadata']), hasMetadata: hook.metadata !== undefined };
+  const metadataInEvent = inEvent(hook, 'metadata');
+  return { body: withPlaceholders(hook, metadataInEvent ? ['metadata'] : []), metadataInEvent };
 }

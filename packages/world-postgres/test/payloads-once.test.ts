@@ -120,8 +120,9 @@ describe('world-postgres: each payload is stored once, in its event', () => {
     expect(steps.every((view) => view.input === payload('S1-INPUT'))).toBe(true);
   });
 
-  it('reads an active hook by its token with its metadata, and a step page by page', async () => {
-    const world = open(freshSchema());
+  it('reads an active hook by its token with its metadata, and steps large and small page by page', async () => {
+    const schema = freshSchema();
+    const world = open(schema);
     const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
     const hook = await world.events.create(run.runId, {
       eventType: 'hook_created',
@@ -130,11 +131,16 @@ describe('world-postgres: each payload is stored once, in its event', () => {
     });
     same(await world.hooks.getByToken('tok-2'), hook.hook);
     const views = [];
-    for (const stepId of ['a', 'b', 'c']) {
+    // A small payload stays in its row; the views do not tell the two apart.
+    for (const [stepId, input] of [
+      ['a', payload('INPUT-a')],
+      ['b', { small: 1 }],
+      ['c', payload('INPUT-c')],
+    ] as const) {
       const { step } = await world.events.create(run.runId, {
         eventType: 'step_created',
         correlationId: stepId,
-        eventData: { stepName: 's', input: payload(`INPUT-${stepId}`) },
+        eventData: { stepName: 's', input },
       });
       views.push(step);
     }
@@ -142,6 +148,12 @@ describe('world-postgres: each payload is stored once, in its event', () => {
     const second = await world.steps.list(run.runId, { limit: 2, cursor: first.cursor! });
     same([...first.data, ...second.data], views);
     expect(second.cursor).toBeNull();
+    const { rows } = await admin.query(`SELECT step_id, input_seq FROM "${schema}".steps ORDER BY step_id`);
+    expect(rows).toEqual([
+      { step_id: 'a', input_seq: 3 },
+      { step_id: 'b', input_seq: null },
+      { step_id: 'c', input_seq: 5 },
+    ]);
   });
 
   it('reads rows written before migration 4, whose bodies hold the payloads, and appends to them', async () => {

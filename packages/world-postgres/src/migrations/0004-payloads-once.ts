@@ -8,7 +8,8 @@
  * From this version a row's `body` keeps such a field's key, in its place among the other
  * keys, with `null` in it, and a column names the seq of the event whose `eventData` holds
  * the value; reads join that event and put the value back (`stored-views.ts`), so the
- * views are exactly what they were.
+ * views are exactly what they were. Payloads of a few dozen characters stay in the row,
+ * where they cost no more than the reference would and no join.
  *
  * - runs: `input_seq`, the `run_created` event (`input` and `metadata`); `outcome_seq`,
  *   the event that ended the run (`output`, `error`, and `cancelReason` from `reason`).
@@ -34,9 +35,10 @@ ALTER TABLE {{schema}}.steps ADD COLUMN input_seq integer, ADD COLUMN output_seq
 ALTER TABLE {{schema}}.hooks ADD COLUMN metadata_seq integer;
 
 -- Migration 3's append_batch, and eleven parameters at the end: the run's input_seq and
--- outcome_seq; per new and per known step whether it has an input, its output_seq and its
--- error_seq; per hook whether it has metadata. An input or metadata is always in the
--- entity's creating event (created_seq), so a flag says enough.
+-- outcome_seq; per new and per known step whether its input is left to its event, its
+-- output_seq and its error_seq; per hook whether its metadata is left to its event. An
+-- input or metadata is always in the entity's creating event (created_seq), so a flag
+-- says enough.
 --
 -- A known step's error may come from an event of an earlier append (a retry, then this
 -- batch's start or completion), whose seq the caller does not know. The row knows it, or,
@@ -63,10 +65,10 @@ CREATE FUNCTION {{schema}}.append_batch(
   p_ack_message_ids text[], p_ack_tokens text[], p_ack_topics text[], p_ack_group_keys text[],
   p_ack_notifications text[],
   p_run_input_seq integer, p_run_outcome_seq integer,
-  p_new_step_has_input boolean[], p_new_step_output_seqs integer[], p_new_step_error_seqs integer[],
-  p_known_step_has_input boolean[], p_known_step_output_seqs integer[], p_known_step_error_seqs integer[],
+  p_new_step_input_in_event boolean[], p_new_step_output_seqs integer[], p_new_step_error_seqs integer[],
+  p_known_step_input_in_event boolean[], p_known_step_output_seqs integer[], p_known_step_error_seqs integer[],
   p_known_steps_with_error json,
-  p_new_hook_has_metadata boolean[], p_known_hook_has_metadata boolean[]
+  p_new_hook_metadata_in_event boolean[], p_known_hook_metadata_in_event boolean[]
 ) RETURNS boolean[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_claims boolean[] := '{}';
@@ -90,19 +92,19 @@ BEGIN
   -- new hook of this batch claims the same token.
   IF cardinality(p_known_hook_ids) > 0 THEN
     UPDATE {{schema}}.hooks AS h SET active = k.active, body = k.body,
-      metadata_seq = CASE WHEN k.has_metadata THEN h.created_seq END
-    FROM (SELECT u.hook_id, u.active, u.has_metadata, b.body
-          FROM unnest(p_known_hook_ids, p_known_hook_active, p_known_hook_has_metadata)
-            WITH ORDINALITY AS u(hook_id, active, has_metadata, n)
+      metadata_seq = CASE WHEN k.metadata_in_event THEN h.created_seq END
+    FROM (SELECT u.hook_id, u.active, u.metadata_in_event, b.body
+          FROM unnest(p_known_hook_ids, p_known_hook_active, p_known_hook_metadata_in_event)
+            WITH ORDINALITY AS u(hook_id, active, metadata_in_event, n)
           JOIN json_array_elements(p_known_hooks) WITH ORDINALITY AS b(body, n) USING (n)) AS k
     WHERE h.run_id = p_run_id AND h.hook_id = k.hook_id;
   END IF;
   IF cardinality(p_new_hook_ids) > 0 THEN
     INSERT INTO {{schema}}.hooks (run_id, hook_id, created_seq, token, active, body, metadata_seq)
     SELECT p_run_id, u.hook_id, u.created_seq, u.token, u.active, b.body,
-      CASE WHEN u.has_metadata THEN u.created_seq END
-    FROM unnest(p_new_hook_ids, p_new_hook_seqs, p_new_hook_tokens, p_new_hook_active, p_new_hook_has_metadata)
-      WITH ORDINALITY AS u(hook_id, created_seq, token, active, has_metadata, n)
+      CASE WHEN u.metadata_in_event THEN u.created_seq END
+    FROM unnest(p_new_hook_ids, p_new_hook_seqs, p_new_hook_tokens, p_new_hook_active, p_new_hook_metadata_in_event)
+      WITH ORDINALITY AS u(hook_id, created_seq, token, active, metadata_in_event, n)
     JOIN json_array_elements(p_new_hooks) WITH ORDINALITY AS b(body, n) USING (n);
   END IF;
 
@@ -121,22 +123,22 @@ BEGIN
 
   IF cardinality(p_new_step_ids) > 0 THEN
     INSERT INTO {{schema}}.steps (run_id, step_id, created_seq, body, input_seq, output_seq, error_seq)
-    SELECT p_run_id, u.step_id, u.created_seq, b.body, CASE WHEN u.has_input THEN u.created_seq END,
+    SELECT p_run_id, u.step_id, u.created_seq, b.body, CASE WHEN u.input_in_event THEN u.created_seq END,
       u.output_seq, u.error_seq
-    FROM unnest(p_new_step_ids, p_new_step_seqs, p_new_step_has_input, p_new_step_output_seqs, p_new_step_error_seqs)
-      WITH ORDINALITY AS u(step_id, created_seq, has_input, output_seq, error_seq, n)
+    FROM unnest(p_new_step_ids, p_new_step_seqs, p_new_step_input_in_event, p_new_step_output_seqs, p_new_step_error_seqs)
+      WITH ORDINALITY AS u(step_id, created_seq, input_in_event, output_seq, error_seq, n)
     JOIN json_array_elements(p_new_steps) WITH ORDINALITY AS b(body, n) USING (n);
   END IF;
   IF cardinality(p_known_step_ids) > 0 THEN
     UPDATE {{schema}}.steps AS s
     SET body = CASE WHEN json_typeof(k.body_with_error) <> 'null' AND s.error_seq IS NULL
                  THEN k.body_with_error ELSE k.body END,
-      input_seq = CASE WHEN k.has_input THEN s.created_seq END,
+      input_seq = CASE WHEN k.input_in_event THEN s.created_seq END,
       output_seq = k.output_seq,
       error_seq = coalesce(k.error_seq, CASE WHEN json_typeof(k.body_with_error) <> 'null' THEN s.error_seq END)
-    FROM (SELECT u.step_id, u.has_input, u.output_seq, u.error_seq, b.body, w.body AS body_with_error
-          FROM unnest(p_known_step_ids, p_known_step_has_input, p_known_step_output_seqs, p_known_step_error_seqs)
-            WITH ORDINALITY AS u(step_id, has_input, output_seq, error_seq, n)
+    FROM (SELECT u.step_id, u.input_in_event, u.output_seq, u.error_seq, b.body, w.body AS body_with_error
+          FROM unnest(p_known_step_ids, p_known_step_input_in_event, p_known_step_output_seqs, p_known_step_error_seqs)
+            WITH ORDINALITY AS u(step_id, input_in_event, output_seq, error_seq, n)
           JOIN json_array_elements(p_known_steps) WITH ORDINALITY AS b(body, n) USING (n)
           JOIN json_array_elements(p_known_steps_with_error) WITH ORDINALITY AS w(body, n) USING (n)) AS k
     WHERE s.run_id = p_run_id AND s.step_id = k.step_id;
