@@ -106,8 +106,9 @@ export function composeView<View>(row: StoredRow<View>, references: readonly Pay
   return row.body;
 }
 
-/** A copy of `view` with each of `fields` set to null, in its place. */
-function withPlaceholders(view: object, fields: readonly string[]): Record<string, unknown> {
+/** `view` with each of `fields` set to null, in its place: a copy, unless there are none. */
+function withPlaceholders(view: object, fields: readonly string[]): object {
+  if (fields.length === 0) return view;
   const copy: Record<string, unknown> = { ...view };
   for (const field of fields) copy[field] = null;
   return copy;
@@ -120,31 +121,30 @@ function withPlaceholders(view: object, fields: readonly string[]): Record<strin
 const smallPayloadLength = 64;
 
 /**
- * Whether `value` written as JSON is longer than `limit` characters, counting no further
- * than that (escapes are not counted: this only decides where a payload is kept).
+ * The length of `value` written as JSON, counted only until it passes `budget` (escapes
+ * are not counted: this only decides where a payload is kept).
  */
-function longerThan(value: unknown, limit: number): boolean {
-  let remaining = limit;
-  const exceeds = (item: unknown): boolean => {
-    if (typeof item === 'string') remaining -= item.length + 2;
-    else if (item === null || typeof item !== 'object') remaining -= String(item).length;
-    else {
-      remaining -= 2;
-      const isArray = Array.isArray(item);
-      for (const key in item) {
-        remaining -= isArray ? 1 : key.length + 4;
-        if (exceeds((item as Record<string, unknown>)[key])) return true;
-      }
+function jsonLength(value: unknown, budget: number): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (value === null || typeof value !== 'object') return String(value).length;
+  let length = 2;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length && length <= budget; index++) {
+      length += 1 + jsonLength(value[index], budget - length);
     }
-    return remaining < 0;
-  };
-  return exceeds(value);
+    return length;
+  }
+  for (const key in value) {
+    if (length > budget) break;
+    length += key.length + 4 + jsonLength((value as Record<string, unknown>)[key], budget - length);
+  }
+  return length;
 }
 
 /** Whether the view's `field` is kept in its event rather than in the row. */
 const inEvent = (view: object, field: string) => {
   const value = (view as Record<string, unknown>)[field];
-  return value !== undefined && longerThan(value, smallPayloadLength);
+  return value !== undefined && jsonLength(value, smallPayloadLength) > smallPayloadLength;
 };
 
 /**
