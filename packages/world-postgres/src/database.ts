@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CairnError, type Clock, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
+import { NotificationPublisher } from './notification-publisher.js';
 
 /** SQLSTATE classes and Node socket codes that mean "the database cannot be reached", not "the query was wrong". */
 const unavailableCodes = new Set([
@@ -113,6 +114,8 @@ export class Database {
   private opening: Promise<void> | undefined;
   /** Name by statement text; undefined when statements are sent unnamed. */
   private readonly statementNames: Map<string, string> | undefined;
+  /** Sends appends' notifications after their commits. */
+  readonly publisher = new NotificationPublisher(this);
 
   constructor(
     readonly pool: Pool,

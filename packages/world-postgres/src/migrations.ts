@@ -7,6 +7,7 @@ import { initialSchema } from './migrations/0001-initial.js';
 import { writeBatchFunction } from './migrations/0002-write-batch.js';
 import { appendBatchFunctions } from './migrations/0003-append-batch.js';
 import { payloadsOnceSchema } from './migrations/0004-payloads-once.js';
+import { notifyAfterCommitFunctions } from './migrations/0005-notify-after-commit.js';
 
 export interface Migration {
   version: number;
@@ -24,6 +25,7 @@ export const migrations: readonly Migration[] = [
   { version: 2, name: 'write-batch', sql: writeBatchFunction },
   { version: 3, name: 'append-batch', sql: appendBatchFunctions },
   { version: 4, name: 'payloads-once', sql: payloadsOnceSchema },
+  { version: 5, name: 'notify-after-commit', sql: notifyAfterCommitFunctions },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

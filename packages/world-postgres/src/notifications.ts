@@ -2,8 +2,9 @@ import { Client, type Pool } from 'pg';
 import { parseTail, RunTails } from './run-tails.js';
 
 /*
- * Writers call pg_notify(channel, key) inside their transaction, so a notification is sent
- * only if, and right after, the write commits. Keys name what changed. Ids and topics
+ * A notification is sent only once its write has committed: writers call pg_notify(channel,
+ * key) inside their transaction, or, for appends, publish it right after the commit
+ * (notification-publisher.ts). Keys name what changed. Ids and topics
  * never contain spaces and stream names never contain control characters, so these
  * separators cannot be forged by a name.
  */
@@ -65,9 +66,7 @@ export class Notifications {
     client.on('end', () => this.lost(client));
     client.on('notification', (message) => {
       if (message.channel !== this.channel || message.payload === undefined) return;
-      const separator = message.payload.indexOf('\u001e');
-      if (separator < 0) this.fire(message.payload);
-      else this.fire(message.payload.slice(0, separator), message.payload.slice(separator + 1));
+      this.deliverHere(message.payload);
     });
     try {
       await client.connect();
@@ -147,6 +146,18 @@ export class Notifications {
         }),
       cancel: () => this.remove(key, callback),
     };
+  }
+
+  /**
+   * Delivers an append's notification to this World's own subscribers at once, as the
+   * listener would: those waiting here need not wait for the round trip through the
+   * database. The listener delivers it again when it arrives, which a waiter treats like
+   * any notification of a tail it already knows.
+   */
+  deliverHere(notification: string): void {
+    const separator = notification.indexOf('\u001e');
+    if (separator < 0) this.fire(notification);
+    else this.fire(notification.slice(0, separator), notification.slice(separator + 1));
   }
 
   /** A standing subscription (a queue consumer's wake-up); returns the unsubscribe. */

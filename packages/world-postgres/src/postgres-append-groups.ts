@@ -60,6 +60,8 @@ export class AppendGroups {
   private takeOff(): void {
     while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
       const group = this.waiting.splice(0, largestGroup);
+      // Only a commit that overlaps others makes them wait for its notification's lock.
+      if (group.length === 1 && this.inFlight === 0) group[0]!.call.notifyInside();
       this.inFlight += 1;
       void sendGroup(this.db, group).finally(() => {
         this.inFlight -= 1;
@@ -69,10 +71,16 @@ export class AppendGroups {
   }
 }
 
+/** Publishes a committed call's notifications, unless its statement sent them itself. */
+function announce(db: Database, call: BatchCall): void {
+  if (!call.notifiesItself) db.publisher.publish(call.notifications);
+}
+
 /** The call alone, as one prepared statement. */
 async function callAlone(db: Database, call: BatchCall): Promise<CallAnswer> {
   try {
     const [row] = await db.query<{ claims: CallAnswer }>(call.text, call.values as unknown[]);
+    announce(db, call);
     return row?.claims ?? null;
   } catch (error) {
     // A server whose default isolation is stricter than read committed may refuse the single
@@ -106,7 +114,10 @@ async function sendGroup(db: Database, group: Waiting[]): Promise<void> {
     await Promise.all(group.map(({ call, resolve, reject }) => callAlone(db, call).then(resolve, reject)));
     return;
   }
-  for (const [index, { resolve }] of group.entries()) resolve(row?.[`c${index}`] ?? null);
+  for (const [index, { call, resolve }] of group.entries()) {
+    announce(db, call);
+    resolve(row?.[`c${index}`] ?? null);
+  }
 }
 
 /** Each World's group texts, by the value counts of their calls: built once each. */

@@ -120,6 +120,9 @@ async function appendOnce(
     createdAt: null,
     maxFutureCreatedAtMs,
   });
+  // The long way is the rare one (a run this World did not write last, a refused warm
+  // append); it notifies inside its transaction, as every append once did.
+  call.notifyInside();
   let answer: QueryResult;
   if (inlinedSize(call.values) <= maxInlineBytes) {
     [answer] = (await client.query(`${inlineParameters(call.text, call.values)};\nCOMMIT`)) as unknown as [QueryResult];

@@ -31,6 +31,20 @@ export interface BatchCall {
   values: InlineValue[];
   /** Per outbox message, in order: its claim when it asked for one. */
   claims: (QueueClaim | undefined)[];
+  /**
+   * The call's notifications (the run's new tail, a wake per queued message no claim
+   * holds), left out of `values`: a statement that notifies holds every other commit back
+   * until its own is flushed (notification-publisher.ts), so by default they are published
+   * after the commit.
+   */
+  notifications: string[];
+  /**
+   * Puts the notifications back into the statement, for a call that goes alone while no
+   * other append of this World is out: nothing waits on its commit, and a statement of its
+   * own to notify would cost more than it saves. Sets `notifiesItself`.
+   */
+  notifyInside(): void;
+  notifiesItself: boolean;
 }
 
 /** Rows' JSON bodies as one JSON array: one string the driver passes through untouched. */
@@ -128,7 +142,12 @@ export function batchCall(
     knownWaits.map((wait) => wait.waitId),
     jsonArray(knownWaits),
     db.channel,
-    eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status })),
+  ];
+  // Null unless the call notifies inside (see BatchCall): the statement then sends only what
+  // it alone can know of, a stream it closes and a group it frees for a waiting message.
+  const eventNotificationAt = values.length;
+  values.push(
+    null,
     knownHooks.map((hook) => hook.hookId),
     knownHooks.map((hook) => hook.status === 'active'),
     jsonArray(knownHookRows.map((row) => row.body)),
@@ -151,7 +170,10 @@ export function batchCall(
     messages.map((message) => message.claim?.leaseMs ?? null),
     lapsedClaimBackoffMs,
     idempotencyRetentionMs,
-    messages.map((message) => queueKey(message.topic)),
+  );
+  const queueNotificationsAt = values.length;
+  values.push(
+    messages.map(() => null),
     acknowledged.map((claim) => claim.messageId),
     acknowledged.map((claim) => claim.token),
     acknowledged.map((claim) => claim.topic),
@@ -168,8 +190,22 @@ export function batchCall(
     jsonArray(knownStepRows.map((row) => row.bodyWithError)),
     newHookRows.map((row) => row.metadataInEvent),
     knownHookRows.map((row) => row.metadataInEvent),
-  ];
-  return { text: callText(db, values.length), values, claims };
+  );
+  const tail = eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status }));
+  const wakes = messages.map((message) => (message.claim === undefined ? queueKey(message.topic) : null));
+  const call: BatchCall = {
+    text: callText(db, values.length),
+    values,
+    claims,
+    notifications: [tail, ...wakes.filter((wake) => wake !== null)],
+    notifiesItself: false,
+    notifyInside() {
+      values[eventNotificationAt] = tail;
+      values[queueNotificationsAt] = wakes;
+      call.notifiesItself = true;
+    },
+  };
+  return call;
 }
 
 /**

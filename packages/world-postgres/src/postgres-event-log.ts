@@ -22,11 +22,11 @@ import {
   watchOptionsSchema,
 } from '@cairn/core/world';
 import type { Database } from './database.js';
-import { eventKey, type Notifications } from './notifications.js';
+import { eventKey, eventNotification, type Notifications } from './notifications.js';
 import { appendEvents } from './postgres-append.js';
 import { appendFromCache } from './postgres-warm-append.js';
 import { RunCache } from './run-cache.js';
-import { parseTail } from './run-tails.js';
+import { formatTail, parseTail } from './run-tails.js';
 
 export interface EventLogSettings {
   maxPayloadBytes: number;
@@ -91,9 +91,11 @@ export class PostgresEventLog implements WorldEvents {
         idempotencyRetentionMs,
       ));
     const { run } = results.at(-1)!;
-    if (generation !== undefined) {
-      this.notifications.tails.follow(runId, { lastSeq: run.lastSeq, status: run.status }, generation);
-    }
+    const tail = { lastSeq: run.lastSeq, status: run.status };
+    if (generation !== undefined) this.notifications.tails.follow(runId, tail, generation);
+    // Watchers here hear of the new tail at once, without the round trip through the
+    // database (which may only be sent after the commit: notification-publisher.ts).
+    this.notifications.deliverHere(eventNotification(runId, formatTail(tail)));
     return results;
   }
 

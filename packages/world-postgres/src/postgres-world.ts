@@ -183,6 +183,8 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
         db.closing = true;
         notifications.wakeAll();
         await queue.close();
+        // The last appends' notifications still go out: other processes may be waiting on them.
+        await db.publisher.sent();
         db.closed = true;
         await notifications.close();
         if (owned) await pool.end().catch(() => {});

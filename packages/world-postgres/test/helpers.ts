@@ -23,6 +23,13 @@ export function statementOf(args: unknown[]): { text: string; values: unknown[] 
   };
 }
 
+/**
+ * A statement that only publishes notifications: the World sends one after appends commit,
+ * in the background, so it is not part of an append's round trip.
+ */
+export const onlyNotifies = (text: string) =>
+  /^\s*SELECT\b/i.test(text) && text.includes('pg_notify(') && !text.includes('append_batch');
+
 /** A fresh schema name, dropped when the test file ends. */
 export function freshSchema(): string {
   const schema = `cairn_${randomBytes(6).toString('hex')}`;

@@ -157,8 +157,11 @@ BEGIN
     WHERE w.run_id = p_run_id AND w.wait_id = k.wait_id;
   END IF;
 
-  -- Delivered only if the transaction commits.
-  PERFORM pg_notify(p_channel, p_notification);
+  -- Delivered only if the transaction commits. A caller may leave it out, to publish it
+  -- after the commit instead (see migration 5).
+  IF p_notification IS NOT NULL THEN
+    PERFORM pg_notify(p_channel, p_notification);
+  END IF;
 
   IF p_stream_notification_prefix IS NOT NULL THEN
     FOR v_stream IN
