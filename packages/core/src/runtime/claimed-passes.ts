@@ -2,6 +2,7 @@ import type { WorkflowDefinition } from '../workflow/definitions.js';
 import type { WorkflowReplay } from '../workflow/replay.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { CreateEventResult, EnqueueRequest, QueueClaim, World } from '../world/world.js';
+import { pause } from './client-waits.js';
 import { createWithFirstPass } from './first-pass.js';
 import type { Orchestrator } from './orchestrator.js';
 
@@ -168,21 +169,13 @@ export class ClaimedPasses implements PassHost {
   private async settle(settlement: () => Promise<boolean>): Promise<void> {
     const claimEndsAt = Date.now() + this.options.leaseMs;
     const stopped = this.stopped.signal;
-    for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1000)) {
       try {
         await settlement();
         return;
       } catch {
-        if (stopped.aborted || Date.now() + pause >= claimEndsAt) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, pause);
-          function done() {
-            clearTimeout(timer);
-            stopped.removeEventListener('abort', done);
-            resolve();
-          }
-          stopped.addEventListener('abort', done, { once: true });
-        });
+        if (stopped.aborted || Date.now() + delayMs >= claimEndsAt) return;
+        await pause(delayMs, stopped);
       }
     }
   }

@@ -141,10 +141,11 @@ export class Recorder {
    * A run's creation and its first pass's decisions in one append, stamped `createdAt`:
    * `replay` was fed `creation` as it will commit and derived `decisions` from it. `wake`
    * rides in the outbox with the decisions' own messages, unless the append ends the run,
-   * which then needs no wake at all. Resolves with the results, fed back to the replay, or with undefined when the
-   * World refused the batch for a reason the creation alone meets its own way (the stamp
-   * fell into its past, a hook token is taken, a value is too large): nothing was written.
-   * An id already taken (`EntityConflictError`) and an outage are thrown.
+   * which then needs no wake at all. Resolves with the results, fed back to the replay, or
+   * with undefined when the World refused the batch for a reason the creation alone meets
+   * its own way (the stamp fell into its past, a hook token is taken, a value is too
+   * large): nothing was written. An id already taken (`EntityConflictError`) and an outage
+   * are thrown.
    */
   async create(
     replay: WorkflowReplay,
