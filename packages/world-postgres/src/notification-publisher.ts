@@ -1,5 +1,9 @@
 import type { Database } from './database.js';
 
+/** Every payload on the channel, in one statement whose commit waits for no WAL flush. */
+const publishText =
+  "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
+
 /**
  * Sends an append's notifications after its commit, instead of inside its transaction.
  *
@@ -24,12 +28,8 @@ import type { Database } from './database.js';
 export class NotificationPublisher {
   private pending: string[] = [];
   private sending: Promise<void> | undefined;
-  private readonly text: string;
 
-  constructor(private readonly db: Database) {
-    this.text =
-      "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
-  }
+  constructor(private readonly db: Database) {}
 
   /** Queues `payloads` for the World's channel; they are sent in the background. */
   publish(payloads: readonly string[]): void {
@@ -50,7 +50,7 @@ export class NotificationPublisher {
       const payloads = this.pending;
       this.pending = [];
       try {
-        await this.db.query(this.text, [this.db.channel, payloads]);
+        await this.db.query(publishText, [this.db.channel, payloads]);
       } catch {
         // Hints only: whoever waited for these falls back to its poll.
       }
