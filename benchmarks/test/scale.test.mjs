@@ -100,6 +100,48 @@ describe('seeded into PostgreSQL and read through the World', () => {
     }
   });
 
+  it("stores every row in the shape the World's own appends leave", async () => {
+    // The same runs appended one batch at a time through a World on another schema: each
+    // row must name the same payload events and leave the same keys to them.
+    const numbers = [];
+    for (const kind of ['pending', 'completed', 'failed', 'sleeping', 'awaiting-hook']) {
+      let number = 0;
+      while (kindOf(number, runs).kind !== kind) number++;
+      numbers.push(number);
+    }
+    const replayed = createPostgresWorld({ connectionString: server.connectionString, schema: 'replayed' });
+    try {
+      for (const number of numbers) {
+        const { runId, appends } = seededRun(number, seeding.timeline);
+        for (const { requests } of appends) await replayed.events.createBatch(runId, requests);
+      }
+    } finally {
+      await replayed.close();
+    }
+    const shapeOf = async (schema) => {
+      const payloadKeys = `(SELECT coalesce(array_agg(key ORDER BY key), '{}') FROM json_each(body)
+        WHERE json_typeof(value) = 'null')`;
+      const { rows } = await admin.query(
+        `SELECT 'run' AS kind, run_id, '' AS id, ARRAY[input_seq, outcome_seq] AS seqs, ${payloadKeys} AS nulls
+           FROM ${schema}.runs WHERE run_id = ANY($1)
+         UNION ALL
+         SELECT 'step', run_id, step_id, ARRAY[input_seq, output_seq, error_seq], ${payloadKeys}
+           FROM ${schema}.steps WHERE run_id = ANY($1)
+         UNION ALL
+         SELECT 'hook', run_id, hook_id, ARRAY[metadata_seq], ${payloadKeys}
+           FROM ${schema}.hooks WHERE run_id = ANY($1)
+         ORDER BY 1, 2, 3`,
+        [numbers.map((number) => seededRun(number, seeding.timeline).runId)],
+      );
+      return rows;
+    };
+    const seeded = await shapeOf('cairn');
+    expect(seeded).toEqual(await shapeOf('replayed'));
+    // The history has payloads of both sizes, so both ways of keeping one are compared.
+    expect(seeded.some((row) => row.seqs.some((seq) => seq !== null))).toBe(true);
+    expect(seeded.some((row) => row.kind === 'step' && row.seqs.every((seq) => seq === null))).toBe(true);
+  });
+
   it("is continued by the World's own appends under its entity rules", async () => {
     const { timeline } = seeding;
     const firstOf = (kind) => {

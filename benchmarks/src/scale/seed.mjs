@@ -3,6 +3,7 @@
 // world-postgres itself writes a batch. Appending a million events one at a time through
 // the World would take hours; this takes a few minutes and leaves the same rows.
 import { migrate } from '@cairn/world-postgres';
+import { storedRowsOf } from '@cairn/world-postgres/testing';
 import pg from 'pg';
 import { rowsOf, seededMessage, seededRun, timelineOf } from './history.mjs';
 
@@ -10,22 +11,31 @@ import { rowsOf, seededMessage, seededRun, timelineOf } from './history.mjs';
 const jsonArray = (values) => JSON.stringify(values);
 
 const statements = (schema) => ({
-  runs: `INSERT INTO "${schema}".runs (run_id, workflow_name, status, created_at, updated_at, last_seq, body)
-    SELECT u.run_id, u.workflow_name, u.status, u.created_at, u.updated_at, u.last_seq, b.body
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])
-      WITH ORDINALITY AS u(run_id, workflow_name, status, created_at, updated_at, last_seq, n)
+  runs: `INSERT INTO "${schema}".runs
+      (run_id, workflow_name, status, created_at, updated_at, last_seq, body, input_seq, outcome_seq)
+    SELECT u.run_id, u.workflow_name, u.status, u.created_at, u.updated_at, u.last_seq, b.body,
+      u.input_seq, u.outcome_seq
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $8::int[], $9::int[])
+      WITH ORDINALITY AS u(run_id, workflow_name, status, created_at, updated_at, last_seq, input_seq, outcome_seq, n)
     JOIN json_array_elements($7::json) WITH ORDINALITY AS b(body, n) USING (n)
     ORDER BY n`,
   events: `INSERT INTO "${schema}".events (run_id, seq, created_at, body)
     SELECT u.run_id, u.seq, u.created_at, b.body
     FROM unnest($1::text[], $2::int[], $3::bigint[]) WITH ORDINALITY AS u(run_id, seq, created_at, n)
     JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)`,
-  steps: entityStatement(schema, 'steps', 'step_id'),
-  waits: entityStatement(schema, 'waits', 'wait_id'),
-  hooks: `INSERT INTO "${schema}".hooks (run_id, hook_id, created_seq, token, active, body)
-    SELECT u.run_id, u.hook_id, u.created_seq, u.token, u.active, b.body
-    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::boolean[])
-      WITH ORDINALITY AS u(run_id, hook_id, created_seq, token, active, n)
+  steps: `INSERT INTO "${schema}".steps (run_id, step_id, created_seq, body, input_seq, output_seq, error_seq)
+    SELECT u.run_id, u.step_id, u.created_seq, b.body, u.input_seq, u.output_seq, u.error_seq
+    FROM unnest($1::text[], $2::text[], $3::int[], $5::int[], $6::int[], $7::int[])
+      WITH ORDINALITY AS u(run_id, step_id, created_seq, input_seq, output_seq, error_seq, n)
+    JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)`,
+  waits: `INSERT INTO "${schema}".waits (run_id, wait_id, created_seq, body)
+    SELECT u.run_id, u.wait_id, u.created_seq, b.body
+    FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS u(run_id, wait_id, created_seq, n)
+    JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)`,
+  hooks: `INSERT INTO "${schema}".hooks (run_id, hook_id, created_seq, token, active, body, metadata_seq)
+    SELECT u.run_id, u.hook_id, u.created_seq, u.token, u.active, b.body, u.metadata_seq
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::boolean[], $7::int[])
+      WITH ORDINALITY AS u(run_id, hook_id, created_seq, token, active, metadata_seq, n)
     JOIN json_array_elements($6::json) WITH ORDINALITY AS b(body, n) USING (n)`,
   messages: `INSERT INTO "${schema}".queue_messages
       (message_id, topic, payload, group_key, idempotency_key, enqueued_at, deliver_at)
@@ -35,13 +45,6 @@ const statements = (schema) => ({
     JOIN json_array_elements($7::json) WITH ORDINALITY AS b(payload, n) USING (n)
     ORDER BY n`,
 });
-
-function entityStatement(schema, table, idColumn) {
-  return `INSERT INTO "${schema}".${table} (run_id, ${idColumn}, created_seq, body)
-    SELECT u.run_id, u.entity_id, u.created_seq, b.body
-    FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS u(run_id, entity_id, created_seq, n)
-    JOIN json_array_elements($4::json) WITH ORDINALITY AS b(body, n) USING (n)`;
-}
 
 /**
  * Migrates `schema` (the World's own tables and indexes), then seeds `runs` runs with 10
@@ -102,8 +105,17 @@ export async function seedHistory({
   return { ...counts, byStatus, timeline, seconds: (performance.now() - began) / 1000 };
 }
 
+/** Writes a batch of seeded runs, each row in the shape world-postgres stores it (`storedRowsOf`). */
 async function writeRuns(client, sql, batch, counts, byStatus) {
   const runs = batch.map((rows) => rows.run);
+  const stored = batch.map((rows) =>
+    storedRowsOf({
+      run: rows.run,
+      events: rows.events,
+      steps: rows.steps.map((step) => step.body),
+      hooks: rows.hooks.map((hook) => hook.body),
+    }),
+  );
   await client.query(sql.runs, [
     runs.map((run) => run.runId),
     runs.map((run) => run.workflowName),
@@ -111,7 +123,9 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
     runs.map((run) => run.createdAt),
     runs.map((run) => run.updatedAt),
     runs.map((run) => run.lastSeq),
-    jsonArray(runs),
+    `[${stored.map((rows) => rows.run.body).join(',')}]`,
+    stored.map((rows) => rows.run.inputSeq),
+    stored.map((rows) => rows.run.outcomeSeq),
   ]);
   const events = batch.flatMap((rows) => rows.events);
   await client.query(sql.events, [
@@ -120,16 +134,29 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
     events.map((event) => event.createdAt),
     jsonArray(events),
   ]);
-  for (const table of ['steps', 'waits']) {
-    const entities = batch.flatMap((rows) => rows[table]);
-    if (entities.length === 0) continue;
-    await client.query(sql[table], [
-      entities.map((entity) => entity.body.runId),
-      entities.map((entity) => entity.id),
-      entities.map((entity) => entity.createdSeq),
-      jsonArray(entities.map((entity) => entity.body)),
+  const steps = batch.flatMap((rows) => rows.steps);
+  const storedSteps = stored.flatMap((rows) => rows.steps);
+  if (steps.length > 0) {
+    await client.query(sql.steps, [
+      steps.map((step) => step.body.runId),
+      steps.map((step) => step.id),
+      steps.map((step) => step.createdSeq),
+      `[${storedSteps.map((row) => row.body).join(',')}]`,
+      storedSteps.map((row) => row.inputSeq),
+      storedSteps.map((row) => row.outputSeq),
+      storedSteps.map((row) => row.errorSeq),
     ]);
-    counts[table] += entities.length;
+    counts.steps += steps.length;
+  }
+  const waits = batch.flatMap((rows) => rows.waits);
+  if (waits.length > 0) {
+    await client.query(sql.waits, [
+      waits.map((wait) => wait.body.runId),
+      waits.map((wait) => wait.id),
+      waits.map((wait) => wait.createdSeq),
+      jsonArray(waits.map((wait) => wait.body)),
+    ]);
+    counts.waits += waits.length;
   }
   const hooks = batch.flatMap((rows) => rows.hooks);
   if (hooks.length > 0) {
@@ -139,7 +166,11 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
       hooks.map((hook) => hook.createdSeq),
       hooks.map((hook) => hook.body.token),
       hooks.map((hook) => hook.body.status === 'active'),
-      jsonArray(hooks.map((hook) => hook.body)),
+      `[${stored
+        .flatMap((rows) => rows.hooks)
+        .map((row) => row.body)
+        .join(',')}]`,
+      stored.flatMap((rows) => rows.hooks).map((row) => row.metadataSeq),
     ]);
     counts.hooks += hooks.length;
   }

@@ -164,3 +164,5 @@ export async function startPostgres(database = 'cairn_test'): Promise<PostgresSe
     },
   };
 }
+
+export { type RunState, type StoredRunRows, storedRowsOf } from './seeded-rows.js';
