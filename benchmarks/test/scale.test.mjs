@@ -13,7 +13,7 @@ import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf, rowsOf, runNumberOf, seededRun, seededRunId, stepTopic, timelineOf } from '../src/scale/history.mjs';
-import { queueStatementKind, summarizePlan } from '../src/scale/plans.mjs';
+import { listingStatement, queueStatementKind, RecordingPool, summarizePlan } from '../src/scale/plans.mjs';
 import { renderScale } from '../src/scale/report.mjs';
 import { seedHistory } from '../src/scale/seed.mjs';
 import { checkListingPage, checkSeededRun } from '../src/scale/verify.mjs';
@@ -194,6 +194,33 @@ describe('seeded into PostgreSQL and read through the World', () => {
     expect(delivered).toEqual([{ probe: 1 }]);
   });
 
+  it("captures the statements the World sends for runs.list and the queue, for EXPLAIN", async () => {
+    const pool = new RecordingPool({ connectionString: server.connectionString, max: 4 });
+    const recorded = createPostgresWorld({ pool });
+    try {
+      const listing = listingStatement(await pool.capture(() => recorded.runs.list({ status: 'completed', limit: 5 })));
+      expect(listing?.text).toContain('created_order');
+      expect(listing.values).toContain('completed');
+      const queued = await pool.capture(async () => {
+        let delivered;
+        const received = new Promise((resolve) => {
+          delivered = resolve;
+        });
+        const consumer = recorded.queue.consume(stepTopic, async () => delivered());
+        await recorded.queue.send(stepTopic, { probe: 2 });
+        await received;
+        await consumer.stop();
+      });
+      const kinds = queued.map((statement) => queueStatementKind(statement.text));
+      expect(kinds).toContain('send');
+      expect(kinds).toContain('claim');
+      expect(await pool.capture(async () => {})).toEqual([]);
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
   it('reports a seeded row the World reads back differently', async () => {
     const { runId } = seededRun(3, seeding.timeline);
     await admin.query(`UPDATE cairn.runs SET body = json_build_object('runId', run_id) WHERE run_id = $1`, [runId]);
@@ -207,6 +234,8 @@ describe('plans and the report', () => {
   const plan = {
     'Node Type': 'Limit',
     'Actual Rows': 51,
+    'Shared Hit Blocks': 180,
+    'Shared Read Blocks': 12,
     Plans: [
       {
         'Node Type': 'Index Scan',
@@ -219,16 +248,19 @@ describe('plans and the report', () => {
     ],
   };
 
-  it('names the indexes, the sequential scans of history tables and the rows filtered out', () => {
+  it('names the indexes, the sequential scans of history tables, the rows filtered out and the pages touched', () => {
     expect(summarizePlan(plan)).toMatchObject({
       indexes: ['runs_created_order_key'],
       sequentialScans: ['queue_groups', 'events'],
       sequentialScansOfHistory: ['events'],
       rowsReturned: 51,
       rowsFiltered: 201,
+      pagesHit: 180,
+      pagesRead: 12,
     });
     expect(queueStatementKind('SELECT m.x FROM t m LIMIT $2 FOR UPDATE OF m SKIP LOCKED')).toBe('claim');
     expect(queueStatementKind('INSERT INTO "cairn".queue_messages AS m (message_id)')).toBe('send');
+    expect(queueStatementKind('SELECT "cairn".queue_send($1, $2) AS inserted')).toBe('send');
   });
 
   it('renders the ratios, verdicts and plans into the Scale section', () => {
@@ -253,6 +285,6 @@ describe('plans and the report', () => {
       checks: ['runs.get'],
     }).join('\n');
     expect(markdown).toContain('| append | 2.00 (2.00) | 5.00 (5.00) | 2.50× | GROWS | fenced, n=3 |');
-    expect(markdown).toContain('| runs.list | runs_created_order_key | queue_groups, **events** | 51 / 201 |');
+    expect(markdown).toContain('| runs.list | runs_created_order_key | queue_groups, **events** | 51 / 201 | 180 / 12 |');
   });
 });

@@ -7,23 +7,31 @@ import pg from 'pg';
 export const historyTables = ['runs', 'events', 'steps', 'hooks', 'waits', 'queue_messages'];
 
 /**
- * A pg Pool that, while `capture` runs, keeps every statement sent through `pool.query`
- * (the World's single-statement reads, sends, leases and acks). Appends run on a checked-out
- * client and are not captured.
+ * A pg Pool that, while `capture` runs, keeps every statement any of its connections is
+ * given: the World checks a connection out for each statement, so recording `pool.query`
+ * alone would see none of them. Appends, transactions and the World's background
+ * statements (published notifications, consumers' polls) are recorded too; callers pick
+ * the statement they want by its text.
  */
 export class RecordingPool extends pg.Pool {
   #recorded;
 
-  query(first, second, ...rest) {
-    // A statement comes as text and values, or as a query config (named statements).
-    const { text, values } = typeof first === 'string' ? { text: first, values: second } : (first ?? {});
-    if (this.#recorded && typeof text === 'string') {
-      this.#recorded.push({ text, values: Array.isArray(values) ? values : [] });
-    }
-    return super.query(first, second, ...rest);
+  constructor(options) {
+    super(options);
+    this.on('connect', (client) => {
+      const send = client.query;
+      client.query = (first, ...rest) => {
+        // A statement comes as text and values, or as a query config (named statements).
+        const { text, values } = typeof first === 'string' ? { text: first, values: rest[0] } : (first ?? {});
+        if (this.#recorded && typeof text === 'string') {
+          this.#recorded.push({ text, values: Array.isArray(values) ? values : [] });
+        }
+        return send.call(client, first, ...rest);
+      };
+    });
   }
 
-  /** Runs `work` and returns the statements the pool was given meanwhile. */
+  /** Runs `work` and returns the statements the pool's connections were given meanwhile. */
   async capture(work) {
     const recorded = [];
     this.#recorded = recorded;
@@ -36,14 +44,19 @@ export class RecordingPool extends pg.Pool {
   }
 }
 
+/** The statement of `runs.list` among those captured: the one reading the runs table. */
+export const listingStatement = (statements) =>
+  statements.find((statement) => /\.runs\b/.test(statement.text) && /^\s*SELECT/i.test(statement.text));
+
 /**
  * The plan of one captured statement, with the parameters it was sent with, so the
  * planner sees what it saw (pg sends each as an unnamed statement, planned for its values).
- * `analyze` runs it too, which adds the rows each node read and threw away: only for
+ * `analyze` runs it too, which adds the rows each node read and threw away and the pages it
+ * touched: only for
  * reads, so that a lease or an ack is planned without changing anything.
  */
 export async function explain(client, { text, values }, { analyze = false } = {}) {
-  const { rows } = await client.query(`EXPLAIN (${analyze ? 'ANALYZE, ' : ''}FORMAT JSON) ${text}`, values);
+  const { rows } = await client.query(`EXPLAIN (${analyze ? 'ANALYZE, BUFFERS, ' : ''}FORMAT JSON) ${text}`, values);
   return rows[0]['QUERY PLAN'][0].Plan;
 }
 
@@ -75,6 +88,11 @@ export function summarizePlan(plan) {
     ...(plan['Actual Rows'] === undefined
       ? {}
       : { rowsReturned: plan['Actual Rows'], rowsFiltered: rowsFiltered ?? 0 }),
+    // The root's counts include its children's: every page the statement touched, found in
+    // PostgreSQL's shared buffers or read in from outside them (the OS cache or the disk).
+    ...(plan['Shared Hit Blocks'] === undefined
+      ? {}
+      : { pagesHit: plan['Shared Hit Blocks'], pagesRead: plan['Shared Read Blocks'] ?? 0 }),
   };
 }
 
@@ -84,7 +102,7 @@ export function summarizePlan(plan) {
  */
 export function queueStatementKind(text) {
   if (/FOR UPDATE OF \w+ SKIP LOCKED/.test(text)) return 'claim';
-  if (/INSERT INTO \S+queue_messages/.test(text)) return 'send';
+  if (/INSERT INTO \S+queue_messages|\.queue_send\(/.test(text)) return 'send';
   if (/DELETE FROM \S+queue_messages\s+WHERE message_id/.test(text)) return 'ack';
   return 'other';
 }

@@ -39,18 +39,19 @@ export function renderScale(scale) {
       '',
       'Plans of the World’s own statements on the seeded database (EXPLAIN of the captured text and parameters):',
       '',
-      '| Query | Indexes | Sequential scans | Rows returned / filtered out |',
-      '|---|---|---|---|',
+      '| Query | Indexes | Sequential scans | Rows returned / filtered out | Pages in shared buffers / read in |',
+      '|---|---|---|---|---|',
     );
     for (const plan of scale.plans) {
-      if (plan.error) lines.push(`| ${plan.query} | ${plan.error} | | |`);
+      if (plan.error) lines.push(`| ${plan.query} | ${plan.error} | | | |`);
       else {
         const scans = plan.sequentialScans.map((table) =>
           plan.sequentialScansOfHistory.includes(table) ? `**${table}**` : table,
         );
         const rows = plan.rowsReturned === undefined ? 'not run' : `${plan.rowsReturned} / ${plan.rowsFiltered}`;
+        const pages = plan.pagesHit === undefined ? '' : `${plan.pagesHit} / ${plan.pagesRead}`;
         lines.push(
-          `| ${plan.query} | ${plan.indexes.join(', ') || 'none'} | ${scans.join(', ') || 'none'} | ${rows} |`,
+          `| ${plan.query} | ${plan.indexes.join(', ') || 'none'} | ${scans.join(', ') || 'none'} | ${rows} | ${pages} |`,
         );
       }
     }

@@ -3,7 +3,7 @@
 // history), `settings` and `say`.
 import { summarize } from '../statistics.mjs';
 import { kindOf, stepTopic, workflowTopic } from './history.mjs';
-import { explain, queueStatementKind, summarizePlan } from './plans.mjs';
+import { explain, listingStatement, queueStatementKind, summarizePlan } from './plans.mjs';
 import {
   addListingFixtures,
   alternate,
@@ -75,7 +75,7 @@ export async function measureListings(context) {
     const title = `runs.list({ status: '${listing.status}', limit: 50 }), ${listing.page} page`;
     record(context, `runs-list-${listing.status}-${listing.page}`, title, taken, listing.detail);
     const options = listingOptions(listing.status, listing.where(seeded));
-    const [statement] = await seeded.pool.capture(() => seeded.world.runs.list(options));
+    const statement = listingStatement(await seeded.pool.capture(() => seeded.world.runs.list(options)));
     // A read: analysed, so the plan shows how many rows the scan read to fill the page.
     await recordPlan(context, `runs.list, ${listing.status}, ${listing.page} page`, statement, { analyze: true });
   }
@@ -112,11 +112,10 @@ export async function measureQueues(context) {
       await stop();
     }
     // Analysed only now: the consumers are stopped and every probe was acknowledged, so
-    // no message is due and running the claim leases nothing.
+    // no message is due and running the claim leases nothing. A send is one call of the
+    // schema's queue_send function, whose statements EXPLAIN cannot see; its time is above.
     const claim = statements.find((statement) => queueStatementKind(statement.text) === 'claim');
     await recordPlan(context, `queue claim (lease) on ${queue.topic}`, claim, { analyze: true });
-    const send = statements.find((statement) => queueStatementKind(statement.text) === 'send');
-    await recordPlan(context, `queue.send on ${queue.topic}`, send);
   }
 }
 
