@@ -194,7 +194,7 @@ describe('seeded into PostgreSQL and read through the World', () => {
     expect(delivered).toEqual([{ probe: 1 }]);
   });
 
-  it("captures the statements the World sends for runs.list and the queue, for EXPLAIN", async () => {
+  it('captures the statements the World sends for runs.list and the queue, for EXPLAIN', async () => {
     const pool = new RecordingPool({ connectionString: server.connectionString, max: 4 });
     const recorded = createPostgresWorld({ pool });
     try {
@@ -285,6 +285,8 @@ describe('plans and the report', () => {
       checks: ['runs.get'],
     }).join('\n');
     expect(markdown).toContain('| append | 2.00 (2.00) | 5.00 (5.00) | 2.50× | GROWS | fenced, n=3 |');
-    expect(markdown).toContain('| runs.list | runs_created_order_key | queue_groups, **events** | 51 / 201 | 180 / 12 |');
+    expect(markdown).toContain(
+      '| runs.list | runs_created_order_key | queue_groups, **events** | 51 / 201 | 180 / 12 |',
+    );
   });
 });
