@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../src/runtime/lease.js';
-import { SpeculationRefused } from '../src/runtime/recorder.js';
 import { failureLevel, persistentFailureAttempt } from '../src/runtime/worker-support.js';
+import { SpeculationRefused } from '../src/runtime/write-refusals.js';
 import {
   createConsoleLogger,
   FenceConflictError,

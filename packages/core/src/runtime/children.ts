@@ -78,7 +78,7 @@ export class Children {
     const parentStepId = child.metadata?.parentStepId;
     if (child.parentRunId === undefined || typeof parentStepId !== 'string') return;
     const wake = wakeRequest(child.parentRunId, this.runLease);
-    const written = await this.recorder.writeFact(child.parentRunId, childOutcome(child, parentStepId), [wake]);
+    const written = await this.recorder.facts.writeFact(child.parentRunId, childOutcome(child, parentStepId), [wake]);
     // Refused: recorded already (its wake went with it, but waking again costs little) or
     // the parent has ended, in which case the wake finds nothing to do.
     if (written === undefined) await this.world.queue.send(...sendArguments(wake));

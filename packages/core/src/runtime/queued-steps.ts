@@ -82,7 +82,7 @@ export class QueuedSteps {
             trace,
           )
         : wake;
-    const written = await recorder.writeFact(runId, outcome, [next]);
+    const written = await recorder.facts.writeFact(runId, outcome, [next]);
     // Recorded already (by an earlier delivery of this message): its wake went with it,
     // but the run may still be waiting on one from before the outbox, so wake it anyway,
     // unless the refusal was because the run ended meanwhile.

@@ -1,19 +1,15 @@
-import type { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
 import { stepRegistry } from '../workflow/definitions.js';
 import { childStepPrefix, type WorkflowReplay } from '../workflow/replay.js';
-import { serializeError } from '../workflow/serialization.js';
-import { CairnError } from '../world/errors/cairn-error.js';
-import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { HookTokenConflictError } from '../world/errors/hook-token-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
 import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
+import { FactRecorder } from './fact-recorder.js';
 import { endsRun, HeldClaims } from './held-claims.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
@@ -21,25 +17,7 @@ import type { StepSlots } from './step-slots.js';
 import { stepMessage, wakeRequest } from './topics.js';
 import { asTraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
-
-/**
- * Thrown when a batch the replay had already consumed speculatively was refused: the
- * completions in it were written alone, and the replay must be rebuilt from the log.
- */
-export class SpeculationRefused extends Error {
-  override name = 'SpeculationRefused';
-}
-
-/** A refusal that may pass if the same write is tried again later (an outage, a closing World). */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof SpeculationRefused) return false;
-  return !CairnError.is(error) || isOutage(error);
-}
-
-/** A refusal the World marks as retryable (it is unreachable or overloaded), as opposed to a decision. */
-export function isOutage(error: unknown): boolean {
-  return CairnError.is(error) && error.retryable && !FenceConflictError.is(error);
-}
+import { isTransient, SpeculationRefused } from './write-refusals.js';
 
 export interface RecorderOptions {
   world: World;
@@ -58,8 +36,12 @@ export interface RecorderOptions {
 export class Recorder {
   /** Claimed wakes whose passes run here; the append that ends a run acknowledges its own. */
   readonly claims = new HeldClaims();
+  /** Outcomes and failures, written as facts; a refused batch falls back to them. */
+  readonly facts: FactRecorder;
 
-  constructor(private readonly options: RecorderOptions) {}
+  constructor(private readonly options: RecorderOptions) {
+    this.facts = new FactRecorder(options);
+  }
 
   /**
    * Appends derived writes under a fence on the tail the replay consumed, then feeds them
@@ -107,7 +89,7 @@ export class Recorder {
         // The workflow asked for something the World will never accept (a token another
         // live hook holds, a value too large to store). Retrying would fail the same way
         // forever; fail the run so the caller sees why.
-        await this.failRun(replay, error);
+        await this.facts.failRun(replay, error);
         return false;
       }
       throw error;
@@ -197,7 +179,7 @@ export class Recorder {
     // each with the timer that brings the run back for the next attempt.
     for (const outcome of outcomes.filter((candidate) => candidate.eventType === 'step_retrying')) {
       const expectedSeq = replay.tail.seq + 1;
-      const written = await this.writeFact(replay.runId, outcome, this.retryTimer(replay.runId, outcome));
+      const written = await this.facts.writeFact(replay.runId, outcome, this.facts.retryTimer(replay.runId, outcome));
       if (inSync && written?.seq === expectedSeq) await replay.feed(written);
       else inSync = false;
     }
@@ -205,7 +187,7 @@ export class Recorder {
     if (completions.length === 0) return inSync;
     const tail = replay.tail;
     if (!inSync || tail.eventId === undefined) {
-      for (const completion of completions) await this.writeFact(replay.runId, completion);
+      for (const completion of completions) await this.facts.writeFact(replay.runId, completion);
       return false;
     }
     const { world, clock, margin } = this.options;
@@ -243,7 +225,7 @@ export class Recorder {
         margin.refused(clock.localNow() - stampedAt);
         clock.observeStampInPast(createdAt, clock.localNow());
       }
-      for (const completion of completions) await this.writeFact(replay.runId, completion);
+      for (const completion of completions) await this.facts.writeFact(replay.runId, completion);
       throw new SpeculationRefused(`the World refused a completion batch: ${(error as Error).message}`);
     }
     margin.committed(clock.localNow() - stampedAt);
@@ -254,76 +236,6 @@ export class Recorder {
       results.slice(completions.length).map(({ event }) => event),
     );
     return true;
-  }
-
-  /**
-   * Records an outcome unfenced, with the messages it implies; a second recording of the
-   * same step is simply refused (resolves undefined), as is one on a run that has ended.
-   * An outcome the World cannot store (too large, say) is recorded as the step's failure
-   * instead, so the run moves on rather than running the step forever.
-   */
-  async writeFact(
-    runId: string,
-    outcome: StepOutcome,
-    enqueue: EnqueueRequest[] = [],
-  ): Promise<WorldEvent | undefined> {
-    try {
-      const params = enqueue.length === 0 ? undefined : { enqueue };
-      return (await this.options.world.events.create(runId, outcome, params)).event;
-    } catch (error) {
-      if (EntityConflictError.is(error) || RunTerminalError.is(error)) return undefined;
-      if (!InvalidInputError.is(error) || outcome.eventType === 'step_failed') throw error;
-      const unstorable: StepOutcome = {
-        eventType: 'step_failed',
-        correlationId: outcome.correlationId,
-        eventData: {
-          error: {
-            name: 'UnstorableOutcomeError',
-            code: 'UNSTORABLE_OUTCOME',
-            message: `The World refused to record this step's ${outcome.eventType}: ${error.message}`,
-          },
-        },
-      };
-      // A failure wakes the run; a retry's timer would wait for an attempt that never comes.
-      const wake = outcome.eventType === 'step_retrying' ? [wakeRequest(runId, this.options.runLease)] : enqueue;
-      return this.writeFact(runId, unstorable, wake);
-    }
-  }
-
-  /**
-   * Records an inline outcome that no pass will take (its pass lost the run's lease), with
-   * what must follow it: the run's wake, or the timer for the step's next attempt.
-   */
-  recordAlone(runId: string, outcome: StepOutcome): Promise<WorldEvent | undefined> {
-    const follow =
-      outcome.eventType === 'step_retrying'
-        ? this.retryTimer(runId, outcome)
-        : [wakeRequest(runId, this.options.runLease)];
-    return this.writeFact(runId, outcome, follow);
-  }
-
-  /** The wake that brings a run back for an inline step's next attempt. */
-  private retryTimer(runId: string, outcome: StepOutcome): EnqueueRequest[] {
-    if (outcome.eventType !== 'step_retrying' || outcome.eventData.retryAfter === undefined) return [];
-    const dueAt = outcome.eventData.retryAfter;
-    return [
-      wakeRequest(runId, this.options.runLease, {
-        dueAt,
-        now: this.options.clock.now(),
-        key: `retry:${runId}:${outcome.correlationId}:${dueAt}`,
-      }),
-    ];
-  }
-
-  /** Records a failure the engine, not the workflow, found; fenced on the run's real tail. */
-  async failRun(replay: WorkflowReplay, cause: ReplayDivergenceError | CairnError): Promise<void> {
-    const { lastEventId } = await this.options.world.runs.get(replay.runId);
-    const { event } = await this.options.world.events.create(
-      replay.runId,
-      { eventType: 'run_failed', eventData: { error: { ...serializeError(cause), code: cause.code } } },
-      { lastKnownEventId: lastEventId },
-    );
-    emitCommittedSpans(replay, [event]);
   }
 
   /**

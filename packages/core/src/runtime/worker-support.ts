@@ -8,7 +8,7 @@ import type { Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
 import { LeaseLostError } from './lease.js';
 import type { CompleteLogger, Logger } from './logger.js';
-import { SpeculationRefused } from './recorder.js';
+import { SpeculationRefused } from './write-refusals.js';
 
 /**
  * Where a worker reports what an operator should know.
