@@ -1,7 +1,7 @@
 // Derived figures: ratios against peers, cost per step against the floor, overhead by step
 // index, and the published targets with MET / MISSED. Inputs are the raw results only, so
 // the report can be re-derived from latest.json.
-import { summarize } from './statistics.mjs';
+import { median, summarize } from './statistics.mjs';
 
 /** Windows of 20 steps, so one scheduler hiccup does not decide a target. */
 const earlyWindow = [0, 20]; // gaps before steps 2..21: "overhead at step 10"
@@ -26,7 +26,58 @@ export function marginalStepMs(results, systemName) {
   return fifty === undefined || none === undefined ? undefined : (fifty - none) / 50;
 }
 
+/**
+ * Ratios, cost per step, step-index windows and the targets' verdicts. With several rounds
+ * (`results.rounds`), each ratio, cost and target value is the median of the rounds' own
+ * values, each taken within one round; the step-index windows come from the pooled rounds.
+ */
 export function analyse(results, systems) {
+  const pooled = analyseRound(results, systems);
+  const rounds = results.rounds ?? [];
+  if (rounds.length < 2) return pooled;
+  const perRound = rounds.map((round) => analyseRound({ ...round, workloads: results.workloads }, systems));
+  const middle = (values) => {
+    const measured = values.filter((value) => value !== undefined && value !== null && !Number.isNaN(value));
+    return measured.length === 0 ? undefined : median(measured);
+  };
+  const ratios = {};
+  for (const [workloadId, peers] of Object.entries(pooled.ratios)) {
+    ratios[workloadId] = {};
+    for (const [peer, entry] of Object.entries(peers)) {
+      ratios[workloadId][peer] = {
+        ...entry,
+        ratio: middle(perRound.map((round) => round.ratios[workloadId]?.[peer]?.ratio)),
+      };
+    }
+  }
+  const costPerStep = {};
+  for (const [name, entry] of Object.entries(pooled.costPerStep)) {
+    const ofRounds = (field) => middle(perRound.map((round) => round.costPerStep[name]?.[field]));
+    costPerStep[name] = { ...entry, marginalMs: ofRounds('marginalMs'), multipleOfFloor: ofRounds('multipleOfFloor') };
+  }
+  const targets = pooled.targets.map((target, index) => {
+    const values = perRound.map((round) => round.targets[index].value);
+    const value = middle(values);
+    if (value === undefined) return target;
+    const each = values.map((entry) => (entry === null ? '–' : `${entry.toFixed(2)}×`)).join(', ');
+    return verdict({
+      target: target.target,
+      limit: target.limit,
+      value,
+      detail: `median of the rounds' values (${each}), each from one round's own measurements`,
+    });
+  });
+  return {
+    ratios,
+    stepIndex: pooled.stepIndex,
+    costPerStep,
+    targets,
+    rounds: perRound.map((round) => ({ targets: round.targets.map(({ value, status }) => ({ value, status })) })),
+  };
+}
+
+/** `analyse` for one round's measurements (or the pooled ones). */
+function analyseRound(results, systems) {
   const ratios = {};
   for (const workload of results.workloads) {
     for (const peer of systems.filter((system) => system.comparedWith)) {

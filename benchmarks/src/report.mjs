@@ -37,17 +37,34 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
       `| ${target.target} | ${times(target.value)} | ${target.limit}× | **${target.status}** | ${target.detail} |`,
     );
   }
+  if (analysis.rounds) {
+    lines.push(
+      '',
+      'Each round’s value:',
+      '',
+      `| Target | ${analysis.rounds.map((_, index) => `Round ${index + 1}`).join(' | ')} |`,
+      `|---|${analysis.rounds.map(() => '---').join('|')}|`,
+      ...analysis.targets.map(
+        (target, index) =>
+          `| ${target.target} | ${analysis.rounds.map((round) => `${times(round.targets[index].value)} ${round.targets[index].status}`).join(' | ')} |`,
+      ),
+    );
+  }
   if (targetsOnly) return `${lines.join('\n')}\n`;
 
   const header = [
     '# Cairn benchmark results',
     '',
-    `${meta.mode} mode, ${meta.date}, ${meta.durationSeconds} s. Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB, PostgreSQL ${meta.postgres} on loopback (fsync on).` +
+    `${meta.mode} mode${meta.rounds > 1 ? `, ${meta.rounds} rounds` : ''}, ${meta.date}, ${meta.durationSeconds} s. Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB, PostgreSQL ${meta.postgres} on loopback (fsync on).` +
       (meta.commit ? ` Cairn at ${meta.commit}.` : ''),
     '',
     'Every system ran in its own process, one system at a time, against the same PostgreSQL server (each in its own database). ' +
       'Times are milliseconds from starting a workflow to holding its result, as median (p95); lower is better. ' +
-      'Reproduce with `npm run bench` (quick) or `BENCH_FULL=1 npm run bench` (see benchmarks/README.md).',
+      'Reproduce with `npm run bench` (quick) or `BENCH_FULL=1 npm run bench` (see benchmarks/README.md).' +
+      (meta.rounds > 1
+        ? ` Each system was measured once per round, in turn, ${meta.rounds} rounds in all: the tables pool every round's samples, ` +
+          "and each ratio, cost per step and target value is the median of the rounds' own values, each taken within one round."
+        : ''),
     '',
     '## Systems',
     '',

@@ -5,6 +5,8 @@
 //   BENCH_SYSTEMS=a,b     only these systems (names as in systems.mjs)
 //   BENCH_WORKLOADS=a,b   only these workloads (ids as in workloads.mjs; 'step-index',
 //                         'commits' and 'scale' name the special measurements)
+//   BENCH_ROUNDS=n        measure every system n times in turn (default 1); ratios and
+//                         verdicts are the median of the rounds' own (rounds.mjs)
 //
 // 'scale' (scale/index.mjs) seeds a million events before it measures, so it runs only in
 // the full matrix or when named in BENCH_WORKLOADS, and only when cairn-postgres is selected.
@@ -21,6 +23,7 @@ import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
 import { renderMarkdown } from './report.mjs';
+import { poolRounds } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
@@ -43,6 +46,10 @@ const scaleWanted =
 // A filtered run is for trying things: it must not overwrite the published latest results.
 const resultsDirectory = new URL(systemFilter || workloadFilter ? '../results/tmp/' : '../results/', import.meta.url)
   .pathname;
+const roundCount = Number(process.env.BENCH_ROUNDS ?? 1);
+if (!Number.isInteger(roundCount) || roundCount < 1) {
+  throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, not ${JSON.stringify(process.env.BENCH_ROUNDS)}`);
+}
 // A call past this is reported as failed ("timed out after N s") and its driver replaced.
 const callTimeoutMs = full ? 600_000 : 120_000;
 
@@ -76,6 +83,7 @@ const results = {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     postgres: postgresVersion,
     commit: process.env.BENCH_COMMIT ?? null,
+    rounds: roundCount,
   },
   floor: {},
   systems: {},
@@ -83,20 +91,31 @@ const results = {
   results: {},
   stepIndex: {},
   commits: {},
+  rounds: [],
 };
+/** What the round being measured writes to; `results.rounds` keeps every round. */
+let round;
 
 try {
-  say('floor: fsync append on local disk, committed INSERT on PostgreSQL');
-  results.floor.fsyncAppend = await measureFsyncAppend(scratch);
-  results.floor.committedInsert = await measureCommittedInsert(urlFor('bench_admin'));
-  say(
-    `floor: fsync append ${format(results.floor.fsyncAppend.median)} ms, committed INSERT ${format(results.floor.committedInsert.median)} ms (medians)`,
-  );
   const walProbe = await openWalProbe(adminUrl);
-  for (const system of selectedSystems) {
-    await benchmarkSystem(system, walProbe);
+  for (let number = 1; number <= roundCount; number++) {
+    if (roundCount > 1) say(`round ${number} of ${roundCount}`);
+    round = { floor: {}, results: {}, stepIndex: {}, commits: {} };
+    results.rounds.push(round);
+    say('floor: fsync append on local disk, committed INSERT on PostgreSQL');
+    round.floor.fsyncAppend = await measureFsyncAppend(scratch);
+    round.floor.committedInsert = await measureCommittedInsert(urlFor('bench_admin'));
+    say(
+      `floor: fsync append ${format(round.floor.fsyncAppend.median)} ms, committed INSERT ${format(round.floor.committedInsert.median)} ms (medians)`,
+    );
+    for (const system of selectedSystems) {
+      await benchmarkSystem(system, walProbe);
+    }
   }
   await walProbe.close();
+  Object.assign(results, poolRounds(results.rounds));
+  // One round's measurements are the top-level ones; only several are kept apart.
+  if (roundCount === 1) delete results.rounds;
   if (scaleWanted) {
     // Seeding plus measuring take a few minutes; past this something hangs, and stopping the
     // server below ends whatever is still waiting on it.
@@ -197,20 +216,20 @@ async function benchmarkSystem(system, walProbe) {
   try {
     for (let index = 0; index < 3; index++) await call('sequential', { steps: 10, payloadBytes: 0 });
     for (const workload of selectedWorkloads) {
-      results.results[workload.id] ??= {};
-      results.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, () =>
+      round.results[workload.id] ??= {};
+      round.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, () =>
         cpuNow(driver.pid, system),
       );
-      const cell = results.results[workload.id][system.name];
+      const cell = round.results[workload.id][system.name];
       say(`${system.name} ${workload.id}: ${describe(cell)}`);
     }
     if (wanted('step-index')) {
-      results.stepIndex[system.name] = await measureStepIndex(driver.ready, call);
-      say(`${system.name} step-index: ${describeStepIndex(results.stepIndex[system.name])}`);
+      round.stepIndex[system.name] = await measureStepIndex(driver.ready, call);
+      say(`${system.name} step-index: ${describeStepIndex(round.stepIndex[system.name])}`);
     }
     if (system.database && wanted('commits')) {
-      results.commits[system.name] = await measureCommits(call, walProbe);
-      const commits = results.commits[system.name];
+      round.commits[system.name] = await measureCommits(call, walProbe);
+      const commits = round.commits[system.name];
       say(
         `${system.name} commits: ${commits.status === 'ok' ? `${commits.perStep.toFixed(2)} per step, ${commits.perEmptyRun.toFixed(1)} per run with no steps` : commits.reason}`,
       );

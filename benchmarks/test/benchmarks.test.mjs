@@ -13,6 +13,7 @@ import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
 import { startDriver } from '../src/driver-process.mjs';
 import { renderMarkdown } from '../src/report.mjs';
+import { poolRounds } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
 
@@ -100,6 +101,52 @@ describe('analysis', () => {
       '| fifty at once | 100 (100)<br>500 runs/s<br>CPU/run 1.50 + 1.25 PG | 200 (200)<br>250 runs/s<br>CPU/run 3.00 + 2.50 PG |',
     );
     expect(markdown).toContain('CPU/run: milliseconds of CPU per workflow');
+  });
+});
+
+describe('rounds', () => {
+  const roundOf = (cairnTen, dbosTen) => {
+    const { floor, results, stepIndex, commits } = syntheticResults({ cairnTen, dbosTen, lateOverhead: 1.1 });
+    return { floor, results, stepIndex, commits };
+  };
+
+  it("takes each ratio and verdict within a round and reports the median of the rounds' values", () => {
+    // Per round: 0.33, 0.45 and 1.5. Pooling the samples first would compare cairn's 50 ms
+    // with dbos's 40 ms (1.25×, missed), a pairing no round measured.
+    const rounds = [roundOf(10, 30), roundOf(50, 110), roundOf(60, 40)];
+    const base = syntheticResults({ cairnTen: 1, dbosTen: 1, lateOverhead: 1.1 });
+    const results = { ...base, meta: { ...base.meta, rounds: 3 }, rounds, ...poolRounds(rounds) };
+    results.analysis = analyse(results, systems);
+    expect(results.results['sequential-10']['cairn-postgres']).toMatchObject({ n: 3, median: 50 });
+    expect(results.analysis.targets[0].status).toBe('MET');
+    expect(results.analysis.targets[0].value).toBeCloseTo(50 / 110);
+    expect(results.analysis.ratios['sequential-10'].dbos.ratio).toBeCloseTo(50 / 110);
+    expect(results.analysis.rounds.map((round) => round.targets[0].status)).toEqual(['MET', 'MET', 'MISSED']);
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('quick mode, 3 rounds');
+    expect(markdown).toContain('| Target | Round 1 | Round 2 | Round 3 |');
+    expect(markdown).toContain('1.50× MISSED');
+  });
+
+  it('pools samples, averages CPU per run, and lets a failed round fail the cell', () => {
+    const cell = (samples, cpu) => ({ status: 'ok', ...summarize(samples), samples, cpu });
+    const round = (entry) => ({
+      floor: { fsyncAppend: summarize([0.2]), committedInsert: summarize([0.4]) },
+      results: { work: { system: entry } },
+      stepIndex: {},
+      commits: {},
+    });
+    const pooled = poolRounds([
+      round(cell([1, 2], { driverMsPerRun: 1, postgresMsPerRun: 2 })),
+      round(cell([3], { driverMsPerRun: 3, postgresMsPerRun: 4 })),
+    ]);
+    expect(pooled.results.work.system).toMatchObject({ status: 'ok', n: 3, median: 2, samples: [1, 2, 3] });
+    expect(pooled.results.work.system.cpu).toEqual({ driverMsPerRun: 2, postgresMsPerRun: 3 });
+    const failed = poolRounds([
+      round(cell([1], undefined)),
+      round({ status: 'failed', reason: 'timed out after 600 s' }),
+    ]);
+    expect(failed.results.work.system).toEqual({ status: 'failed', reason: 'timed out after 600 s' });
   });
 });
 
