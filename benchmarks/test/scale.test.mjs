@@ -14,6 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf, rowsOf, runNumberOf, seededRun, seededRunId, stepTopic, timelineOf } from '../src/scale/history.mjs';
 import { listingStatement, queueStatementKind, RecordingPool, summarizePlan } from '../src/scale/plans.mjs';
+import { addListingFixtures } from '../src/scale/probes.mjs';
 import { renderScale } from '../src/scale/report.mjs';
 import { seedHistory } from '../src/scale/seed.mjs';
 import { checkListingPage, checkSeededRun } from '../src/scale/verify.mjs';
@@ -140,6 +141,29 @@ describe('seeded into PostgreSQL and read through the World', () => {
     // The history has payloads of both sizes, so both ways of keeping one are compared.
     expect(seeded.some((row) => row.seqs.some((seq) => seq !== null))).toBe(true);
     expect(seeded.some((row) => row.kind === 'step' && row.seqs.every((seq) => seq === null))).toBe(true);
+  });
+
+  it('fills the empty database with runs of each listed status, shaped as the seeded ones', async () => {
+    const fixtures = createPostgresWorld({ connectionString: server.connectionString, schema: 'fixtures' });
+    try {
+      await addListingFixtures({ world: fixtures }, 3);
+    } finally {
+      await fixtures.close();
+    }
+    // The same fields as the seeded runs of each status (a pending run says why it waits).
+    const fieldsByStatus = async (schema) =>
+      (
+        await admin.query(
+          `SELECT status, array_agg(DISTINCT field ORDER BY field) AS fields
+           FROM ${schema}.runs, json_object_keys(body) AS field
+           WHERE status IN ('pending', 'running', 'completed') GROUP BY status ORDER BY status`,
+        )
+      ).rows;
+    const fixtureFields = await fieldsByStatus('fixtures');
+    expect(fixtureFields.map((row) => row.status)).toEqual(['completed', 'pending', 'running']);
+    expect(fixtureFields).toEqual(await fieldsByStatus('cairn'));
+    const { rows } = await admin.query('SELECT status, count(*)::int AS runs FROM fixtures.runs GROUP BY status');
+    expect(rows.every((row) => row.runs === 3)).toBe(true);
   });
 
   it("is continued by the World's own appends under its entity rules", async () => {

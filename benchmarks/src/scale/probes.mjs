@@ -3,6 +3,7 @@
 // waiting on conditions outside the timed window. Samples alternate between the sides, so
 // a change in the machine's background load lands on both alike.
 import { createClient, createWorker, step, workflow } from '@cairn/core';
+import { seededRun, timelineOf } from './history.mjs';
 
 const echo = step('scale.echo', async (index) => index);
 const sequential = workflow('scale.sequential', async ({ steps }) => {
@@ -150,20 +151,25 @@ export async function sampleWorkflow(side) {
 
 export const pageSize = 50;
 
+/** The seeded kinds of run each listed status is made of. */
+const kindsByStatus = { pending: ['pending'], running: ['sleeping', 'awaiting-hook'], completed: ['completed'] };
+
 /**
  * The runs the empty database holds: enough of each listed status for a first and a second
- * full page, so both databases answer with the same number of rows.
+ * full page, so both databases answer with the same number of rows. Each is a seeded run's
+ * log appended anew under its own id, so its rows have the seeded runs' shape (inputs and
+ * outcomes of the same sizes, kept in the same places) and the two databases differ only
+ * in the history around them.
  */
 export async function addListingFixtures(side, perStatus = 2 * pageSize + 20) {
-  for (let index = 0; index < perStatus; index++) {
-    const created = { eventType: 'run_created', eventData: { workflowName: 'scale.fixture', input: { index } } };
-    await side.world.events.createBatch(`scale-pending-${index}`, [created]);
-    await side.world.events.createBatch(`scale-running-${index}`, [created, { eventType: 'run_started' }]);
-    await side.world.events.createBatch(`scale-completed-${index}`, [
-      created,
-      { eventType: 'run_started' },
-      { eventType: 'run_completed', eventData: { output: index } },
-    ]);
+  const timeline = timelineOf(perStatus * 10, Date.now());
+  const made = { pending: 0, running: 0, completed: 0 };
+  for (let number = 0; Object.values(made).some((count) => count < perStatus); number++) {
+    const seeded = seededRun(number, timeline);
+    const status = Object.keys(kindsByStatus).find((candidate) => kindsByStatus[candidate].includes(seeded.kind));
+    if (status === undefined || made[status] >= perStatus) continue;
+    const runId = `scale-${status}-${made[status]++}`;
+    for (const { requests } of seeded.appends) await side.world.events.createBatch(runId, requests);
   }
 }
 
