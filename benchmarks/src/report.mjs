@@ -1,5 +1,20 @@
 // latest.md: the results as tables a reader can scan, derived from latest.json alone.
+
 import { renderScale } from './scale/report.mjs';
+
+/**
+ * latest.json's text: indented, but each array of numbers (samples, per-step overheads) on
+ * one line, and fractions to 6 decimals (a nanosecond of a time), which keeps a run of several
+ * rounds a fraction of the size.
+ */
+export function resultsJson(results) {
+  const rounded = (_, value) =>
+    typeof value === 'number' && !Number.isInteger(value) ? Math.round(value * 1e6) / 1e6 : value;
+  return JSON.stringify(results, rounded, 2).replace(
+    /\[\s+(-?[\d.e+-]+(?:,\s+-?[\d.e+-]+)*)\s+\]/g,
+    (_, numbers) => `[${numbers.split(/,\s+/).join(', ')}]`,
+  );
+}
 
 const ms = (value) =>
   value === undefined || value === null || Number.isNaN(value)

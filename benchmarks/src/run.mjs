@@ -22,7 +22,7 @@ import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
-import { renderMarkdown } from './report.mjs';
+import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
 import { summarize } from './statistics.mjs';
@@ -141,7 +141,7 @@ try {
 results.meta.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
 results.analysis = analyse(results, systems);
 await mkdir(resultsDirectory, { recursive: true });
-await writeFile(join(resultsDirectory, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFile(join(resultsDirectory, 'latest.json'), `${resultsJson(results)}\n`);
 await writeFile(join(resultsDirectory, 'latest.md'), renderMarkdown(results, systems));
 await writeFile(join(resultsDirectory, 'step-overhead.svg'), renderStepOverheadChart(results));
 say(`wrote latest.json, latest.md and step-overhead.svg in ${resultsDirectory}`);

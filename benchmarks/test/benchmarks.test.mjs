@@ -12,7 +12,7 @@ import { renderStepOverheadChart } from '../src/chart.mjs';
 import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
 import { startDriver } from '../src/driver-process.mjs';
-import { renderMarkdown } from '../src/report.mjs';
+import { renderMarkdown, resultsJson } from '../src/report.mjs';
 import { poolRounds } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
@@ -79,6 +79,13 @@ describe('analysis', () => {
     const svg = renderStepOverheadChart(results);
     expect(svg).toContain('<polyline');
     expect(svg).toContain('cairn-postgres');
+  });
+
+  it('writes latest.json with arrays of numbers on one line and fractions to 6 decimals', () => {
+    const text = resultsJson({ cell: { samples: [1.23456789, 2, -0.5], label: 'x' }, names: ['a', 'b'] });
+    expect(text).toContain('"samples": [1.234568, 2, -0.5]');
+    expect(text).toContain('"names": [\n');
+    expect(JSON.parse(text)).toEqual({ cell: { samples: [1.234568, 2, -0.5], label: 'x' }, names: ['a', 'b'] });
   });
 
   it('reports runs per second and CPU per run for the throughput workloads', () => {
