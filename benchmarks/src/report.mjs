@@ -1,4 +1,5 @@
-// latest.md: the results as tables a reader can scan, derived from latest.json alone.
+// latest.md: the results as tables a reader can scan, derived from latest.json alone; and
+// latest.json's own text.
 
 import { renderScale } from './scale/report.mjs';
 

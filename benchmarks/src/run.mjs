@@ -91,17 +91,15 @@ const results = {
   results: {},
   stepIndex: {},
   commits: {},
-  rounds: [],
 };
-/** What the round being measured writes to; `results.rounds` keeps every round. */
-let round;
 
 try {
   const walProbe = await openWalProbe(adminUrl);
+  const rounds = [];
   for (let number = 1; number <= roundCount; number++) {
     if (roundCount > 1) say(`round ${number} of ${roundCount}`);
-    round = { floor: {}, results: {}, stepIndex: {}, commits: {} };
-    results.rounds.push(round);
+    const round = { floor: {}, results: {}, stepIndex: {}, commits: {} };
+    rounds.push(round);
     say('floor: fsync append on local disk, committed INSERT on PostgreSQL');
     round.floor.fsyncAppend = await measureFsyncAppend(scratch);
     round.floor.committedInsert = await measureCommittedInsert(urlFor('bench_admin'));
@@ -109,13 +107,13 @@ try {
       `floor: fsync append ${format(round.floor.fsyncAppend.median)} ms, committed INSERT ${format(round.floor.committedInsert.median)} ms (medians)`,
     );
     for (const system of selectedSystems) {
-      await benchmarkSystem(system, walProbe);
+      await benchmarkSystem(system, walProbe, round);
     }
   }
   await walProbe.close();
-  Object.assign(results, poolRounds(results.rounds));
-  // One round's measurements are the top-level ones; only several are kept apart.
-  if (roundCount === 1) delete results.rounds;
+  // One round's measurements are the top-level ones; only several are also kept apart.
+  Object.assign(results, poolRounds(rounds));
+  if (rounds.length > 1) results.rounds = rounds;
   if (scaleWanted) {
     // Seeding plus measuring take a few minutes; past this something hangs, and stopping the
     // server below ends whatever is still waiting on it.
@@ -149,7 +147,8 @@ console.log(`\n${renderMarkdown(results, systems, { targetsOnly: true })}`);
 
 // ---------------------------------------------------------------------------------------
 
-async function benchmarkSystem(system, walProbe) {
+/** Measures `system` once, writing its cells, step-index overheads and commits into `round`. */
+async function benchmarkSystem(system, walProbe, round) {
   const record = { storage: system.storage, status: 'ok' };
   results.systems[system.name] = record;
   const unavailable = preparePeer(system, say);
