@@ -52,8 +52,7 @@ export const listingStatement = (statements) =>
  * The plan of one captured statement, with the parameters it was sent with, so the
  * planner sees what it saw (pg sends each as an unnamed statement, planned for its values).
  * `analyze` runs it too, which adds the rows each node read and threw away and the pages it
- * touched: only for
- * reads, so that a lease or an ack is planned without changing anything.
+ * touched: only for reads, so that a lease or an ack is planned without changing anything.
  */
 export async function explain(client, { text, values }, { analyze = false } = {}) {
   const { rows } = await client.query(`EXPLAIN (${analyze ? 'ANALYZE, BUFFERS, ' : ''}FORMAT JSON) ${text}`, values);

@@ -9,6 +9,8 @@ import { rowsOf, seededMessage, seededRun, timelineOf } from './history.mjs';
 
 /** Rows' JSON bodies travel as one JSON array, unpacked with json_array_elements, which keeps each element's text. */
 const jsonArray = (values) => JSON.stringify(values);
+/** The same, from bodies already written as JSON (`storedRowsOf` gives them so). */
+const jsonArrayOfTexts = (texts) => `[${texts.join(',')}]`;
 
 const statements = (schema) => ({
   runs: `INSERT INTO "${schema}".runs
@@ -123,7 +125,7 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
     runs.map((run) => run.createdAt),
     runs.map((run) => run.updatedAt),
     runs.map((run) => run.lastSeq),
-    `[${stored.map((rows) => rows.run.body).join(',')}]`,
+    jsonArrayOfTexts(stored.map((rows) => rows.run.body)),
     stored.map((rows) => rows.run.inputSeq),
     stored.map((rows) => rows.run.outcomeSeq),
   ]);
@@ -141,7 +143,7 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
       steps.map((step) => step.body.runId),
       steps.map((step) => step.id),
       steps.map((step) => step.createdSeq),
-      `[${storedSteps.map((row) => row.body).join(',')}]`,
+      jsonArrayOfTexts(storedSteps.map((row) => row.body)),
       storedSteps.map((row) => row.inputSeq),
       storedSteps.map((row) => row.outputSeq),
       storedSteps.map((row) => row.errorSeq),
@@ -159,6 +161,7 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
     counts.waits += waits.length;
   }
   const hooks = batch.flatMap((rows) => rows.hooks);
+  const storedHooks = stored.flatMap((rows) => rows.hooks);
   if (hooks.length > 0) {
     await client.query(sql.hooks, [
       hooks.map((hook) => hook.body.runId),
@@ -166,11 +169,8 @@ async function writeRuns(client, sql, batch, counts, byStatus) {
       hooks.map((hook) => hook.createdSeq),
       hooks.map((hook) => hook.body.token),
       hooks.map((hook) => hook.body.status === 'active'),
-      `[${stored
-        .flatMap((rows) => rows.hooks)
-        .map((row) => row.body)
-        .join(',')}]`,
-      stored.flatMap((rows) => rows.hooks).map((row) => row.metadataSeq),
+      jsonArrayOfTexts(storedHooks.map((row) => row.body)),
+      storedHooks.map((row) => row.metadataSeq),
     ]);
     counts.hooks += hooks.length;
   }
