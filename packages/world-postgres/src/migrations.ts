@@ -8,6 +8,7 @@ import { writeBatchFunction } from './migrations/0002-write-batch.js';
 import { appendBatchFunctions } from './migrations/0003-append-batch.js';
 import { payloadsOnceSchema } from './migrations/0004-payloads-once.js';
 import { notifyAfterCommitFunctions } from './migrations/0005-notify-after-commit.js';
+import { lz4CompressionSchema } from './migrations/0006-lz4-compression.js';
 
 export interface Migration {
   version: number;
@@ -26,6 +27,7 @@ export const migrations: readonly Migration[] = [
   { version: 3, name: 'append-batch', sql: appendBatchFunctions },
   { version: 4, name: 'payloads-once', sql: payloadsOnceSchema },
   { version: 5, name: 'notify-after-commit', sql: notifyAfterCommitFunctions },
+  { version: 6, name: 'lz4-compression', sql: lz4CompressionSchema },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));
