@@ -19,6 +19,27 @@ export function stepIndexWindows(entry) {
   return { early, late, ratio: late / early };
 }
 
+const floorNames = { committedInsert: 'committed INSERT', fsyncAppend: 'fsync append' };
+
+/**
+ * The floor a system's cost per step is a multiple of: the median of the floor samples
+ * taken alongside its 0- and 50-step cells when both have them, else the round's floor
+ * (results from before those samples were taken).
+ */
+export function floorFor(results, system) {
+  const kind = system.storage === 'PostgreSQL' ? 'committedInsert' : 'fsyncAppend';
+  const alongside = ['sequential-0', 'sequential-50'].map(
+    (workloadId) => results.results[workloadId]?.[system.name]?.floorAlongside,
+  );
+  if (alongside.every((floor) => floor?.kind === kind && Array.isArray(floor.samples))) {
+    return {
+      label: `${floorNames[kind]}, sampled alongside`,
+      ms: median(alongside.flatMap((floor) => floor.samples)),
+    };
+  }
+  return { label: floorNames[kind], ms: results.floor[kind]?.median };
+}
+
 /** Marginal time per step: the 50-step workflow minus the empty one, per step. */
 export function marginalStepMs(results, systemName) {
   const fifty = medianOf(results, 'sequential-50', systemName);
@@ -53,7 +74,12 @@ export function analyse(results, systems) {
   const costPerStep = {};
   for (const [name, entry] of Object.entries(pooled.costPerStep)) {
     const ofRounds = (field) => middle(perRound.map((round) => round.costPerStep[name]?.[field]));
-    costPerStep[name] = { ...entry, marginalMs: ofRounds('marginalMs'), multipleOfFloor: ofRounds('multipleOfFloor') };
+    costPerStep[name] = {
+      ...entry,
+      marginalMs: ofRounds('marginalMs'),
+      floorMs: ofRounds('floorMs'),
+      multipleOfFloor: ofRounds('multipleOfFloor'),
+    };
   }
   const targets = pooled.targets.map((target, index) => {
     const values = perRound.map((round) => round.targets[index].value);
@@ -99,11 +125,12 @@ function analyseRound(results, systems) {
   for (const system of systems) {
     const marginal = marginalStepMs(results, system.name);
     if (marginal === undefined) continue;
-    const floor = system.storage === 'PostgreSQL' ? results.floor.committedInsert : results.floor.fsyncAppend;
+    const floor = floorFor(results, system);
     costPerStep[system.name] = {
       marginalMs: marginal,
-      floor: system.storage === 'PostgreSQL' ? 'committed INSERT' : 'fsync append',
-      multipleOfFloor: floor ? marginal / floor.median : undefined,
+      floor: floor.label,
+      floorMs: floor.ms,
+      multipleOfFloor: floor.ms ? marginal / floor.ms : undefined,
       commitsPerStep: results.commits[system.name]?.perStep,
     };
   }
@@ -129,7 +156,7 @@ function analyseRound(results, systems) {
       limit: 3,
       value: cost?.multipleOfFloor,
       detail: cost
-        ? `${cost.marginalMs.toFixed(2)} ms per step vs ${results.floor.committedInsert.median.toFixed(2)} ms per committed INSERT` +
+        ? `${cost.marginalMs.toFixed(2)} ms per step vs ${cost.floorMs.toFixed(2)} ms per ${cost.floor}` +
           (cost.commitsPerStep === undefined ? '' : `; ${cost.commitsPerStep.toFixed(2)} WAL commits per step`)
         : 'needs sequential-0 and sequential-50 on cairn-postgres',
     }),

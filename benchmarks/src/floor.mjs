@@ -6,43 +6,60 @@ import pg from 'pg';
 import { summarize } from './statistics.mjs';
 
 const repetitions = 200;
+const warmUps = 10;
 
-/** One append of a small record followed by fsync, on the disk the local Worlds use. */
-export async function measureFsyncAppend(directory) {
+/**
+ * Both floors, ready to sample at any moment: one append of a small record followed by
+ * fsync on the disk the local Worlds use, and one committed single-row INSERT (autocommit,
+ * synchronous_commit on) on the benchmark PostgreSQL. `take(kind, count)` returns `count`
+ * samples in milliseconds. The disk's and the server's speed drift within a run, so the
+ * runner also samples them alongside the cells a cost per step is taken from.
+ */
+export async function openFloorProbe({ directory, connectionString }) {
   const path = join(directory, 'floor.log');
   const file = await open(path, 'a');
   const record = Buffer.from(`${JSON.stringify({ type: 'step_completed', payload: 'x'.repeat(64) })}\n`);
-  const samples = [];
-  try {
-    for (let index = 0; index < repetitions + 10; index++) {
-      const started = performance.now();
-      await file.write(record);
-      await file.sync();
-      if (index >= 10) samples.push(performance.now() - started);
-    }
-  } finally {
-    await file.close();
-    await rm(path, { force: true });
-  }
-  return summarize(samples);
-}
-
-/** One committed single-row INSERT (autocommit, synchronous_commit on) on the benchmark PostgreSQL. */
-export async function measureCommittedInsert(connectionString) {
   const client = new pg.Client({ connectionString });
   await client.connect();
-  const samples = [];
-  try {
-    await client.query('CREATE TABLE IF NOT EXISTS floor_insert (id bigserial PRIMARY KEY, payload text NOT NULL)');
-    const payload = 'x'.repeat(64);
-    for (let index = 0; index < repetitions + 10; index++) {
-      const started = performance.now();
-      await client.query('INSERT INTO floor_insert (payload) VALUES ($1)', [payload]);
-      if (index >= 10) samples.push(performance.now() - started);
-    }
-    await client.query('DROP TABLE floor_insert');
-  } finally {
-    await client.end();
-  }
-  return summarize(samples);
+  await client.query('CREATE TABLE IF NOT EXISTS floor_insert (id bigserial PRIMARY KEY, payload text NOT NULL)');
+  const payload = 'x'.repeat(64);
+  const writes = {
+    fsyncAppend: async () => {
+      await file.write(record);
+      await file.sync();
+    },
+    committedInsert: () => client.query('INSERT INTO floor_insert (payload) VALUES ($1)', [payload]),
+  };
+  return {
+    async take(kind, count) {
+      const write = writes[kind];
+      if (write === undefined) throw new Error(`no floor named ${JSON.stringify(kind)}`);
+      const samples = [];
+      for (let index = 0; index < count; index++) {
+        const started = performance.now();
+        await write();
+        samples.push(performance.now() - started);
+      }
+      return samples;
+    },
+    async close() {
+      await file.close();
+      await rm(path, { force: true });
+      await client.query('DROP TABLE IF EXISTS floor_insert');
+      await client.end();
+    },
+  };
 }
+
+/** A round's floors: `repetitions` samples of each after a few warm-ups. */
+export async function measureFloors(probe) {
+  const floors = {};
+  for (const kind of ['fsyncAppend', 'committedInsert']) {
+    await probe.take(kind, warmUps);
+    floors[kind] = summarize(await probe.take(kind, repetitions));
+  }
+  return floors;
+}
+
+/** The floor a system's cost per step is a multiple of: a commit on the storage it writes to. */
+export const floorKindOf = (system) => (system.storage === 'PostgreSQL' ? 'committedInsert' : 'fsyncAppend');

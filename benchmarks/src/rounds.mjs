@@ -28,6 +28,10 @@ function poolCell(cells) {
   const failed = cells.find((cell) => cell?.status !== 'ok');
   if (failed !== undefined) return failed;
   const pooled = { status: 'ok', ...poolSummaries(cells) };
+  const floors = cells.map((cell) => cell.floorAlongside);
+  if (floors.every((floor) => floor !== undefined && floor.kind === floors[0].kind)) {
+    pooled.floorAlongside = { kind: floors[0].kind, ...poolSummaries(floors) };
+  }
   const cpus = cells.map((cell) => cell.cpu).filter(Boolean);
   if (cpus.length === cells.length) {
     pooled.cpu = { driverMsPerRun: mean(cpus.map((cpu) => cpu.driverMsPerRun)) };

@@ -21,7 +21,7 @@ import { renderStepOverheadChart } from './chart.mjs';
 import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startDriver } from './driver-process.mjs';
-import { measureCommittedInsert, measureFsyncAppend } from './floor.mjs';
+import { floorKindOf, measureFloors, openFloorProbe } from './floor.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
@@ -50,6 +50,8 @@ const roundCount = Number(process.env.BENCH_ROUNDS ?? 1);
 if (!Number.isInteger(roundCount) || roundCount < 1) {
   throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, not ${JSON.stringify(process.env.BENCH_ROUNDS)}`);
 }
+// Floor samples after each sample of a cell a cost per step is taken from (about 5 ms).
+const floorSamplesPerCall = 10;
 // A call past this is reported as failed ("timed out after N s") and its driver replaced.
 const callTimeoutMs = full ? 600_000 : 120_000;
 
@@ -93,6 +95,7 @@ const results = {
   commits: {},
 };
 
+const floorProbe = await openFloorProbe({ directory: scratch, connectionString: urlFor('bench_admin') });
 try {
   const walProbe = await openWalProbe(adminUrl);
   const rounds = [];
@@ -101,8 +104,7 @@ try {
     const round = { floor: {}, results: {}, stepIndex: {}, commits: {} };
     rounds.push(round);
     say('floor: fsync append on local disk, committed INSERT on PostgreSQL');
-    round.floor.fsyncAppend = await measureFsyncAppend(scratch);
-    round.floor.committedInsert = await measureCommittedInsert(urlFor('bench_admin'));
+    round.floor = await measureFloors(floorProbe);
     say(
       `floor: fsync append ${format(round.floor.fsyncAppend.median)} ms, committed INSERT ${format(round.floor.committedInsert.median)} ms (medians)`,
     );
@@ -130,6 +132,7 @@ try {
     if (results.scale.status !== 'ok') process.exitCode = 1;
   }
 } finally {
+  await floorProbe.close();
   await admin.end();
   await server.stop();
   await redis?.stop();
@@ -216,9 +219,10 @@ async function benchmarkSystem(system, walProbe, round) {
     for (let index = 0; index < 3; index++) await call('sequential', { steps: 10, payloadBytes: 0 });
     for (const workload of selectedWorkloads) {
       round.results[workload.id] ??= {};
-      round.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, () =>
-        cpuNow(driver.pid, system),
-      );
+      round.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, {
+        cpuNow: () => cpuNow(driver.pid, system),
+        floorKind: floorKindOf(system),
+      });
       const cell = round.results[workload.id][system.name];
       say(`${system.name} ${workload.id}: ${describe(cell)}`);
     }
@@ -243,13 +247,19 @@ function cpuNow(driverPid, system) {
   return { driver: treeCpuMs(driverPid), postgres: system.database ? treeCpuMs(postgresPid) : undefined };
 }
 
-/** `cpuNow` readings: the throughput workloads report CPU per run, as what bounds runs per second. */
-async function measureWorkload(workload, ready, call, cpuNow) {
+/**
+ * `cpuNow` readings: the throughput workloads report CPU per run, as what bounds runs per
+ * second. After each sample of a workload a cost per step is taken from, the floor of the
+ * system's storage (`floorKind`) is sampled too: the round's floor is a few seconds of one
+ * moment, and the disk's and the server's speed drift more than a cost per step can bear.
+ */
+async function measureWorkload(workload, ready, call, { cpuNow, floorKind }) {
   if (!ready.operations.includes(workload.op)) {
     return { status: 'unsupported', reason: `${ready.system} has no equivalent of '${workload.op}'` };
   }
   const { target, minimum, budgetMs } = repetitionsFor(workload, full);
   const samples = [];
+  const floorSamples = [];
   const began = performance.now();
   let cpu;
   try {
@@ -257,6 +267,7 @@ async function measureWorkload(workload, ready, call, cpuNow) {
     const cpuBefore = workload.op === 'many' ? cpuNow() : undefined;
     while (samples.length < target && (samples.length < minimum || performance.now() - began < budgetMs)) {
       samples.push(sampleOf(workload, await checked(workload, await call(workload.op, workload.params))));
+      if (workload.floorAlongside) floorSamples.push(...(await floorProbe.take(floorKind, floorSamplesPerCall)));
     }
     if (cpuBefore !== undefined) {
       const cpuAfter = cpuNow();
@@ -271,7 +282,15 @@ async function measureWorkload(workload, ready, call, cpuNow) {
   } catch (error) {
     return { status: 'failed', reason: firstLine(error), samples };
   }
-  return { status: 'ok', ...summarize(samples), samples, ...(cpu === undefined ? {} : { cpu }) };
+  return {
+    status: 'ok',
+    ...summarize(samples),
+    samples,
+    ...(cpu === undefined ? {} : { cpu }),
+    ...(floorSamples.length === 0
+      ? {}
+      : { floorAlongside: { kind: floorKind, ...summarize(floorSamples), samples: floorSamples } }),
+  };
 }
 
 async function checked(workload, reply) {

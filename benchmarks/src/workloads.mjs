@@ -11,7 +11,11 @@ const elapsed = (reply) => reply.elapsedMs;
  * @typedef {{
  *   id: string, group: string, title: string, op: string, params: object, quick: boolean,
  *   expect?: (value: unknown) => boolean, sample?: (reply: object) => number, heavy?: boolean,
+ *   floorAlongside?: boolean,
  * }} Workload
+ *
+ * `floorAlongside`: a cell a cost per step is taken from; the runner samples the storage's
+ * floor after each of its samples, so the two are measured in the same conditions.
  */
 
 /** @type {Workload[]} */
@@ -24,6 +28,7 @@ export const workloads = [
     params: { steps, payloadBytes: 0 },
     quick: true,
     expect: (value) => value === steps,
+    ...(steps === 0 || steps === 50 ? { floorAlongside: true } : {}),
   })),
   ...['all', 'race'].flatMap((mode) =>
     [10, 25, 50].map((steps) => ({

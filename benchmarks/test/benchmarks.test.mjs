@@ -69,6 +69,24 @@ describe('analysis', () => {
     expect(missed.ratios['sequential-10'].dbos).toEqual({ cairn: 'cairn-postgres', ratio: 0.75 });
   });
 
+  it("divides a system's cost per step by the floor sampled alongside its 0- and 50-step cells", () => {
+    const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
+    const alongside = (samples) => ({ kind: 'committedInsert', ...summarize(samples), samples });
+    // The round's floor says 0.4 ms; while cairn-postgres's cells ran, an INSERT took 0.5 ms.
+    results.results['sequential-0']['cairn-postgres'].floorAlongside = alongside([0.5, 0.5]);
+    results.results['sequential-50']['cairn-postgres'].floorAlongside = alongside([0.45, 0.55, 0.5]);
+    results.analysis = analyse(results, systems);
+    const cost = results.analysis.costPerStep['cairn-postgres'];
+    expect(cost).toMatchObject({ floor: 'committed INSERT, sampled alongside', floorMs: 0.5 });
+    expect(cost.multipleOfFloor).toBeCloseTo(2);
+    expect(results.analysis.targets[1]).toMatchObject({ status: 'MET', value: cost.multipleOfFloor });
+    expect(results.analysis.targets[1].detail).toContain('vs 0.50 ms per committed INSERT, sampled alongside');
+    // dbos had none: the round's floor.
+    expect(results.analysis.costPerStep.dbos).toMatchObject({ floor: 'committed INSERT', floorMs: 0.4 });
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('| cairn-postgres | 1.00 | committed INSERT, sampled alongside: 0.50 | 2.00× |');
+  });
+
   it('renders every system, ratio and verdict into the report and the chart', () => {
     const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
     results.analysis = analyse(results, systems);
@@ -148,6 +166,17 @@ describe('rounds', () => {
       round(cell([3], { driverMsPerRun: 3, postgresMsPerRun: 4 })),
     ]);
     expect(pooled.results.work.system).toMatchObject({ status: 'ok', n: 3, median: 2, samples: [1, 2, 3] });
+    const withFloor = (samples, floorSamples) => ({
+      ...cell(samples, undefined),
+      floorAlongside: { kind: 'fsyncAppend', ...summarize(floorSamples), samples: floorSamples },
+    });
+    const floors = poolRounds([round(withFloor([1], [0.1, 0.2])), round(withFloor([2], [0.3]))]);
+    expect(floors.results.work.system.floorAlongside).toMatchObject({
+      kind: 'fsyncAppend',
+      n: 3,
+      median: 0.2,
+      samples: [0.1, 0.2, 0.3],
+    });
     expect(pooled.results.work.system.cpu).toEqual({ driverMsPerRun: 2, postgresMsPerRun: 3 });
     const failed = poolRounds([
       round(cell([1], undefined)),
