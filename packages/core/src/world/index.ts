@@ -14,6 +14,15 @@ export {
 export { type AppendInput, listEventsOptionsSchema, parseAppendInput, watchOptionsSchema } from './append-input.js';
 export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
 export * from './errors/index.js';
+export {
+  type DeliveryConsumer,
+  type DeliveryHandle,
+  deliverLeased,
+  type LeasedDelivery,
+  type LeasedMessage,
+  type RetryBackoff,
+  retryBackoffMs,
+} from './queue-delivery.js';
 export { type CommitStamp, formatEventId, nextCommitStamp, RunDraft, type RunEntityReader } from './run-draft.js';
 export * from './schemas/entities.js';
 export * from './schemas/events.js';
