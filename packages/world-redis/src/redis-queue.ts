@@ -3,15 +3,13 @@ import {
   assertStorableJson,
   type ConsumeOptions,
   consumeOptionsSchema,
-  type DeliveryControl,
+  deliverLeased,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
-  leaseMsSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
-  type QueueMessage,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -284,78 +282,32 @@ export class RedisQueue implements WorldQueue {
   }
 
   private deliver(consumer: Consumer, base: string, leased: Leased, token: string): void {
-    consumer.inFlight += 1;
-    const message: QueueMessage = {
-      messageId: leased.id,
-      topic: consumer.topic,
-      payload: JSON.parse(leased.payload) as JsonValue,
-      attempt: leased.attempt,
-      ...(leased.group === null ? {} : { groupKey: leased.group }),
-      ...(leased.idem === null ? {} : { idempotencyKey: leased.idem }),
-      enqueuedAt: leased.enqueuedAt,
-      deliverAt: leased.deliverAt,
-    };
-    let slotHeld = true;
-    let settling = false;
-    const freeSlot = () => {
-      if (!slotHeld) return;
-      slotHeld = false;
-      consumer.inFlight -= 1;
-      this.pump(consumer);
-    };
-    // A handler running past its lease gives up its slot, so a hung handler cannot starve
-    // the consumer; Redis already hands the message to the next lease. The timer follows
-    // the lease when the handler extends it.
-    let leaseDeadline = Date.now() + consumer.leaseMs;
-    let leaseTimer = setTimeout(freeSlot, consumer.leaseMs);
-    const armLeaseTimer = () => {
-      clearTimeout(leaseTimer);
-      leaseTimer = setTimeout(freeSlot, Math.max(0, leaseDeadline - Date.now()));
-    };
-    const control: DeliveryControl = {
-      extendLease: async (leaseMs?: number) => {
-        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
-        if (!slotHeld || settling) return false;
-        // The slot must not be freed while Redis may be extending the lease.
-        clearTimeout(leaseTimer);
-        try {
-          // Fenced on the lease token: only the holder of an unexpired lease extends it.
-          const extended = await this.settle(base, leased.id, token, {
-            mode: 'extend',
-            leaseMs: length,
-            backoffMs: backoffDelay(consumer.backoff, leased.attempt),
-          });
-          if (extended !== 1) return false;
-          leaseDeadline = Date.now() + length;
-          return true;
-        } finally {
-          if (slotHeld && !settling) armLeaseTimer();
-        }
+    // The lease script gives a lapsed lease this backoff too; a failure and an extension must agree with it.
+    const backoffMs = backoffDelay(consumer.backoff, leased.attempt);
+    deliverLeased({
+      consumer,
+      message: {
+        messageId: leased.id,
+        topic: consumer.topic,
+        payload: JSON.parse(leased.payload) as JsonValue,
+        attempt: leased.attempt,
+        groupKey: leased.group,
+        idempotencyKey: leased.idem,
+        enqueuedAt: leased.enqueuedAt,
+        deliverAt: leased.deliverAt,
       },
-    };
-    const settle = async (failure: boolean) => {
-      settling = true;
-      clearTimeout(leaseTimer);
-      if (!slotHeld) return; // lease expired: whatever we wrote would be ignored anyway
-      try {
-        await this.settle(
+      retryAfterMs: backoffMs,
+      pump: () => this.pump(consumer),
+      // Fenced on the lease token: only the holder of an unexpired lease extends it.
+      extendLease: async (leaseMs) =>
+        (await this.settle(base, leased.id, token, { mode: 'extend', leaseMs, backoffMs })) === 1,
+      settle: (outcome) =>
+        this.settle(
           base,
           leased.id,
           token,
-          failure ? { mode: 'retry', delayMs: backoffDelay(consumer.backoff, leased.attempt) } : { mode: 'ack' },
-        );
-      } catch {
-        // The settlement is lost; the lease runs out and the message is delivered again (at-least-once).
-      }
-      freeSlot();
-    };
-    const running: Promise<void> = Promise.resolve()
-      .then(() => consumer.handler(message, control))
-      .then(
-        () => settle(false),
-        () => settle(true),
-      )
-      .finally(() => consumer.running.delete(running));
-    consumer.running.add(running);
+          'acknowledge' in outcome ? { mode: 'ack' } : { mode: 'retry', delayMs: outcome.retryAfterMs },
+        ),
+    });
   }
 }
