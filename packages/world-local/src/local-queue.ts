@@ -1,17 +1,18 @@
 import {
   assertStorableJson,
+  type ClaimOutcome,
   type Clock,
   type ConsumeOptions,
   consumeOptionsSchema,
-  type DeliveryControl,
+  type DeliveryHandle,
+  deliverLeased,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
-  leaseMsSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
-  type QueueMessage,
+  retryBackoffMs,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -37,14 +38,6 @@ interface Consumer {
   running: Set<Promise<void>>;
 }
 
-interface Lease {
-  token: symbol;
-  consumer: Consumer;
-  timer: NodeJS.Timeout;
-  /** The attempt number this delivery carries. */
-  attempt: number;
-}
-
 const groupId = (message: StoredMessage) =>
   message.groupKey === undefined ? undefined : `${message.topic}\u0000${message.groupKey}`;
 
@@ -66,7 +59,8 @@ export class LocalQueue implements WorldQueue {
   /** Messages that were delivered before and are waiting to be delivered again. */
   private readonly retried = new Set<string>();
   private readonly busyGroups = new Set<string>();
-  private readonly leases = new Map<string, Lease>();
+  /** Leased messages, by id: a lease lives only in memory, in its delivery's lease timer. */
+  private readonly leases = new Map<string, DeliveryHandle>();
   private readonly timers: DelayTimers;
 
   /**
@@ -197,7 +191,7 @@ export class LocalQueue implements WorldQueue {
       await Promise.allSettled(all.flatMap((consumer) => [...consumer.running]));
     }
     this.timers.clear();
-    for (const lease of this.leases.values()) clearTimeout(lease.timer);
+    for (const lease of this.leases.values()) lease.abandon();
     this.leases.clear();
   }
 
@@ -262,56 +256,39 @@ export class LocalQueue implements WorldQueue {
   private deliver(consumer: Consumer, message: StoredMessage): void {
     const group = groupId(message);
     if (group !== undefined) this.busyGroups.add(group);
-    const token = Symbol(message.messageId);
-    const timer = setTimeout(() => this.expire(message, token), consumer.leaseMs);
-    this.leases.set(message.messageId, { token, consumer, timer, attempt: message.attempt });
-    const control: DeliveryControl = {
-      extendLease: async (leaseMs?: number) => {
-        const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
-        return this.extend(message, token, length);
-      },
-    };
-    consumer.inFlight += 1;
-    const delivery: QueueMessage = {
-      messageId: message.messageId,
-      topic: message.topic,
-      payload: structuredClone(message.payload),
-      attempt: message.attempt,
-      ...(message.groupKey === undefined ? {} : { groupKey: message.groupKey }),
-      ...(message.idempotencyKey === undefined ? {} : { idempotencyKey: message.idempotencyKey }),
-      enqueuedAt: message.enqueuedAt,
-      deliverAt: message.deliverAt,
-    };
     this.retried.delete(message.messageId);
-    const nextAttempt = message.attempt + 1;
-    const running: Promise<void> = this.store
-      .submit(() => {
-        // Durable before the handler runs: a crash from here on redelivers with the next attempt.
-        this.store.state.retryMessage(message.messageId, nextAttempt, message.deliverAt);
-        return {
-          result: undefined,
-          records: [
-            { type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt: message.deliverAt },
-          ],
-        };
-      })
-      .then(() => consumer.handler(delivery, control))
-      .then(
-        () => this.settle(message, token, undefined),
-        (error: unknown) => this.settle(message, token, error ?? new Error('handler rejected')),
-      )
-      .finally(() => consumer.running.delete(running));
-    consumer.running.add(running);
+    // The stored message's attempt moves on as soon as the next one is journalled.
+    const attempt = message.attempt;
+    const nextAttempt = attempt + 1;
+    const lease = deliverLeased({
+      consumer,
+      message: { ...message, payload: structuredClone(message.payload) },
+      // Durable before the handler runs: a crash from here on redelivers with the next attempt.
+      beforeHandler: () =>
+        this.store.submit(() => {
+          this.store.state.retryMessage(message.messageId, nextAttempt, message.deliverAt);
+          return {
+            result: undefined,
+            records: [
+              { type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt: message.deliverAt },
+            ],
+          };
+        }),
+      // The lease ends in memory the moment settling starts: nothing can lease the message
+      // until it is handed back, so its slot is free at once. More work is handed out once
+      // the outcome is journalled (see settle and expire).
+      freeSlotBeforeSettling: true,
+      settle: (outcome) => this.settle(message, attempt, outcome),
+      // No store expires this lease: its timer running out hands the message back here.
+      leaseExpired: () => this.expire(message, consumer, attempt),
+    });
+    this.leases.set(message.messageId, lease);
   }
 
-  /** Acks or schedules a retry, but only if this delivery still holds the lease. */
-  private async settle(message: StoredMessage, token: symbol, failure: unknown): Promise<void> {
-    const lease = this.leases.get(message.messageId);
-    if (lease?.token !== token) return; // the lease expired and the message moved on
-    clearTimeout(lease.timer);
+  /** Acks or schedules a retry; called only while this delivery still holds the lease. */
+  private async settle(message: StoredMessage, attempt: number, outcome: ClaimOutcome): Promise<void> {
     this.leases.delete(message.messageId);
-    lease.consumer.inFlight -= 1;
-    if (failure === undefined) {
+    if ('acknowledge' in outcome) {
       await this.store
         .submit(() => {
           const at = this.clock.now();
@@ -321,34 +298,22 @@ export class LocalQueue implements WorldQueue {
         .catch(() => {});
       this.releaseGroup(message);
     } else {
-      await this.retry(message, lease.consumer, lease.attempt);
+      await this.retry(message, attempt, outcome.retryAfterMs);
     }
     this.dispatch(message.topic);
   }
 
-  /** Moves the expiry of a lease this delivery still holds to `leaseMs` from now. */
-  private extend(message: StoredMessage, token: symbol, leaseMs: number): boolean {
-    const lease = this.leases.get(message.messageId);
-    if (lease?.token !== token) return false; // expired (maybe redelivered) or already settled
-    clearTimeout(lease.timer);
-    lease.timer = setTimeout(() => this.expire(message, token), leaseMs);
-    return true;
-  }
-
-  private expire(message: StoredMessage, token: symbol): void {
-    const lease = this.leases.get(message.messageId);
-    if (lease?.token !== token) return;
+  private expire(message: StoredMessage, consumer: Consumer, attempt: number): void {
     this.leases.delete(message.messageId);
-    // The handler may still be running, but its slot is freed: a hung handler must not
-    // starve the consumer. Its late settlement is ignored (see settle).
-    lease.consumer.inFlight -= 1;
-    void this.retry(message, lease.consumer, lease.attempt).then(() => this.dispatch(message.topic));
+    // The handler may still be running, but its slot is already free: a hung handler must
+    // not starve the consumer. Its late settlement is ignored.
+    void this.retry(message, attempt, retryBackoffMs(consumer.backoff, attempt)).then(() =>
+      this.dispatch(message.topic),
+    );
   }
 
-  /** Hands the message back after delivery `attempt` failed: due again after the backoff. */
-  private async retry(message: StoredMessage, consumer: Consumer, attempt: number): Promise<void> {
-    const { initialMs, factor, maxMs } = consumer.backoff;
-    const delay = Math.min(maxMs, initialMs * factor ** (attempt - 1));
+  /** Hands the message back after delivery `attempt` failed: due again after `delay`. */
+  private async retry(message: StoredMessage, attempt: number, delay: number): Promise<void> {
     const nextAttempt = attempt + 1;
     const deliverAt = this.clock.now() + delay;
     await this.store
