@@ -22,6 +22,17 @@ function deferred<T = void>() {
   return { promise, resolve, reject };
 }
 
+/** A handler that holds its delivery until `finish()`, keeping the control it was given. */
+function hangingHandler() {
+  const hang = deferred();
+  let given: DeliveryControl | undefined;
+  const handler: QueueHandler = (_message, delivery) => {
+    given = delivery;
+    return hang.promise;
+  };
+  return { handler, finish: () => hang.resolve(), control: () => given! };
+}
+
 const unavailable = () => new WorldUnavailableError({ world: 'test', location: 'here', reason: 'down' });
 
 function consumerWith(handler: QueueHandler, overrides: Partial<DeliveryConsumer> = {}): DeliveryConsumer {
@@ -115,8 +126,8 @@ describe('deliverLeased', () => {
   });
 
   it('frees the slot when the lease runs out though the handler hangs, and skips the late settlement', async () => {
-    const hang = deferred();
-    const consumer = consumerWith(() => hang.promise);
+    const { handler, finish } = hangingHandler();
+    const consumer = consumerWith(handler);
     const leaseExpired = vi.fn();
     const { settle, pump } = start(consumer, { leaseExpired });
     await vi.advanceTimersByTimeAsync(999);
@@ -125,7 +136,7 @@ describe('deliverLeased', () => {
     expect(consumer.inFlight).toBe(0);
     expect(pump).toHaveBeenCalledOnce();
     expect(leaseExpired).toHaveBeenCalledOnce();
-    hang.resolve();
+    finish();
     await finished(consumer);
     expect(settle).not.toHaveBeenCalled();
     expect(consumer.inFlight).toBe(0);
@@ -133,41 +144,35 @@ describe('deliverLeased', () => {
   });
 
   it('moves the lease timer when the handler extends the lease', async () => {
-    const hang = deferred();
-    let control!: DeliveryControl;
-    const consumer = consumerWith((_message, delivery) => {
-      control = delivery;
-      return hang.promise;
-    });
+    const { handler, finish, control } = hangingHandler();
+    const consumer = consumerWith(handler);
     const { extendLease } = start(consumer);
     await vi.advanceTimersByTimeAsync(500);
-    await expect(control.extendLease(5000)).resolves.toBe(true);
+    await expect(control().extendLease(5000)).resolves.toBe(true);
     expect(extendLease).toHaveBeenCalledExactlyOnceWith(5000);
     await vi.advanceTimersByTimeAsync(4999);
     expect(consumer.inFlight).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(consumer.inFlight).toBe(0);
-    await expect(control.extendLease()).resolves.toBe(false);
+    await expect(control().extendLease()).resolves.toBe(false);
     expect(extendLease).toHaveBeenCalledOnce();
-    hang.resolve();
+    finish();
   });
 
   it('keeps the slot while the store is extending the lease, and keeps the old deadline if it refuses', async () => {
-    const hang = deferred();
+    const { handler, finish, control } = hangingHandler();
+    const consumer = consumerWith(handler);
     const storeAnswer = deferred<boolean>();
-    let extended!: Promise<boolean>;
-    const consumer = consumerWith((_message, delivery) => {
-      extended = delivery.extendLease();
-      return hang.promise;
-    });
     start(consumer, { extendLease: () => storeAnswer.promise });
+    await vi.advanceTimersByTimeAsync(0);
+    const extended = control().extendLease();
     await vi.advanceTimersByTimeAsync(2000);
     expect(consumer.inFlight).toBe(1);
     storeAnswer.resolve(false);
     await expect(extended).resolves.toBe(false);
     await vi.advanceTimersByTimeAsync(0);
     expect(consumer.inFlight).toBe(0);
-    hang.resolve();
+    finish();
   });
 
   it('refuses an extension once settling started or the delivery settled, and validates leaseMs first', async () => {
@@ -286,19 +291,15 @@ describe('deliverLeased', () => {
   });
 
   it('abandons a lease: no timer, no settlement, no extension, the slot left as it was', async () => {
-    const hang = deferred();
-    let control!: DeliveryControl;
-    const consumer = consumerWith((_message, delivery) => {
-      control = delivery;
-      return hang.promise;
-    });
+    const { handler, finish, control } = hangingHandler();
+    const consumer = consumerWith(handler);
     const leaseExpired = vi.fn();
     const { settle, handle } = start(consumer, { leaseExpired });
     await vi.advanceTimersByTimeAsync(0);
     handle.abandon();
     expect(vi.getTimerCount()).toBe(0);
-    await expect(control.extendLease()).resolves.toBe(false);
-    hang.resolve();
+    await expect(control().extendLease()).resolves.toBe(false);
+    finish();
     await finished(consumer);
     expect(settle).not.toHaveBeenCalled();
     expect(leaseExpired).not.toHaveBeenCalled();
