@@ -8,6 +8,7 @@ import {
   type LeasedDelivery,
   type QueueHandler,
   type QueueMessage,
+  retryBackoffMs,
   WorldUnavailableError,
 } from '../src/world/index.js';
 
@@ -77,6 +78,16 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.useRealTimers();
+});
+
+describe('retryBackoffMs', () => {
+  it('gives whole milliseconds up to maxMs, however many attempts, and stays 0 from an initial 0', () => {
+    expect(retryBackoffMs({ initialMs: 5, factor: 1.5, maxMs: 1000 }, 2)).toBe(7);
+    expect(retryBackoffMs({ initialMs: 100, factor: 2, maxMs: 30_000 }, 3)).toBe(400);
+    expect(retryBackoffMs({ initialMs: 100, factor: 2, maxMs: 30_000 }, 50)).toBe(30_000);
+    expect(retryBackoffMs({ initialMs: 1, factor: 1e10, maxMs: 5000 }, 5000)).toBe(5000);
+    expect(retryBackoffMs({ initialMs: 0, factor: 1e10, maxMs: 1000 }, 5000)).toBe(0);
+  });
 });
 
 describe('deliverLeased', () => {

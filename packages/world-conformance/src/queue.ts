@@ -88,6 +88,29 @@ export function describeQueueDelivery(options: ConformanceOptions): void {
       expect(deliveries[0]!.payload).toEqual(payload);
     });
 
+    test('a backoff factor that is not whole retries after its backoff, not after the lease', async (scope) => {
+      const { world } = scope;
+      const topic = 'conformance.retry-fractional';
+      const attempts: number[] = [];
+      const third = deferred<QueueMessage>();
+      // 5 ms, then 7.5 ms: the second retry's delay is not a whole number of milliseconds.
+      consume(
+        scope,
+        topic,
+        async (message) => {
+          attempts.push(message.attempt);
+          if (message.attempt < 3) throw new Error('fails on purpose');
+          third.resolve(message);
+        },
+        { leaseMs: 60_000, retryBackoff: { initialMs: 5, factor: 1.5, maxMs: 1000 } },
+      );
+      const { messageId } = await world.queue.send(topic, 'try thrice');
+      // Well inside the 60 s lease: a retry the World failed to write would wait out the lease.
+      const delivered = await within(third.promise, 10_000, 'the third attempt, after two backoffs');
+      expect(delivered).toMatchObject({ messageId, attempt: 3 });
+      expect(attempts).toEqual([1, 2, 3]);
+    });
+
     test('an expired lease hands the message to another consumer; the late settlement is ignored', async (scope) => {
       const { world } = scope;
       const topic = 'conformance.lease';

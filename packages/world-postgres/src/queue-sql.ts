@@ -70,9 +70,10 @@ export const leaseSql = (t: Tables) => `
       attempt = m.attempt + 1,
       lease_token = $3,
       lease_expires_at = (SELECT lease_now FROM clock) + $4,
-      -- exp() of at most 100 cannot overflow, and e^100 exceeds any maxMs.
+      -- As retryBackoffMs in @cairn/core: whole milliseconds. exp() of at most 100 cannot
+      -- overflow, and e^100 exceeds any maxMs.
       deliver_at = (SELECT now FROM clock) + $4
-        + LEAST($7::float8, $5::float8 * exp(LEAST(ln($6::float8) * (m.attempt - 1), 100)))::bigint
+        + floor(LEAST($7::float8, $5::float8 * exp(LEAST(ln($6::float8) * (m.attempt - 1), 100))))::bigint
     FROM candidates c
     WHERE m.message_id = c.message_id
       AND (c.group_key IS NULL OR c.message_id IN (SELECT message_id FROM claimed))

@@ -10,6 +10,7 @@ import {
   parseInput,
   type QueueConsumer,
   type QueueHandler,
+  retryBackoffMs,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -62,9 +63,6 @@ interface Consumer {
   pollTimer: NodeJS.Timeout;
   unsubscribe: () => void;
 }
-
-const backoffDelay = ({ initialMs, factor, maxMs }: Consumer['backoff'], attempt: number) =>
-  Math.floor(Math.min(maxMs, initialMs * factor ** Math.min(attempt - 1, 100)));
 
 /**
  * The queue lives in Redis (scripts lease.lua, settle.lua and queue_send in lib.lua); this
@@ -282,8 +280,9 @@ export class RedisQueue implements WorldQueue {
   }
 
   private deliver(consumer: Consumer, base: string, leased: Leased, token: string): void {
-    // The lease script gives a lapsed lease this backoff too; a failure and an extension must agree with it.
-    const backoffMs = backoffDelay(consumer.backoff, leased.attempt);
+    // The lease script gives a lapsed lease this backoff too (lease.lua computes it the same
+    // way); a failure and an extension must agree with it.
+    const backoffMs = retryBackoffMs(consumer.backoff, leased.attempt);
     deliverLeased({
       consumer,
       message: {

@@ -11,9 +11,15 @@ export interface RetryBackoff {
   maxMs: number;
 }
 
-/** How long a message waits to be due again after its delivery `attempt` failed. */
+/**
+ * How long a message waits to be due again after its delivery `attempt` failed, in whole
+ * milliseconds: stores keep times as whole milliseconds, and a factor that is not whole
+ * (1.5) gives fractions. A power too large to represent is Infinity, which `maxMs` caps; an
+ * initial 0 stays 0 rather than 0 × Infinity (NaN). The stores that expire leases by
+ * themselves (world-postgres's lease statement, world-redis's lease.lua) compute the same.
+ */
 export const retryBackoffMs = ({ initialMs, factor, maxMs }: RetryBackoff, attempt: number): number =>
-  Math.min(maxMs, initialMs * factor ** (attempt - 1));
+  initialMs === 0 ? 0 : Math.floor(Math.min(maxMs, initialMs * factor ** (attempt - 1)));
 
 /** The part of a World's consumer state that a delivery reads and updates. */
 export interface DeliveryConsumer {

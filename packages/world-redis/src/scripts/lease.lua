@@ -21,7 +21,12 @@ local function lease(id, score)
     return
   end
   local attempt = tonumber(f[5]) + 1
-  local backoff = math.floor(math.min(P.maxMs, P.initialMs * P.factor ^ math.min(attempt - 1, 100)))
+  -- Whole milliseconds, as retryBackoffMs in @cairn/core computes them; a power too large is
+  -- inf, which maxMs caps, and 0 * inf is guarded.
+  local backoff = 0
+  if P.initialMs > 0 then
+    backoff = math.floor(math.min(P.maxMs, P.initialMs * P.factor ^ (attempt - 1)))
+  end
   redis.call('HSET', mk, 'attempt', fmt(attempt), 'token', P.token, 'leaseUntil', fmt(now + P.leaseMs),
     'dueAt', fmt(score))
   redis.call('ZADD', dueKey, now + P.leaseMs + backoff, id)
