@@ -21,13 +21,16 @@ export function stepIndexWindows(entry) {
 
 const floorNames = { committedInsert: 'committed INSERT', fsyncAppend: 'fsync append' };
 
+/** The floor a system's cost per step is a multiple of: a commit on the storage it writes to. */
+export const floorKindOf = (system) => (system.storage === 'PostgreSQL' ? 'committedInsert' : 'fsyncAppend');
+
 /**
  * The floor a system's cost per step is a multiple of: the median of the floor samples
  * taken alongside its 0- and 50-step cells when both have them, else the round's floor
  * (results from before those samples were taken).
  */
 export function floorFor(results, system) {
-  const kind = system.storage === 'PostgreSQL' ? 'committedInsert' : 'fsyncAppend';
+  const kind = floorKindOf(system);
   const alongside = ['sequential-0', 'sequential-50'].map(
     (workloadId) => results.results[workloadId]?.[system.name]?.floorAlongside,
   );

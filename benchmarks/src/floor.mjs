@@ -60,6 +60,3 @@ export async function measureFloors(probe) {
   }
   return floors;
 }
-
-/** The floor a system's cost per step is a multiple of: a commit on the storage it writes to. */
-export const floorKindOf = (system) => (system.storage === 'PostgreSQL' ? 'committedInsert' : 'fsyncAppend');
