@@ -90,5 +90,36 @@ export function describeLifecycle(options: ConformanceOptions): void {
       expect(finished).toBe(true);
       await within(readEnded, 5000, 'the live read to end when the World closed');
     });
+
+    test('close waits for the handlers of a consumer whose stop() is still waiting', async (scope) => {
+      const { world } = scope;
+      const started = deferred();
+      const release = deferred();
+      scope.defer(() => release.resolve());
+      let finished = false;
+      const consumer = consume(scope, 'conformance.stopping', async () => {
+        started.resolve();
+        await release.promise;
+        finished = true;
+      });
+      await world.queue.send('conformance.stopping', 'parked');
+      await within(started.promise, 5000, 'the delivery');
+
+      // A caller that stops its consumer without awaiting the stop, then closes the World:
+      // the handler is still in flight, so close() must still wait for it.
+      const stopping = consumer.stop();
+      let closed = false;
+      const closing = world.close().then(() => {
+        closed = true;
+      });
+      // Closing a World does I/O of its own (files, sockets) that can outlast a few turns, so
+      // this window is a time: close() must not resolve while the handler is still parked.
+      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 300))]);
+      expect(closed, 'close() must wait for the handler of a consumer still stopping').toBe(false);
+      release.resolve();
+      await within(closing, 5000, 'close() after the handler settled');
+      expect(finished).toBe(true);
+      await within(stopping, 5000, 'the consumer stop()');
+    });
   });
 }

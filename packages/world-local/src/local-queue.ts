@@ -54,6 +54,8 @@ const groupId = (message: StoredMessage) =>
  */
 export class LocalQueue implements WorldQueue {
   private readonly consumers = new Map<string, Consumer[]>();
+  /** Consumers whose stop() is waiting for their handlers. */
+  private readonly stopping = new Set<Consumer>();
   private readonly ready = new Map<string, Deque<string>>();
   private readonly parked = new Map<string, Deque<string>>();
   /** Messages that were delivered before and are waiting to be delivered again. */
@@ -177,14 +179,18 @@ export class LocalQueue implements WorldQueue {
           topic,
           (this.consumers.get(topic) ?? []).filter((other) => other !== consumer),
         );
+        // Kept among the stopping until its handlers settle: a close() that begins while
+        // this stop() is still waiting (its caller did not await it) waits for them too.
+        this.stopping.add(consumer);
         while (consumer.running.size > 0) await Promise.allSettled([...consumer.running]);
+        this.stopping.delete(consumer);
       },
     };
   }
 
   /** Stops every consumer (waiting for their handlers) and every timer. */
   async close(): Promise<void> {
-    const all = [...this.consumers.values()].flat();
+    const all = [...this.consumers.values()].flat().concat([...this.stopping]);
     for (const consumer of all) consumer.stopped = true;
     this.consumers.clear();
     while (all.some((consumer) => consumer.running.size > 0)) {

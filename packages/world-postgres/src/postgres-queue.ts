@@ -132,11 +132,13 @@ export class PostgresQueue implements WorldQueue {
     consumer.unsubscribe();
     clearInterval(consumer.pollTimer);
     consumer.dueTimer?.cancel();
-    this.consumers.delete(consumer);
     while (consumer.pumping || consumer.running.size > 0) {
       await consumer.pumping;
       await Promise.allSettled([...consumer.running]);
     }
+    // Listed until its handlers have settled: a close() that begins while this stop() is
+    // still waiting (its caller did not await it) must wait for those handlers too.
+    this.consumers.delete(consumer);
   }
 
   /** Stops every consumer, waiting for their handlers and settlements. */

@@ -155,11 +155,13 @@ export class RedisQueue implements WorldQueue {
     consumer.unsubscribe();
     clearInterval(consumer.pollTimer);
     clearTimeout(consumer.dueTimer);
-    this.consumers.delete(consumer);
     while (consumer.pumping || consumer.running.size > 0) {
       await consumer.pumping;
       await Promise.allSettled([...consumer.running]);
     }
+    // Listed until its handlers have settled: a close() that begins while this stop() is
+    // still waiting (its caller did not await it) must wait for those handlers too.
+    this.consumers.delete(consumer);
   }
 
   async close(): Promise<void> {
