@@ -29,12 +29,18 @@ interface ClaimReply {
 export class HookTokens {
   constructor(private readonly store: Store) {}
 
-  async claim(token: string, runId: string): Promise<TokenClaim> {
+  /** `revoked`: the nonce of this run's claim that its last append was refused with (CLAIM_REVOKED). */
+  async claim(token: string, runId: string, revoked?: string): Promise<TokenClaim> {
     const { keys } = this.store;
     const key = keys.tokenKey(token);
     for (let attempt = 1; ; attempt += 1) {
       const nonce = randomUUID();
-      const reply = await this.store.script<ClaimReply>('token-claim', key, { key, runId, nonce });
+      const reply = await this.store.script<ClaimReply>('token-claim', key, {
+        key,
+        runId,
+        nonce,
+        ...(revoked === undefined ? {} : { revoked }),
+      });
       if (reply.nonce !== undefined) return { n: reply.nonce };
       const holder = reply.held!;
       const check = await this.checkHolder(holder.r, token, holder.n);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AppendInput,
   type CreateEventParams,
@@ -28,6 +29,7 @@ import { eventKey } from './keys.js';
 import { newMessageId } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import { crossSlotProbe, type OutboxRelay } from './outbox-relay.js';
+import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
 
 export interface EventLogSettings {
@@ -88,6 +90,10 @@ export class RedisEventLog implements WorldEvents {
       partition: keys.messagePartition(topic, options, here),
     }));
     const argument = {
+      // One id per append, the same on every attempt: a repeat of an attempt that
+      // committed answers with what it wrote instead of writing it again.
+      id: randomUUID(),
+      window: repeatWindowMs,
       base,
       runId,
       runIdJ: JSON.stringify(runId),
@@ -119,12 +125,21 @@ export class RedisEventLog implements WorldEvents {
     const claimed = requests.flatMap((request) =>
       request.eventType === 'hook_created' ? [request.eventData.token] : [],
     );
+    let revoked: { token: string; nonce: string } | undefined;
     for (let attempt = 1; ; attempt += 1) {
       // Hook tokens are claimed in their own partitions first (hook-tokens.ts).
-      for (const token of claimed) argument.tokens[token] = await this.tokens.claim(token, runId);
+      for (const token of claimed) {
+        const refused = revoked?.token === token ? revoked.nonce : undefined;
+        argument.tokens[token] = await this.tokens.claim(token, runId, refused);
+      }
       if (claimed.length > 0) crossSlotProbe.between?.('token-claim');
       const reply = await this.store.script<AppendReply>('append', `${base}:r:${runId}`, argument);
-      if (reply.failure?.code === 'CLAIM_REVOKED' && attempt < 10) continue;
+      if (reply.failure?.code === 'CLAIM_REVOKED' && attempt < 10) {
+        const token = reply.failure.token as string;
+        const claim = argument.tokens[token];
+        revoked = claim !== undefined && 'n' in claim ? { token, nonce: claim.n } : undefined;
+        continue;
+      }
       if (reply.failure) throw failureToError(runId, reply.failure);
       for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
       // Relayed before the append resolves, so a send that follows sees the messages (and

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   InvalidInputError,
   idSchema,
@@ -16,6 +17,7 @@ import { z } from 'zod';
 import { failureToError, type ScriptFailure } from './codec.js';
 import { streamKey } from './keys.js';
 import type { Notifications } from './notifications.js';
+import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
 
 const pageSize = 100;
@@ -78,7 +80,16 @@ export class RedisStreams implements WorldStreams {
     const reply = await this.store.script<{ index: number | null; failure?: ScriptFailure }>(
       'stream-write',
       `${base}:x:${runId}`,
-      { base, channel: this.store.keys.channel, runId, name: nameKey(name), ...fields },
+      // The id keeps a write repeated by the client (see repeat_find in scripts/lib.lua) to one chunk.
+      {
+        id: randomUUID(),
+        window: repeatWindowMs,
+        base,
+        channel: this.store.keys.channel,
+        runId,
+        name: nameKey(name),
+        ...fields,
+      },
     );
     if (reply.failure) throw failureToError(runId, reply.failure, name);
     return reply;

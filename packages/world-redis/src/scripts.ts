@@ -25,6 +25,14 @@ const names: ScriptName[] = [
   'stream-write',
 ];
 
+/**
+ * How long a write's id keeps a repeat of it from writing again (see repeat_find in
+ * scripts/lib.lua). ioredis gives up on a command it holds to send again after
+ * `maxRetriesPerRequest` reconnect attempts, each bounded by its connect timeout: minutes
+ * at most, well inside this.
+ */
+export const repeatWindowMs = 10 * 60 * 1000;
+
 interface Script {
   body: string;
   sha: string;

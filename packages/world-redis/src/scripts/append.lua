@@ -13,16 +13,56 @@
 -- order, against a draft held in Lua tables; only when every request passed is anything
 -- written, so a refused append writes nothing.
 --
--- ARGV[1]: JSON { base, runId, runIdJ, channel, creates, last?, asOf?, createdAt?,
+-- ARGV[1]: JSON { id?, window, base, runId, runIdJ, channel, creates, last?, asOf?, createdAt?,
 --   maxAhead, retention, requests = [{ t, c?, cj?, tok?, raw, d = { field = JSON } }],
 --   tokens = { [token] = { n = nonce } | { r = runId, h = hookId } },
 --   messages = [{ id, topic, payload, group?, idem?, delay, here }] }
 local P = cjson.decode(ARGV[1])
 
+-- The reply to a repeat of an append that committed (see repeat_find in lib.lua): its
+-- events read back, with the run and each entity as they are now, which is as they were
+-- right after it unless a later append changed them. Outbox entries still waiting are
+-- handed back to be relayed (a relay is idempotent); released tokens are left to takeover.
+local function repeated(outcome)
+  local first, enqueued_at = string.match(outcome, '^(%d+)|(%d+)$')
+  first, enqueued_at = tonumber(first), tonumber(enqueued_at)
+  local base, runId = P.base, P.runId
+  local flat = redis.call('HGETALL', base .. ':r:' .. runId)
+  local run = {}
+  for i = 1, #flat, 2 do run[flat[i]] = flat[i + 1] end
+  local run_text = cjson.encode(run)
+  local hashes = { step = 's', hook = 'h', wait = 'w' }
+  local results = {}
+  for index, req in ipairs(P.requests) do
+    local seq = first + index - 1
+    local entry = redis.call('HGET', base .. ':e:' .. runId, fmt(seq))
+    local at = tonumber(string.sub(entry, 1, string.find(entry, '|', 1, true) - 1))
+    local result = { seq = seq, at = at, run = run_text }
+    local kind = string.match(req.t, '^(%a+)_')
+    if hashes[kind] then
+      result.kind = kind
+      result.entity = redis.call('HGET', base .. ':' .. hashes[kind] .. ':' .. runId, req.c)
+    end
+    results[index] = result
+  end
+  local outbox = {}
+  for _, m in ipairs(P.messages) do
+    if not m.here then
+      m.enqueuedAt = enqueued_at
+      m.relayed = true
+      local entry = cjson.encode(m)
+      if redis.call('ZSCORE', base .. ':outbox', entry) then table.insert(outbox, entry) end
+    end
+  end
+  return cjson.encode({ results = results, freed = {}, outbox = outbox })
+end
+
 local function main()
   local base, runId = P.base, P.runId
   local runKey = base .. ':r:' .. runId
   local now_ms, now_us = clock()
+  local earlier = repeat_find(base, runId, P.id)
+  if earlier then return repeated(earlier) end
   local run = nil
   if redis.call('EXISTS', runKey) == 1 then
     local flat = redis.call('HGETALL', runKey)
@@ -275,6 +315,7 @@ local function main()
   for index, req in ipairs(P.requests) do
     redis.call('HSET', eventsKey, fmt(first + index), fmt(results[index].at) .. '|' .. req.raw)
   end
+  repeat_record(base, runId, P.id, fmt(first + 1) .. '|' .. fmt(now_ms), now_ms, P.window)
   if P.creates then
     -- Creation order across partitions: server microseconds, made strictly increasing per partition.
     local clockKey = base .. ':clock'

@@ -59,9 +59,14 @@ end
 local function queue_send(base, channel, m, now, retention)
   local tb = base .. ':q:' .. m.topic
   local mk = base .. ':m:' .. m.id
+  if redis.call('EXISTS', mk) == 1 then
+    -- This very send ran before (a relay repeated, or a command sent again after its reply
+    -- was lost: ids are minted per send): it was not a duplicate of another message then.
+    return m.id, m.relayed == true
+  end
   if m.relayed then
     -- A relay may run twice (a crash after the insert, before the outbox entry was removed).
-    if redis.call('EXISTS', mk) == 1 or redis.call('EXISTS', base .. ':seen:' .. m.id) == 1 then
+    if redis.call('EXISTS', base .. ':seen:' .. m.id) == 1 then
       return m.id, true
     end
     redis.call('SET', base .. ':seen:' .. m.id, '1', 'PX', math.max(retention, 3600000))
@@ -99,4 +104,28 @@ local function queue_send(base, channel, m, now, retention)
   end
   redis.call('PUBLISH', channel, 'q:' .. m.topic .. ' ' .. base)
   return m.id, false
+end
+
+-- Writes a client may send twice. ioredis sends a command again once it has reconnected
+-- when the connection dropped before the reply came, and by then the script may have run.
+-- A write that is not harmless to repeat carries an id, and what it did is kept under that
+-- id in its run's partition for `window` ms (longer than a client keeps a command to send
+-- again); a repeat finds it, writes nothing and answers as the first run did.
+local function repeat_find(base, runId, id)
+  if id == nil then return nil end
+  return redis.call('HGET', base .. ':rp:' .. runId, id) or nil
+end
+
+local function repeat_record(base, runId, id, outcome, now, window)
+  if id == nil then return end
+  local outcomes, times = base .. ':rp:' .. runId, base .. ':rpt:' .. runId
+  local old = redis.call('ZRANGEBYSCORE', times, '-inf', now - window, 'LIMIT', 0, 100)
+  if #old > 0 then
+    redis.call('HDEL', outcomes, unpack(old))
+    redis.call('ZREM', times, unpack(old))
+  end
+  redis.call('HSET', outcomes, id, outcome)
+  redis.call('ZADD', times, now, id)
+  redis.call('PEXPIRE', outcomes, window)
+  redis.call('PEXPIRE', times, window)
 end

@@ -1,6 +1,6 @@
 -- Appends one chunk to a run's stream (or closes it), atomically with the run check, the
 -- closed check and the idempotency key, so concurrent writers get dense, distinct indexes.
--- ARGV[1]: JSON { base, channel, runId, name, chunk?, idem?, close? }
+-- ARGV[1]: JSON { id, window, base, channel, runId, name, chunk?, idem?, close? }
 local P = cjson.decode(ARGV[1])
 local function main()
   local base, runId, name = P.base, P.runId, P.name
@@ -13,6 +13,10 @@ local function main()
   if P.idem then
     local prior = redis.call('HGET', idemKey, P.idem)
     if prior then return cjson.encode({ index = tonumber(prior) }) end
+  elseif not P.close then
+    -- Without a key of the caller's, a chunk is still added once when its write is repeated.
+    local earlier = repeat_find(base, runId, P.id)
+    if earlier then return cjson.encode({ index = tonumber(earlier) }) end
   end
   if P.close then
     if meta and meta.closed == '1' then return cjson.encode({ index = cjson.null }) end
@@ -29,7 +33,11 @@ local function main()
     meta.closed = '1'
   else
     index = redis.call('RPUSH', base .. ':xc:' .. runId .. ':' .. name, fmt(now) .. '|' .. P.chunk) - 1
-    if P.idem then redis.call('HSET', idemKey, P.idem, fmt(index)) end
+    if P.idem then
+      redis.call('HSET', idemKey, P.idem, fmt(index))
+    else
+      repeat_record(base, runId, P.id, fmt(index), now, P.window)
+    end
   end
   redis.call('HSET', metaKey, name, cjson.encode(meta))
   redis.call('PUBLISH', P.channel, 's:' .. runId)
