@@ -90,6 +90,8 @@ export interface RecordedCall {
   acknowledged: number;
   /** How many of its messages were asked to be queued claimed (`EnqueueRequest.claim`). */
   claimed: number;
+  /** Set once the World answered with the append committed; a refused attempt stays false. */
+  committed: boolean;
 }
 
 export interface RecordingWorld extends World {
@@ -146,10 +148,12 @@ export function recordingWorld(inner: World): RecordingWorld {
           stamped: params?.createdAt !== undefined,
           acknowledged: params?.acknowledge?.length ?? 0,
           claimed: params?.enqueue?.filter((message) => message.claim !== undefined).length ?? 0,
+          committed: false,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
         const result = await inner.events.create(runId, request, params);
+        call.committed = true;
         recordEnqueued(params);
         return result;
       },
@@ -162,10 +166,12 @@ export function recordingWorld(inner: World): RecordingWorld {
           stamped: params?.createdAt !== undefined,
           acknowledged: params?.acknowledge?.length ?? 0,
           claimed: params?.enqueue?.filter((message) => message.claim !== undefined).length ?? 0,
+          committed: false,
         };
         await recording.beforeAppend?.(call, inner);
         recording.calls.push(call);
         const results = await inner.events.createBatch(runId, requests, params);
+        call.committed = true;
         recordEnqueued(params);
         return results;
       },
