@@ -7,12 +7,14 @@ import { UnauthorizedError } from './errors/unauthorized-error.js';
 export type Role = 'worker' | 'read';
 
 export interface TokenGrant {
-  /** A secret of at least 24 printable characters; send it as `Authorization: Bearer <token>`. */
+  /** A secret of 24 to 1024 printable characters; send it as `Authorization: Bearer <token>`. */
   token: string;
   role: Role;
 }
 
 const minimumTokenLength = 24;
+/** The longest token `authenticate` reads from a header; a longer one could never be presented. */
+const maximumTokenLength = 1024;
 
 /**
  * The accepted tokens, kept only as SHA-256 digests. Every check hashes the presented
@@ -29,18 +31,20 @@ export class TokenTable {
   /** Swaps the whole set at once: how tokens rotate without a restart. */
   replace(grants: readonly TokenGrant[]): void {
     if (!Array.isArray(grants) || grants.length === 0) {
-      throw new InvalidInputError({ field: 'tokens', value: grants, reason: 'must be a non-empty array of grants' });
+      // Never the value itself: a grant passed without its array around it would print its token.
+      const shown = Array.isArray(grants) ? '[]' : grants === null ? 'null' : typeof grants;
+      throw new InvalidInputError({ field: 'tokens', value: shown, reason: 'must be a non-empty array of grants' });
     }
     this.grants = grants.map((grant, index) => {
       const field = `tokens[${index}]`;
       if (typeof grant?.token !== 'string' || !/^[\x21-\x7e]+$/.test(grant.token)) {
         throw new InvalidInputError({ field: `${field}.token`, value: '(hidden)', reason: 'must be printable ASCII' });
       }
-      if (grant.token.length < minimumTokenLength) {
+      if (grant.token.length < minimumTokenLength || grant.token.length > maximumTokenLength) {
         throw new InvalidInputError({
           field: `${field}.token`,
           value: `${grant.token.length} characters`,
-          reason: `must be at least ${minimumTokenLength} characters`,
+          reason: `must be ${minimumTokenLength} to ${maximumTokenLength} characters`,
         });
       }
       if (grant.role !== 'worker' && grant.role !== 'read') {
@@ -56,7 +60,7 @@ export class TokenTable {
 
   /** The role of the bearer token in an `Authorization` header. Throws `UnauthorizedError`. */
   authenticate(header: string | undefined): Role {
-    const match = /^Bearer ([\x21-\x7e]{1,1024})$/.exec(header ?? '');
+    const match = bearerPattern.exec(header ?? '');
     if (!match) throw new UnauthorizedError('A bearer token is required (Authorization: Bearer <token>)');
     const presented = digest(match[1]!);
     let role: Role | undefined;
@@ -67,6 +71,8 @@ export class TokenTable {
     return role;
   }
 }
+
+const bearerPattern = new RegExp(`^Bearer ([\\x21-\\x7e]{1,${maximumTokenLength}})$`);
 
 /** Throws `ForbiddenError` unless `role` may call a route that needs `required`. */
 export function authorize(route: string, required: Role, role: Role): void {

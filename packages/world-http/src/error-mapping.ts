@@ -115,10 +115,25 @@ function lookup(fields: Fields): Record<string, string> {
   return (fields.lookup ?? {}) as Record<string, string>;
 }
 
-/** The error a response body describes, as the class the server threw, carrying the server's message. */
-export function errorFromWire(status: number, body: unknown): CairnError {
+/** Statuses a proxy or load balancer in front of the server answers while the server is down or restarting. */
+const gatewayStatuses = new Set([502, 503, 504]);
+
+/**
+ * The error a response body describes, as the class the server threw, carrying the server's
+ * message. An answer without a typed body did not come from the server: a 502, 503 or 504 is
+ * then a proxy in front of it reporting it unreachable, which `origin` names, and is as
+ * retryable as failing to reach the server at all.
+ */
+export function errorFromWire(
+  status: number,
+  body: unknown,
+  origin: { world: string; location: string } = { world: 'http', location: 'the server' },
+): CairnError {
   const fields = (body as { error?: Fields } | null)?.error;
   if (typeof fields !== 'object' || fields === null || typeof fields.code !== 'string') {
+    if (gatewayStatuses.has(status)) {
+      return new WorldUnavailableError({ ...origin, reason: `a proxy answered ${status} without a typed error` });
+    }
     return new ProtocolError({
       code: 'INTERNAL_ERROR',
       message: `The server answered ${status} without a typed error`,

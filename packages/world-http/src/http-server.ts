@@ -4,6 +4,7 @@ import { type Client, createClient } from '@cairn/core';
 import { type Logger, resolveLogger, type World, WorldUnavailableError } from '@cairn/core/world';
 import { authorize, type TokenGrant, TokenTable } from './auth.js';
 import { errorToWire } from './error-mapping.js';
+import { ClientGoneError } from './errors/client-gone-error.js';
 import { ProtocolError } from './errors/protocol-error.js';
 import { QueueSessions } from './queue-sessions.js';
 import { bodyWasRead, parseJsonBody, readBody } from './request-body.js';
@@ -89,13 +90,9 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     }
     if (path.startsWith(webhookPathPrefix)) {
       if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
-      const body = await readBody(request, maxPayloadBytes, bodyTimeoutMs);
-      webhookClient ??= createClient({ world, runLease: options.runLease ?? true });
-      await handleWebhook(webhookClient, path.slice(webhookPathPrefix.length), {
-        method: request.method,
-        headers: request.headers,
-        body,
-      });
+      const client = () => (webhookClient ??= createClient({ world, runLease: options.runLease ?? true }));
+      const limits = { maxPayloadBytes, bodyTimeoutMs };
+      await handleWebhook(world, client, path.slice(webhookPathPrefix.length), request, limits);
       return sendJson(response, 202, { accepted: true });
     }
     const role = tokens.authenticate(request.headers.authorization);
@@ -146,6 +143,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       return controller.signal;
     };
     serve(request, response, signal).catch((error: unknown) => {
+      if (ClientGoneError.is(error)) return void response.destroy();
       const { status, body } = errorToWire(error);
       if (status >= 500 && body.code === 'INTERNAL_ERROR') {
         const path = pathOf(request.url);

@@ -51,6 +51,7 @@ export class HttpStreams implements WorldStreams {
     try {
       for (;;) {
         try {
+          if (next !== undefined && next < 0) next = await this.tailIndex(runId, name, next, stopAll);
           const body = { runId, name, ...(next === undefined ? {} : { fromIndex: next }) };
           for await (const line of this.transport.lines('streams.read', body, stopAll)) {
             delay = 0;
@@ -72,5 +73,16 @@ export class HttpStreams implements WorldStreams {
     } finally {
       stop.abort();
     }
+  }
+
+  /**
+   * A negative `fromIndex` as the index it stands for now. It counts back from the tail when
+   * the read starts; sent as it is, a reconnect would count back from a later tail and skip
+   * what was written in between.
+   */
+  private async tailIndex(runId: string, name: string, fromIndex: number, signal: AbortSignal): Promise<number> {
+    const streams = await this.transport.call<StreamInfo[]>('streams.list', { runId }, { signal });
+    const chunkCount = streams.find((stream) => stream.name === name)?.chunkCount ?? 0;
+    return Math.max(0, chunkCount + fromIndex);
   }
 }

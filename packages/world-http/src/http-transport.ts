@@ -96,7 +96,7 @@ export class HttpTransport {
     } catch {
       parsed = undefined;
     }
-    if (answer.status >= 400) throw errorFromWire(answer.status, parsed);
+    if (answer.status >= 400) throw errorFromWire(answer.status, parsed, this.origin());
     return (parsed as { result: Result }).result;
   }
 
@@ -111,7 +111,7 @@ export class HttpTransport {
       } catch {
         parsed = undefined;
       }
-      throw errorFromWire(response.statusCode, parsed);
+      throw errorFromWire(response.statusCode, parsed, this.origin());
     }
     const decoder = new TextDecoder();
     let buffered = '';
@@ -155,6 +155,11 @@ export class HttpTransport {
     } catch (error) {
       throw this.failure(error, options.signal);
     }
+  }
+
+  /** Who answered, for an error that did not come from the server itself. */
+  private origin(): { world: string; location: string } {
+    return { world: this.worldName, location: this.location };
   }
 
   /** A transport failure as a contract error: closed, or unavailable (retryable). Aborts pass through. */

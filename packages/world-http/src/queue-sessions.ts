@@ -29,7 +29,12 @@ class QueueSession {
   private readonly consumer: QueueConsumer;
   private readonly ready: Delivery[] = [];
   private readonly handedOut = new Map<string, Delivery>();
-  private wakePoll: (() => void) | undefined;
+  /**
+   * The polls parked waiting for a delivery, oldest first. A client polls one at a time, but
+   * the server may still hold a poll whose connection the client gave up on when its next
+   * one arrives: each keeps its own wake-up, so neither can lose the other's.
+   */
+  private readonly parked = new Set<() => void>();
   private idleTimer: NodeJS.Timeout | undefined;
   private polling = 0;
   stopped = false;
@@ -58,7 +63,7 @@ class QueueSession {
         };
         if (this.stopped) return delivery.settle({ ok: false, reason: 'the remote consumer stopped' });
         this.ready.push(delivery);
-        this.wakePoll?.();
+        this.wakeNewestPoll();
       });
     this.consumer = world.queue.consume(topic, handler, options);
     this.touch();
@@ -74,12 +79,12 @@ class QueueSession {
           const done = () => {
             clearTimeout(timer);
             signal.removeEventListener('abort', done);
-            this.wakePoll = undefined;
+            this.parked.delete(done);
             resolve();
           };
           const timer = setTimeout(done, waitMs);
           signal.addEventListener('abort', done, { once: true });
-          this.wakePoll = done;
+          this.parked.add(done);
         });
       }
       if (signal.aborted) return [];
@@ -117,11 +122,18 @@ class QueueSession {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.idleTimer);
-    this.wakePoll?.();
+    for (const wake of [...this.parked]) wake();
     this.onEnd(this);
     for (const delivery of [...this.ready.splice(0), ...this.handedOut.values()])
       delivery.settle({ ok: false, reason });
     await this.consumer.stop();
+  }
+
+  /** The newest poll is the one most likely to have a client still reading its answer. */
+  private wakeNewestPoll(): void {
+    let newest: (() => void) | undefined;
+    for (const wake of this.parked) newest = wake;
+    newest?.();
   }
 
   private armLease(delivery: Delivery, ms: number): void {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { InvalidInputError } from '@cairn/core/world';
+import { ClientGoneError } from './errors/client-gone-error.js';
 import { PayloadTooLargeError } from './errors/payload-too-large-error.js';
 import { ProtocolError } from './errors/protocol-error.js';
 
@@ -63,8 +64,9 @@ function readArriving(request: IncomingMessage, maxBytes: number, timeoutMs: num
       } else chunks.push(chunk);
     };
     const onEnd = () => finish(undefined);
-    const onError = (error: Error) => finish(error);
-    const onAborted = () => finish(new Error('the client went away mid-body'));
+    // The request stream fails only when its connection does.
+    const onError = (error: Error) => finish(new ClientGoneError({ cause: error }));
+    const onAborted = () => finish(new ClientGoneError());
     const timer = setTimeout(
       () =>
         finish(
@@ -82,13 +84,60 @@ function readArriving(request: IncomingMessage, maxBytes: number, timeoutMs: num
   });
 }
 
+/**
+ * The deepest nesting of arrays and objects a body may have. The World validates a value by
+ * walking it recursively, so a body nested some thousands deep (a few kilobytes of brackets)
+ * would exhaust the stack there and fail as a server fault; real data is nowhere near this.
+ */
+export const maxBodyDepth = 512;
+
 /** The body as JSON, or an `InvalidInputError` naming `body`. */
 export function parseJsonBody(body: Buffer): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(strictUtf8.decode(body));
+    value = JSON.parse(strictUtf8.decode(body));
   } catch {
     throw new InvalidInputError({ field: 'body', value: `${body.length} bytes`, reason: 'is not valid UTF-8 JSON' });
   }
+  // Nesting deeper than the limit needs more opening brackets than that: short bodies are never counted.
+  if (body.length > maxBodyDepth && nestingDepth(body) > maxBodyDepth) {
+    throw new InvalidInputError({
+      field: 'body',
+      value: `${body.length} bytes`,
+      reason: `nests arrays and objects deeper than ${maxBodyDepth} levels`,
+    });
+  }
+  return value;
+}
+
+const quote = 0x22;
+const backslash = 0x5c;
+const openBracket = 0x5b;
+const openBrace = 0x7b;
+const closeBracket = 0x5d;
+const closeBrace = 0x7d;
+
+/**
+ * The deepest bracket nesting of a body already known to be valid JSON, counted on its bytes
+ * without recursion. Brackets inside strings do not count; no byte of a multi-byte UTF-8
+ * character can be mistaken for a quote, a backslash or a bracket.
+ */
+function nestingDepth(body: Buffer): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < body.length; index++) {
+    const byte = body[index]!;
+    if (inString) {
+      if (byte === backslash) index++;
+      else if (byte === quote) inString = false;
+    } else if (byte === quote) inString = true;
+    else if (byte === openBracket || byte === openBrace) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (byte === closeBracket || byte === closeBrace) depth--;
+  }
+  return deepest;
 }
 
 // Invalid UTF-8 is refused rather than silently replaced, which would change the data.

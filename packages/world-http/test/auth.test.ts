@@ -74,6 +74,10 @@ describe('world-http: tokens and roles', () => {
       /tokens\[0\]\.role/,
     );
     expect(() => served.server.setTokens([])).toThrow(InvalidInputError);
+    // A grant passed without its array: the error names the field without printing the token.
+    const unwrapped = () => served.server.setTokens({ token: tokens.worker, role: 'worker' } as never);
+    expect(unwrapped).toThrow(InvalidInputError);
+    expect(unwrapped).not.toThrow(tokens.worker);
   });
 });
 
@@ -174,5 +178,37 @@ describe('world-http: the header deadline', () => {
     expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(1);
     expect(socket.destroyed).toBe(false);
     socket.destroy();
+  });
+});
+
+describe('world-http: long tokens', () => {
+  it('a token the server accepts in its configuration also authenticates', async () => {
+    const long = `long-${'x'.repeat(1100)}`;
+    try {
+      let configured = true;
+      try {
+        served.server.setTokens([
+          { token: long, role: 'worker' },
+          { token: tokens.worker, role: 'worker' },
+          { token: tokens.read, role: 'read' },
+        ]);
+      } catch (error) {
+        configured = false;
+        // Refused up front is as good as working: what must not happen is a token that never works.
+        expect(InvalidInputError.is(error)).toBe(true);
+        expect((error as InvalidInputError).field).toBe('tokens[0].token');
+        expect(JSON.stringify((error as InvalidInputError).toJSON())).not.toContain(long);
+      }
+      if (configured) {
+        const client = await createHttpWorld({ url: served.url, token: long });
+        await client.runs.list();
+        await client.close();
+      }
+    } finally {
+      served.server.setTokens([
+        { token: tokens.worker, role: 'worker' },
+        { token: tokens.read, role: 'read' },
+      ]);
+    }
   });
 });

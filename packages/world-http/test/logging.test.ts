@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { InvalidInputError, type LogDetails, type World } from '@cairn/core/world';
 import { describe, expect, it } from 'vitest';
 import { createHttpWorld, createWorldServer } from '../src/index.js';
@@ -70,5 +72,48 @@ describe('world-http: the server logger', () => {
     expect(InvalidInputError.is(thrown)).toBe(true);
     expect(thrown).toMatchObject({ field: 'options.logger.warn', value: 'loud' });
     await backing.close();
+  });
+});
+
+describe('world-http: a client that goes away', () => {
+  it('is not reported as a server fault when it hangs up in the middle of its body', async () => {
+    const lines: string[] = [];
+    const record = (message: string) => void lines.push(message);
+    const backing = await localWorld();
+    const worldServer = createWorldServer({
+      world: backing,
+      tokens: [{ token: tokens.worker, role: 'worker' }],
+      logger: { debug: record, info: record, warn: record, error: record },
+    });
+    // Mounted in a server of the test's own, which sees when the server is done with each response.
+    const responsesClosed: Promise<void>[] = [];
+    const server = createServer((request, response) => {
+      responsesClosed.push(new Promise((resolve) => response.on('close', () => resolve())));
+      worldServer.handler(request, response);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      const arrived = new Promise<void>((resolve) => server.once('request', () => resolve()));
+      socket.write(
+        `POST /v1/events.create HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.worker}\r\n` +
+          'content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"runId":',
+      );
+      await arrived;
+      socket.destroy();
+      await Promise.all(responsesClosed);
+      // The request's failure is handled in the turns after its response closed.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(lines).toEqual([]);
+      expect((await backing.runs.list()).data).toEqual([]);
+    } finally {
+      await worldServer.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await backing.close();
+    }
   });
 });

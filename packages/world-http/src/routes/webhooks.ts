@@ -1,5 +1,8 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type Client, HookNotFoundError, type WebhookRequest, webhookTokenPrefix } from '@cairn/core';
+import type { World } from '@cairn/core/world';
+import { PayloadTooLargeError } from '../errors/payload-too-large-error.js';
+import { readBody } from '../request-body.js';
 
 /** Webhooks live under this path; the rest of the path is the hook's token. */
 export const webhookPathPrefix = '/v1/webhooks/';
@@ -8,30 +11,53 @@ export const webhookPathPrefix = '/v1/webhooks/';
 const webhookTokenPattern = new RegExp(`^${webhookTokenPrefix}[A-Za-z0-9_-]{43}$`);
 
 /**
- * Resumes the webhook holding `token` with the request, and answers once the delivery is
+ * Resumes the webhook holding `token` with the request, and returns once the delivery is
  * durable. Only tokens minted by `createWebhook` are reachable here: a hook with a token a
  * person chose (`approve:order-42`) could be guessed, so without a bearer token it cannot be
  * resumed. An unknown or disposed token is a 404 that says nothing about why.
  */
 export async function handleWebhook(
-  client: Client,
+  world: World,
+  client: () => Client,
   token: string,
-  request: { method: string; headers: IncomingHttpHeaders; body: Buffer },
+  request: IncomingMessage,
+  limits: { maxPayloadBytes: number; bodyTimeoutMs: number },
 ): Promise<void> {
   if (!webhookTokenPattern.test(token)) throw new HookNotFoundError({ token: '(not a webhook token)' });
-  const payload: WebhookRequest = {
-    method: request.method,
-    headers: flatten(request.headers),
-    ...bodyOf(request.body),
-  };
+  // The route takes no bearer token, so anyone may send to it: the hook is looked up before
+  // the body is read, or any sender could make the server buffer the largest payload there is.
   try {
-    // No waiting for the hook to appear: its url exists only once the hook does.
-    await client.resumeHook(token, payload, { timeoutMs: 0 });
+    await world.hooks.getByToken(token);
   } catch (error) {
-    // The token itself stays out of the answer, in case it ends up in someone's log.
-    if (HookNotFoundError.is(error)) throw new HookNotFoundError({ token: '(hidden)' });
-    throw error;
+    throw hidden(error);
   }
+  const body = await readBody(request, limits.maxPayloadBytes, limits.bodyTimeoutMs);
+  const payload: WebhookRequest = {
+    method: request.method ?? 'POST',
+    headers: flatten(request.headers),
+    ...bodyOf(body),
+  };
+  // A body within the limit may not fit the World's payload limit once recorded (one that is
+  // not UTF-8 grows by a third as base64, and the headers go with it): that is too large,
+  // not bad input the sender could have fixed.
+  if (Buffer.byteLength(JSON.stringify(payload)) + eventEnvelopeBytes > limits.maxPayloadBytes) {
+    throw new PayloadTooLargeError({ limitBytes: limits.maxPayloadBytes });
+  }
+  try {
+    // No waiting for the hook to appear: its url exists only once the hook does. It may go
+    // between the lookup and now, which is a 404 too.
+    await client().resumeHook(token, payload, { timeoutMs: 0 });
+  } catch (error) {
+    throw hidden(error);
+  }
+}
+
+/** Room for what the recorded event holds besides the request: its type, the hook's id, the field names. */
+const eventEnvelopeBytes = 1024;
+
+/** The token itself stays out of the answer, in case it ends up in someone's log. */
+function hidden(error: unknown): unknown {
+  return HookNotFoundError.is(error) ? new HookNotFoundError({ token: '(hidden)' }) : error;
 }
 
 function flatten(headers: IncomingHttpHeaders): Record<string, string> {
