@@ -1,4 +1,4 @@
-import { InvalidInputError, type World } from '@cairn/core/world';
+import { InvalidInputError, limits, type World } from '@cairn/core/world';
 import { expect } from 'vitest';
 import {
   type ConformanceOptions,
@@ -222,6 +222,40 @@ export function describeBadInput(options: ConformanceOptions): void {
       };
       expect((await expectError(iterate({ fromIndex: 1.5 }), InvalidInputError)).field).toBe('options.fromIndex');
       expect(await world.streams.list(runId)).toEqual([]);
+    });
+
+    test('a payload nested deeper than limits.maxPayloadDepth is InvalidInputError; one at the limit is kept', async ({
+      world,
+    }) => {
+      const nested = (depth: number): unknown => {
+        let value: unknown = 'bottom';
+        for (let level = 0; level < depth; level++) value = level % 2 === 0 ? [value] : { inner: value };
+        return value;
+      };
+      const { runId } = await startedRun(world);
+      const before = await snapshotRun(world, runId);
+      // Thousands deep: a validator that recursed would run out of stack here.
+      const tooDeep = nested(20_000);
+      const append = await expectError(
+        world.events.create(runId, stepCreated('deep', 'deep', tooDeep)),
+        InvalidInputError,
+      );
+      expect(append.field).toBe('request.eventData.input');
+      expect(append.reason).toContain(String(limits.maxPayloadDepth));
+      const justOver = await expectError(
+        world.events.create(runId, stepCreated('deep', 'deep', nested(limits.maxPayloadDepth + 1))),
+        InvalidInputError,
+      );
+      expect(justOver.field).toBe('request.eventData.input');
+      expect((await expectError(world.queue.send('conformance.deep', tooDeep as never), InvalidInputError)).field).toBe(
+        'payload',
+      );
+      expect(await snapshotRun(world, runId)).toEqual(before);
+
+      const atLimit = nested(limits.maxPayloadDepth);
+      const { step } = await world.events.create(runId, stepCreated('deep', 'deep', atLimit));
+      expect(step?.input).toEqual(atLimit);
+      expect((await world.steps.get(runId, 'deep')).input).toEqual(atLimit);
     });
 
     test('payloads over capabilities.maxPayloadBytes are InvalidInputError', async ({ world, skipBecause }) => {

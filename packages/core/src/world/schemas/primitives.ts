@@ -20,6 +20,13 @@ export const limits = {
    * storage as an overflow.
    */
   maxPosition: 2 ** 31 - 1,
+  /**
+   * How deeply a payload may nest arrays and objects. Validating, serialising and storing a
+   * value walk it recursively, so a value nested some thousands deep would exhaust the
+   * stack somewhere along the way; it is refused as input instead. Real data stays far
+   * below this.
+   */
+  maxPayloadDepth: 256,
 } as const;
 
 /** A UTF-16 surrogate with no partner: it has no UTF-8 form, so storage would rewrite it. */
@@ -92,8 +99,33 @@ export function assertStorableJson(json: string, field: string, value: unknown):
 /** Epoch milliseconds. Every timestamp crossing a process boundary uses this form. */
 export const timestampSchema = z.number().int('must be whole milliseconds').nonnegative();
 
-/** Anything `JSON.stringify` round-trips. Payloads are stored and shipped as JSON. */
-export const jsonValueSchema = z.json();
+/** True when `value` nests arrays and objects more than `limit` deep. Walks without recursion. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(current as object)) {
+      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/**
+ * Anything `JSON.stringify` round-trips, nested at most `limits.maxPayloadDepth` deep.
+ * Payloads are stored and shipped as JSON. The depth is checked first, without recursion,
+ * so that a value too deep to validate is refused rather than crashing the validation.
+ */
+export const jsonValueSchema = z.preprocess((value, context) => {
+  if (!nestsDeeperThan(value, limits.maxPayloadDepth)) return value;
+  context.addIssue({
+    code: 'custom',
+    message: `nests arrays and objects deeper than ${limits.maxPayloadDepth} levels`,
+  });
+  return z.NEVER;
+}, z.json());
 export type JsonValue = z.infer<typeof jsonValueSchema>;
 
 export const serializedErrorSchema = z.strictObject({
