@@ -35,6 +35,9 @@ export class TokenTable {
       const shown = Array.isArray(grants) ? '[]' : grants === null ? 'null' : typeof grants;
       throw new InvalidInputError({ field: 'tokens', value: shown, reason: 'must be a non-empty array of grants' });
     }
+    // Where each token was first listed: a repeat would be ambiguous (only its first role would
+    // ever count), so it is refused rather than guessed at, and named by position, never by value.
+    const firstListed = new Map<string, number>();
     this.grants = grants.map((grant, index) => {
       const field = `tokens[${index}]`;
       if (typeof grant?.token !== 'string' || !/^[\x21-\x7e]+$/.test(grant.token)) {
@@ -54,6 +57,15 @@ export class TokenTable {
           reason: "must be 'worker' or 'read'",
         });
       }
+      const earlier = firstListed.get(grant.token);
+      if (earlier !== undefined) {
+        throw new InvalidInputError({
+          field: `${field}.token`,
+          value: '(hidden)',
+          reason: `repeats tokens[${earlier}].token: list each token once, with one role`,
+        });
+      }
+      firstListed.set(grant.token, index);
       return { digest: digest(grant.token), role: grant.role };
     });
   }

@@ -115,6 +115,20 @@ function lookup(fields: Fields): Record<string, string> {
   return (fields.lookup ?? {}) as Record<string, string>;
 }
 
+/**
+ * A success status whose body is not the server's answer: a sign-in page, a misrouted virtual
+ * host, a url that is not a world server's. Unlike a gateway's 502, 503 or 504 this is no
+ * sign of a server restarting, so it is not retryable: asking again gets the same page. Only
+ * the status and content type are quoted, never the body.
+ */
+export function unexpectedAnswer(status: number, contentType: string | undefined): ProtocolError {
+  const type = contentType === undefined || contentType === '' ? 'no content type' : contentType.slice(0, 100);
+  return new ProtocolError({
+    code: 'INTERNAL_ERROR',
+    message: `The server answered ${status} (${type}) with a body that is not a world-http answer; check that the url points at a world server and that nothing in front of it answers instead`,
+  });
+}
+
 /** Statuses a proxy or load balancer in front of the server answers while the server is down or restarting. */
 const gatewayStatuses = new Set([502, 503, 504]);
 

@@ -1,15 +1,17 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { type Client, createClient } from '@cairn/core';
 import { type Logger, resolveLogger, type World, WorldUnavailableError } from '@cairn/core/world';
-import { authorize, type TokenGrant, TokenTable } from './auth.js';
+import { authorize, type Role, type TokenGrant, TokenTable } from './auth.js';
 import { errorToWire } from './error-mapping.js';
 import { ClientGoneError } from './errors/client-gone-error.js';
 import { ProtocolError } from './errors/protocol-error.js';
 import { QueueSessions } from './queue-sessions.js';
+import { webhookTokenRedactor } from './redaction.js';
 import { bodyWasRead, parseJsonBody, readBody } from './request-body.js';
 import { handleWebhook, type RouteContext, routes, webhookPathPrefix } from './routes/index.js';
-import { serveLines } from './serve-lines.js';
+import { type JsonReplacer, serveLines } from './serve-lines.js';
+import { guardSlowHeaders } from './slow-headers.js';
 
 export interface WorldServerOptions {
   /** The World to serve. The server never closes it: its owner does. */
@@ -83,7 +85,12 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     webhookBaseUrl: options.webhookBaseUrl ?? null,
   });
 
-  async function serve(request: IncomingMessage, response: ServerResponse, signal: () => AbortSignal): Promise<void> {
+  async function serve(
+    request: IncomingMessage,
+    response: ServerResponse,
+    signal: () => AbortSignal,
+    caller: { role?: Role },
+  ): Promise<void> {
     const path = pathOf(request.url);
     if (closing) {
       throw new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
@@ -96,6 +103,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       return sendJson(response, 202, { accepted: true });
     }
     const role = tokens.authenticate(request.headers.authorization);
+    caller.role = role;
     if (path === '/v1/capabilities') {
       if (request.method !== 'GET') throw methodNotAllowed(request.method, 'GET');
       return sendJson(response, 200, { result: capabilities() });
@@ -115,9 +123,10 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       sessions,
       longPollMs,
     };
-    if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal());
+    const replacer = replacerFor(role);
+    if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal(), replacer);
     const result = await route.handle(body, context);
-    sendJson(response, 200, { result: result ?? null });
+    sendJson(response, 200, { result: result ?? null }, {}, replacer);
   }
 
   const handler: RequestListener = (request, response) => {
@@ -142,7 +151,9 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       }
       return controller.signal;
     };
-    serve(request, response, signal).catch((error: unknown) => {
+    // The role, once known: an error answer to a read token is redacted like any other answer.
+    const caller: { role?: Role } = {};
+    serve(request, response, signal, caller).catch((error: unknown) => {
       if (ClientGoneError.is(error)) return void response.destroy();
       const { status, body } = errorToWire(error);
       if (status >= 500 && body.code === 'INTERNAL_ERROR') {
@@ -158,7 +169,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       if (response.headersSent) return void response.destroy();
       // A body we did not read would otherwise have to be drained before the next request.
       const unread = !bodyWasRead(request);
-      sendJson(response, status, { error: body }, unread ? { connection: 'close' } : {});
+      sendJson(response, status, { error: body }, unread ? { connection: 'close' } : {}, replacerFor(caller.role));
     });
   };
 
@@ -222,13 +233,19 @@ function methodNotAllowed(method: string | undefined, allowed: string): Protocol
   });
 }
 
+/** Read tokens never see a webhook token: holding one is enough to resume its hook, a write. */
+function replacerFor(role: Role | undefined): JsonReplacer | undefined {
+  return role === 'read' ? webhookTokenRedactor : undefined;
+}
+
 function sendJson(
   response: ServerResponse,
   status: number,
   value: unknown,
   headers: Record<string, string> = {},
+  replacer?: JsonReplacer,
 ): void {
-  const text = JSON.stringify(value);
+  const text = JSON.stringify(value, replacer);
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
@@ -243,54 +260,4 @@ function describe(error: unknown): string {
   if (!(error instanceof Error)) return typeof error;
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' || typeof code === 'number' ? `${error.name} (code ${code})` : error.name;
-}
-
-/**
- * Drops a connection that has not delivered a request's headers within `headersTimeoutMs`
- * of opening, or of its previous response (plus the keep-alive allowance). Node's own
- * `headersTimeout` is checked only every `connectionsCheckingInterval`; this guard is exact,
- * and also covers a keep-alive connection that starts its next request and then stalls.
- * Half-open peers are found by TCP keepalive. Each connection has one timer (two, once its
- * first response is sent), re-armed with `refresh()` rather than made anew per request;
- * it does nothing while a request is in progress.
- */
-function guardSlowHeaders(server: Server, headersTimeoutMs: number, keepAliveTimeoutMs: number): void {
-  interface Guard {
-    timer: NodeJS.Timeout;
-    /** Closes the connection unless a request is in progress. */
-    expire: () => void;
-    /** Requests received and not yet answered. */
-    busy: number;
-    /** The timer allows for the keep-alive wait (armed after a response). */
-    between: boolean;
-  }
-  const guards = new WeakMap<Socket, Guard>();
-  server.on('connection', (socket: Socket) => {
-    socket.setKeepAlive(true, 15_000);
-    const expire = () => {
-      if (guard.busy === 0) socket.destroy();
-    };
-    const guard: Guard = { timer: setTimeout(expire, headersTimeoutMs).unref(), expire, busy: 0, between: false };
-    guards.set(socket, guard);
-    socket.once('close', () => clearTimeout(guard.timer));
-  });
-  function answered(this: ServerResponse) {
-    const socket = this.req.socket;
-    const guard = guards.get(socket);
-    if (guard === undefined || socket.destroyed) return;
-    guard.busy -= 1;
-    if (guard.busy > 0) return;
-    if (guard.between) guard.timer.refresh();
-    else {
-      clearTimeout(guard.timer);
-      guard.timer = setTimeout(guard.expire, keepAliveTimeoutMs + headersTimeoutMs).unref();
-      guard.between = true;
-    }
-  }
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const guard = guards.get(request.socket);
-    if (guard === undefined) return;
-    guard.busy += 1;
-    response.on('finish', answered);
-  });
 }

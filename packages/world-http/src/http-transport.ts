@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import { type Dispatcher, Pool } from 'undici';
-import { errorFromWire } from './error-mapping.js';
+import { errorFromWire, unexpectedAnswer } from './error-mapping.js';
 
 export interface TransportOptions {
   url: string;
@@ -76,7 +76,7 @@ export class HttpTransport {
     options: { signal?: AbortSignal; internal?: boolean } = {},
   ): Promise<Result> {
     if (!options.internal) this.assertOpen();
-    let answer: { status: number; text: string };
+    let answer: Answer;
     try {
       answer = await new Promise((resolve, reject) => {
         const handler = new CallHandler(resolve, reject, options.signal);
@@ -97,6 +97,10 @@ export class HttpTransport {
       parsed = undefined;
     }
     if (answer.status >= 400) throw errorFromWire(answer.status, parsed, this.origin());
+    // Every answer of the server is `{ result }`; anything else came from something in front of it.
+    if (typeof parsed !== 'object' || parsed === null || !Object.hasOwn(parsed, 'result')) {
+      throw unexpectedAnswer(answer.status, answer.contentType());
+    }
     return (parsed as { result: Result }).result;
   }
 
@@ -113,6 +117,13 @@ export class HttpTransport {
       }
       throw errorFromWire(response.statusCode, parsed, this.origin());
     }
+    const contentType = response.headers['content-type'];
+    const shown = Array.isArray(contentType) ? contentType.join(', ') : contentType;
+    // Not the server's line stream (a proxy's page, say): reconnecting would only fetch it again.
+    if (!/^application\/x-ndjson\b/i.test(shown ?? '')) {
+      response.body.destroy();
+      throw unexpectedAnswer(response.statusCode, shown);
+    }
     const decoder = new TextDecoder();
     let buffered = '';
     try {
@@ -123,7 +134,8 @@ export class HttpTransport {
           const line = buffered.slice(0, newline);
           buffered = buffered.slice(newline + 1);
           if (line.length > 0) {
-            const parsed = JSON.parse(line) as Record<string, unknown>;
+            const parsed = parseLine(line);
+            if (parsed === undefined) throw unexpectedAnswer(response.statusCode, shown);
             if (parsed.error !== undefined) throw errorFromWire(500, parsed);
             yield parsed;
           }
@@ -197,6 +209,25 @@ export function serialise(body: unknown): string {
   }
 }
 
+/** One line of a line stream as the object it should be, or undefined when it is not one. */
+function parseLine(line: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A whole answer: its status, its body as text, and its content type, looked up only when needed. */
+interface Answer {
+  status: number;
+  text: string;
+  contentType(): string | undefined;
+}
+
 /**
  * Collects one short JSON answer straight from the connection. Undici's `request()` would
  * wrap it in a readable stream, parse every header into an object and track an async
@@ -204,13 +235,15 @@ export function serialise(body: unknown): string {
  */
 class CallHandler implements Dispatcher.DispatchHandler {
   private status = 0;
+  /** Kept as undici gives them: read only to describe an answer that is not the server's. */
+  private rawHeaders: readonly Buffer[] = [];
   private readonly chunks: Buffer[] = [];
   private abort: ((reason?: Error) => void) | undefined;
   private reason: unknown;
   private readonly onAbort: (() => void) | undefined;
 
   constructor(
-    private readonly resolve: (answer: { status: number; text: string }) => void,
+    private readonly resolve: (answer: Answer) => void,
     private readonly reject: (error: unknown) => void,
     private readonly signal: AbortSignal | undefined,
   ) {
@@ -231,8 +264,9 @@ class CallHandler implements Dispatcher.DispatchHandler {
     else this.abort = abort;
   }
 
-  onHeaders(status: number): boolean {
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     this.status = status;
+    this.rawHeaders = rawHeaders;
     return true;
   }
 
@@ -245,7 +279,8 @@ class CallHandler implements Dispatcher.DispatchHandler {
     this.done();
     const { chunks } = this;
     const text = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
-    this.resolve({ status: this.status, text });
+    const { rawHeaders } = this;
+    this.resolve({ status: this.status, text, contentType: () => headerValue(rawHeaders, 'content-type') });
   }
 
   onError(error: Error): void {
@@ -256,4 +291,12 @@ class CallHandler implements Dispatcher.DispatchHandler {
   private done(): void {
     if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
   }
+}
+
+/** The value of header `name` (lower case) in undici's flat list of names and values. */
+function headerValue(rawHeaders: readonly Buffer[], name: string): string | undefined {
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]!.toString('latin1').toLowerCase() === name) return rawHeaders[index + 1]!.toString('latin1');
+  }
+  return undefined;
 }

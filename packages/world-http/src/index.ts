@@ -6,3 +6,4 @@ export { ProtocolError, type ProtocolErrorCode } from './errors/protocol-error.j
 export { UnauthorizedError } from './errors/unauthorized-error.js';
 export { createWorldServer, type WorldServer, type WorldServerOptions } from './http-server.js';
 export { createHttpWorld, type HttpWorld, type HttpWorldOptions } from './http-world.js';
+export { redactedWebhookToken } from './redaction.js';

@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { errorToWire } from './error-mapping.js';
 
+/** A `JSON.stringify` replacer, applied to every answer sent to a caller whose role calls for one. */
+export type JsonReplacer = (key: string, value: unknown) => unknown;
+
 /** An empty line this often keeps proxies and the client's body timeout from cutting a quiet read. */
 const heartbeatMs = 15_000;
 
@@ -9,17 +12,22 @@ const heartbeatMs = 15_000;
  * the status was sent with the first byte. Honours backpressure, so a slow reader holds no
  * more than a socket buffer of chunks in the server.
  */
-export async function serveLines(response: ServerResponse, lines: AsyncIterable<unknown>, signal: AbortSignal) {
+export async function serveLines(
+  response: ServerResponse,
+  lines: AsyncIterable<unknown>,
+  signal: AbortSignal,
+  replacer?: JsonReplacer,
+) {
   response.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
   response.flushHeaders();
   const heartbeat = setInterval(() => response.write('\n'), heartbeatMs);
   try {
     for await (const line of lines) {
       if (signal.aborted) break;
-      if (!response.write(`${JSON.stringify(line)}\n`)) await drainedOrClosed(response);
+      if (!response.write(`${JSON.stringify(line, replacer)}\n`)) await drainedOrClosed(response);
     }
   } catch (error) {
-    if (!signal.aborted) response.write(`${JSON.stringify({ error: errorToWire(error).body })}\n`);
+    if (!signal.aborted) response.write(`${JSON.stringify({ error: errorToWire(error).body }, replacer)}\n`);
   } finally {
     clearInterval(heartbeat);
     response.end();

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { InvalidInputError, type World } from '@cairn/core/world';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpWorld, ForbiddenError, UnauthorizedError } from '../src/index.js';
+import { createHttpWorld, createWorldServer, ForbiddenError, UnauthorizedError } from '../src/index.js';
 import { localWorld, type Served, serve, tokens } from './helpers.js';
 
 let served: Served;
@@ -210,5 +210,54 @@ describe('world-http: long tokens', () => {
         { token: tokens.read, role: 'read' },
       ]);
     }
+  });
+});
+
+describe('world-http: a token listed twice', () => {
+  it('is refused when the server is created and by setTokens, naming the repeat without printing the token', async () => {
+    const repeated = `repeated-${'r'.repeat(30)}`;
+    const other = `other-${'o'.repeat(30)}`;
+    const configurations = [
+      // Same role twice, then a different role: neither may pass, since one of them would be ignored.
+      {
+        grants: [
+          { token: repeated, role: 'worker' as const },
+          { token: repeated, role: 'worker' as const },
+        ],
+        field: 'tokens[1].token',
+      },
+      {
+        grants: [
+          { token: repeated, role: 'read' as const },
+          { token: other, role: 'worker' as const },
+          { token: repeated, role: 'worker' as const },
+        ],
+        field: 'tokens[2].token',
+      },
+    ];
+    for (const { grants, field } of configurations) {
+      for (const configure of [
+        () => createWorldServer({ world: backing, tokens: grants }),
+        () => served.server.setTokens(grants),
+      ]) {
+        const error = (() => {
+          try {
+            configure();
+          } catch (caught) {
+            return caught;
+          }
+        })();
+        expect(InvalidInputError.is(error), String(error)).toBe(true);
+        expect((error as InvalidInputError).field).toBe(field);
+        const shown = `${String(error)} ${(error as Error).stack} ${JSON.stringify((error as InvalidInputError).toJSON())}`;
+        expect(shown).not.toContain(repeated);
+      }
+    }
+    // The refused set changed nothing: the tokens configured before still work, with their roles.
+    const worker = await createHttpWorld({ url: served.url, token: tokens.worker });
+    const reader = await createHttpWorld({ url: served.url, token: tokens.read });
+    await worker.runs.list();
+    await expect(reader.queue.send('jobs', 1)).rejects.toSatisfy(ForbiddenError.is);
+    await Promise.all([worker.close(), reader.close()]);
   });
 });
