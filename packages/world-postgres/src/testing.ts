@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,38 @@ async function waitUntilAccepting(connectionString: string, server: ChildProcess
  * auth, a free port, fsync on (the World's durability claims are tested against a real
  * one). As root the server runs as the `postgres` user, because initdb refuses root.
  */
+/**
+ * Servers started here and not yet stopped, by process id, with their directories. Each
+ * runs in its own process group (detached), so nothing else ends it: a script that forgets
+ * `stop()`, or a test process that exits early, would leave PostgreSQL running on the
+ * machine for good, stealing CPU from everything measured after it. They go down with
+ * this process instead.
+ */
+const unstopped = new Map<number, string>();
+let stoppedOnExit = false;
+
+function stopOnExit(): void {
+  if (stoppedOnExit) return;
+  stoppedOnExit = true;
+  process.once('exit', () => {
+    for (const [pid, directory] of unstopped) {
+      try {
+        // Immediate shutdown: an exit handler cannot wait, and the data is thrown away.
+        process.kill(-pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+      try {
+        rmSync(directory, { recursive: true, force: true });
+      } catch {
+        // the server may still be writing its last files: a leftover directory is harmless
+      }
+    }
+  });
+}
+
 export async function startPostgres(database = 'cairn_test'): Promise<PostgresServer> {
+  stopOnExit();
   const bin = findBinaries();
   const asRoot = process.getuid?.() === 0;
   const dir = await mkdtemp(join(tmpdir(), 'cairn-pg-'));
@@ -126,7 +157,13 @@ export async function startPostgres(database = 'cairn_test'): Promise<PostgresSe
       output = (output + chunk.toString()).slice(-8_000);
     });
     const current = server;
-    exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
+    if (current.pid !== undefined) unstopped.set(current.pid, dir);
+    exited = new Promise<void>((resolve) =>
+      current.once('exit', () => {
+        if (current.pid !== undefined) unstopped.delete(current.pid);
+        resolve();
+      }),
+    );
     await waitUntilAccepting(`postgres://postgres@127.0.0.1:${port}/postgres`, server, () => output);
   };
   const halt = async () => {
