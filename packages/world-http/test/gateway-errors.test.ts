@@ -1,26 +1,17 @@
 import type { World } from '@cairn/core/world';
 import { WorldUnavailableError } from '@cairn/core/world';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpWorld, type HttpWorld } from '../src/index.js';
-import { GatewayProxy } from './gateway-proxy.js';
-import { localWorld, type Served, serve, tokens } from './helpers.js';
+import type { HttpWorld } from '../src/index.js';
+import { type GatewayProxy, worldBehindGatewayProxy } from './gateway-proxy.js';
 
-let served: Served;
 let backing: World;
 let proxy: GatewayProxy;
 let client: HttpWorld;
+let close: () => Promise<void>;
 beforeAll(async () => {
-  backing = await localWorld();
-  served = await serve(backing);
-  proxy = new GatewayProxy(served.url);
-  client = await createHttpWorld({ url: await proxy.listen(), token: tokens.worker });
+  ({ backing, proxy, client, close } = await worldBehindGatewayProxy());
 });
-afterAll(async () => {
-  await client.close();
-  await proxy.close();
-  await served.server.close();
-  await backing.close();
-});
+afterAll(() => close());
 
 /** Resolves once the proxy has refused `route` at least `times` times; rejects if `caller` fails first. */
 async function refusedAtLeast(route: string, times: number, caller: Promise<unknown>): Promise<void> {

@@ -1,5 +1,8 @@
 import { createServer, request as forward, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { World } from '@cairn/core/world';
+import { createHttpWorld, type HttpWorld } from '../src/index.js';
+import { localWorld, serve, tokens } from './helpers.js';
 
 /**
  * A reverse proxy on loopback in front of a world server, as deployments put nginx or a load
@@ -56,4 +59,24 @@ export class GatewayProxy {
   get upstreamUrl(): string {
     return this.upstream;
   }
+}
+
+/** A world-local World served over HTTP, a gateway proxy in front, and a worker client through the proxy. */
+export async function worldBehindGatewayProxy(): Promise<{
+  backing: World;
+  proxy: GatewayProxy;
+  client: HttpWorld;
+  close: () => Promise<void>;
+}> {
+  const backing = await localWorld();
+  const served = await serve(backing);
+  const proxy = new GatewayProxy(served.url);
+  const client = await createHttpWorld({ url: await proxy.listen(), token: tokens.worker });
+  const close = async () => {
+    await client.close();
+    await proxy.close();
+    await served.server.close();
+    await backing.close();
+  };
+  return { backing, proxy, client, close };
 }

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { CairnError, type World, WorldUnavailableError } from '@cairn/core/world';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpWorld, type HttpWorld, ProtocolError } from '../src/index.js';
-import { GatewayProxy } from './gateway-proxy.js';
-import { localWorld, type Served, serve, tokens } from './helpers.js';
+import { type GatewayProxy, worldBehindGatewayProxy } from './gateway-proxy.js';
+import { tokens } from './helpers.js';
 
 /** What a sign-in portal or a misrouted virtual host answers: a 200 with a web page. */
 const page = '<!doctype html><html><body><h1>Please sign in</h1></body></html>';
@@ -72,22 +72,14 @@ describe('world-http: a 200 answer that is not the server speaking', () => {
 });
 
 describe('world-http: a proxy that answers a page instead of the server', () => {
-  let served: Served;
   let backing: World;
   let proxy: GatewayProxy;
   let client: HttpWorld;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    backing = await localWorld();
-    served = await serve(backing);
-    proxy = new GatewayProxy(served.url);
-    client = await createHttpWorld({ url: await proxy.listen(), token: tokens.worker });
+    ({ backing, proxy, client, close } = await worldBehindGatewayProxy());
   });
-  afterAll(async () => {
-    await client.close();
-    await proxy.close();
-    await served.server.close();
-    await backing.close();
-  });
+  afterAll(() => close());
 
   it('reads and writes fail with ProtocolError rather than a TypeError or SyntaxError', async () => {
     const { run } = await backing.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
