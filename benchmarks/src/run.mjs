@@ -326,9 +326,11 @@ async function measureStepIndex(ready, call) {
  * Commits per step: WAL commit records over `runs` workflows of `steps` steps, minus the
  * same number of workflows with no steps, per step. What a run costs to start and finish
  * cancels out, and so does anything the system commits in the background at a steady rate.
+ * Each bracket starts from a checkpoint, for every system alike (see `commits.mjs`).
  */
 async function measureCommits(call, walProbe) {
   const bracket = async (steps) => {
+    await walProbe.checkpoint();
     const start = await walProbe.position();
     for (let run = 0; run < commitBracket.runs; run++) {
       const reply = await call('sequential', { steps, payloadBytes: 0 });
