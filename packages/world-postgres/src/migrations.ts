@@ -9,6 +9,7 @@ import { appendBatchFunctions } from './migrations/0003-append-batch.js';
 import { payloadsOnceSchema } from './migrations/0004-payloads-once.js';
 import { notifyAfterCommitFunctions } from './migrations/0005-notify-after-commit.js';
 import { lz4CompressionSchema } from './migrations/0006-lz4-compression.js';
+import { fenceInRunUpdateFunction } from './migrations/0007-fence-in-run-update.js';
 
 export interface Migration {
   version: number;
@@ -28,6 +29,7 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: 'payloads-once', sql: payloadsOnceSchema },
   { version: 5, name: 'notify-after-commit', sql: notifyAfterCommitFunctions },
   { version: 6, name: 'lz4-compression', sql: lz4CompressionSchema },
+  { version: 7, name: 'fence-in-run-update', sql: fenceInRunUpdateFunction },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));
