@@ -10,6 +10,7 @@ import { payloadsOnceSchema } from './migrations/0004-payloads-once.js';
 import { notifyAfterCommitFunctions } from './migrations/0005-notify-after-commit.js';
 import { lz4CompressionSchema } from './migrations/0006-lz4-compression.js';
 import { fenceInRunUpdateFunction } from './migrations/0007-fence-in-run-update.js';
+import { dropCreatedAtIndexSchema } from './migrations/0008-drop-created-at-index.js';
 
 export interface Migration {
   version: number;
@@ -30,6 +31,7 @@ export const migrations: readonly Migration[] = [
   { version: 5, name: 'notify-after-commit', sql: notifyAfterCommitFunctions },
   { version: 6, name: 'lz4-compression', sql: lz4CompressionSchema },
   { version: 7, name: 'fence-in-run-update', sql: fenceInRunUpdateFunction },
+  { version: 8, name: 'drop-created-at-index', sql: dropCreatedAtIndexSchema },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

@@ -88,9 +88,7 @@ export function prefetchStatement(
   parts.push(
     asOf === null
       ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body${nothing}`
-      : `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', (
-           SELECT seq FROM ${events} WHERE run_id = $1 AND created_at < $7::float8
-           ORDER BY created_at DESC, seq DESC LIMIT 1)) AS body${nothing}`,
+      : `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', (${asOfSeqQuery(runs, events, '$1', '$7::float8')})) AS body${nothing}`,
   );
   return {
     text: parts.join('\n     UNION ALL\n     '),
@@ -140,4 +138,26 @@ export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
     now: toMs(clock.now),
     asOfSeq: clock.asOfSeq === null ? null : Number(clock.asOfSeq),
   };
+}
+
+/**
+ * The seq of the run's last event with `created_at` before `instant`, or NULL when there is
+ * none, as a scalar query. Events are dense (seqs 1 to the run's `last_seq`) and their
+ * `created_at` never decreases, so "older than the instant" holds for a prefix of the seqs:
+ * the query bisects it, one primary-key lookup per halving, instead of keeping an index on
+ * `created_at` that every event would pay for. Each row of `probe` narrows [low, high],
+ * where `low` is a seq known to be older (0 for none) and `high` bounds the answer; the row
+ * where they meet is the answer. Were an event ever missing, no row would meet and the
+ * answer would be NULL, which refuses the fence rather than passing it.
+ */
+export function asOfSeqQuery(runs: string, events: string, runId: string, instant: string): string {
+  const middle = '(probe.low + probe.high + 1) / 2';
+  return `WITH RECURSIVE probe(low, high) AS (
+             SELECT 0, coalesce((SELECT last_seq FROM ${runs} WHERE run_id = ${runId}), 0)
+             UNION ALL
+             SELECT CASE WHEN e.created_at < ${instant} THEN ${middle} ELSE probe.low END,
+                    CASE WHEN e.created_at < ${instant} THEN probe.high ELSE ${middle} - 1 END
+             FROM probe JOIN ${events} e ON e.run_id = ${runId} AND e.seq = ${middle}
+             WHERE probe.low < probe.high)
+           SELECT nullif(low, 0) FROM probe WHERE low = high`;
 }
