@@ -13,7 +13,13 @@ export {
   WorkflowStalledError,
 } from './errors/index.js';
 // ... and the runtime that does the I/O around them.
-export { type Client, createClient, type RunHandle } from './runtime/client.js';
+export {
+  type Client,
+  createClient,
+  type HookWaitOptions,
+  type ResumeHookOptions,
+  type RunHandle,
+} from './runtime/client.js';
 export { type ReplayVerdict, replayEvents, replayRun } from './runtime/replay-run.js';
 export type { BeforeStepAttempt } from './runtime/step-executor.js';
 export { findWaitingChildren, type WaitingChild } from './runtime/waiting-children.js';

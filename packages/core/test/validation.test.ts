@@ -128,6 +128,22 @@ describe('parseInput(createEventRequestSchema)', () => {
     expect(invalid.reason).toBe('is required');
   });
 
+  it("takes a hook delivery's id next to its payload, and names a bad one", () => {
+    const received = (deliveryId: unknown) => ({
+      eventType: 'hook_received',
+      correlationId: 'hook:approve#0',
+      eventData: { payload: 1, deliveryId },
+    });
+    for (const deliveryId of ['01HZX3V2J6Q8K9M0N1P2R3S4T5', 'order 42 ✓', 'x'.repeat(128)]) {
+      expect(parseInput(createEventRequestSchema, received(deliveryId), 'request')).toEqual(received(deliveryId));
+    }
+    for (const deliveryId of ['', 'x'.repeat(129), 'a\u0000b', 7]) {
+      const invalid = rejection(received(deliveryId));
+      expect(invalid.field).toBe('request.eventData.deliveryId');
+      expect(invalid.value).toBe(deliveryId);
+    }
+  });
+
   it('names an unknown run_waiting reason and an empty message', () => {
     const unknownReason = rejection({
       eventType: 'run_waiting',

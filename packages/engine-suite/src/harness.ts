@@ -110,6 +110,11 @@ export interface RecordingWorld extends World {
   watches: { runId: string; afterSeq: number }[];
   /** Runs before every append; a test injects races here (on the inner World, so it is not recorded). */
   beforeAppend?: (call: RecordedCall, inner: World) => Promise<void>;
+  /**
+   * Runs after an append committed, before its answer goes back. A throw here is what the
+   * caller gets instead of the answer: a reply lost after the commit.
+   */
+  afterAppend?: (call: RecordedCall, inner: World) => Promise<void>;
   /** Runs before every direct `queue.send`; a test makes sends fail here. */
   beforeSend?: (topic: string, payload: unknown) => Promise<void>;
   /** Every `queue.extendClaim` and `queue.settleClaim`, in calling order, with what it resolved. */
@@ -155,6 +160,7 @@ export function recordingWorld(inner: World): RecordingWorld {
         const result = await inner.events.create(runId, request, params);
         call.committed = true;
         recordEnqueued(params);
+        await recording.afterAppend?.(call, inner);
         return result;
       },
       createBatch: async (runId, requests, params) => {
@@ -173,6 +179,7 @@ export function recordingWorld(inner: World): RecordingWorld {
         const results = await inner.events.createBatch(runId, requests, params);
         call.committed = true;
         recordEnqueued(params);
+        await recording.afterAppend?.(call, inner);
         return results;
       },
       list: async (runId, options) => {

@@ -3,7 +3,6 @@ import type { WorkflowDefinition } from '../workflow/definitions.js';
 import { installDeterminism } from '../workflow/determinism.js';
 import { encode } from '../workflow/serialization.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
-import { HookNotFoundError } from '../world/errors/hook-not-found-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { Hook, Run } from '../world/schemas/entities.js';
 import { isTerminalRunStatus } from '../world/schemas/entities.js';
@@ -14,6 +13,7 @@ import { type PassHost, passHostFor } from './claimed-passes.js';
 import { rememberClientAppend } from './client-appends.js';
 import { appendFromClient } from './client-stamps.js';
 import { sameJson, waitForToken } from './client-waits.js';
+import { deliverToHook } from './hook-delivery.js';
 import { type RunHandle, runHandle } from './run-handle.js';
 import { workflowTopic } from './topics.js';
 import { startRunSpan, traceMetadataKey } from './tracing.js';
@@ -48,6 +48,21 @@ export interface HookWaitOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `resumeHook`. */
+export interface ResumeHookOptions extends HookWaitOptions {
+  /**
+   * Identifies this delivery. A caller that may send it again (a retry after an error,
+   * perhaps from another process) passes the same id every time: a delivery whose id the
+   * run already holds for the token (on this hook, or on an earlier one the run created
+   * with the same token) is not written again, and the call resolves as the first did. A
+   * run that ended and left the token to another run is not searched. The log is read
+   * before the first append to find out, from its start. A non-empty string of at most
+   * 128 characters, otherwise `InvalidInputError` naming `options.deliveryId`. Default: a
+   * fresh id per call, which makes the call's own retries safe but not a second call's.
+   */
+  deliveryId?: string;
+}
+
 export interface Client {
   /**
    * Starts a run. With `id`, starting again returns the same run instead of a second one;
@@ -63,16 +78,25 @@ export interface Client {
   getRun<Output = unknown>(id: string): Promise<RunHandle<Output>>;
   listRuns(filter?: ListRunsOptions): Promise<Page<Run>>;
   /**
-   * Delivers a payload to the live hook holding `token`. A hook that does not exist yet is
-   * waited for, so a resume sent right after `start` reaches the workflow once it creates
-   * the hook: it waits up to `options.timeoutMs` (default 60 s) and then throws
+   * Delivers a payload to the live hook holding `token`, exactly once. A hook that does not
+   * exist yet is waited for, so a resume sent right after `start` reaches the workflow once
+   * it creates the hook: it waits up to `options.timeoutMs` (default 60 s) and then throws
    * `HookWaitTimeoutError` (a `HookNotFoundError`) naming the token and the wait, having
    * delivered nothing.
    * `timeoutMs: 0` delivers only to a hook that exists now. The delivery itself is one
    * append; if the hook is disposed between the lookup and the append, the next live
    * holder of the token is waited for, within the same timeout.
+   *
+   * Each delivery carries an id (`options.deliveryId`, or a fresh one) in its event. When
+   * the World fails with a retryable error (unreachable, connection lost), the append may
+   * have committed anyway, so the call does not send it blindly again: it reads the run's
+   * log for its id and resolves if it is there, and otherwise appends again fenced on what
+   * it read. It keeps at it, backing off, for `options.timeoutMs` after the first such error
+   * (default 30 s; at least one more try), then throws the last error. After that error the
+   * delivery may or may not have landed; a caller that will retry should pass a
+   * `deliveryId` of its own, so the retry cannot deliver twice.
    */
-  resumeHook(token: string, payload?: unknown, options?: HookWaitOptions): Promise<{ runId: string; hookId: string }>;
+  resumeHook(token: string, payload?: unknown, options?: ResumeHookOptions): Promise<{ runId: string; hookId: string }>;
   /**
    * Resolves with the live hook holding `token` as soon as one exists (at once if one
    * does), without delivering anything. Throws `HookWaitTimeoutError` after
@@ -193,32 +217,7 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       return runHandle(world, id);
     },
     listRuns: (filter) => world.runs.list(filter),
-    async resumeHook(token, payload, options = {}) {
-      const encoded = encode(payload, 'hook payload');
-      const wait = waitForToken(world, token, options);
-      for (;;) {
-        const hook = await wait.next();
-        try {
-          // The delivery and the wake that makes the run see it commit together. A worker here
-          // that ran the run's last pass takes the next one itself, as for a start.
-          const host = passHostFor(world);
-          const { event, claims } = await appendFromClient(
-            world,
-            hook.runId,
-            { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload: encoded } },
-            {
-              enqueue: [wakeMessage(hook.runId, host?.takesRun(hook.runId) === true ? host : undefined)],
-            },
-          );
-          rememberClientAppend(world, event);
-          if (claims?.[0] !== undefined) host!.run(hook.runId, claims[0]);
-          return { runId: hook.runId, hookId: hook.hookId };
-        } catch (error) {
-          // Disposed between the lookup and the append: wait for the token's next holder.
-          if (!HookNotFoundError.is(error)) throw error;
-        }
-      }
-    },
+    resumeHook: (token, payload, options = {}) => deliverToHook(world, wakeMessage, token, payload, options),
     waitForHook: async (token, options = {}) => waitForToken(world, token, options).next(),
     cancel: (runId, reason) => cancelRunTree(world, runId, reason),
   };

@@ -103,6 +103,13 @@ export class WorkflowReplay {
   private readonly disposals = new Set<HookCommand>();
   /** Hooks issued and not yet disposed in the log: each may still bring a payload. */
   private readonly liveHooks = new Set<HookCommand>();
+  /**
+   * Delivery ids seen per hook token. A sender that could not tell whether its delivery
+   * landed may, in a narrow race, have it logged twice; the workflow takes the first only.
+   * Per token, so a caller's id is matched on the hook (or its successor with the same
+   * token) it was meant for, and never across unrelated hooks.
+   */
+  private readonly deliveriesByToken = new Map<string, Set<string>>();
   private readonly counters = new Map<string, number>();
   private readonly randomSource: () => number;
   private time = 0;
@@ -373,6 +380,13 @@ export class WorkflowReplay {
       case 'hook_received': {
         const hook = this.commands.get(event.correlationId) as HookCommand | undefined;
         if (!hook) return false;
+        const deliveryId = event.eventData?.deliveryId;
+        if (deliveryId !== undefined) {
+          const seen = this.deliveriesByToken.get(hook.token) ?? new Set<string>();
+          if (seen.has(deliveryId)) return false;
+          seen.add(deliveryId);
+          this.deliveriesByToken.set(hook.token, seen);
+        }
         const payload = decode(event.eventData?.payload);
         hook.received.push(payload);
         hook.receivedAt.push(event.createdAt);

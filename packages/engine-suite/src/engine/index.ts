@@ -5,6 +5,7 @@ import { describeClaimedPasses } from './claimed-passes.js';
 import { describeClientWaits } from './client-waits.js';
 import { describeDivergence } from './divergence.js';
 import { describeGuards } from './guards.js';
+import { describeHookDelivery } from './hook-delivery.js';
 import { describeInvariant } from './invariant.js';
 import { describeMap } from './map.js';
 import { describeRunWaiting } from './run-waiting.js';
@@ -28,6 +29,7 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeStalls(options);
   describeTiming(options);
   describeClientWaits(options);
+  describeHookDelivery(options);
   describeWorkers(options);
   describeRunWaiting(options);
   describeGuards(options);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  deliveryIdSchema,
   idSchema,
   jsonValueSchema,
   limits,
@@ -100,7 +101,17 @@ export const hookCreatedRequestSchema = entityLevel(
 );
 export const hookReceivedRequestSchema = entityLevel(
   'hook_received',
-  z.strictObject({ payload: jsonValueSchema.optional() }).optional(),
+  z
+    .strictObject({
+      payload: jsonValueSchema.optional(),
+      /**
+       * Identifies the delivery, so a sender that cannot tell whether its append landed (the
+       * reply was lost) can look for it in the log instead of delivering again. The workflow
+       * sees only the payload.
+       */
+      deliveryId: deliveryIdSchema.optional(),
+    })
+    .optional(),
 );
 export const hookDisposedRequestSchema = entityLevel('hook_disposed', noData);
 

@@ -9,6 +9,8 @@ export const limits = {
   maxTokenLength: 256,
   /** Workflow, step, stream and topic names. */
   maxNameLength: 256,
+  /** A hook delivery's id (`hook_received`'s `deliveryId`). */
+  maxDeliveryIdLength: 128,
   /** Events in one `createBatch`. */
   maxBatchSize: 1000,
   /** Page size ceiling for every `list`. */
@@ -63,6 +65,14 @@ export const idSchema = z
 export const nameSchema = storableTextSchema
   .min(1, 'must not be empty')
   .max(limits.maxNameLength, `must be at most ${limits.maxNameLength} characters`);
+
+/**
+ * The id of one hook delivery, which a caller may choose (an idempotency key it already
+ * has): any text a World can store exactly, not empty, at most `limits.maxDeliveryIdLength`.
+ */
+export const deliveryIdSchema = storableTextSchema
+  .min(1, 'must not be empty')
+  .max(limits.maxDeliveryIdLength, `must be at most ${limits.maxDeliveryIdLength} characters`);
 
 /** An event `seq` a caller names (`afterSeq`): 0 for "before the first event". */
 export const seqSchema = z
