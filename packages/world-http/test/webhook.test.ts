@@ -74,6 +74,28 @@ describe('world-http: webhooks', () => {
     expect((await late.body.json()) as unknown).toMatchObject({ error: { code: 'HOOK_NOT_FOUND' } });
   });
 
+  it('records a request sent again with the same Idempotency-Key once, and answers both 202', async () => {
+    const { world, run, url } = await start('d');
+    const send = async (body: string, key: string) => {
+      const answer = await request(url, { method: 'POST', headers: { 'idempotency-key': key }, body });
+      await answer.body.dump();
+      return answer.statusCode;
+    };
+    // A sender that got no answer sends the same request again, with the same key.
+    expect(await send('one', 'evt-1')).toBe(202);
+    expect(await send('one', 'evt-1')).toBe(202);
+    const tooLong = await request(url, { method: 'POST', headers: { 'idempotency-key': 'k'.repeat(129) }, body: 'x' });
+    expect(tooLong.statusCode).toBe(400);
+    expect((await tooLong.body.json()) as unknown).toMatchObject({
+      error: { code: 'INVALID_INPUT', field: 'headers.idempotency-key' },
+    });
+    expect(await send('two', 'evt-2')).toBe(202);
+    const result = (await run.result()) as { all: { body: string }[] };
+    expect(result.all.map((received) => received.body)).toEqual(['one', 'two']);
+    const { data } = await world.events.list(run.id, { limit: 1000 });
+    expect(data.filter((event) => event.eventType === 'hook_received')).toHaveLength(2);
+  });
+
   it('each webhook gets its own token; a GET or an unknown token is refused with a typed error', async () => {
     const first = await start('b');
     const second = await start('c');

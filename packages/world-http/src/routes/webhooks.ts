@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type Client, HookNotFoundError, type WebhookRequest, webhookTokenPrefix } from '@cairn/core';
-import type { World } from '@cairn/core/world';
+import { deliveryIdSchema, InvalidInputError, type World } from '@cairn/core/world';
 import { PayloadTooLargeError } from '../errors/payload-too-large-error.js';
 import { readBody } from '../request-body.js';
 
@@ -24,6 +24,7 @@ export async function handleWebhook(
   limits: { maxPayloadBytes: number; bodyTimeoutMs: number },
 ): Promise<void> {
   if (!webhookTokenPattern.test(token)) throw new HookNotFoundError({ token: '(not a webhook token)' });
+  const deliveryId = idempotencyKeyOf(request.headers);
   // The route takes no bearer token, so anyone may send to it: the hook is looked up before
   // the body is read, or any sender could make the server buffer the largest payload there is.
   try {
@@ -46,10 +47,28 @@ export async function handleWebhook(
   try {
     // No waiting for the hook to appear: its url exists only once the hook does. It may go
     // between the lookup and now, which is a 404 too.
-    await client().resumeHook(token, payload, { timeoutMs: 0 });
+    await client().resumeHook(token, payload, { timeoutMs: 0, ...(deliveryId === undefined ? {} : { deliveryId }) });
   } catch (error) {
     throw hidden(error);
   }
+}
+
+/**
+ * The sender's `Idempotency-Key`, when it sent one, as the delivery's id: a sender that
+ * retries a request it got no answer to (a timeout, a dropped connection) sends the same
+ * key, and a delivery the hook already holds under that key is not recorded again; the
+ * retry gets its 202 as the first would have. Checked before the body is read.
+ */
+function idempotencyKeyOf(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  const parsed = deliveryIdSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new InvalidInputError({
+    field: 'headers.idempotency-key',
+    value,
+    reason: parsed.error.issues[0]?.message ?? 'is invalid',
+  });
 }
 
 /** Room for what the recorded event holds besides the request: its type, the hook's id, the field names. */
