@@ -1,0 +1,84 @@
+// How much of a warm run of N sequential steps on cairn-postgres is the storage protocol
+// itself. It captures every statement one warm run sends, then replays them back to back on
+// one connection, with fresh ids and stamps moved to the present and no engine at all, in
+// blocks alternating with real runs. The replay is what the same writes cost with the
+// engine's own work taken away: a floor for this protocol on this machine.
+// Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
+import { createRequire } from 'node:module';
+import { ulid } from '@cairn/core/world';
+import { createPostgresWorld } from '@cairn/world-postgres';
+import { startPostgres } from '@cairn/world-postgres/testing';
+import { postmasterPid, treeCpuMs } from './cpu.mjs';
+import { startSequentialRuns } from './sequential-runs.mjs';
+
+const steps = Number(process.argv[2] ?? 10);
+const blocks = Number(process.argv[3] ?? 4);
+const runsPerBlock = Number(process.argv[4] ?? 100);
+// The pg module world-postgres loads, so the capture sees the World's own statements.
+const pg = createRequire(import.meta.resolve('@cairn/world-postgres'))('pg');
+
+const captured = [];
+let capturing = false;
+const query = pg.Client.prototype.query;
+pg.Client.prototype.query = function (...args) {
+  if (capturing)
+    captured.push({ name: args[0].name, text: args[0].text ?? args[0], values: args[0].values ?? args[1] });
+  return query.apply(this, args);
+};
+
+const server = await startPostgres();
+const world = createPostgresWorld({ connectionString: server.connectionString, poolSize: 20 });
+const sequential = await startSequentialRuns(world, steps);
+for (let i = 0; i < 300; i++) await sequential.run(steps);
+capturing = true;
+await sequential.run(steps);
+capturing = false;
+
+const idPattern = /[0-9A-HJKMNP-TV-Z]{26}/g; // run, message and claim ids are ULIDs
+const stampPattern = /\b1\d{12}\b/g; // milliseconds since 1970, this century
+const templates = captured.map((statement) => JSON.stringify(statement.values));
+const ids = new Set(templates.join('').match(idPattern));
+const connection = new pg.Client({ connectionString: server.connectionString });
+await connection.connect();
+const postmaster = await postmasterPid(connection);
+
+async function replay() {
+  const fresh = new Map([...ids].map((id) => [id, ulid()]));
+  for (let index = 0; index < captured.length; index++) {
+    // Each statement's stamps move to just ahead of now, as the engine proposes them; the
+    // fence and clock checks in the statement pass as they did.
+    const offset = Date.now() + 500 - captured[index].values[1];
+    const values = templates[index]
+      .replace(idPattern, (id) => fresh.get(id))
+      .replace(stampPattern, (stamp) => String(Number(stamp) + offset));
+    await connection.query({ name: captured[index].name, text: captured[index].text, values: JSON.parse(values) });
+  }
+}
+
+async function block(work) {
+  const cpu = process.cpuUsage();
+  const database = treeCpuMs(postmaster);
+  const started = performance.now();
+  for (let i = 0; i < runsPerBlock; i++) await work();
+  const used = process.cpuUsage(cpu);
+  return {
+    ms: (performance.now() - started) / runsPerBlock,
+    processCpuMs: (used.user + used.system) / 1000 / runsPerBlock,
+    databaseCpuMs: (treeCpuMs(postmaster) - database) / runsPerBlock,
+  };
+}
+
+const show = ({ ms, processCpuMs, databaseCpuMs }) =>
+  `${ms.toFixed(2)} ms (CPU: process ${processCpuMs.toFixed(2)}, PostgreSQL ${databaseCpuMs.toFixed(2)})`;
+console.log(`${captured.length} statements per run of ${steps} steps; ms per run, CPU ms per run`);
+for (let i = 0; i < 100; i++) await replay();
+for (let index = 0; index < blocks; index++) {
+  const engine = await block(() => sequential.run(steps));
+  const storage = await block(replay);
+  console.log(`engine and storage ${show(engine)}   storage alone ${show(storage)}`);
+}
+await connection.end();
+await sequential.stop();
+await world.close();
+await server.stop();
+process.exit(0);
