@@ -1,11 +1,12 @@
 import { encode } from '../workflow/serialization.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { HookNotFoundError } from '../world/errors/hook-not-found-error.js';
-import { InvalidInputError } from '../world/errors/invalid-input-error.js';
+import { type RetryBackoff, retryBackoffMs } from '../world/queue-delivery.js';
 import type { Hook } from '../world/schemas/entities.js';
 import type { WorldEventOf } from '../world/schemas/events.js';
 import { deliveryIdSchema, type JsonValue, limits } from '../world/schemas/primitives.js';
 import { ulid } from '../world/ulid.js';
+import { parseInput } from '../world/validation.js';
 import type { EnqueueRequest, World } from '../world/world.js';
 import { type PassHost, passHostFor } from './claimed-passes.js';
 import type { ResumeHookOptions } from './client.js';
@@ -22,8 +23,7 @@ export const defaultRecoveryMs = 30_000;
  * are a dropped connection and the next one works; growing, so a World that is down for a
  * while is not hammered.
  */
-const firstRetryMs = 10;
-const retryCeilingMs = 1000;
+const recoveryBackoff: RetryBackoff = { initialMs: 10, factor: 2, maxMs: 1000 };
 
 export interface Delivered {
   runId: string;
@@ -32,17 +32,6 @@ export interface Delivered {
 
 /** The run's wake for a delivery; `claimFor` a host here that takes the pass itself. */
 export type WakeMessage = (runId: string, claimFor?: PassHost) => EnqueueRequest;
-
-/** A non-empty string a World can store exactly, at most `limits.maxDeliveryIdLength` characters. */
-function checkDeliveryId(value: unknown): string {
-  const parsed = deliveryIdSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const reason =
-    typeof value === 'string'
-      ? (parsed.error.issues[0]?.message ?? 'is invalid')
-      : `must be a string of 1 to ${limits.maxDeliveryIdLength} characters`;
-  throw new InvalidInputError({ field: 'options.deliveryId', value, reason });
-}
 
 /**
  * `resumeHook`: delivers `payload` to the live hook holding `token`, exactly once.
@@ -64,7 +53,10 @@ export async function deliverToHook(
   options: ResumeHookOptions,
 ): Promise<Delivered> {
   const encoded = encode(payload, 'hook payload');
-  const chosen = options.deliveryId === undefined ? undefined : checkDeliveryId(options.deliveryId);
+  const chosen =
+    options.deliveryId === undefined
+      ? undefined
+      : parseInput(deliveryIdSchema, options.deliveryId, 'options.deliveryId');
   const delivery = { world, wake, payload: encoded, deliveryId: chosen ?? ulid(), readFirst: chosen !== undefined };
   const wait = waitForToken(world, token, options);
   const recovery = new Recovery(options);
@@ -210,7 +202,6 @@ class DeliveryLog {
  */
 class Recovery {
   private deadline: number | undefined;
-  private delayMs = firstRetryMs;
   private tries = 0;
 
   constructor(private readonly options: ResumeHookOptions) {}
@@ -223,8 +214,7 @@ class Recovery {
     this.tries += 1;
     const { signal } = this.options;
     signal?.throwIfAborted();
-    await pause(Math.max(0, Math.min(this.delayMs, this.deadline - now)), signal);
+    await pause(Math.max(0, Math.min(retryBackoffMs(recoveryBackoff, this.tries), this.deadline - now)), signal);
     signal?.throwIfAborted();
-    this.delayMs = Math.min(this.delayMs * 2, retryCeilingMs);
   }
 }

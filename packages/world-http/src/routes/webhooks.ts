@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type Client, HookNotFoundError, type WebhookRequest, webhookTokenPrefix } from '@cairn/core';
-import { deliveryIdSchema, InvalidInputError, type World } from '@cairn/core/world';
+import { deliveryIdSchema, parseInput, type World } from '@cairn/core/world';
 import { PayloadTooLargeError } from '../errors/payload-too-large-error.js';
 import { readBody } from '../request-body.js';
 
@@ -61,14 +61,7 @@ export async function handleWebhook(
  */
 function idempotencyKeyOf(headers: IncomingHttpHeaders): string | undefined {
   const value = headers['idempotency-key'];
-  if (value === undefined) return undefined;
-  const parsed = deliveryIdSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  throw new InvalidInputError({
-    field: 'headers.idempotency-key',
-    value,
-    reason: parsed.error.issues[0]?.message ?? 'is invalid',
-  });
+  return value === undefined ? undefined : parseInput(deliveryIdSchema, value, 'headers.idempotency-key');
 }
 
 /** Room for what the recorded event holds besides the request: its type, the hook's id, the field names. */
