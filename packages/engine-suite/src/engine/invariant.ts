@@ -239,10 +239,12 @@ export function describeInvariant(options: EngineSuiteOptions): void {
       // well would cost every cold pass a second round trip before it can decide anything.
       const reads = harness.world.reads.filter((read) => read.runId === run.id);
       expect(reads.filter((read) => read.method === 'runs.get')).toEqual([]);
-      // A loaded machine can still make the World refuse a proposed stamp; the pass then
-      // reads the log again, as designed, once per refusal.
+      // A loaded machine can still make the World refuse a proposed stamp; the pass may then
+      // read the log again, as designed, at most once per refusal. With none, exactly once.
       const refused = harness.world.calls.filter((call) => call.runId === run.id && !call.committed);
-      expect(reads.filter((read) => read.method === 'events.list')).toHaveLength(1 + refused.length);
+      const logReads = reads.filter((read) => read.method === 'events.list').length;
+      expect(logReads).toBeGreaterThanOrEqual(1);
+      expect(logReads).toBeLessThanOrEqual(1 + refused.length);
     });
 
     it('starts the first pass of a run a client in the same process created without reading the log', async () => {
