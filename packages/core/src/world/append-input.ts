@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
+import { acceptEventParamsQuickly, acceptEventRequestQuickly, isIdQuickly } from './quick-event-check.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
 import { assertStorableJson, idSchema, limits, pageSizeSchema, seqSchema } from './schemas/primitives.js';
 import { ulid } from './ulid.js';
@@ -30,7 +31,9 @@ export function parseAppendInput(
 ): AppendInput {
   let requests: CreateEventRequest[];
   if ('request' in input) {
-    requests = [parseInput(createEventRequestSchema, input.request, 'request')];
+    requests = [
+      acceptEventRequestQuickly(input.request) ?? parseInput(createEventRequestSchema, input.request, 'request'),
+    ];
   } else {
     const raw = input.requests;
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > limits.maxBatchSize) {
@@ -40,9 +43,14 @@ export function parseAppendInput(
         reason: `must be an array of 1 to ${limits.maxBatchSize} event requests`,
       });
     }
-    requests = raw.map((request, index) => parseInput(createEventRequestSchema, request, `requests[${index}]`));
+    requests = raw.map(
+      (request, index) =>
+        acceptEventRequestQuickly(request) ?? parseInput(createEventRequestSchema, request, `requests[${index}]`),
+    );
   }
-  const parsedParams = parseInput(createEventParamsSchema, params, 'params');
+  const parsedParams = (
+    acceptEventParamsQuickly(params) ?? { params: parseInput(createEventParamsSchema, params, 'params') }
+  ).params;
   requests.forEach((request, index) => {
     if (index > 0 && request.eventType === 'run_created') {
       throw new InvalidInputError({
@@ -57,7 +65,7 @@ export function parseAppendInput(
     throw new InvalidInputError({ field: 'runId', value: null, reason: 'may be null only for run_created' });
   }
   const resolvedRunId = runId ?? ulid();
-  parseInput(idSchema, resolvedRunId, 'runId');
+  if (!isIdQuickly(resolvedRunId)) parseInput(idSchema, resolvedRunId, 'runId');
   const requestsJson = JSON.stringify(requests);
   const enqueueJson = JSON.stringify(parsedParams?.enqueue ?? []);
   assertStorableJson(
