@@ -2,8 +2,12 @@
 // itself. It captures every statement one warm run sends, then replays them back to back on
 // one connection, with fresh ids and stamps moved to the present and no engine at all, in
 // blocks alternating with real runs. The replay is what the same writes cost with the
-// engine's own work taken away: a floor for this protocol on this machine.
+// engine's own work taken away: a floor for this protocol on this machine. When the DBOS peer
+// is installed (benchmarks/peers/dbos), DBOS runs the same workflow warm in a process of its
+// own, in blocks between those, so the floor can be set against the peer in one run.
 // Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ulid } from '@cairn/core/world';
 import { createPostgresWorld } from '@cairn/world-postgres';
@@ -68,15 +72,54 @@ async function block(work) {
   };
 }
 
+/** DBOS in a child process on a database of its own, warmed up like the runs above; or undefined. */
+async function startDbos() {
+  if (!existsSync(new URL('../peers/dbos/node_modules/@dbos-inc/dbos-sdk', import.meta.url))) return undefined;
+  await connection.query('DROP DATABASE IF EXISTS storage_floor_dbos WITH (FORCE)');
+  await connection.query('CREATE DATABASE storage_floor_dbos');
+  const url = server.connectionString.replace(/\/[^/?]*(\?|$)/, '/storage_floor_dbos$1');
+  const child = fork(new URL('./dbos-warm-runs.mjs', import.meta.url), [url]);
+  const replies = [];
+  let waiting;
+  child.on('message', (message) => (waiting ? waiting(message) : replies.push(message)));
+  const next = () =>
+    replies.length > 0 ? Promise.resolve(replies.shift()) : new Promise((resolve) => (waiting = resolve));
+  const ask = async (runs) => {
+    const reply = next();
+    child.send({ steps, runs });
+    const answer = await reply;
+    waiting = undefined;
+    return answer;
+  };
+  await next();
+  waiting = undefined;
+  await ask(300);
+  const block = async () => {
+    const database = treeCpuMs(postmaster);
+    const answer = await ask(runsPerBlock);
+    return { ...answer, databaseCpuMs: (treeCpuMs(postmaster) - database) / runsPerBlock };
+  };
+  return { block, stop: () => child.send({ runs: 0 }) };
+}
+
 const show = ({ ms, processCpuMs, databaseCpuMs }) =>
   `${ms.toFixed(2)} ms (CPU: process ${processCpuMs.toFixed(2)}, PostgreSQL ${databaseCpuMs.toFixed(2)})`;
+const dbos = await startDbos();
 console.log(`${captured.length} statements per run of ${steps} steps; ms per run, CPU ms per run`);
+if (!dbos) console.log('(DBOS is not installed in benchmarks/peers/dbos: no comparison)');
 for (let i = 0; i < 100; i++) await replay();
 for (let index = 0; index < blocks; index++) {
   const engine = await block(() => sequential.run(steps));
   const storage = await block(replay);
   console.log(`engine and storage ${show(engine)}   storage alone ${show(storage)}`);
+  if (dbos) {
+    const peer = await dbos.block();
+    console.log(
+      `  dbos ${show(peer)}   engine and storage ${(engine.ms / peer.ms).toFixed(2)}× dbos, storage alone ${(storage.ms / peer.ms).toFixed(2)}×`,
+    );
+  }
 }
+dbos?.stop();
 await connection.end();
 await sequential.stop();
 await world.close();
