@@ -141,6 +141,50 @@ export function describeQueueClaims(options: ConformanceOptions): void {
       expect(Date.now() - startedAt, 'the handed-back message did not wait for its lease').toBeLessThan(60_000);
     });
 
+    test('a claim takes the ids its writer chose, so it can be handed back without the append’s answer', async (scope) => {
+      requireClaims(scope);
+      const { world } = scope;
+      const topic = 'conformance.claim-chosen-ids';
+      const suffix = Math.random().toString(36).slice(2);
+      const chosen = { messageId: `msg_chosen_${suffix}`, token: `claim_chosen_${suffix}` };
+      const { runId, tail } = await startedRun(world);
+      const result = await world.events.create(runId, stepCreated('chosen'), {
+        lastKnownEventId: tail,
+        enqueue: [{ topic, payload: 'chosen', claim: { leaseMs: 60_000, ...chosen } }],
+      });
+      expect(result.claims).toEqual([{ topic, ...chosen }]);
+      // A message id the queue holds already is refused, naming it, and nothing is written.
+      const taken = await expectError(
+        world.events.create(runId, stepCreated('taken'), {
+          lastKnownEventId: result.event.eventId,
+          enqueue: [
+            { topic, payload: 'fine' },
+            { topic, payload: 'taken', claim: { leaseMs: 60_000, messageId: chosen.messageId } },
+          ],
+        }),
+        InvalidInputError,
+      );
+      expect(taken.field).toBe('params.enqueue.1.claim.messageId');
+      expect(taken.value).toBe(chosen.messageId);
+      expect((await world.runs.get(runId)).lastEventId).toBe(result.event.eventId);
+      // A writer that never saw the first answer hands back the claim it built from its own ids.
+      const consumer = record(scope, topic);
+      expect(await world.queue.settleClaim!({ topic, ...chosen }, { retryAfterMs: 0 })).toBe(true);
+      const delivered = await consumer.arrived('chosen', 'the claim handed back by its chosen ids');
+      expect(delivered.message).toMatchObject({ messageId: chosen.messageId, attempt: 2 });
+      expect(
+        consumer.deliveries.map((delivery) => delivery.message.payload),
+        'nothing of the refused append',
+      ).toEqual(['chosen']);
+      // Settling a claim whose append never happened changes nothing.
+      expect(
+        await world.queue.settleClaim!(
+          { topic, messageId: `msg_never_${suffix}`, token: 'never' },
+          { retryAfterMs: 0 },
+        ),
+      ).toBe(false);
+    });
+
     test('a claim on a group another lease holds is queued unclaimed and waits its turn', async (scope) => {
       requireClaims(scope);
       const { world } = scope;
@@ -182,6 +226,11 @@ export function describeQueueClaims(options: ConformanceOptions): void {
       };
       await refused([{ topic: 't', payload: 1, claim: { leaseMs: 5 } }], 'params.enqueue.0.claim.leaseMs');
       await refused([{ topic: 't', payload: 1, claim: {} }], 'params.enqueue.0.claim.leaseMs');
+      await refused(
+        [{ topic: 't', payload: 1, claim: { leaseMs: 1000, messageId: '' } }],
+        'params.enqueue.0.claim.messageId',
+      );
+      await refused([{ topic: 't', payload: 1, claim: { leaseMs: 1000, token: 7 } }], 'params.enqueue.0.claim.token');
       await refused(
         [{ topic: 't', payload: 1, claim: { leaseMs: 1000 }, options: { delayMs: 10 } }],
         'params.enqueue.0.options.delayMs',

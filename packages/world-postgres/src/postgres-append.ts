@@ -3,6 +3,7 @@ import {
   type CreateEventRequest,
   type CreateEventResult,
   FenceConflictError,
+  InvalidInputError,
   formatEventId,
   nextCommitStamp,
   type Run,
@@ -52,9 +53,24 @@ export async function appendEvents(
       // A deadlock (two batches claiming each other's tokens) is retried the same way.
       const retry = isUniqueViolation(error, 'hooks_live_token') || errorCode(error) === '40P01';
       if (retry && attempt < 5) continue;
+      if (isUniqueViolation(error, 'queue_messages_pkey')) throw takenMessageId(params, error);
       throw error;
     }
   }
+}
+
+/** A claim's chosen message id that the queue already holds: the caller's to change. */
+function takenMessageId(params: CreateEventParams | undefined, error: unknown): InvalidInputError {
+  const detail = String((error as { detail?: unknown }).detail ?? '');
+  const enqueue = params?.enqueue ?? [];
+  const index = enqueue.findIndex(
+    (message) => message.claim?.messageId !== undefined && detail.includes(`(${message.claim.messageId})`),
+  );
+  return new InvalidInputError({
+    field: index < 0 ? 'params.enqueue' : `params.enqueue.${index}.claim.messageId`,
+    value: index < 0 ? detail : enqueue[index]!.claim!.messageId,
+    reason: 'is already the id of a message in the queue',
+  });
 }
 
 export interface AppendSettings {

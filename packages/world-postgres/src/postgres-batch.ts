@@ -103,8 +103,8 @@ export function batchCall(
       ? undefined
       : {
           topic,
-          messageId: `msg_${ulid()}`,
-          token: `claim_${ulid()}`,
+          messageId: claim.messageId ?? `msg_${ulid()}`,
+          token: claim.token ?? `claim_${ulid()}`,
           ...(options?.groupKey === undefined ? {} : { groupKey: options.groupKey }),
         },
   );

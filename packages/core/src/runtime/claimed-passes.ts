@@ -1,6 +1,7 @@
 import type { WorkflowDefinition } from '../workflow/definitions.js';
 import type { WorkflowReplay } from '../workflow/replay.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
+import { ulid } from '../world/ulid.js';
 import type { CreateEventResult, EnqueueRequest, QueueClaim, World } from '../world/world.js';
 import { pause } from './client-waits.js';
 import { createWithFirstPass } from './first-pass.js';
@@ -31,6 +32,35 @@ export interface PassHost {
    * caller then creates it alone. Throws what the append throws for the creation itself.
    */
   create(runId: string, creation: CreateEventRequest, wake: EnqueueRequest): Promise<CreateEventResult[] | undefined>;
+  /**
+   * Hands the claim of `wake` (made by `claimedWake`) back to the queue, in the background,
+   * for an append that threw: its answer may have been lost after it committed, and a claim
+   * nobody knows it holds would keep the run's wake from every consumer until its lease ran
+   * out. A claim that was never taken settles to false, so this is safe after any failure.
+   */
+  handBack(wake: EnqueueRequest): void;
+}
+
+/**
+ * The run's wake `message`, to be queued leased to `host`, under ids chosen here rather than
+ * by the World: if the append's answer is lost, the claim can still be handed back.
+ */
+export function claimedWake(message: EnqueueRequest, host: PassHost): EnqueueRequest {
+  return {
+    ...message,
+    claim: { leaseMs: host.leaseMs, messageId: `msg_${ulid()}`, token: `claim_${ulid()}` },
+  };
+}
+
+/** The claim a message made by `claimedWake` is, once its append commits and the claim holds. */
+function claimOf({ topic, options, claim }: EnqueueRequest): QueueClaim | undefined {
+  if (claim?.messageId === undefined || claim.token === undefined) return undefined;
+  return {
+    topic,
+    messageId: claim.messageId,
+    token: claim.token,
+    ...(options?.groupKey === undefined ? {} : { groupKey: options.groupKey }),
+  };
 }
 
 const hosts = new WeakMap<World, PassHost>();
@@ -98,10 +128,17 @@ export class ClaimedPasses implements PassHost {
   }
 
   run(runId: string, claim: QueueClaim): void {
-    if (!this.stopped.signal.aborted) {
-      this.track(this.drive(runId, claim));
-      return;
-    }
+    if (!this.stopped.signal.aborted) this.track(this.drive(runId, claim));
+    else this.giveBack(claim);
+  }
+
+  handBack(wake: EnqueueRequest): void {
+    const claim = claimOf(wake);
+    if (claim !== undefined) this.giveBack(claim);
+  }
+
+  /** Settles `claim` for a consumer to take its message at once. */
+  private giveBack(claim: QueueClaim): void {
     const settleClaim = this.options.world.queue.settleClaim!.bind(this.options.world.queue);
     this.track(this.settle(() => settleClaim(claim, { retryAfterMs: 0 })));
   }

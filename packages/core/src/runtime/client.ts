@@ -9,7 +9,7 @@ import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import { ulid } from '../world/ulid.js';
 import type { EnqueueRequest, ListRunsOptions, Page, WatchedTail, World } from '../world/world.js';
 import { cancelRunTree } from './cancel.js';
-import { type PassHost, passHostFor } from './claimed-passes.js';
+import { claimedWake, type PassHost, passHostFor } from './claimed-passes.js';
 import { rememberClientAppend } from './client-appends.js';
 import { appendFromClient } from './client-stamps.js';
 import { sameJson, waitForToken } from './client-waits.js';
@@ -132,12 +132,10 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
   checkConflictPolicy(onConflict, 'onConflict');
   installDeterminism();
   /** The run's wake; `claimFor` a host here that takes the pass, so it is queued leased to it. */
-  const wakeMessage = (runId: string, claimFor?: PassHost): EnqueueRequest => ({
-    topic: workflowTopic,
-    payload: { runId },
-    ...(runLease ? { options: { groupKey: runId } } : {}),
-    ...(claimFor === undefined ? {} : { claim: { leaseMs: claimFor.leaseMs } }),
-  });
+  const wakeMessage = (runId: string, claimFor?: PassHost): EnqueueRequest => {
+    const message = { topic: workflowTopic, payload: { runId }, ...(runLease ? { options: { groupKey: runId } } : {}) };
+    return claimFor === undefined ? message : claimedWake(message, claimFor);
+  };
   const wake = (runId: string) => {
     const { topic, payload, options } = wakeMessage(runId);
     return world.queue.send(topic, payload, options);
@@ -174,23 +172,31 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
       // itself, on a wake queued already leased to it (claimed-passes.ts).
       const host = passHostFor(world);
       const claimed = host?.takesWorkflow(workflow.name) === true;
+      // The claimed wakes sent, handed back if their append throws (claimed-passes.ts).
+      const claimedWakes: EnqueueRequest[] = [];
+      const claimedWakeFor = (id: string) => {
+        const message = wakeMessage(id, host);
+        claimedWakes.push(message);
+        return message;
+      };
       try {
         // Where it can, that worker creates the run with its first pass's decisions in the
         // same append (first-pass.ts); a run that ends there is ready before start returns.
-        const withFirstPass = claimed ? await host!.create(runId, request, wakeMessage(runId, host)) : undefined;
+        const withFirstPass = claimed ? await host!.create(runId, request, claimedWakeFor(runId)) : undefined;
         const last = withFirstPass?.at(-1);
         if (last !== undefined) {
           const ended = isTerminalRunStatus(last.run.status);
           created = { lastSeq: last.event.seq, status: last.run.status, ...(ended ? { run: last.run } : {}) };
         } else {
           const { event, claims } = await appendFromClient(world, runId, request, {
-            enqueue: [wakeMessage(runId, claimed ? host : undefined)],
+            enqueue: [claimed ? claimedWakeFor(runId) : wakeMessage(runId)],
           });
           created = { lastSeq: event.seq, status: 'pending' };
           rememberClientAppend(world, event);
           if (claims?.[0] !== undefined) host!.run(runId, claims[0]);
         }
       } catch (error) {
+        for (const wake of claimedWakes) host!.handBack(wake);
         if (!EntityConflictError.is(error) || options.id === undefined) throw error;
         const existing = await world.runs.get(options.id);
         if (existing.workflowName !== workflow.name) {

@@ -136,8 +136,16 @@ export interface EnqueueRequest {
    * message's group is already leased, it is queued unclaimed, to wait its turn. Reported
    * in `CreateEventResult.claims` when it holds. Not with `options.delayMs` or
    * `options.idempotencyKey` (`InvalidInputError`).
+   *
+   * `messageId` and `token`, when given, are the claim's ids (the message's id even when
+   * its group was busy); otherwise the World mints them. A writer that names them can still
+   * settle the claim when the append's answer never reached it (the connection dropped
+   * after the commit): it hands back a claim it cannot tell was taken, and a settlement of
+   * one that was not resolves false. The writer must make them unique, as a ULID is; a
+   * `messageId` already in the queue is an `InvalidInputError` naming it, and nothing is
+   * written.
    */
-  claim?: { leaseMs: number };
+  claim?: { leaseMs: number; messageId?: string; token?: string };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHook, FenceConflictError, RunFailedError, step, workflow } from '@cairn/core';
+import { type World, WorldUnavailableError } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
 import { workflowTopic } from '../topics.js';
@@ -24,6 +25,10 @@ const held = step('claimed.held', async (label: string) => {
   return label;
 });
 const heldRun = workflow('claimed.held-run', async (label: string) => held(label));
+
+/** What a World reports when the connection drops, here after the append committed. */
+const lostAnswer = (world: World) =>
+  new WorldUnavailableError({ world: world.name, location: 'test', reason: 'the connection dropped after the commit' });
 
 /**
  * Runs that a client starts, or wakes with a hook delivery, in a process whose worker runs
@@ -152,6 +157,60 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       expect(wakesDelivered(run.id)).toEqual([]);
       const delivery = harness.world.calls.find((call) => call.eventTypes.includes('hook_received'));
       expect(delivery, 'the hook delivery queued its wake claimed').toMatchObject({ claimed: 1 });
+    });
+
+    it('hands back the claim of a start whose answer was lost after it committed, so the run need not wait out its lease', async () => {
+      await harness.startWorker({ workflows: [chain], orchestrationLeaseMs: 120_000 });
+      // A first run teaches the worker the World's clock, so the start below creates the run
+      // with its first pass and a claimed wake.
+      expect(await (await harness.client.start(chain, 1)).result()).toBe(1);
+      const id = `lost-start-${Math.random().toString(36).slice(2)}`;
+      let lost = false;
+      harness.world.afterAppend = async (call) => {
+        if (lost || call.runId !== id || call.eventTypes[0] !== 'run_created') return;
+        lost = true;
+        throw lostAnswer(harness.world);
+      };
+      const failure = await harness.client.start(chain, 2, { id }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      harness.world.afterAppend = undefined;
+      expect(WorldUnavailableError.is(failure), String(failure)).toBe(true);
+      const creation = harness.world.calls.find((call) => call.runId === id);
+      expect(creation, 'the lost creation carried a claimed wake').toMatchObject({ claimed: 1 });
+      // The caller starts again under the same id, as after any outage: the run exists.
+      const run = await harness.client.start(chain, 2, { id });
+      expect(await run.result({ timeoutMs: 15_000 })).toBe(2);
+      expect(harness.world.claimCalls).toContainEqual({
+        method: 'settleClaim',
+        outcome: { retryAfterMs: 0 },
+        held: true,
+      });
+    });
+
+    it('hands back the claim of a hook delivery whose answer was lost, so the run need not wait out its lease', async () => {
+      await harness.startWorker({ workflows: [awaitsHook], orchestrationLeaseMs: 120_000 });
+      const token = `lost-delivery:${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(awaitsHook, token);
+      await harness.client.waitForHook(token);
+      await eventually(
+        async () => harness.world.claimCalls.find((call) => call.method === 'settleClaim'),
+        5000,
+        'the suspended first pass to settle its claim',
+      );
+      let lost = false;
+      harness.world.afterAppend = async (call) => {
+        if (lost || !call.eventTypes.includes('hook_received')) return;
+        expect(call.claimed, 'the delivery queued its wake claimed').toBe(1);
+        lost = true;
+        throw lostAnswer(harness.world);
+      };
+      // The delivery finds its own event in the log and resolves.
+      await harness.client.resumeHook(token, 'four');
+      harness.world.afterAppend = undefined;
+      expect(lost).toBe(true);
+      expect(await run.result({ timeoutMs: 15_000 })).toBe(5);
     });
 
     it('keeps trying a failed settlement while the claim lasts, not just twice', async () => {

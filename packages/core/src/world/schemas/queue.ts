@@ -33,7 +33,12 @@ export const leaseMsSchema = z
   .max(86_400_000, 'must be at most 86400000 (one day)');
 
 /** `EnqueueRequest.claim`: the message is born leased to its writer for `leaseMs`. */
-export const enqueueClaimSchema = z.strictObject({ leaseMs: leaseMsSchema });
+export const enqueueClaimSchema = z.strictObject({
+  leaseMs: leaseMsSchema,
+  /** The claim's ids, when the writer chooses them (`EnqueueRequest.claim`). */
+  messageId: z.string().min(1).max(200).optional(),
+  token: z.string().min(1).max(200).optional(),
+});
 
 /** One message of an append's outbox; a claimed one takes no delay and no idempotency key. */
 export const enqueueRequestSchema = z
