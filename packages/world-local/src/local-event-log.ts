@@ -8,6 +8,7 @@ import {
   type EventPage,
   FenceConflictError,
   idSchema,
+  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -146,7 +147,11 @@ export class LocalEventLog implements WorldEvents {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
       this.store.assertNotClosing();
       await this.store.settled();
-      if (this.runRecord(runId).events.length > afterSeq || signal?.aborted) return;
+      const record = this.runRecord(runId);
+      // Told that only the run's end matters (a client waiting for its result), it holds on
+      // through events that leave the run going, rather than be asked again after each.
+      const ended = options?.untilEnded !== true || isTerminalRunStatus(record.run.status);
+      if ((record.events.length > afterSeq && ended) || signal?.aborted) return;
       await new Promise<void>((resolve) => {
         const wake = () => {
           this.store.afterCommitListeners.delete(wake);

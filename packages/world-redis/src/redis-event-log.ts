@@ -8,6 +8,7 @@ import {
   type EventPage,
   type Hook,
   idSchema,
+  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -204,9 +205,13 @@ export class RedisEventLog implements WorldEvents {
         // Given up when close starts, so a call the server never answers cannot hold the watch.
         await this.store.unlessClosing(this.notifications.ready());
         const client = await this.store.unlessClosing(this.store.client());
-        const lastSeq = await this.store.unlessClosing(client.hget(runKey, 'lastSeq'));
-        if (lastSeq === null) throw new RunNotFoundError({ runId });
-        if (Number(lastSeq) > afterSeq || signal?.aborted) {
+        const [lastSeq, status] = await this.store.unlessClosing(client.hmget(runKey, 'lastSeq', 'status'));
+        if (lastSeq === null || lastSeq === undefined) throw new RunNotFoundError({ runId });
+        // Told that only the run's end matters (a client waiting for its result), it holds on
+        // through events that leave the run going, rather than be asked again after each.
+        const ended =
+          options?.untilEnded !== true || (typeof status === 'string' && isTerminalRunStatus(JSON.parse(status)));
+        if ((Number(lastSeq) > afterSeq && ended) || signal?.aborted) {
           waiter.cancel();
           return;
         }
