@@ -8,7 +8,6 @@ import {
   type EventPage,
   FenceConflictError,
   idSchema,
-  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -20,6 +19,7 @@ import {
   type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchAnswersAt,
   watchOptionsSchema,
 } from '@cairn/core/world';
 import type { LocalQueue } from './local-queue.js';
@@ -148,10 +148,8 @@ export class LocalEventLog implements WorldEvents {
       this.store.assertNotClosing();
       await this.store.settled();
       const record = this.runRecord(runId);
-      // Told that only the run's end matters (a client waiting for its result), it holds on
-      // through events that leave the run going, rather than be asked again after each.
-      const ended = options?.untilEnded !== true || isTerminalRunStatus(record.run.status);
-      if ((record.events.length > afterSeq && ended) || signal?.aborted) return;
+      const answers = record.events.length > afterSeq && watchAnswersAt(options, record.run.status);
+      if (answers || signal?.aborted) return;
       await new Promise<void>((resolve) => {
         const wake = () => {
           this.store.afterCommitListeners.delete(wake);

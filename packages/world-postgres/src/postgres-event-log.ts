@@ -19,6 +19,7 @@ import {
   type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchAnswersAt,
   watchOptionsSchema,
 } from '@cairn/core/world';
 import type { Database } from './database.js';
@@ -156,11 +157,8 @@ export class PostgresEventLog implements WorldEvents {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
     parseInput(watchOptionsSchema, options, 'options');
-    // Told that only the run's end matters (a client waiting for its result), the watch
-    // holds on through events that leave the run going, instead of answering each one and
-    // being asked again: the waiter is the only thing a step then costs it.
-    const answers = (tail: WatchedTail) =>
-      tail.lastSeq > afterSeq && (options?.untilEnded !== true || isTerminalRunStatus(tail.status));
+    // With `untilEnded`, a step that leaves the run going costs the watch only its waiter.
+    const answers = (tail: WatchedTail) => tail.lastSeq > afterSeq && watchAnswersAt(options, tail.status);
     let trustFollowed = true;
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
@@ -178,14 +176,12 @@ export class PostgresEventLog implements WorldEvents {
       if (answers(tail) || signal?.aborted) {
         // Never waited on, so cancel it: a waiter left behind stays subscribed for the World's life.
         waiter.cancel();
-        return signal?.aborted ? undefined : this.withEndedRun(runId, tail);
+        return answers(tail) ? this.withEndedRun(runId, tail) : undefined;
       }
-      afterSeq = Math.max(afterSeq, tail.lastSeq);
       const detail = await waiter.wait(this.settings.pollIntervalMs * 4, signal);
       if (signal?.aborted) return undefined;
       const notified = detail === undefined ? undefined : parseTail(detail);
       if (notified !== undefined && answers(notified)) return this.withEndedRun(runId, notified);
-      if (notified !== undefined) afterSeq = Math.max(afterSeq, notified.lastSeq);
       trustFollowed = notified !== undefined;
     }
   }

@@ -8,7 +8,6 @@ import {
   type EventPage,
   type Hook,
   idSchema,
-  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -22,6 +21,7 @@ import {
   type WatchOptions,
   type WorldEvent,
   type WorldEvents,
+  watchAnswersAt,
   watchOptionsSchema,
 } from '@cairn/core/world';
 import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
@@ -207,11 +207,9 @@ export class RedisEventLog implements WorldEvents {
         const client = await this.store.unlessClosing(this.store.client());
         const [lastSeq, status] = await this.store.unlessClosing(client.hmget(runKey, 'lastSeq', 'status'));
         if (lastSeq === null || lastSeq === undefined) throw new RunNotFoundError({ runId });
-        // Told that only the run's end matters (a client waiting for its result), it holds on
-        // through events that leave the run going, rather than be asked again after each.
-        const ended =
-          options?.untilEnded !== true || (typeof status === 'string' && isTerminalRunStatus(JSON.parse(status)));
-        if ((Number(lastSeq) > afterSeq && ended) || signal?.aborted) {
+        // Both fields are written with the run's creation; a status is stored as JSON text.
+        const answers = Number(lastSeq) > afterSeq && watchAnswersAt(options, JSON.parse(status ?? 'null'));
+        if (answers || signal?.aborted) {
           waiter.cancel();
           return;
         }

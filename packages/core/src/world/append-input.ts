@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
 import { acceptEventParamsQuickly, acceptEventRequestQuickly, isIdQuickly } from './quick-event-check.js';
+import { isTerminalRunStatus, type RunStatus } from './schemas/entities.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
 import { assertStorableJson, idSchema, limits, pageSizeSchema, seqSchema } from './schemas/primitives.js';
 import { ulid } from './ulid.js';
 import { parseInput } from './validation.js';
-import type { CreateEventParams } from './world.js';
+import type { CreateEventParams, WatchOptions } from './world.js';
 
 /** An append whose input passed every check a World must make before touching storage. */
 export interface AppendInput {
@@ -87,6 +88,16 @@ export function parseAppendInput(
 
 /** `events.watch` options, identical in every World (which may ignore the hint they carry). */
 export const watchOptionsSchema = z.strictObject({ untilEnded: z.boolean().optional() }).optional();
+
+/**
+ * For a World that honours `untilEnded`: whether a watch with `options`, once the log has
+ * moved past its `afterSeq`, answers with the run in `status`. Told that only the end matters
+ * (a client waiting for a result), it holds on through events that leave the run going,
+ * rather than answer each one and be asked again.
+ */
+export function watchAnswersAt(options: WatchOptions | undefined, status: RunStatus): boolean {
+  return options?.untilEnded !== true || isTerminalRunStatus(status);
+}
 
 /** `events.list` options, identical in every World. */
 export const listEventsOptionsSchema = z

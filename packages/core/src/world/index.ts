@@ -11,7 +11,13 @@ export {
   logLevels,
   resolveLogger,
 } from '../runtime/logger.js';
-export { type AppendInput, listEventsOptionsSchema, parseAppendInput, watchOptionsSchema } from './append-input.js';
+export {
+  type AppendInput,
+  listEventsOptionsSchema,
+  parseAppendInput,
+  watchAnswersAt,
+  watchOptionsSchema,
+} from './append-input.js';
 export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
 export * from './errors/index.js';
 export {
