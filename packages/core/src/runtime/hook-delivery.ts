@@ -7,7 +7,7 @@ import type { WorldEventOf } from '../world/schemas/events.js';
 import { deliveryIdSchema, type JsonValue, limits } from '../world/schemas/primitives.js';
 import { ulid } from '../world/ulid.js';
 import { parseInput } from '../world/validation.js';
-import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
+import type { EnqueueRequest, World } from '../world/world.js';
 import { type PassHost, passHostFor } from './claimed-passes.js';
 import type { ResumeHookOptions } from './client.js';
 import { rememberClientAppend } from './client-appends.js';
@@ -136,19 +136,15 @@ async function append(delivery: Delivery, hook: Hook, fence: string | undefined)
   const host = passHostFor(world);
   const claimFor = host?.takesRun(hook.runId) === true ? host : undefined;
   const wakeMessage = wake(hook.runId, claimFor);
-  let appended: CreateEventResult;
-  try {
-    appended = await appendFromClient(
-      world,
-      hook.runId,
-      { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload, deliveryId } },
-      { enqueue: [wakeMessage], ...(fence === undefined ? {} : { lastKnownEventId: fence }) },
-    );
-  } catch (error) {
+  const { event, claims } = await appendFromClient(
+    world,
+    hook.runId,
+    { eventType: 'hook_received', correlationId: hook.hookId, eventData: { payload, deliveryId } },
+    { enqueue: [wakeMessage], ...(fence === undefined ? {} : { lastKnownEventId: fence }) },
+  ).catch((error: unknown) => {
     claimFor?.handBack(wakeMessage);
     throw error;
-  }
-  const { event, claims } = appended;
+  });
   rememberClientAppend(world, event);
   if (claims?.[0] !== undefined) host!.run(hook.runId, claims[0]);
 }

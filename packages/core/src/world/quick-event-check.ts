@@ -1,5 +1,5 @@
 import type { CreateEventRequest } from './schemas/events.js';
-import { isWellFormedText, limits } from './schemas/primitives.js';
+import { isWellFormedText, limits, printableAscii } from './schemas/primitives.js';
 import type { CreateEventParams } from './world.js';
 
 /*
@@ -15,8 +15,6 @@ import type { CreateEventParams } from './world.js';
 
 /** Returned when a check is not sure; the caller then asks the schema. */
 const unsure = Symbol('unsure');
-
-const printableAscii = /^[\x21-\x7e]+$/;
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;

@@ -53,7 +53,7 @@ export const storableTextSchema = z
  * Ids are printable ASCII without spaces, so they survive URLs, file names, SQL and
  * Redis keys unescaped in logs and dashboards.
  */
-const printableAscii = /^[\x21-\x7e]+$/;
+export const printableAscii = /^[\x21-\x7e]+$/;
 
 export const idSchema = z
   .string()
