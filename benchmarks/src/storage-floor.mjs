@@ -7,6 +7,7 @@
 // own, in blocks between those, so the floor can be set against the peer in one run.
 // Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ulid } from '@cairn/core/world';
@@ -79,20 +80,14 @@ async function startDbos() {
   await connection.query('CREATE DATABASE storage_floor_dbos');
   const url = server.connectionString.replace(/\/[^/?]*(\?|$)/, '/storage_floor_dbos$1');
   const child = fork(new URL('./dbos-warm-runs.mjs', import.meta.url), [url]);
-  const replies = [];
-  let waiting;
-  child.on('message', (message) => (waiting ? waiting(message) : replies.push(message)));
-  const next = () =>
-    replies.length > 0 ? Promise.resolve(replies.shift()) : new Promise((resolve) => (waiting = resolve));
+  // One request at a time, so each answer is the next message; listening starts before sending.
+  const nextMessage = async () => (await once(child, 'message'))[0];
   const ask = async (runs) => {
-    const reply = next();
+    const answer = nextMessage();
     child.send({ steps, runs });
-    const answer = await reply;
-    waiting = undefined;
     return answer;
   };
-  await next();
-  waiting = undefined;
+  await nextMessage(); // ready
   await ask(300);
   const block = async () => {
     const database = treeCpuMs(postmaster);
