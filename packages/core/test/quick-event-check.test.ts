@@ -228,33 +228,182 @@ describe('quick event checks', () => {
     expect(() => parseAppendInput('run_1', { request }, undefined, 1_000_000)).toThrow(/request\.eventData\.stepName/);
   });
 
-  it('take the engine’s parameters and defer anything with messages or claims to the schema', () => {
+  it('take the engine’s parameters, giving what the schema gives', () => {
     const cases: unknown[] = [
       undefined,
       {},
       { lastKnownEventId: '01HZX3-000001', createdAt: 1_700_000_000_000, enqueue: [] },
       { asOfTimestamp: 1.5 },
+      ...engineParams,
       { lastKnownEventId: '' },
       { lastKnownEventId: 'x'.repeat(limits.maxIdLength + 1) },
       { createdAt: -1 },
       { createdAt: 1.5 },
       { asOfTimestamp: Number.NaN },
-      { enqueue: [{ topic: 'wake', payload: {}, options: {} }] },
       { enqueue: 'none' },
-      { acknowledge: [] },
+      { enqueue: [{ topic: 'wake', payload: {}, options: { delayMs: 5 }, claim: { leaseMs: 100 } }] },
+      { acknowledge: [{ topic: 'wake', messageId: 'm', token: '' }] },
       { unknown: true },
       null,
       [],
     ];
     let quick = 0;
-    for (const params of cases) {
-      const accepted = acceptEventParamsQuickly(params);
-      if (accepted === undefined) continue;
-      quick++;
-      const parsed = createEventParamsSchema.safeParse(params);
-      expect(parsed.success, JSON.stringify(params)).toBe(true);
-      expect(JSON.stringify(accepted.params)).toBe(JSON.stringify(parsed.data));
+    for (const params of cases) if (expectParamsAgreement(params) === 'quick') quick++;
+    expect(quick).toBe(4 + engineParams.length);
+  });
+
+  it('never accept parameters the schema refuses, over 30,000 mutations of them', () => {
+    const random = randomSource(20261203);
+    const verdicts = { quick: 0, schema: 0, refused: 0 };
+    for (let index = 0; index < 30_000; index++) {
+      const value = mutateParams(random.pick(engineParams), random);
+      const verdict = expectParamsAgreement(value);
+      verdicts[verdict]++;
+      if (verdict === 'schema' && !createEventParamsSchema.safeParse(value).success) verdicts.refused++;
     }
-    expect(quick).toBe(4);
+    expect(verdicts.quick).toBeGreaterThan(3_000);
+    expect(verdicts.refused).toBeGreaterThan(10_000);
+  });
+
+  it('hand back parameters the caller can no longer change', () => {
+    const payload = { runId: 'r1', extra: [1] };
+    const params = { enqueue: [{ topic: 'cairn.workflows', payload, options: { groupKey: 'r1' } }] };
+    const accepted = acceptEventParamsQuickly(params)?.params;
+    payload.extra.push(2);
+    params.enqueue[0]!.options.groupKey = 'changed';
+    expect(accepted?.enqueue?.[0]).toEqual({
+      topic: 'cairn.workflows',
+      payload: { runId: 'r1', extra: [1] },
+      options: { groupKey: 'r1' },
+    });
   });
 });
+
+/** The parameters the engine passes: a start's claimed wake, a step's message, a sleep's wake, a claim settled. */
+const engineParams: Record<string, unknown>[] = [
+  {
+    createdAt: 1_700_000_000_000,
+    enqueue: [
+      {
+        topic: 'cairn.workflows',
+        payload: { runId: '01M8TSQ5VW388VX5H9K8VGNEB1' },
+        options: { groupKey: '01M8TSQ5VW388VX5H9K8VGNEB1' },
+        claim: { leaseMs: 300_000, messageId: 'msg_01M8TSQ5VWHETKK9HFAQGZ8Z5S', token: 'claim_01M8TSQ5VWJFWB96' },
+      },
+    ],
+  },
+  {
+    lastKnownEventId: 'evt_000000000021',
+    createdAt: 1_700_000_000_000,
+    enqueue: [],
+    acknowledge: [
+      { topic: 'cairn.workflows', messageId: 'msg_01M8', token: 'claim_01M8', groupKey: '01M8TSQ5VW388VX5H9K8VGNEB1' },
+    ],
+  },
+  {
+    lastKnownEventId: 'evt_000000000004',
+    enqueue: [
+      { topic: 'cairn.steps', payload: { runId: 'r1', stepId: 'step:charge#0', attempt: 1 } },
+      { topic: 'cairn.workflows', payload: { runId: 'r1' }, options: { delayMs: 60_000, groupKey: 'r1' } },
+      { topic: 'cairn.children', payload: null, options: { idempotencyKey: 'child-1' }, claim: undefined },
+    ],
+  },
+  { acknowledge: [{ topic: 'cairn.workflows', messageId: 'm1', token: 't1' }], enqueue: [{ topic: 'x', payload: 1 }] },
+];
+
+const topics: unknown[] = ['cairn.workflows', 'a:b_c-d.e', '', 'has space', 'ünï', 'x'.repeat(129), 7, undefined];
+const claimIds: unknown[] = ['msg_1', '', 'x'.repeat(200), 'x'.repeat(201), 'with space ok', 5, null, undefined];
+const wholeNumbers: unknown[] = [0, 9, 10, 5_000, 86_400_000, 86_400_001, 34_560_000_001, -1, 2.5, '10', undefined];
+
+/** One random change to a copy of `params`, in a message, a claim, or the top level. */
+function mutateParams(params: Record<string, unknown>, random: Random): unknown {
+  const copy = { ...params };
+  const messages = Array.isArray(copy.enqueue) ? [...(copy.enqueue as Record<string, unknown>[])] : [];
+  const claims = Array.isArray(copy.acknowledge) ? [...(copy.acknowledge as Record<string, unknown>[])] : [];
+  const message = (messages.length > 0 ? { ...messages[random.below(messages.length)] } : {}) as Record<
+    string,
+    unknown
+  >;
+  const settled = (claims.length > 0 ? { ...claims[random.below(claims.length)] } : {}) as Record<string, unknown>;
+  const nestedIn = (value: unknown) => (typeof value === 'object' && value !== null ? { ...value } : {});
+  switch (random.below(10)) {
+    case 0:
+      message.topic = random.pick(topics);
+      messages.push(message);
+      break;
+    case 1:
+      message.payload = random.pick(payloads);
+      if (random.next() < 0.1) delete message.payload;
+      messages.push(message);
+      break;
+    case 2: {
+      const options: Record<string, unknown> = nestedIn(message.options);
+      options[random.pick(['delayMs', 'idempotencyKey', 'groupKey', 'other'])] = random.pick([
+        ...wholeNumbers,
+        ...strings,
+      ]);
+      message.options = random.next() < 0.1 ? random.pick([null, 'opts', [], undefined]) : options;
+      messages.push(message);
+      break;
+    }
+    case 3: {
+      const claim: Record<string, unknown> = nestedIn(message.claim);
+      const field = random.pick(['leaseMs', 'messageId', 'token', 'other']);
+      claim[field] = field === 'leaseMs' ? random.pick(wholeNumbers) : random.pick(claimIds);
+      message.claim = random.next() < 0.1 ? random.pick([null, {}, 'claim', undefined]) : claim;
+      messages.push(message);
+      break;
+    }
+    case 4: {
+      const field = random.pick(['topic', 'messageId', 'token', 'groupKey', 'other']);
+      settled[field] = field === 'topic' ? random.pick(topics) : random.pick([...claimIds, ...strings]);
+      claims.push(settled);
+      break;
+    }
+    case 5:
+      message[random.pick(['extra', 'options', 'claim'])] = random.pick(payloads);
+      messages.push(message);
+      break;
+    case 6:
+      copy[random.pick(['lastKnownEventId', 'createdAt', 'asOfTimestamp', 'other'])] = random.pick([
+        ...strings,
+        ...numbers,
+      ]);
+      break;
+    case 7: {
+      const field = random.pick(['enqueue', 'acknowledge']);
+      const item = field === 'enqueue' ? { topic: 't', payload: 1 } : { topic: 't', messageId: 'm', token: 'k' };
+      copy[field] = random.pick([
+        undefined,
+        null,
+        'list',
+        {},
+        [],
+        [undefined],
+        sparse,
+        new Array(1000).fill(item),
+        new Array(1001).fill(item),
+      ]);
+      return copy;
+    }
+    case 8:
+      if (messages.length > 0) messages.splice(random.below(messages.length), 1);
+      if (claims.length > 0 && random.next() < 0.5) claims.splice(random.below(claims.length), 1);
+      break;
+    default:
+      messages.push(random.pick([null, 'message', [], withSymbol, nullPrototype, new Instance()]) as never);
+  }
+  if (Array.isArray(copy.enqueue) || messages.length > 0) copy.enqueue = messages;
+  if (Array.isArray(copy.acknowledge) || claims.length > 0) copy.acknowledge = claims;
+  return random.next() < 0.2 ? mutateParams(copy, random) : copy;
+}
+
+/** Fails when the quick check accepted parameters the schema refuses, or gave a different value. */
+function expectParamsAgreement(value: unknown): 'quick' | 'schema' {
+  const quick = acceptEventParamsQuickly(value);
+  if (quick === undefined) return 'schema';
+  const parsed = createEventParamsSchema.safeParse(value);
+  expect(parsed.success, `quick check accepted ${String(JSON.stringify(value))?.slice(0, 300)}`).toBe(true);
+  expect(JSON.stringify(quick.params)).toBe(JSON.stringify(parsed.data));
+  return 'quick';
+}

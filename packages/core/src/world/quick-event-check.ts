@@ -1,5 +1,14 @@
 import type { CreateEventRequest } from './schemas/events.js';
 import { isWellFormedText, limits, printableAscii } from './schemas/primitives.js';
+import {
+  maxClaimIdLength,
+  maxLeaseMs,
+  maxOutboxLength,
+  maxQueueDelayMs,
+  maxTopicLength,
+  minLeaseMs,
+  topicPattern,
+} from './schemas/queue.js';
 import type { CreateEventParams } from './world.js';
 
 /*
@@ -190,16 +199,116 @@ export function acceptEventRequestQuickly(value: unknown): CreateEventRequest | 
   return request as CreateEventRequest;
 }
 
+/** True when `value` certainly passes `topicSchema`. */
+function isTopic(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= maxTopicLength && topicPattern.test(value);
+}
+
+/** True when `value` certainly passes the claim id schemas (a message id or a claim token). */
+function isClaimId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxClaimIdLength;
+}
+
+function isWholeBetween(value: unknown, least: number, most: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= least && value <= most;
+}
+
+/** A message's `options` as `sendOptionsSchema` gives them (undefined when absent), or `unsure`. */
+function sendOptions(value: unknown, claimed: boolean): unknown {
+  if (value === undefined) return undefined;
+  if (!isPlainRecord(value) || !onlyKeys(value, ['delayMs', 'idempotencyKey', 'groupKey'])) return unsure;
+  const { delayMs, idempotencyKey, groupKey } = value;
+  // A claimed message takes no delay and no key: the schema names that refusal.
+  if (claimed && (delayMs !== undefined || idempotencyKey !== undefined)) return unsure;
+  const copy: Record<string, unknown> = {};
+  if (delayMs !== undefined) {
+    if (!isWholeBetween(delayMs, 0, maxQueueDelayMs)) return unsure;
+    copy.delayMs = delayMs;
+  }
+  if (idempotencyKey !== undefined) {
+    if (!isIdQuickly(idempotencyKey)) return unsure;
+    copy.idempotencyKey = idempotencyKey;
+  }
+  if (groupKey !== undefined) {
+    if (!isIdQuickly(groupKey)) return unsure;
+    copy.groupKey = groupKey;
+  }
+  return copy;
+}
+
+/** A message's `claim` as `enqueueClaimSchema` gives it (undefined when absent), or `unsure`. */
+function enqueueClaim(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  if (!isPlainRecord(value) || !onlyKeys(value, ['leaseMs', 'messageId', 'token'])) return unsure;
+  const { leaseMs, messageId, token } = value;
+  if (!isWholeBetween(leaseMs, minLeaseMs, maxLeaseMs)) return unsure;
+  const copy: Record<string, unknown> = { leaseMs };
+  if (messageId !== undefined) {
+    if (!isClaimId(messageId)) return unsure;
+    copy.messageId = messageId;
+  }
+  if (token !== undefined) {
+    if (!isClaimId(token)) return unsure;
+    copy.token = token;
+  }
+  return copy;
+}
+
+/** One outbox message as `enqueueRequestSchema` gives it, or `unsure`. */
+function enqueueRequest(value: unknown): unknown {
+  if (!isPlainRecord(value) || !onlyKeys(value, ['topic', 'payload', 'options', 'claim'])) return unsure;
+  if (!isTopic(value.topic) || !Object.hasOwn(value, 'payload')) return unsure;
+  const payload = copyJson(value.payload, 1);
+  if (payload === unsure) return unsure;
+  const claim = enqueueClaim(value.claim);
+  if (claim === unsure) return unsure;
+  const options = sendOptions(value.options, claim !== undefined);
+  if (options === unsure) return unsure;
+  const copy: Record<string, unknown> = { topic: value.topic, payload };
+  if (options !== undefined) copy.options = options;
+  if (claim !== undefined) copy.claim = claim;
+  return copy;
+}
+
+/** A claim handed back to settle it, as `queueClaimSchema` gives it, or `unsure`. */
+function settledClaim(value: unknown): unknown {
+  if (!isPlainRecord(value) || !onlyKeys(value, ['topic', 'messageId', 'token', 'groupKey'])) return unsure;
+  const { topic, messageId, token, groupKey } = value;
+  if (!isTopic(topic) || !isClaimId(messageId) || !isClaimId(token)) return unsure;
+  const copy: Record<string, unknown> = { topic, messageId, token };
+  if (groupKey !== undefined) {
+    if (!isIdQuickly(groupKey)) return unsure;
+    copy.groupKey = groupKey;
+  }
+  return copy;
+}
+
+/** Each item of `value` through `check`: the copies, or undefined when any is `unsure` or there are too many. */
+function listOf(value: unknown, check: (item: unknown) => unknown): unknown[] | undefined {
+  if (!Array.isArray(value) || value.length > maxOutboxLength) return undefined;
+  const copy: unknown[] = new Array(value.length);
+  for (let index = 0; index < value.length; index++) {
+    // A hole reads as undefined, which no check takes.
+    const item = check(value[index]);
+    if (item === unsure) return undefined;
+    copy[index] = item;
+  }
+  return copy;
+}
+
 /**
  * `createBatch` parameters as `createEventParamsSchema` would parse them, when certainly
- * valid and carrying no queue messages or claims to check; otherwise undefined.
+ * valid; otherwise undefined.
  */
 export function acceptEventParamsQuickly(value: unknown): { params: CreateEventParams | undefined } | undefined {
   if (value === undefined) return { params: undefined };
-  if (!isPlainRecord(value) || !onlyKeys(value, ['lastKnownEventId', 'asOfTimestamp', 'createdAt', 'enqueue'])) {
+  if (
+    !isPlainRecord(value) ||
+    !onlyKeys(value, ['lastKnownEventId', 'asOfTimestamp', 'createdAt', 'enqueue', 'acknowledge'])
+  ) {
     return undefined;
   }
-  const { lastKnownEventId, asOfTimestamp, createdAt, enqueue } = value;
+  const { lastKnownEventId, asOfTimestamp, createdAt, enqueue, acknowledge } = value;
   const params: Record<string, unknown> = {};
   if (lastKnownEventId !== undefined) {
     if (typeof lastKnownEventId !== 'string' || lastKnownEventId.length === 0) return undefined;
@@ -215,8 +324,14 @@ export function acceptEventParamsQuickly(value: unknown): { params: CreateEventP
     params.createdAt = createdAt;
   }
   if (enqueue !== undefined) {
-    if (!Array.isArray(enqueue) || enqueue.length !== 0) return undefined;
-    params.enqueue = [];
+    const messages = listOf(enqueue, enqueueRequest);
+    if (messages === undefined) return undefined;
+    params.enqueue = messages;
+  }
+  if (acknowledge !== undefined) {
+    const claims = listOf(acknowledge, settledClaim);
+    if (claims === undefined) return undefined;
+    params.acknowledge = claims;
   }
   return { params: params as CreateEventParams };
 }

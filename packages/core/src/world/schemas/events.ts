@@ -10,7 +10,7 @@ import {
   timestampSchema,
   tokenSchema,
 } from './primitives.js';
-import { enqueueRequestSchema, queueClaimSchema } from './queue.js';
+import { enqueueRequestSchema, maxOutboxLength, queueClaimSchema } from './queue.js';
 
 /*
  * One create-request schema per event type. Run-level events carry no correlation id;
@@ -177,8 +177,14 @@ export const createEventParamsSchema = z
     lastKnownEventId: z.string().min(1).max(limits.maxIdLength).optional(),
     asOfTimestamp: z.number().finite().optional(),
     createdAt: z.number().int('must be whole milliseconds').nonnegative().optional(),
-    enqueue: z.array(enqueueRequestSchema).max(1000, 'must hold at most 1000 messages').optional(),
-    acknowledge: z.array(queueClaimSchema).max(1000, 'must hold at most 1000 claims').optional(),
+    enqueue: z
+      .array(enqueueRequestSchema)
+      .max(maxOutboxLength, `must hold at most ${maxOutboxLength} messages`)
+      .optional(),
+    acknowledge: z
+      .array(queueClaimSchema)
+      .max(maxOutboxLength, `must hold at most ${maxOutboxLength} claims`)
+      .optional(),
   })
   .optional();
 

@@ -1,12 +1,16 @@
 import { z } from 'zod';
 import { idSchema, jsonValueSchema, timestampSchema } from './primitives.js';
 
+/** The characters a topic may hold. */
+export const topicPattern = /^[A-Za-z0-9._:-]+$/;
+export const maxTopicLength = 128;
+
 /** Topic names: short, printable, no spaces; they become table values, keys and URL segments. */
 export const topicSchema = z
   .string()
   .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -');
+  .max(maxTopicLength, `must be at most ${maxTopicLength} characters`)
+  .regex(topicPattern, 'may contain only letters, digits and . _ : -');
 
 /** The longest delay any World must honour: 400 days, more than any sleep a user asked for. */
 export const maxQueueDelayMs = 400 * 24 * 60 * 60 * 1000;
@@ -25,19 +29,29 @@ export const sendOptionsSchema = z
   .optional();
 export type SendOptions = NonNullable<z.infer<typeof sendOptionsSchema>>;
 
+export const minLeaseMs = 10;
+export const maxLeaseMs = 86_400_000;
+
 /** A lease length: whole milliseconds, from 10 ms to one day. */
 export const leaseMsSchema = z
   .number()
   .int('must be whole milliseconds')
-  .min(10, 'must be at least 10 ms')
-  .max(86_400_000, 'must be at most 86400000 (one day)');
+  .min(minLeaseMs, `must be at least ${minLeaseMs} ms`)
+  .max(maxLeaseMs, `must be at most ${maxLeaseMs} (one day)`);
+
+/** The most messages one append may queue, and the most claims it may settle. */
+export const maxOutboxLength = 1000;
+
+/** The longest message id or claim token a claim may carry. */
+export const maxClaimIdLength = 200;
+const claimIdSchema = z.string().min(1).max(maxClaimIdLength);
 
 /** `EnqueueRequest.claim`: the message is born leased to its writer for `leaseMs`. */
 export const enqueueClaimSchema = z.strictObject({
   leaseMs: leaseMsSchema,
   /** The claim's ids, when the writer chooses them (`EnqueueRequest.claim`). */
-  messageId: z.string().min(1).max(200).optional(),
-  token: z.string().min(1).max(200).optional(),
+  messageId: claimIdSchema.optional(),
+  token: claimIdSchema.optional(),
 });
 
 /** One message of an append's outbox; a claimed one takes no delay and no idempotency key. */
@@ -64,8 +78,8 @@ export const enqueueRequestSchema = z
 /** A claim handed back to settle it (`QueueClaim`). */
 export const queueClaimSchema = z.strictObject({
   topic: topicSchema,
-  messageId: z.string().min(1).max(200),
-  token: z.string().min(1).max(200),
+  messageId: claimIdSchema,
+  token: claimIdSchema,
   groupKey: idSchema.optional(),
 });
 
