@@ -1,6 +1,7 @@
 // Derived figures: ratios against peers, cost per step against the floor, overhead by step
 // index, and the published targets with MET / MISSED. Inputs are the raw results only, so
 // the report can be re-derived from latest.json.
+import { pairedComparisons } from './paired.mjs';
 import { median, summarize } from './statistics.mjs';
 
 /** Windows of 20 steps, so one scheduler hiccup does not decide a target. */
@@ -58,7 +59,7 @@ export function marginalStepMs(results, systemName) {
 export function analyse(results, systems) {
   const pooled = analyseRound(results, systems);
   const rounds = results.rounds ?? [];
-  if (rounds.length < 2) return pooled;
+  if (rounds.length < 2) return { ...pooled, targets: [...pooled.targets, ...pairedTargets(results)] };
   const perRound = rounds.map((round) => analyseRound({ ...round, workloads: results.workloads }, systems));
   const middle = (values) => {
     const measured = values.filter((value) => value !== undefined && value !== null && !Number.isNaN(value));
@@ -100,7 +101,8 @@ export function analyse(results, systems) {
     ratios,
     stepIndex: pooled.stepIndex,
     costPerStep,
-    targets,
+    // Paired blocks are measured once, after the rounds: they have no per-round values.
+    targets: [...targets, ...pairedTargets(results)],
     rounds: perRound.map((round) => ({ targets: round.targets.map(({ value, status }) => ({ value, status })) })),
   };
 }
@@ -190,6 +192,27 @@ function analyseRound(results, systems) {
     );
   }
   return { ratios, stepIndex, costPerStep, targets };
+}
+
+/** The ratio targets as measured in paired blocks (paired.mjs), when they were. */
+function pairedTargets(results) {
+  return pairedComparisons.flatMap((comparison) => {
+    const measured = results.paired?.[`${comparison.subject}/${comparison.reference}`];
+    if (measured === undefined) return [];
+    if (measured.status !== 'ok') {
+      return [verdict({ target: comparison.target, limit: comparison.limit, detail: `failed: ${measured.reason}` })];
+    }
+    return [
+      verdict({
+        target: comparison.target,
+        limit: comparison.limit,
+        value: measured.ratio,
+        detail:
+          `median of ${measured.blocks.length} blocks' ratios (${measured.minRatio.toFixed(2)}× to ${measured.maxRatio.toFixed(2)}×); ` +
+          `${comparison.subject} ${measured.subjectMs.toFixed(1)} ms vs ${comparison.reference} ${measured.referenceMs.toFixed(1)} ms (medians of block medians)`,
+      }),
+    ];
+  });
 }
 
 function verdict({ target, limit, value, detail }) {

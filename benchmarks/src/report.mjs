@@ -60,10 +60,13 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
       '',
       `| Target | ${analysis.rounds.map((_, index) => `Round ${index + 1}`).join(' | ')} |`,
       `|---|${analysis.rounds.map(() => '---').join('|')}|`,
-      ...analysis.targets.map(
-        (target, index) =>
-          `| ${target.target} | ${analysis.rounds.map((round) => `${times(round.targets[index].value)} ${round.targets[index].status}`).join(' | ')} |`,
-      ),
+      // Targets measured once (paired blocks) come after those measured in every round.
+      ...analysis.targets
+        .slice(0, analysis.rounds[0].targets.length)
+        .map(
+          (target, index) =>
+            `| ${target.target} | ${analysis.rounds.map((round) => `${times(round.targets[index].value)} ${round.targets[index].status}`).join(' | ')} |`,
+        ),
     );
   }
   if (targetsOnly) return `${lines.join('\n')}\n`;
@@ -98,6 +101,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
     '',
   ];
   lines.unshift(...header);
+  lines.push(...pairedSection(results));
 
   const names = present.map((system) => system.name);
   let group;
@@ -194,4 +198,36 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   }
   if (problems.length > 0) lines.push('', '## Not measured', '', ...problems);
   return `${lines.join('\n')}\n`;
+}
+
+/** The paired blocks (paired.mjs), block by block, when they were measured. */
+function pairedSection(results) {
+  const measured = Object.entries(results.paired ?? {});
+  if (measured.length === 0) return [];
+  const lines = [
+    '',
+    '## Paired blocks',
+    '',
+    'After the rounds, each ratio target was measured again with both of its systems running at once, each on a database of its own, ' +
+      'both given the same warm-up, then alternating blocks of 10-step runs (first side of each block: subject, reference, reference, subject, and again). ' +
+      'A block’s ratio is its subject’s median over its reference’s; the target’s value is the median of the blocks’ ratios.',
+  ];
+  for (const [pair, entry] of measured) {
+    lines.push('', `**${pair.replace('/', ' ÷ ')}**: `);
+    if (entry.status !== 'ok') {
+      lines[lines.length - 1] += `failed (${entry.reason}).`;
+      continue;
+    }
+    lines[lines.length - 1] += `${times(entry.ratio)} (blocks ${times(entry.minRatio)} to ${times(entry.maxRatio)}).`;
+    lines.push(
+      '',
+      '| Block | First | Subject ms | Reference ms | Ratio |',
+      '|---|---|---|---|---|',
+      ...entry.blocks.map(
+        (block, index) =>
+          `| ${index + 1} | ${block.first} | ${ms(block.subjectMs)} | ${ms(block.referenceMs)} | ${times(block.subjectMs / block.referenceMs)} |`,
+      ),
+    );
+  }
+  return lines;
 }

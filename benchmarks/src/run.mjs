@@ -8,6 +8,9 @@
 //   BENCH_ROUNDS=n        measure every system n times in turn (default 1); ratios and
 //                         verdicts are the median of the rounds' own (rounds.mjs)
 //
+// After the rounds, the ratio targets are measured again in paired blocks (paired.mjs):
+// both systems alive at once, alternating ('paired' names it in BENCH_WORKLOADS).
+//
 // 'scale' (scale/index.mjs) seeds a million events before it measures, so it runs only in
 // the full matrix or when named in BENCH_WORKLOADS, and only when cairn-postgres is selected.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +25,7 @@ import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureFloors, openFloorProbe } from './floor.mjs';
+import { measurePaired, pairedComparisons, pairedPlan } from './paired.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
@@ -116,6 +120,19 @@ try {
   // One round's measurements are the top-level ones; only several are also kept apart.
   Object.assign(results, poolRounds(rounds));
   if (rounds.length > 1) results.rounds = rounds;
+  if (wanted('paired')) {
+    results.paired = {};
+    for (const comparison of pairedComparisons) {
+      const sides = [comparison.subject, comparison.reference];
+      if (!sides.every((name) => results.systems[name]?.status === 'ok')) continue;
+      say(`paired blocks: ${comparison.subject} against ${comparison.reference}`);
+      const measured = await measureComparison(comparison);
+      results.paired[`${comparison.subject}/${comparison.reference}`] = measured;
+      say(
+        `paired blocks: ${measured.status === 'ok' ? `${measured.ratio.toFixed(2)}× (blocks ${measured.minRatio.toFixed(2)} to ${measured.maxRatio.toFixed(2)})` : measured.reason}`,
+      );
+    }
+  }
   if (scaleWanted) {
     // Seeding plus measuring take a few minutes; past this something hangs, and stopping the
     // server below ends whatever is still waiting on it.
@@ -160,32 +177,7 @@ async function benchmarkSystem(system, walProbe, round) {
     say(`${system.name}: skipped (${unavailable})`);
     return;
   }
-  const database = `bench_${system.name.replaceAll('-', '_')}`;
-  /**
-   * A fresh database and data directory for each driver start. A driver replaced after a
-   * timeout leaves its unfinished runs behind; on the old state, the new driver's World
-   * would resume them and they would compete with every later measurement.
-   */
-  const start = async () => {
-    if (system.database) {
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${database}`);
-    }
-    const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
-    return startDriver({
-      directory: directoryOf(system),
-      options: {
-        databaseUrl: system.database
-          ? urlFor(database)
-          : system.redis
-            ? `${redis.url}#bench-${system.name}-${++redisPrefixes}`
-            : undefined,
-        dataDir,
-        variant: system.variant,
-      },
-      log: process.env.BENCH_VERBOSE === '1' ? (line) => say(`  ${system.name} | ${line}`) : () => {},
-    });
-  };
+  const start = () => startSystemDriver(system, `bench_${system.name.replaceAll('-', '_')}`);
   let driver;
   try {
     driver = await start();
@@ -239,6 +231,69 @@ async function benchmarkSystem(system, walProbe, round) {
     }
   } finally {
     await driver.close();
+  }
+}
+
+/**
+ * Starts `system`'s driver on a fresh database (`database`) and data directory. A driver
+ * replaced after a timeout leaves its unfinished runs behind; on the old state, the new
+ * driver's World would resume them and they would compete with every later measurement.
+ */
+async function startSystemDriver(system, database) {
+  if (system.database) {
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${database}`);
+  }
+  const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
+  return startDriver({
+    directory: directoryOf(system),
+    options: {
+      databaseUrl: system.database
+        ? urlFor(database)
+        : system.redis
+          ? `${redis.url}#bench-${system.name}-${++redisPrefixes}`
+          : undefined,
+      dataDir,
+      variant: system.variant,
+    },
+    log: process.env.BENCH_VERBOSE === '1' ? (line) => say(`  ${system.name} | ${line}`) : () => {},
+  });
+}
+
+/**
+ * The paired-block measurement of `comparison` (paired.mjs): both systems' drivers at once,
+ * each on a database of its own, alternating. A side that fails or passes the call timeout
+ * fails the comparison; the matrix's own ratio stands regardless.
+ */
+async function measureComparison(comparison) {
+  const drivers = {};
+  try {
+    for (const side of ['subject', 'reference']) {
+      const system = systems.find((candidate) => candidate.name === comparison[side]);
+      drivers[side] = await startSystemDriver(system, `bench_${system.name.replaceAll('-', '_')}_paired`);
+    }
+    const runOn = (side) => async () => {
+      let timer;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${callTimeoutMs / 1000} s`)), callTimeoutMs);
+      });
+      try {
+        const reply = await Promise.race([
+          drivers[side].call(comparison.workload.op, comparison.workload.params),
+          timeout,
+        ]);
+        if (!reply.ok) throw new Error(reply.error);
+        if (reply.value !== comparison.workload.params.steps) throw new Error(`wrong result ${reply.value}`);
+        return reply.elapsedMs;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    return await measurePaired({ subject: runOn('subject'), reference: runOn('reference') }, pairedPlan(full));
+  } catch (error) {
+    return { status: 'failed', reason: firstLine(error) };
+  } finally {
+    for (const driver of Object.values(drivers)) await driver.close();
   }
 }
 

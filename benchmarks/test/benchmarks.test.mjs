@@ -12,6 +12,7 @@ import { renderStepOverheadChart } from '../src/chart.mjs';
 import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
 import { startDriver } from '../src/driver-process.mjs';
+import { firstInBlock, measurePaired, summarisePaired } from '../src/paired.mjs';
 import { renderMarkdown, resultsJson } from '../src/report.mjs';
 import { poolRounds } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
@@ -126,6 +127,84 @@ describe('analysis', () => {
       '| fifty at once | 100 (100)<br>500 runs/s<br>CPU/run 1.50 + 1.25 PG | 200 (200)<br>250 runs/s<br>CPU/run 3.00 + 2.50 PG |',
     );
     expect(markdown).toContain('CPU/run: milliseconds of CPU per workflow');
+  });
+});
+
+describe('paired blocks', () => {
+  it('alternates the sides in ABBA order, after the same warm-up for both', async () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(firstInBlock)).toEqual([
+      'subject',
+      'reference',
+      'reference',
+      'subject',
+      'subject',
+      'reference',
+      'reference',
+      'subject',
+    ]);
+    const calls = [];
+    // The subject takes 3 ms and the reference 2 ms, except that whichever side runs second
+    // in a block is 1 ms slower: ABBA order cancels that out of the median ratio.
+    let lastSide;
+    let runsInBlock = 0;
+    const side = (name, ms) => async () => {
+      calls.push(name);
+      if (name !== lastSide) runsInBlock = 0;
+      lastSide = name;
+      runsInBlock++;
+      return ms;
+    };
+    const measured = await measurePaired(
+      { subject: side('subject', 3), reference: side('reference', 2) },
+      { warmUp: 2, blocks: 4, runsPerBlock: 3 },
+    );
+    expect(calls.slice(0, 4)).toEqual(['subject', 'subject', 'reference', 'reference']);
+    expect(calls.slice(4).join(' ')).toBe(
+      ['subject', 'reference', 'reference', 'subject', 'reference', 'subject', 'subject', 'reference']
+        .flatMap((name) => [name, name, name])
+        .join(' '),
+    );
+    expect(measured).toMatchObject({ status: 'ok', ratio: 1.5, minRatio: 1.5, maxRatio: 1.5 });
+    expect(measured.blocks.map((block) => block.first)).toEqual(['subject', 'reference', 'reference', 'subject']);
+  });
+
+  it("takes the median of the blocks' own ratios, not the ratio of pooled times", () => {
+    // Blocks at 1.0×, 1.2× and 2.0×; pooling would compare 20 ms with 10 ms (2.0×).
+    const summary = summarisePaired([
+      { first: 'subject', subjectMs: 10, referenceMs: 10 },
+      { first: 'reference', subjectMs: 12, referenceMs: 10 },
+      { first: 'reference', subjectMs: 40, referenceMs: 20 },
+    ]);
+    expect(summary).toMatchObject({ ratio: 1.2, minRatio: 1, maxRatio: 2, subjectMs: 12, referenceMs: 10 });
+  });
+
+  it('adds a verdict per measured pair after the rounds’ targets, and a table of its blocks', () => {
+    const rounds = [1, 2, 3].map(() => {
+      const { floor, results, stepIndex, commits } = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 1 });
+      return { floor, results, stepIndex, commits };
+    });
+    const base = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 1 });
+    const results = { ...base, meta: { ...base.meta, rounds: 3 }, rounds, ...poolRounds(rounds) };
+    results.paired = {
+      'cairn-postgres/dbos': summarisePaired([
+        { first: 'subject', subjectMs: 16, referenceMs: 40 },
+        { first: 'reference', subjectMs: 20, referenceMs: 40 },
+        { first: 'reference', subjectMs: 18, referenceMs: 40 },
+      ]),
+      'cairn-http/cairn-postgres': { status: 'failed', reason: 'timed out after 120 s' },
+    };
+    results.analysis = analyse(results, systems);
+    const paired = results.analysis.targets.filter((target) => target.target.endsWith('in paired blocks'));
+    expect(paired).toHaveLength(2);
+    expect(paired[0]).toMatchObject({ status: 'MET', limit: 0.5 });
+    expect(paired[0].value).toBeCloseTo(0.45);
+    expect(paired[1]).toMatchObject({ status: 'NOT MEASURED', detail: 'failed: timed out after 120 s' });
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('## Paired blocks');
+    expect(markdown).toContain('| 2 | reference | 20.0 | 40.0 | 0.50× |');
+    // The per-round table lists only the targets measured in every round.
+    const roundTable = markdown.slice(markdown.indexOf('Each round’s value'), markdown.indexOf('# Cairn benchmark'));
+    expect(roundTable).not.toContain('paired blocks');
   });
 });
 
