@@ -1,4 +1,5 @@
 import { type CreateEventRequest, type World, type WorldQueue, WorldUnavailableError } from '@cairn/core/world';
+import { overlay } from './overlay.js';
 import { Random } from './random.js';
 import { appendRecord } from './side-records.js';
 
@@ -25,8 +26,10 @@ const correlationIds = (requests: readonly CreateEventRequest[]): string[] =>
  * cost the step one more execution.
  */
 export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sideDirectory: string): World {
-  const queue = recordingDeliveries(inner.queue, sideDirectory);
-  if (faults.failSendProbability === 0 && faults.delayAppendMaxMs === 0) return { ...inner, queue };
+  const consume = recordingDeliveries(inner.queue, sideDirectory);
+  if (faults.failSendProbability === 0 && faults.delayAppendMaxMs === 0) {
+    return overlay(inner, { queue: overlay(inner.queue, { consume }) });
+  }
   const random = new Random(seed ^ process.pid);
   const refuse = (method: 'create' | 'createBatch' | 'send', runId: string | null, requests: CreateEventRequest[]) => {
     appendRecord(sideDirectory, 'faults', {
@@ -43,10 +46,10 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
       await new Promise((resolve) => setTimeout(resolve, random.int(0, faults.delayAppendMaxMs)));
   };
   const failing = () => random.chance(faults.failSendProbability);
-  return {
-    ...inner,
-    events: {
-      ...inner.events,
+  // Everything else (reads, watches, claims, views, close) reaches the World untouched: a
+  // pass taken without the queue still meets the delayed and refused appends.
+  return overlay(inner, {
+    events: overlay(inner.events, {
       create: async (runId, request, params) => {
         await delay();
         if ((params?.enqueue?.length ?? 0) > 0 && failing()) throw refuse('create', runId, [request]);
@@ -57,11 +60,8 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
         if ((params?.enqueue?.length ?? 0) > 0 && failing()) throw refuse('createBatch', runId, [...requests]);
         return inner.events.createBatch(runId, requests, params);
       },
-      list: (runId, options) => inner.events.list(runId, options),
-      get: (runId, eventId) => inner.events.get(runId, eventId),
-      watch: (runId, afterSeq, signal) => inner.events.watch(runId, afterSeq, signal),
-    },
-    queue: {
+    }),
+    queue: overlay(inner.queue, {
       send: async (topic, payload, options) => {
         if (failing()) {
           const runId = (payload as { runId?: string } | null)?.runId ?? null;
@@ -69,58 +69,52 @@ export function faultyWorld(inner: World, faults: WorldFaults, seed: number, sid
         }
         return inner.queue.send(topic, payload, options);
       },
-      consume: queue.consume,
-      // Claims pass through untouched: a pass taken without the queue still meets the
-      // delayed and refused appends above.
-      ...(inner.queue.extendClaim === undefined ? {} : { extendClaim: inner.queue.extendClaim.bind(inner.queue) }),
-      ...(inner.queue.settleClaim === undefined ? {} : { settleClaim: inner.queue.settleClaim.bind(inner.queue) }),
-    },
-    close: () => inner.close(),
-  };
+      consume,
+    }),
+  });
 }
 
 /**
- * The queue, with each delivery's lease renewals watched: a renewal the World answers with
+ * `queue.consume`, with each delivery's lease renewals watched: a renewal the World answers with
  * "lost" is recorded, naming the run the message was for. Each delivery's start and end
  * are recorded too, so a violation report shows which passes of a run overlapped.
  */
-function recordingDeliveries(queue: WorldQueue, sideDirectory: string): WorldQueue {
-  return {
-    ...queue,
-    consume: (topic, handler, options) =>
-      queue.consume(
-        topic,
-        async (message, delivery) => {
-          const payloadRunId = (message.payload as { runId?: unknown } | null)?.runId;
-          const runId = typeof payloadRunId === 'string' ? payloadRunId : null;
-          const start = Date.now();
-          let outcome = 'ok';
-          try {
-            await handler(message, {
-              ...delivery,
+function recordingDeliveries(queue: WorldQueue, sideDirectory: string): WorldQueue['consume'] {
+  return (topic, handler, options) =>
+    queue.consume(
+      topic,
+      async (message, delivery) => {
+        const payloadRunId = (message.payload as { runId?: unknown } | null)?.runId;
+        const runId = typeof payloadRunId === 'string' ? payloadRunId : null;
+        const start = Date.now();
+        let outcome = 'ok';
+        try {
+          await handler(
+            message,
+            overlay(delivery, {
               extendLease: async (leaseMs) => {
                 const kept = await delivery.extendLease(leaseMs);
                 if (!kept)
                   appendRecord(sideDirectory, 'lease-losses', { pid: process.pid, topic, runId, at: Date.now() });
                 return kept;
               },
-            });
-          } catch (error) {
-            outcome = error instanceof Error ? error.name : 'thrown';
-            throw error;
-          } finally {
-            appendRecord(sideDirectory, 'deliveries', {
-              pid: process.pid,
-              topic,
-              runId,
-              attempt: message.attempt,
-              start,
-              end: Date.now(),
-              outcome,
-            });
-          }
-        },
-        options,
-      ),
-  };
+            }),
+          );
+        } catch (error) {
+          outcome = error instanceof Error ? error.name : 'thrown';
+          throw error;
+        } finally {
+          appendRecord(sideDirectory, 'deliveries', {
+            pid: process.pid,
+            topic,
+            runId,
+            attempt: message.attempt,
+            start,
+            end: Date.now(),
+            outcome,
+          });
+        }
+      },
+      options,
+    );
 }

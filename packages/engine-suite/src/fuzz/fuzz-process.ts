@@ -7,6 +7,7 @@ import { drive } from './driver.js';
 import { faultyWorld } from './faulty-world.js';
 import type { FuzzCase } from './fuzz-case.js';
 import { fuzzWorkflow } from './interpreter.js';
+import { overlay } from './overlay.js';
 import { sideDirectoryVariable } from './side-records.js';
 import { openWorld, type WorldSpec } from './world-spec.js';
 
@@ -66,26 +67,24 @@ function countWatches(world: World): { world: World; pending: () => number; leak
   return {
     pending: () => pending,
     leakedListeners: () => leakedListeners,
-    world: {
-      ...world,
-      events: {
-        ...world.events,
-        watch: async (runId, afterSeq, signal) => {
+    world: overlay(world, {
+      events: overlay(world.events, {
+        watch: async (runId, afterSeq, signal, options) => {
           const own = new AbortController();
           const forward = () => own.abort(signal?.reason);
           if (signal?.aborted) own.abort(signal.reason);
           else signal?.addEventListener('abort', forward, { once: true });
           pending += 1;
           try {
-            return await world.events.watch(runId, afterSeq, own.signal);
+            return await world.events.watch(runId, afterSeq, own.signal, options);
           } finally {
             pending -= 1;
             signal?.removeEventListener('abort', forward);
             leakedListeners += getEventListeners(own.signal, 'abort').length;
           }
         },
-      },
-    },
+      }),
+    }),
   };
 }
 

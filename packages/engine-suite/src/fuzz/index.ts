@@ -17,6 +17,12 @@ export interface FuzzOptions {
   world: () => WorldSpec | Promise<WorldSpec>;
   /** Whether several processes may open the World at once (world-local: no; one process owns it). */
   sharedAcrossProcesses: boolean;
+  /**
+   * Called with the spec `world()` gave a case once that case has ended and its processes
+   * are gone, pass or fail: to release what stands behind the spec (a server in this
+   * process, say), so a long soak does not pile them up.
+   */
+  afterCase?: (world: WorldSpec) => void | Promise<void>;
 }
 
 const soak = process.env.CAIRN_SOAK === '1';
@@ -97,11 +103,17 @@ export function describeWorkflowFuzz(options: FuzzOptions): void {
         const lane = async () => {
           for (let seed = pending.shift(); seed !== undefined; seed = pending.shift()) {
             const fuzzCase = buildCase(seed, { ...shapes, sharedAcrossProcesses: options.sharedAcrossProcesses });
-            const report = await runCase(fuzzCase, {
-              world: await options.world(),
-              sharedAcrossProcesses: options.sharedAcrossProcesses,
-              runDeadlineMs,
-            });
+            const world = await options.world();
+            let report: CaseReport;
+            try {
+              report = await runCase(fuzzCase, {
+                world,
+                sharedAcrossProcesses: options.sharedAcrossProcesses,
+                runDeadlineMs,
+              });
+            } finally {
+              await options.afterCase?.(world);
+            }
             programs += report.runs;
             finished += 1;
             if (report.violations.length > 0) {
