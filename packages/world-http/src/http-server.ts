@@ -30,6 +30,13 @@ export interface WorldServerOptions {
   longPollMs?: number;
   /** A queue session nobody polls for this long ends and hands its messages back. Default 60 s. */
   sessionIdleMs?: number;
+  /**
+   * A queue session whose client went away in the middle of a poll (the connection closed
+   * before the answer: a crashed or killed worker, a dropped network) ends after this long
+   * without a new poll, and hands its messages back. A live client polls again within about a
+   * second. Default 5 s; never longer than `sessionIdleMs`.
+   */
+  sessionReconnectMs?: number;
   /** Connections beyond this are refused at accept time. Default 4096. */
   maxConnections?: number;
   /**
@@ -72,7 +79,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
   const longPollMs = options.longPollMs ?? 25_000;
   const logger = resolveLogger(options.logger, 'options.logger');
-  const sessions = new QueueSessions(world, options.sessionIdleMs ?? 60_000);
+  const sessions = new QueueSessions(world, options.sessionIdleMs ?? 60_000, options.sessionReconnectMs ?? 5_000);
   const live = new Set<AbortController>();
   let webhookClient: Client | undefined;
   let closing = false;

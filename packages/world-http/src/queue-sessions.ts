@@ -23,6 +23,15 @@ export interface WireDelivery {
  * Each message the World hands over waits here until the client polls it, then until the
  * client acknowledges or hands it back, so leases, group exclusivity and retries stay the
  * World's own. A session nobody polls for `idleMs` ends and hands its messages back.
+ *
+ * A live client always has a poll on its way or parked here: it polls again as soon as one
+ * answers. So a poll whose connection closes before its answer means the client crashed,
+ * was killed, lost the network, or is stopping. If no poll follows within `reconnectMs`,
+ * the session retires: it takes nothing more from the World and hands back what it holds
+ * that the client never received, while what the client did receive stays the client's
+ * until it is settled or its lease runs out (a stopping worker finishes its handlers and
+ * acknowledges them). Waiting the whole `idleMs` would leave the session taking messages
+ * that nobody will run, and every run they wake stalled, for a minute after each crash.
  */
 class QueueSession {
   readonly id = randomBytes(18).toString('base64url');
@@ -37,6 +46,11 @@ class QueueSession {
   private readonly parked = new Set<() => void>();
   private idleTimer: NodeJS.Timeout | undefined;
   private polling = 0;
+  /** Whether the last poll to end lost its connection before its answer. */
+  private pollLost = false;
+  /** Taking no more messages; ends once the client's deliveries are settled. */
+  private retired = false;
+  private consumerStopped: Promise<void> | undefined;
   stopped = false;
 
   constructor(
@@ -45,6 +59,7 @@ class QueueSession {
     options: ConsumeOptions | undefined,
     private readonly leaseMs: number,
     private readonly idleMs: number,
+    private readonly reconnectMs: number,
     private readonly onEnd: (session: QueueSession) => void,
   ) {
     const handler = (message: QueueMessage, control: DeliveryControl) =>
@@ -59,9 +74,12 @@ class QueueSession {
             this.handedOut.delete(delivery.id);
             if (outcome.ok) resolve();
             else reject(new Error(outcome.reason));
+            if (this.retired && this.handedOut.size === 0) void this.stop('the remote consumer went away');
           },
         };
-        if (this.stopped) return delivery.settle({ ok: false, reason: 'the remote consumer stopped' });
+        if (this.stopped || this.retired) {
+          return delivery.settle({ ok: false, reason: 'the remote consumer stopped' });
+        }
         this.ready.push(delivery);
         this.wakeNewestPoll();
       });
@@ -71,6 +89,8 @@ class QueueSession {
 
   /** Hands over what is ready, waiting up to `waitMs` for something to arrive. */
   async poll(waitMs: number, signal: AbortSignal): Promise<WireDelivery[]> {
+    // A retired session takes no more work: the client opens a new one.
+    if (this.retired) throw sessionNotFound();
     this.polling += 1;
     clearTimeout(this.idleTimer);
     try {
@@ -87,6 +107,7 @@ class QueueSession {
           this.parked.add(done);
         });
       }
+      this.pollLost = signal.aborted;
       if (signal.aborted) return [];
       return this.ready.splice(0).map((delivery) => {
         this.handedOut.set(delivery.id, delivery);
@@ -126,7 +147,28 @@ class QueueSession {
     this.onEnd(this);
     for (const delivery of [...this.ready.splice(0), ...this.handedOut.values()])
       delivery.settle({ ok: false, reason });
-    await this.consumer.stop();
+    await this.stopConsumer();
+  }
+
+  /**
+   * Takes no more messages from the World and hands back those the client never received.
+   * The client's own deliveries can still be acknowledged, handed back or extended; the
+   * session ends with the last of them (or their leases, which the client no longer renews).
+   */
+  private retire(reason: string): void {
+    if (this.stopped || this.retired) return;
+    this.retired = true;
+    clearTimeout(this.idleTimer);
+    for (const wake of [...this.parked]) wake();
+    for (const delivery of this.ready.splice(0)) delivery.settle({ ok: false, reason });
+    // Resolves once the client's deliveries are settled, which ends the session.
+    void this.stopConsumer();
+    if (this.handedOut.size === 0) void this.stop(reason);
+  }
+
+  private stopConsumer(): Promise<void> {
+    this.consumerStopped ??= this.consumer.stop();
+    return this.consumerStopped;
   }
 
   /** The newest poll is the one most likely to have a client still reading its answer. */
@@ -146,8 +188,13 @@ class QueueSession {
 
   private touch(): void {
     clearTimeout(this.idleTimer);
-    if (this.stopped || this.polling > 0) return;
-    this.idleTimer = setTimeout(() => void this.stop('the remote consumer stopped polling'), this.idleMs);
+    if (this.stopped || this.retired || this.polling > 0) return;
+    this.idleTimer = this.pollLost
+      ? setTimeout(
+          () => this.retire('the remote consumer went away in the middle of a poll'),
+          Math.min(this.reconnectMs, this.idleMs),
+        )
+      : setTimeout(() => void this.stop('the remote consumer stopped polling'), this.idleMs);
     this.idleTimer.unref();
   }
 }
@@ -159,11 +206,12 @@ export class QueueSessions {
   constructor(
     private readonly world: World,
     private readonly idleMs: number,
+    private readonly reconnectMs: number,
   ) {}
 
   open(topic: string, options: ConsumeOptions | undefined): string {
     const leaseMs = options?.leaseMs ?? this.world.capabilities.queue.defaultLeaseMs;
-    const session = new QueueSession(this.world, topic, options, leaseMs, this.idleMs, (ended) =>
+    const session = new QueueSession(this.world, topic, options, leaseMs, this.idleMs, this.reconnectMs, (ended) =>
       this.sessions.delete(ended.id),
     );
     this.sessions.set(session.id, session);
@@ -172,12 +220,15 @@ export class QueueSessions {
 
   get(sessionId: unknown): QueueSession {
     const session = typeof sessionId === 'string' ? this.sessions.get(sessionId) : undefined;
-    if (!session)
-      throw new ProtocolError({ code: 'SESSION_NOT_FOUND', message: 'No such queue session; subscribe again' });
+    if (!session) throw sessionNotFound();
     return session;
   }
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((session) => session.stop('the server is closing')));
   }
+}
+
+function sessionNotFound(): ProtocolError {
+  return new ProtocolError({ code: 'SESSION_NOT_FOUND', message: 'No such queue session; subscribe again' });
 }
