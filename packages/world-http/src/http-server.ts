@@ -28,13 +28,14 @@ export interface WorldServerOptions {
   keepAliveTimeoutMs?: number;
   /** The longest a long-poll (watch, queue poll) parks before answering "nothing yet". Default 25 s. */
   longPollMs?: number;
-  /** A queue session nobody polls for this long ends and hands its messages back. Default 60 s. */
+  /** A queue session nobody polls for this long ends and hands back every message it holds. Default 60 s. */
   sessionIdleMs?: number;
   /**
-   * A queue session whose client went away in the middle of a poll (the connection closed
-   * before the answer: a crashed or killed worker, a dropped network) ends after this long
-   * without a new poll, and hands its messages back. A live client polls again within about a
-   * second. Default 5 s; never longer than `sessionIdleMs`.
+   * A queue session whose client has not polled for this long (a live client always has a
+   * poll on its way; a crashed, killed or cut-off one does not) retires: it takes no more
+   * messages and hands back those its client never received. Those its client holds stay
+   * the client's until settled, their leases run out, or `sessionIdleMs` passes. Default 5 s;
+   * never longer than `sessionIdleMs`.
    */
   sessionReconnectMs?: number;
   /** Connections beyond this are refused at accept time. Default 4096. */

@@ -24,14 +24,15 @@ export interface WireDelivery {
  * client acknowledges or hands it back, so leases, group exclusivity and retries stay the
  * World's own. A session nobody polls for `idleMs` ends and hands its messages back.
  *
- * A live client always has a poll on its way or parked here: it polls again as soon as one
- * answers. So a poll whose connection closes before its answer means the client crashed,
- * was killed, lost the network, or is stopping. If no poll follows within `reconnectMs`,
- * the session retires: it takes nothing more from the World and hands back what it holds
- * that the client never received, while what the client did receive stays the client's
- * until it is settled or its lease runs out (a stopping worker finishes its handlers and
- * acknowledges them). Waiting the whole `idleMs` would leave the session taking messages
- * that nobody will run, and every run they wake stalled, for a minute after each crash.
+ * A live client always has a poll on its way or parked here: it polls as soon as it has
+ * subscribed, and again as soon as a poll answers. So a session with no poll for
+ * `reconnectMs` has lost its client (crashed, killed, cut off) or its client is stopping,
+ * and it retires: it takes nothing more from the World and hands back what it holds that
+ * the client never received, while what the client did receive stays the client's until it
+ * is settled or its lease runs out (a stopping worker finishes its handlers and acknowledges
+ * them). The session ends with the last of those, or at `idleMs` without a poll. Waiting the
+ * whole `idleMs` before retiring would leave the session taking messages that nobody will
+ * run, and every run they wake stalled, for a minute after each crash.
  */
 class QueueSession {
   readonly id = randomBytes(18).toString('base64url');
@@ -46,7 +47,7 @@ class QueueSession {
   private readonly parked = new Set<() => void>();
   private idleTimer: NodeJS.Timeout | undefined;
   private polling = 0;
-  /** Whether the last poll to end lost its connection before its answer. */
+  /** Whether the last poll to end lost its connection before its answer (for the reason given on retiring). */
   private pollLost = false;
   /** Taking no more messages; ends once the client's deliveries are settled. */
   private retired = false;
@@ -163,7 +164,20 @@ class QueueSession {
     for (const delivery of this.ready.splice(0)) delivery.settle({ ok: false, reason });
     // Resolves once the client's deliveries are settled, which ends the session.
     void this.stopConsumer();
-    if (this.handedOut.size === 0) void this.stop(reason);
+    if (this.handedOut.size === 0) {
+      void this.stop(reason);
+      return;
+    }
+    // A client that never settles them nor polls again: as before retiring, the session ends at idleMs.
+    this.idleTimer = setTimeout(
+      () => void this.stop('the remote consumer stopped polling'),
+      Math.max(0, this.idleMs - this.retireAfterMs()),
+    );
+    this.idleTimer.unref();
+  }
+
+  private retireAfterMs(): number {
+    return Math.min(this.reconnectMs, this.idleMs);
   }
 
   private stopConsumer(): Promise<void> {
@@ -189,12 +203,10 @@ class QueueSession {
   private touch(): void {
     clearTimeout(this.idleTimer);
     if (this.stopped || this.retired || this.polling > 0) return;
-    this.idleTimer = this.pollLost
-      ? setTimeout(
-          () => this.retire('the remote consumer went away in the middle of a poll'),
-          Math.min(this.reconnectMs, this.idleMs),
-        )
-      : setTimeout(() => void this.stop('the remote consumer stopped polling'), this.idleMs);
+    const reason = this.pollLost
+      ? 'the remote consumer went away in the middle of a poll'
+      : 'the remote consumer stopped polling';
+    this.idleTimer = setTimeout(() => this.retire(reason), this.retireAfterMs());
     this.idleTimer.unref();
   }
 }

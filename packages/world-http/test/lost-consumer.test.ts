@@ -93,6 +93,29 @@ describe('a queue consumer whose client went away', () => {
     await live.close();
   }, 30_000);
 
+  it('ends within seconds when its client died before its first poll', async () => {
+    const dead = rawClient();
+    // Killed right after subscribing: the session never sees a poll at all.
+    const { sessionId } = await dead.call<{ sessionId: string }>('queue.subscribe', {
+      topic: 'unpolled.work',
+      options: { leaseMs: 120_000 },
+    });
+    expect(sessionId).toEqual(expect.any(String));
+    await dead.pool.destroy();
+    for (const index of [1, 2, 3]) await backing.queue.send('unpolled.work', { index });
+    const live = await createHttpWorld({ url, token: tokens.worker });
+    const received = new Set<number>();
+    const consumer = live.queue.consume(
+      'unpolled.work',
+      async (message) => void received.add((message.payload as { index: number }).index),
+      { leaseMs: 120_000 },
+    );
+    // Within 15 s, though the session's minute of idleness and the two-minute leases are far off.
+    await expect.poll(() => received.size, { timeout: 15_000, interval: 50 }).toBe(3);
+    await consumer.stop();
+    await live.close();
+  }, 30_000);
+
   it('is kept when its client polls again after the connection dropped', async () => {
     const client = rawClient();
     const { sessionId } = await client.call<{ sessionId: string }>('queue.subscribe', { topic: 'kept.work' });
