@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { World } from '@cairn/core/world';
 import { createLocalWorld } from '@cairn/world-local';
 import { afterAll } from 'vitest';
-import { createHttpWorld, createWorldServer, type HttpWorld, type WorldServerOptions } from '../src/index.js';
+import {
+  createHttpWorld,
+  createWorldServer,
+  type HttpWorld,
+  type WorldServer,
+  type WorldServerOptions,
+} from '../src/index.js';
 
 /** Fresh tokens per test file: one of each role. */
 export const tokens = {
@@ -73,4 +81,42 @@ afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recurs
 export async function localWorld(): Promise<World> {
   directories.push(await mkdtemp(join(tmpdir(), 'cairn-http-')));
   return createLocalWorld({ dir: directories.at(-1)! });
+}
+
+/** A server whose test sees each request arrive; see `serveWatched`. */
+export interface WatchedServer {
+  backing: World;
+  worldServer: WorldServer;
+  url: string;
+  /** Resolves the next time the server takes a request for `route` (call it before the request). */
+  arrived(route: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A world-local behind a World server mounted in a `node:http` server of the test's own,
+ * which sees each request arrive, with the default settings and a worker token.
+ */
+export async function serveWatched(): Promise<WatchedServer> {
+  const backing = await localWorld();
+  const worldServer = createWorldServer({ world: backing, tokens: [{ token: tokens.worker, role: 'worker' }] });
+  const arrivals: { route: string; resolve: () => void }[] = [];
+  const server = createServer((request, response) => {
+    worldServer.handler(request, response);
+    const index = arrivals.findIndex((arrival) => request.url === `/v1/${arrival.route}`);
+    if (index >= 0) arrivals.splice(index, 1)[0]!.resolve();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    backing,
+    worldServer,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    arrived: (route) => new Promise<void>((resolve) => arrivals.push({ route, resolve })),
+    async close() {
+      await worldServer.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await backing.close();
+    },
+  };
 }

@@ -1,42 +1,26 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { World } from '@cairn/core/world';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpWorld, createWorldServer, type WorldServer } from '../src/index.js';
-import { localWorld, tokens } from './helpers.js';
+import { createHttpWorld } from '../src/index.js';
+import { serveWatched, tokens, type WatchedServer } from './helpers.js';
 
 /*
- * A worker that dies in the middle of a queue poll (killed, crashed, cut off) leaves its
- * consumer session on the server. The session must end soon and hand back what it took from
- * the World; one whose client polls again is a live client, and must be kept.
+ * A worker that dies (killed, crashed, cut off) leaves its queue consumer session on the
+ * server. The session must retire soon and hand back what it took from the World that the
+ * worker never received; one whose client polls again is a live client, and must be kept.
  */
+let served: WatchedServer;
 let backing: World;
-let worldServer: WorldServer;
-let server: Server;
 let url: string;
-/** Resolves the next time the server has taken a request of each pending kind. */
-const arrivals: { route: string; resolve: () => void }[] = [];
-const arrived = (route: string) => new Promise<void>((resolve) => arrivals.push({ route, resolve }));
+const arrived = (route: string) => served.arrived(route);
 
+// The default session settings: 5 s without a poll before a session retires, a minute before it ends.
 beforeAll(async () => {
-  backing = await localWorld();
-  // The default session settings: a minute before an unpolled session ends, 5 s once its poll was lost.
-  worldServer = createWorldServer({ world: backing, tokens: [{ token: tokens.worker, role: 'worker' }] });
-  server = createServer((request, response) => {
-    worldServer.handler(request, response);
-    const index = arrivals.findIndex((arrival) => request.url === `/v1/${arrival.route}`);
-    if (index >= 0) arrivals.splice(index, 1)[0]!.resolve();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveWatched();
+  backing = served.backing;
+  url = served.url;
 });
-afterAll(async () => {
-  await worldServer.close();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await backing.close();
-});
+afterAll(() => served.close());
 
 /** A client of the queue protocol on connections of its own, which the test can cut. */
 function rawClient() {

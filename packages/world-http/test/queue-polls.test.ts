@@ -1,39 +1,23 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { World } from '@cairn/core/world';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorldServer, type WorldServer } from '../src/index.js';
-import { localWorld, tokens } from './helpers.js';
+import { serveWatched, tokens, type WatchedServer } from './helpers.js';
 
+let served: WatchedServer;
 let backing: World;
-let worldServer: WorldServer;
-let server: Server;
 let pool: Pool;
-/** Resolves the next time the server has taken a request of each pending kind. */
-const arrivals: { route: string; resolve: () => void }[] = [];
 
 beforeAll(async () => {
-  backing = await localWorld();
-  worldServer = createWorldServer({ world: backing, tokens: [{ token: tokens.worker, role: 'worker' }] });
-  // The handler mounted in a server of the test's own, which sees each request arrive.
-  server = createServer((request, response) => {
-    worldServer.handler(request, response);
-    const index = arrivals.findIndex((arrival) => request.url === `/v1/${arrival.route}`);
-    if (index >= 0) arrivals.splice(index, 1)[0]!.resolve();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 4 });
+  served = await serveWatched();
+  backing = served.backing;
+  pool = new Pool(served.url, { connections: 4 });
 });
 afterAll(async () => {
   await pool.close();
-  await worldServer.close();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await backing.close();
+  await served.close();
 });
 
-const arrived = (route: string) => new Promise<void>((resolve) => arrivals.push({ route, resolve }));
+const arrived = (route: string) => served.arrived(route);
 
 async function call<Result>(route: string, body: unknown, signal?: AbortSignal): Promise<Result> {
   const response = await pool.request({
