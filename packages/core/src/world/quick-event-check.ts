@@ -112,6 +112,22 @@ function optionalJson(data: Record<string, unknown>, key: string, into: Record<s
   return true;
 }
 
+/** An optional field of `data` that `accepts` takes as it is: absent stays absent; false when present and refused. */
+function optionalField(
+  data: Record<string, unknown>,
+  key: string,
+  accepts: (value: unknown) => boolean,
+  into: Record<string, unknown>,
+): boolean {
+  const value = data[key];
+  if (value === undefined) return true;
+  if (!accepts(value)) return false;
+  into[key] = value;
+  return true;
+}
+
+const isDeliveryId = (value: unknown) => isName(value) && value.length <= limits.maxDeliveryIdLength;
+
 /** `eventData` checks by event type: the copied data (undefined when absent), or `unsure`. */
 const dataCheckers: Partial<Record<CreateEventRequest['eventType'], (data: unknown) => unknown>> = {
   run_started: noData,
@@ -124,11 +140,7 @@ const dataCheckers: Partial<Record<CreateEventRequest['eventType'], (data: unkno
     if (data === undefined) return undefined;
     if (!isPlainRecord(data) || !onlyKeys(data, ['payload', 'deliveryId'])) return unsure;
     const copy: Record<string, unknown> = {};
-    if (!optionalJson(data, 'payload', copy)) return unsure;
-    if (data.deliveryId !== undefined) {
-      if (!isName(data.deliveryId) || data.deliveryId.length > limits.maxDeliveryIdLength) return unsure;
-      copy.deliveryId = data.deliveryId;
-    }
+    if (!optionalJson(data, 'payload', copy) || !optionalField(data, 'deliveryId', isDeliveryId, copy)) return unsure;
     return copy;
   },
   step_created: (data) => {
@@ -154,10 +166,7 @@ const dataCheckers: Partial<Record<CreateEventRequest['eventType'], (data: unkno
       if (metadata === unsure) return unsure;
       copy.metadata = metadata;
     }
-    if (data.parentRunId !== undefined) {
-      if (!isIdQuickly(data.parentRunId)) return unsure;
-      copy.parentRunId = data.parentRunId;
-    }
+    if (!optionalField(data, 'parentRunId', isIdQuickly, copy)) return unsure;
     return copy;
   },
   wait_created: (data) => {
@@ -213,45 +222,30 @@ function isWholeBetween(value: unknown, least: number, most: number): value is n
   return typeof value === 'number' && Number.isInteger(value) && value >= least && value <= most;
 }
 
+const isQueueDelay = (value: unknown) => isWholeBetween(value, 0, maxQueueDelayMs);
+
 /** A message's `options` as `sendOptionsSchema` gives them (undefined when absent), or `unsure`. */
 function sendOptions(value: unknown, claimed: boolean): unknown {
   if (value === undefined) return undefined;
   if (!isPlainRecord(value) || !onlyKeys(value, ['delayMs', 'idempotencyKey', 'groupKey'])) return unsure;
-  const { delayMs, idempotencyKey, groupKey } = value;
   // A claimed message takes no delay and no key: the schema names that refusal.
-  if (claimed && (delayMs !== undefined || idempotencyKey !== undefined)) return unsure;
+  if (claimed && (value.delayMs !== undefined || value.idempotencyKey !== undefined)) return unsure;
   const copy: Record<string, unknown> = {};
-  if (delayMs !== undefined) {
-    if (!isWholeBetween(delayMs, 0, maxQueueDelayMs)) return unsure;
-    copy.delayMs = delayMs;
-  }
-  if (idempotencyKey !== undefined) {
-    if (!isIdQuickly(idempotencyKey)) return unsure;
-    copy.idempotencyKey = idempotencyKey;
-  }
-  if (groupKey !== undefined) {
-    if (!isIdQuickly(groupKey)) return unsure;
-    copy.groupKey = groupKey;
-  }
-  return copy;
+  const accepted =
+    optionalField(value, 'delayMs', isQueueDelay, copy) &&
+    optionalField(value, 'idempotencyKey', isIdQuickly, copy) &&
+    optionalField(value, 'groupKey', isIdQuickly, copy);
+  return accepted ? copy : unsure;
 }
 
 /** A message's `claim` as `enqueueClaimSchema` gives it (undefined when absent), or `unsure`. */
 function enqueueClaim(value: unknown): unknown {
   if (value === undefined) return undefined;
   if (!isPlainRecord(value) || !onlyKeys(value, ['leaseMs', 'messageId', 'token'])) return unsure;
-  const { leaseMs, messageId, token } = value;
-  if (!isWholeBetween(leaseMs, minLeaseMs, maxLeaseMs)) return unsure;
-  const copy: Record<string, unknown> = { leaseMs };
-  if (messageId !== undefined) {
-    if (!isClaimId(messageId)) return unsure;
-    copy.messageId = messageId;
-  }
-  if (token !== undefined) {
-    if (!isClaimId(token)) return unsure;
-    copy.token = token;
-  }
-  return copy;
+  if (!isWholeBetween(value.leaseMs, minLeaseMs, maxLeaseMs)) return unsure;
+  const copy: Record<string, unknown> = { leaseMs: value.leaseMs };
+  const accepted = optionalField(value, 'messageId', isClaimId, copy) && optionalField(value, 'token', isClaimId, copy);
+  return accepted ? copy : unsure;
 }
 
 /** One outbox message as `enqueueRequestSchema` gives it, or `unsure`. */
@@ -273,15 +267,15 @@ function enqueueRequest(value: unknown): unknown {
 /** A claim handed back to settle it, as `queueClaimSchema` gives it, or `unsure`. */
 function settledClaim(value: unknown): unknown {
   if (!isPlainRecord(value) || !onlyKeys(value, ['topic', 'messageId', 'token', 'groupKey'])) return unsure;
-  const { topic, messageId, token, groupKey } = value;
+  const { topic, messageId, token } = value;
   if (!isTopic(topic) || !isClaimId(messageId) || !isClaimId(token)) return unsure;
   const copy: Record<string, unknown> = { topic, messageId, token };
-  if (groupKey !== undefined) {
-    if (!isIdQuickly(groupKey)) return unsure;
-    copy.groupKey = groupKey;
-  }
-  return copy;
+  return optionalField(value, 'groupKey', isIdQuickly, copy) ? copy : unsure;
 }
+
+const isKnownEventId = (value: unknown) =>
+  typeof value === 'string' && value.length > 0 && value.length <= limits.maxIdLength;
+const isFiniteNumber = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
 
 /** Each item of `value` through `check`: the copies, or undefined when any is `unsure` or there are too many. */
 function listOf(value: unknown, check: (item: unknown) => unknown): unknown[] | undefined {
@@ -308,21 +302,13 @@ export function acceptEventParamsQuickly(value: unknown): { params: CreateEventP
   ) {
     return undefined;
   }
-  const { lastKnownEventId, asOfTimestamp, createdAt, enqueue, acknowledge } = value;
+  const { enqueue, acknowledge } = value;
   const params: Record<string, unknown> = {};
-  if (lastKnownEventId !== undefined) {
-    if (typeof lastKnownEventId !== 'string' || lastKnownEventId.length === 0) return undefined;
-    if (lastKnownEventId.length > limits.maxIdLength) return undefined;
-    params.lastKnownEventId = lastKnownEventId;
-  }
-  if (asOfTimestamp !== undefined) {
-    if (typeof asOfTimestamp !== 'number' || !Number.isFinite(asOfTimestamp)) return undefined;
-    params.asOfTimestamp = asOfTimestamp;
-  }
-  if (createdAt !== undefined) {
-    if (!isTimestamp(createdAt)) return undefined;
-    params.createdAt = createdAt;
-  }
+  const fencesAccepted =
+    optionalField(value, 'lastKnownEventId', isKnownEventId, params) &&
+    optionalField(value, 'asOfTimestamp', isFiniteNumber, params) &&
+    optionalField(value, 'createdAt', isTimestamp, params);
+  if (!fencesAccepted) return undefined;
   if (enqueue !== undefined) {
     const messages = listOf(enqueue, enqueueRequest);
     if (messages === undefined) return undefined;
