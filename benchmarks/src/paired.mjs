@@ -6,20 +6,24 @@
 // ABBA order (subject first, then reference first, then reference first, then subject
 // first), so neither side always runs straight after the other.
 import { summarize } from './statistics.mjs';
+import { workloads } from './workloads.mjs';
+
+/** The matrix's own 10-step workload: the same operation, parameters and result check. */
+const sequentialTen = workloads.find((workload) => workload.id === 'sequential-10');
 
 /** The ratio targets measured this way: `subject`'s time over `reference`'s, on `workload`. */
 export const pairedComparisons = [
   {
     subject: 'cairn-postgres',
     reference: 'dbos',
-    workload: { op: 'sequential', params: { steps: 10, payloadBytes: 0 } },
+    workload: sequentialTen,
     target: '10 sequential steps on PostgreSQL in at most 0.5× DBOS’s time, in paired blocks',
     limit: 0.5,
   },
   {
     subject: 'cairn-http',
     reference: 'cairn-postgres',
-    workload: { op: 'sequential', params: { steps: 10, payloadBytes: 0 } },
+    workload: sequentialTen,
     target: '10 sequential steps through world-http in at most 1.3× cairn-postgres’s time, in paired blocks',
     limit: 1.3,
   },

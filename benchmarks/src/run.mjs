@@ -177,7 +177,7 @@ async function benchmarkSystem(system, walProbe, round) {
     say(`${system.name}: skipped (${unavailable})`);
     return;
   }
-  const start = () => startSystemDriver(system, `bench_${system.name.replaceAll('-', '_')}`);
+  const start = () => startSystemDriver(system, databaseOf(system));
   let driver;
   try {
     driver = await start();
@@ -191,19 +191,13 @@ async function benchmarkSystem(system, walProbe, round) {
 
   /** A call that cannot hang the run: past the timeout the driver is replaced. */
   const call = async (op, params) => {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${callTimeoutMs / 1000} s`)), callTimeoutMs);
-    });
     try {
-      return await Promise.race([driver.call(op, params), timeout]);
+      return await withinCallTimeout(driver.call(op, params));
     } catch (error) {
       await driver.kill();
       say(`${system.name}: ${op} ${firstLine(error)}; replacing the driver on a fresh database and data directory`);
       driver = await start();
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   };
 
@@ -231,6 +225,24 @@ async function benchmarkSystem(system, walProbe, round) {
     }
   } finally {
     await driver.close();
+  }
+}
+
+/** `system`'s database in the matrix (the paired blocks add a suffix, to run beside it). */
+function databaseOf(system) {
+  return `bench_${system.name.replaceAll('-', '_')}`;
+}
+
+/** `reply`, or a rejection once `callTimeoutMs` passes: no driver call can hang the run. */
+async function withinCallTimeout(reply) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${callTimeoutMs / 1000} s`)), callTimeoutMs);
+  });
+  try {
+    return await Promise.race([reply, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -270,25 +282,14 @@ async function measureComparison(comparison) {
   try {
     for (const side of ['subject', 'reference']) {
       const system = systems.find((candidate) => candidate.name === comparison[side]);
-      drivers[side] = await startSystemDriver(system, `bench_${system.name.replaceAll('-', '_')}_paired`);
+      drivers[side] = await startSystemDriver(system, `${databaseOf(system)}_paired`);
     }
-    const runOn = (side) => async () => {
-      let timer;
-      const timeout = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${callTimeoutMs / 1000} s`)), callTimeoutMs);
-      });
-      try {
-        const reply = await Promise.race([
-          drivers[side].call(comparison.workload.op, comparison.workload.params),
-          timeout,
-        ]);
-        if (!reply.ok) throw new Error(reply.error);
-        if (reply.value !== comparison.workload.params.steps) throw new Error(`wrong result ${reply.value}`);
-        return reply.elapsedMs;
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+    const { workload } = comparison;
+    const runOn = (side) => async () =>
+      sampleOf(
+        workload,
+        await checked(workload, await withinCallTimeout(drivers[side].call(workload.op, workload.params))),
+      );
     return await measurePaired({ subject: runOn('subject'), reference: runOn('reference') }, pairedPlan(full));
   } catch (error) {
     return { status: 'failed', reason: firstLine(error) };
