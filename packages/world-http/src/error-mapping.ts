@@ -165,3 +165,10 @@ export function errorFromWire(
   }
   return error;
 }
+
+/** A fault as its class and code only, for the server's log: a message can quote the payload that caused it. */
+export function describeFault(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? `${error.name} (code ${code})` : error.name;
+}

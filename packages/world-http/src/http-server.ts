@@ -1,17 +1,20 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Client, createClient } from '@cairn/core';
 import { type Logger, resolveLogger, type World, WorldUnavailableError } from '@cairn/core/world';
 import { authorize, type Role, type TokenGrant, TokenTable } from './auth.js';
-import { errorToWire } from './error-mapping.js';
+import { ChannelServer } from './channel-server.js';
+import { describeFault, errorToWire } from './error-mapping.js';
 import { ClientGoneError } from './errors/client-gone-error.js';
 import { ProtocolError } from './errors/protocol-error.js';
 import { QueueSessions } from './queue-sessions.js';
 import { webhookTokenRedactor } from './redaction.js';
 import { bodyWasRead, parseJsonBody, readBody } from './request-body.js';
-import { handleWebhook, type RouteContext, routes, webhookPathPrefix } from './routes/index.js';
+import { handleWebhook, type Route, type RouteContext, routes, webhookPathPrefix } from './routes/index.js';
 import { type JsonReplacer, serveLines } from './serve-lines.js';
 import { guardSlowHeaders } from './slow-headers.js';
+import { pathOf } from './wire.js';
 
 export interface WorldServerOptions {
   /** The World to serve. The server never closes it: its owner does. */
@@ -59,6 +62,13 @@ export interface WorldServerOptions {
 export interface WorldServer {
   /** A Node request listener, to mount the World inside an existing HTTP server. */
   readonly handler: RequestListener;
+  /**
+   * A Node `upgrade` listener for the call channel (a WebSocket at `/v1/channel` that carries
+   * the short calls with less overhead than a request each). Mount it next to `handler`
+   * (`server.on('upgrade', worldServer.upgrade)`); without it, clients make every call as a
+   * request, which works the same, only slower. It answers an upgrade to any other path 404.
+   */
+  readonly upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Starts a server of its own. Port 0 (the default) picks a free port. */
   listen(options?: { port?: number; host?: string }): Promise<{ url: string }>;
   /** Swaps the accepted tokens at once: add the new token, move clients over, then drop the old one. */
@@ -93,6 +103,44 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     webhookBaseUrl: options.webhookBaseUrl ?? null,
   });
 
+  const closingError = () =>
+    new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
+
+  /** The route called `name`, or a typed 404. */
+  function routeNamed(name: string, path: string): Route {
+    const route = routes.get(name);
+    if (!route)
+      throw new ProtocolError({ code: 'ROUTE_NOT_FOUND', message: `No route ${JSON.stringify(path.slice(0, 100))}` });
+    return route;
+  }
+
+  const channels = new ChannelServer({
+    tokens,
+    maxBodyBytes,
+    logger,
+    closing: () => closing,
+    assertOpen() {
+      if (closing) throw closingError();
+    },
+    // Only the routes that answer one JSON value: live reads stream, so they stay requests.
+    async call(name, role, body, signal) {
+      const route = routeNamed(name, `/v1/${name}`);
+      if (route.kind !== 'json') {
+        throw new ProtocolError({ code: 'ROUTE_NOT_FOUND', message: `Route ${name} streams: call it as a request` });
+      }
+      authorize(name, route.role, role);
+      return route.handle(body, {
+        world,
+        get signal() {
+          return signal();
+        },
+        sessions,
+        longPollMs,
+      });
+    },
+    replacerFor,
+  });
+
   async function serve(
     request: IncomingMessage,
     response: ServerResponse,
@@ -100,9 +148,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     caller: { role?: Role },
   ): Promise<void> {
     const path = pathOf(request.url);
-    if (closing) {
-      throw new WorldUnavailableError({ world: world.name, location: 'http server', reason: 'the server is closing' });
-    }
+    if (closing) throw closingError();
     if (path.startsWith(webhookPathPrefix)) {
       if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
       const client = () => (webhookClient ??= createClient({ world, runLease: options.runLease ?? true }));
@@ -117,9 +163,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       return sendJson(response, 200, { result: capabilities() });
     }
     const name = path.startsWith('/v1/') ? path.slice(4) : '';
-    const route = routes.get(name);
-    if (!route)
-      throw new ProtocolError({ code: 'ROUTE_NOT_FOUND', message: `No route ${JSON.stringify(path.slice(0, 100))}` });
+    const route = routeNamed(name, path);
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
     authorize(name, route.role, role);
     const body = parseJsonBody(await readBody(request, maxBodyBytes, bodyTimeoutMs));
@@ -168,10 +212,10 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
         const path = pathOf(request.url);
         // A webhook path carries its token, so it is logged without it.
         const shown = path.startsWith(webhookPathPrefix) ? `${webhookPathPrefix}(token)` : path.slice(0, 100);
-        logger.warn(`world-http: ${request.method} ${shown} failed: ${describe(error)}`, {
+        logger.warn(`world-http: ${request.method} ${shown} failed: ${describeFault(error)}`, {
           method: request.method,
           path: shown,
-          error: describe(error),
+          error: describeFault(error),
         });
       }
       if (response.headersSent) return void response.destroy();
@@ -183,7 +227,11 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
 
   return {
     handler,
-    setTokens: (grants) => tokens.replace(grants),
+    upgrade: channels.upgrade,
+    setTokens(grants) {
+      tokens.replace(grants);
+      channels.recheckTokens();
+    },
     async listen({ port = 0, host = '127.0.0.1' } = {}) {
       const headersTimeout = options.headersTimeoutMs ?? 10_000;
       const server = createServer(
@@ -199,6 +247,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       );
       server.maxConnections = options.maxConnections ?? 4096;
       guardSlowHeaders(server, headersTimeout, options.keepAliveTimeoutMs ?? 5000);
+      server.on('upgrade', channels.upgrade);
       httpServer = server;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -215,23 +264,19 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
       if (closing) return;
       closing = true;
       for (const controller of live) controller.abort();
+      // Calls already running on a channel get the same moment to answer as requests do.
+      const channelsClosed = channels.closeAll(2000);
       await sessions.closeAll();
       const server = httpServer;
-      if (!server) return;
+      if (!server) return void (await channelsClosed);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Requests still running get a moment to answer; then every connection goes.
       const grace = setTimeout(() => server.closeAllConnections(), 2000);
-      await closed;
+      await Promise.all([closed, channelsClosed]);
       clearTimeout(grace);
     },
   };
-}
-
-/** The url without its query. */
-function pathOf(url = '/'): string {
-  const query = url.indexOf('?');
-  return query < 0 ? url : url.slice(0, query);
 }
 
 function methodNotAllowed(method: string | undefined, allowed: string): ProtocolError {
@@ -261,11 +306,4 @@ function sendJson(
     ...headers,
   });
   response.end(text);
-}
-
-/** The error's class and code only: a message can quote the payload that caused it. */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' || typeof code === 'number' ? `${error.name} (code ${code})` : error.name;
 }

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { CairnError, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import { type Dispatcher, Pool } from 'undici';
+import { CallChannel, type ChannelAnswer } from './call-channel.js';
 import { errorFromWire, unexpectedAnswer } from './error-mapping.js';
 
 export interface TransportOptions {
@@ -8,7 +9,17 @@ export interface TransportOptions {
   token: string;
   /** Most sockets the keep-alive pool opens to the server. Default: as many as there are requests in flight. */
   connections?: number;
+  /**
+   * Whether calls (appends, reads, sends, long-polls: everything but live reads and large
+   * bodies) go on the server's call channel, a WebSocket that carries each as one frame each way, which
+   * costs far less than a request. Calls go as requests while it is not open, and for good
+   * where it cannot open (a proxy that passes no upgrades). Default true.
+   */
+  channel?: boolean;
 }
+
+/** The longest call body sent on the channel; a larger one goes as a request, whose limits and errors it meets there. */
+const channelBodyLimit = 64 * 1024;
 
 /**
  * The client's one connection pool to the server, and the only place that speaks HTTP.
@@ -28,6 +39,7 @@ export class HttpTransport {
   private readonly getHeaders: Record<string, string>;
   /** Where the server is, for error messages. */
   private readonly location: string;
+  private readonly channel: CallChannel | undefined;
 
   constructor(
     options: TransportOptions,
@@ -41,6 +53,11 @@ export class HttpTransport {
     const authorization = `Bearer ${options.token}`;
     this.getHeaders = { authorization };
     this.postHeaders = { authorization, 'content-type': 'application/json' };
+    if (options.channel !== false) {
+      const channelUrl = new URL(`${this.basePath}/v1/channel`, base);
+      channelUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+      this.channel = new CallChannel(channelUrl.toString(), authorization);
+    }
     // Long-polls answer within 25 s and live reads send a heartbeat every 15 s, so a server
     // that stays silent for a minute is gone: the request fails and the caller reconnects.
     this.pool = new Pool(base.origin, {
@@ -49,6 +66,11 @@ export class HttpTransport {
       bodyTimeout: 60_000,
       ...(options.connections === undefined ? {} : { connections: options.connections }),
     });
+  }
+
+  /** Starts opening the call channel, so that the first calls after this may already use it. */
+  openChannel(): void {
+    this.channel?.ready();
   }
 
   /** Throws `WorldClosedError` once the World is closed. */
@@ -76,6 +98,15 @@ export class HttpTransport {
     options: { signal?: AbortSignal; internal?: boolean } = {},
   ): Promise<Result> {
     if (!options.internal) this.assertOpen();
+    if (payload !== undefined && payload.length <= channelBodyLimit && this.channel?.ready()) {
+      let answer: ChannelAnswer;
+      try {
+        answer = await this.channel.call(route, payload, options.signal);
+      } catch (error) {
+        throw this.failure(error, options.signal);
+      }
+      return this.resultOf(answer.status, answer.body, () => 'application/json (call channel)');
+    }
     let answer: Answer;
     try {
       answer = await new Promise((resolve, reject) => {
@@ -96,10 +127,15 @@ export class HttpTransport {
     } catch {
       parsed = undefined;
     }
-    if (answer.status >= 400) throw errorFromWire(answer.status, parsed, this.origin());
+    return this.resultOf(answer.status, parsed, answer.contentType);
+  }
+
+  /** The result in a parsed answer, or the error it carries. */
+  private resultOf<Result>(status: number, parsed: unknown, contentType: () => string | undefined): Result {
+    if (status >= 400) throw errorFromWire(status, parsed, this.origin());
     // Every answer of the server is `{ result }`; anything else came from something in front of it.
     if (typeof parsed !== 'object' || parsed === null || !Object.hasOwn(parsed, 'result')) {
-      throw unexpectedAnswer(answer.status, answer.contentType());
+      throw unexpectedAnswer(status, contentType());
     }
     return (parsed as { result: Result }).result;
   }
@@ -151,7 +187,7 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await Promise.all([this.channel?.close(), this.pool.close()]);
   }
 
   private async send(route: string, body: unknown, options: { signal?: AbortSignal }) {

@@ -40,6 +40,7 @@ export async function createHttpWorld(options: HttpWorldOptions): Promise<HttpWo
     await transport.close();
     throw error;
   }
+  transport.openChannel();
   const capabilities = structuredClone(description.capabilities);
   const queue = bindMethods(new HttpQueue(transport, capabilities));
   let closing: Promise<void> | undefined;

@@ -62,3 +62,9 @@ export function text(value: unknown, field: string, maxLength = 256): string {
   }
   return value;
 }
+
+/** A request's path, without its query. */
+export function pathOf(url = '/'): string {
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
