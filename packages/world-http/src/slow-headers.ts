@@ -43,6 +43,14 @@ export function guardSlowHeaders(server: Server, headersTimeoutMs: number, keepA
       guard.between = true;
     }
   }
+  // An upgraded connection (the call channel) is no longer HTTP: its headers came in time, and
+  // from then on the channel's own heartbeat finds a peer that went away.
+  server.on('upgrade', (request: IncomingMessage) => {
+    const guard = guards.get(request.socket);
+    if (guard === undefined) return;
+    clearTimeout(guard.timer);
+    guards.delete(request.socket);
+  });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const guard = guards.get(request.socket);
     if (guard === undefined) return;

@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { WorldUnavailableError } from '@cairn/core/world';
+import { WebSocket } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpWorld, createWorldServer, ForbiddenError, type HttpWorld, UnauthorizedError } from '../src/index.js';
-import { localWorld, tokens } from './helpers.js';
+import { localWorld, serve, tokens } from './helpers.js';
 
 /** A world server mounted in a server of the test's own, which counts what reaches it. */
 async function countingServer(options: { upgrades: boolean }) {
@@ -156,5 +157,40 @@ describe('world-http: the call channel', () => {
     // The watch keeps retrying an unreachable server until its caller gives up.
     stop.abort();
     expect(await watched).toBeUndefined();
+  });
+
+  it('keeps a channel open past the deadlines the server holds HTTP connections to', async () => {
+    const backing = await localWorld();
+    // Requests must finish their headers in 300 ms, and Node cuts one running 1.6 s.
+    const served = await serve(backing, { headersTimeoutMs: 300, bodyTimeoutMs: 300 });
+    cleanups.push(async () => {
+      await served.server.close();
+      await backing.close();
+    });
+    const channel = new WebSocket(`${served.url.replace('http', 'ws')}/v1/channel`, {
+      headers: { authorization: `Bearer ${tokens.worker}` },
+    });
+    let closed = false;
+    channel.onclose = () => {
+      closed = true;
+    };
+    await new Promise((resolve, reject) => {
+      channel.onopen = resolve;
+      channel.onerror = reject;
+    });
+    const openedAt = performance.now();
+    // A connection that sends nothing is dropped: the header deadline has passed for the channel too.
+    const idle = connect(Number(new URL(served.url).port), '127.0.0.1');
+    await new Promise((resolve) => idle.once('close', resolve));
+    // Calls keep being answered on the same channel until Node's request deadline (and its check) is past too.
+    const answers: string[] = [];
+    channel.onmessage = (event) => answers.push(String(event.data));
+    for (let id = 1; performance.now() - openedAt < 2600; id++) {
+      channel.send(JSON.stringify({ id, route: 'runs.list', body: { options: { limit: 1 } } }));
+      while (answers.length < id && !closed) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(closed).toBe(false);
+      expect(JSON.parse(answers[id - 1]!).result.data).toEqual([]);
+    }
+    channel.close();
   });
 });
