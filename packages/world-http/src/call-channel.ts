@@ -95,7 +95,14 @@ export class CallChannel {
   }
 
   private open(): void {
-    const socket = new WebSocket(this.url, { headers: { authorization: this.authorization } });
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(this.url, { headers: { authorization: this.authorization } });
+    } catch {
+      // A url undici will not open a WebSocket to: requests only.
+      this.retryAt = Number.POSITIVE_INFINITY;
+      return;
+    }
     this.opening = socket;
     let opened = false;
     socket.onopen = () => {

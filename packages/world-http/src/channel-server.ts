@@ -15,6 +15,10 @@ export const channelPath = '/v1/channel';
 
 /** How often each channel is pinged; one that has not answered the previous ping is cut. */
 const heartbeatMs = 15_000;
+/** Calls one channel may have running at once; past this its frames wait unread (TCP backpressure). */
+const maxCallsInFlight = 1024;
+/** Answers a client may leave unread before its channel is cut: it sends calls and reads nothing. */
+const maxUnreadAnswerBytes = 64 * 1024 * 1024;
 
 /** Why a call's wait ended: shared, since an abort without a reason builds an error with its stack. */
 const channelClosed = new Error('the channel closed');
@@ -44,7 +48,14 @@ interface Peer {
   /** The abort controllers of its calls that wait, by call id: a cancel frame or the channel's end aborts them. */
   waits: Map<number, AbortController>;
   inFlight: number;
+  /** Frames read while `maxCallsInFlight` calls were running, in order. */
+  held: Frame[];
   answeredPing: boolean;
+}
+
+interface Frame {
+  data: Buffer;
+  isBinary: boolean;
 }
 
 /**
@@ -128,9 +139,9 @@ export class ChannelServer {
   }
 
   private accept(channel: WebSocket, authorization: string, role: Role): void {
-    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, answeredPing: true };
+    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, held: [], answeredPing: true };
     this.peers.set(channel, peer);
-    channel.on('message', (data, isBinary) => void this.answer(channel, peer, data as Buffer, isBinary));
+    channel.on('message', (data, isBinary) => this.receive(channel, peer, { data: data as Buffer, isBinary }));
     channel.on('pong', () => {
       peer.answeredPing = true;
     });
@@ -143,18 +154,27 @@ export class ChannelServer {
     this.heartbeat ??= setInterval(() => this.ping(), heartbeatMs).unref();
   }
 
-  private async answer(channel: WebSocket, peer: Peer, data: Buffer, isBinary: boolean): Promise<void> {
+  /**
+   * Answers a frame, or holds it while the channel has `maxCallsInFlight` calls running. Then
+   * the channel also stops reading, so what a flooding client sends waits in its own socket
+   * buffers, and the frames already read wait here for their turn, in order.
+   */
+  private receive(channel: WebSocket, peer: Peer, frame: Frame): void {
+    if (peer.inFlight < maxCallsInFlight) return void this.answer(channel, peer, frame);
+    channel.pause();
+    peer.held.push(frame);
+  }
+
+  private async answer(channel: WebSocket, peer: Peer, { data, isBinary }: Frame): Promise<void> {
     let id: number | null = null;
     let answer: string;
-    let counted = false;
+    peer.inFlight++;
     try {
       const frame = frameOf(data, isBinary, this.host.maxBodyBytes);
       id = frame.id;
       const { route, body } = callOf(frame.fields);
       // The caller gave up on a call that waits: it gets no answer.
       if (route === undefined) return void peer.waits.get(frame.id)?.abort(callCancelled);
-      peer.inFlight++;
-      counted = true;
       this.host.assertOpen();
       const callId = id;
       const signal = () => {
@@ -175,10 +195,16 @@ export class ChannelServer {
       }
       answer = JSON.stringify({ id, status, error: body }, this.host.replacerFor(peer.role));
     } finally {
-      if (counted) peer.inFlight--;
+      peer.inFlight--;
       if (id !== null) peer.waits.delete(id);
+      const next = peer.held.shift();
+      if (next !== undefined) void this.answer(channel, peer, next);
+      else if (channel.isPaused) channel.resume();
     }
-    if (channel.readyState === channel.OPEN) channel.send(answer);
+    if (channel.readyState === channel.OPEN) {
+      if (channel.bufferedAmount > maxUnreadAnswerBytes) channel.terminate();
+      else channel.send(answer);
+    }
     if (peer.inFlight === 0 && this.host.closing()) channel.close(1001, 'the server is closing');
   }
 

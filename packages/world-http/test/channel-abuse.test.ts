@@ -29,8 +29,8 @@ async function countEverything(world: World) {
 }
 
 /** A channel on which each frame sent is awaited for its one answer. */
-async function openChannel(token: string) {
-  const socket = new WebSocket(`${served.url.replace('http', 'ws')}/v1/channel`, {
+async function openChannel(token: string, url = served.url) {
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/v1/channel`, {
     headers: { authorization: `Bearer ${token}` },
   });
   const answers: string[] = [];
@@ -180,4 +180,55 @@ describe('world-http: malformed calls on the call channel', () => {
     expect(answers.map((answer) => answer.status)).toEqual([401, 401, 401, 404, 404]);
     for (const answer of answers) expect(JSON.parse(answer.body).error.code).toMatch(/^[A-Z_]+$/);
   });
+
+  it('holds back a channel flooding it with waiting calls, without starving others or dropping a call', async () => {
+    // The World behind this server counts the watches waiting in it at once.
+    let waiting = 0;
+    let mostWaiting = 0;
+    const events = new Proxy({} as World['events'], {
+      get: (_, key: keyof World['events']) =>
+        key === 'watch'
+          ? async (...args: Parameters<World['events']['watch']>) => {
+              mostWaiting = Math.max(mostWaiting, ++waiting);
+              try {
+                return await backing.events.watch(...args);
+              } finally {
+                waiting--;
+              }
+            }
+          : (backing.events[key] as (...args: unknown[]) => unknown).bind(backing.events),
+    });
+    const counting = new Proxy({} as World, {
+      get: (_, key: keyof World) => {
+        if (key === 'events') return events;
+        const value = backing[key];
+        return typeof value === 'function' ? value.bind(backing) : value;
+      },
+    });
+    const flooded = await serve(counting);
+    const { run } = await backing.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'f' } });
+    const flooder = await openChannel(tokens.worker, flooded.url);
+    const answers: Record<string, unknown>[] = [];
+    flooder.socket.onmessage = (event) => answers.push(JSON.parse(String(event.data)));
+    const calls = 2500;
+    for (let id = 1; id <= calls; id++) {
+      const body = { runId: run.runId, afterSeq: run.lastSeq, waitMs: 30_000 };
+      flooder.socket.send(JSON.stringify({ id, route: 'events.watch', body }));
+    }
+    // Another client is answered while the flood waits, and the flood is held to 1024 calls at a time.
+    const other = await openChannel(tokens.worker, flooded.url);
+    const answer = await other.exchange(JSON.stringify({ id: 1, route: 'runs.get', body: { runId } }));
+    expect((answer.result as { runId: string }).runId).toBe(runId);
+    while (waiting < 1024) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(answers).toHaveLength(0);
+    // One event answers every watch, those held back included, each once.
+    await backing.events.create(run.runId, { eventType: 'run_started' });
+    while (answers.length < calls) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(new Set(answers.map((answered) => answered.id)).size).toBe(calls);
+    expect(answers.every((answered) => (answered.result as { ready: boolean }).ready)).toBe(true);
+    expect(mostWaiting).toBe(1024);
+    flooder.socket.close();
+    other.socket.close();
+    await flooded.server.close();
+  }, 60_000);
 });
