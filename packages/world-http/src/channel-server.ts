@@ -13,8 +13,14 @@ import { pathOf } from './wire.js';
 /** Where clients open their call channel (a WebSocket), next to the routes it carries. */
 export const channelPath = '/v1/channel';
 
-/** How often each channel is pinged; one that has not answered the previous ping is cut. */
-const heartbeatMs = 15_000;
+/** How often each channel is pinged. */
+const defaultHeartbeatMs = 15_000;
+/**
+ * Pings a channel may leave unanswered before it is cut (about a minute): long enough for a
+ * client whose event loop a long synchronous step holds up, short enough that a half-open
+ * channel does not hold its calls' resources for long.
+ */
+const maxUnansweredPings = 4;
 /** Calls one channel may have running at once; past this its frames wait unread (TCP backpressure). */
 const maxCallsInFlight = 1024;
 /** Answers a client may leave unread before its channel is cut: it sends calls and reads nothing. */
@@ -50,7 +56,8 @@ interface Peer {
   inFlight: number;
   /** Frames read while `maxCallsInFlight` calls were running, in order. */
   held: Frame[];
-  answeredPing: boolean;
+  /** Pings sent since the last pong. */
+  unansweredPings: number;
 }
 
 interface Frame {
@@ -78,7 +85,11 @@ export class ChannelServer {
   private readonly sockets: WebSocketServer;
   private heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(private readonly host: ChannelHost) {
+  /** @param heartbeatMs how often each channel is pinged (15 s; shorter only in tests). */
+  constructor(
+    private readonly host: ChannelHost,
+    private readonly heartbeatMs = defaultHeartbeatMs,
+  ) {
     this.sockets = new WebSocketServer({
       noServer: true,
       // A frame over the body limit is still read (up to the ceiling) so that its call gets a
@@ -139,11 +150,11 @@ export class ChannelServer {
   }
 
   private accept(channel: WebSocket, authorization: string, role: Role): void {
-    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, held: [], answeredPing: true };
+    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, held: [], unansweredPings: 0 };
     this.peers.set(channel, peer);
     channel.on('message', (data, isBinary) => this.receive(channel, peer, { data: data as Buffer, isBinary }));
     channel.on('pong', () => {
-      peer.answeredPing = true;
+      peer.unansweredPings = 0;
     });
     // A protocol fault from the client (a bad frame, a frame over the ceiling): ws closes it.
     channel.on('error', () => channel.terminate());
@@ -151,7 +162,7 @@ export class ChannelServer {
       this.peers.delete(channel);
       for (const wait of peer.waits.values()) wait.abort(channelClosed);
     });
-    this.heartbeat ??= setInterval(() => this.ping(), heartbeatMs).unref();
+    this.heartbeat ??= setInterval(() => this.ping(), this.heartbeatMs).unref();
   }
 
   /**
@@ -211,9 +222,9 @@ export class ChannelServer {
   private ping(): void {
     for (const [channel, peer] of this.peers) {
       // Half-open (the client's machine vanished) or stuck: it holds nothing worth waiting for.
-      if (!peer.answeredPing) channel.terminate();
+      if (peer.unansweredPings >= maxUnansweredPings) channel.terminate();
       else {
-        peer.answeredPing = false;
+        peer.unansweredPings++;
         channel.ping();
       }
     }
