@@ -14,6 +14,8 @@ const answerTimeoutMs = 60_000;
 /** After a channel could not open (an older server, a proxy that passes no upgrades, a refused token): calls go as requests, and opening is tried again after this, doubling up to a minute. */
 const firstRetryMs = 1000;
 const lastRetryMs = 60_000;
+/** Calls waiting on the channel past which more go as requests: far below the server's limit per channel. */
+const maxWaiting = 8192;
 
 interface Waiting {
   socket: WebSocket;
@@ -48,7 +50,7 @@ export class CallChannel {
   /** Whether a call can go on the channel now. When it cannot, this starts opening it, unless that failed lately. */
   ready(): boolean {
     if (this.closed) return false;
-    if (this.socket?.readyState === WebSocket.OPEN) return true;
+    if (this.socket?.readyState === WebSocket.OPEN) return this.waiting.size < maxWaiting;
     if (this.opening === undefined && !this.closed && Date.now() >= this.retryAt) this.open();
     return false;
   }

@@ -1,6 +1,6 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { InvalidInputError, type Logger } from '@cairn/core/world';
+import { InvalidInputError, type Logger, WorldUnavailableError } from '@cairn/core/world';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Role, TokenTable } from './auth.js';
 import { describeFault, errorToWire } from './error-mapping.js';
@@ -21,8 +21,12 @@ const defaultHeartbeatMs = 15_000;
  * channel does not hold its calls' resources for long.
  */
 const maxUnansweredPings = 4;
-/** Calls one channel may have running at once; past this its frames wait unread (TCP backpressure). */
-const maxCallsInFlight = 1024;
+/**
+ * Calls one channel may have running at once, parked long-polls included; a call past it is
+ * refused as unavailable (retryable). The client sends its calls as requests well before
+ * that, so only a client that floods the server meets it.
+ */
+const defaultMaxCallsInFlight = 16_384;
 /** Answers a client may leave unread before its channel is cut: it sends calls and reads nothing. */
 const maxUnreadAnswerBytes = 64 * 1024 * 1024;
 
@@ -54,15 +58,8 @@ interface Peer {
   /** The abort controllers of its calls that wait, by call id: a cancel frame or the channel's end aborts them. */
   waits: Map<number, AbortController>;
   inFlight: number;
-  /** Frames read while `maxCallsInFlight` calls were running, in order. */
-  held: Frame[];
   /** Pings sent since the last pong. */
   unansweredPings: number;
-}
-
-interface Frame {
-  data: Buffer;
-  isBinary: boolean;
 }
 
 /**
@@ -85,11 +82,19 @@ export class ChannelServer {
   private readonly sockets: WebSocketServer;
   private heartbeat: NodeJS.Timeout | undefined;
 
-  /** @param heartbeatMs how often each channel is pinged (15 s; shorter only in tests). */
+  private readonly heartbeatMs: number;
+  private readonly maxCallsInFlight: number;
+
+  /**
+   * @param limits how often each channel is pinged (15 s) and how many calls it may run at
+   *   once (16,384); other values only in tests.
+   */
   constructor(
     private readonly host: ChannelHost,
-    private readonly heartbeatMs = defaultHeartbeatMs,
+    limits: { heartbeatMs?: number; maxCallsInFlight?: number } = {},
   ) {
+    this.heartbeatMs = limits.heartbeatMs ?? defaultHeartbeatMs;
+    this.maxCallsInFlight = limits.maxCallsInFlight ?? defaultMaxCallsInFlight;
     this.sockets = new WebSocketServer({
       noServer: true,
       // A frame over the body limit is still read (up to the ceiling) so that its call gets a
@@ -150,9 +155,11 @@ export class ChannelServer {
   }
 
   private accept(channel: WebSocket, authorization: string, role: Role): void {
-    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, held: [], unansweredPings: 0 };
+    // Upgraded while the server began closing: closeAll did not see it.
+    if (this.host.closing()) return void channel.close(1001, 'the server is closing');
+    const peer: Peer = { authorization, role, waits: new Map(), inFlight: 0, unansweredPings: 0 };
     this.peers.set(channel, peer);
-    channel.on('message', (data, isBinary) => this.receive(channel, peer, { data: data as Buffer, isBinary }));
+    channel.on('message', (data, isBinary) => void this.answer(channel, peer, data as Buffer, isBinary));
     channel.on('pong', () => {
       peer.unansweredPings = 0;
     });
@@ -165,18 +172,7 @@ export class ChannelServer {
     this.heartbeat ??= setInterval(() => this.ping(), this.heartbeatMs).unref();
   }
 
-  /**
-   * Answers a frame, or holds it while the channel has `maxCallsInFlight` calls running. Then
-   * the channel also stops reading, so what a flooding client sends waits in its own socket
-   * buffers, and the frames already read wait here for their turn, in order.
-   */
-  private receive(channel: WebSocket, peer: Peer, frame: Frame): void {
-    if (peer.inFlight < maxCallsInFlight) return void this.answer(channel, peer, frame);
-    channel.pause();
-    peer.held.push(frame);
-  }
-
-  private async answer(channel: WebSocket, peer: Peer, { data, isBinary }: Frame): Promise<void> {
+  private async answer(channel: WebSocket, peer: Peer, data: Buffer, isBinary: boolean): Promise<void> {
     let id: number | null = null;
     let answer: string;
     peer.inFlight++;
@@ -187,6 +183,13 @@ export class ChannelServer {
       // The caller gave up on a call that waits: it gets no answer.
       if (route === undefined) return void peer.waits.get(frame.id)?.abort(callCancelled);
       this.host.assertOpen();
+      if (peer.inFlight > this.maxCallsInFlight) {
+        throw new WorldUnavailableError({
+          world: 'http server',
+          location: 'the call channel',
+          reason: `this channel already has ${this.maxCallsInFlight} calls running; send more as requests`,
+        });
+      }
       const callId = id;
       const signal = () => {
         const wait = new AbortController();
@@ -208,9 +211,6 @@ export class ChannelServer {
     } finally {
       peer.inFlight--;
       if (id !== null) peer.waits.delete(id);
-      const next = peer.held.shift();
-      if (next !== undefined) void this.answer(channel, peer, next);
-      else if (channel.isPaused) channel.resume();
     }
     if (channel.readyState === channel.OPEN) {
       if (channel.bufferedAmount > maxUnreadAnswerBytes) channel.terminate();

@@ -7,7 +7,9 @@ import { TokenTable } from '../src/auth.js';
 import { ChannelServer } from '../src/channel-server.js';
 import { tokens } from './helpers.js';
 
-// A channel server pinging every 40 ms, in front of a route that answers at once.
+// A channel server pinging every 40 ms and running at most 100 calls per channel, in front
+// of routes that answer at once, except `park`, which answers when the test lets it.
+let parked: (() => void)[] = [];
 const channels = new ChannelServer(
   {
     tokens: new TokenTable([{ token: tokens.worker, role: 'worker' }]),
@@ -15,10 +17,13 @@ const channels = new ChannelServer(
     logger: resolveLogger(false),
     closing: () => false,
     assertOpen: () => {},
-    call: async (route) => ({ route }),
+    call: async (route) => {
+      if (route === 'park') await new Promise<void>((resolve) => parked.push(resolve));
+      return { route };
+    },
     replacerFor: () => undefined,
   },
-  40,
+  { heartbeatMs: 40, maxCallsInFlight: 100 },
 );
 const server = createServer((_request, response) => response.end());
 server.on('upgrade', channels.upgrade);
@@ -34,7 +39,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-describe('world-http: the call channel heartbeat', () => {
+describe('world-http: the call channel’s limits', () => {
   it('cuts a channel whose client stops answering pings (half-open), and keeps one that answers', async () => {
     // A client that opens the channel by hand and then never answers, as a vanished peer.
     const silent = connect(port, '127.0.0.1');
@@ -73,5 +78,42 @@ describe('world-http: the call channel heartbeat', () => {
     });
     expect(JSON.parse(answer)).toEqual({ id: 1, result: { route: 'runs.list' } });
     live.close();
+  });
+
+  it('refuses calls past its limit per channel as unavailable, and still answers other channels', async () => {
+    const open = async () => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/v1/channel`, {
+        headers: { authorization: `Bearer ${tokens.worker}` },
+      });
+      const answers: { id: number; status?: number; error?: { code: string }; result?: unknown }[] = [];
+      socket.onmessage = (event) => answers.push(JSON.parse(String(event.data)));
+      await new Promise((resolve) => {
+        socket.onopen = resolve;
+      });
+      return { socket, answers };
+    };
+    const until = async (condition: () => boolean) => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    const flooder = await open();
+    for (let id = 1; id <= 150; id++) flooder.socket.send(JSON.stringify({ id, route: 'park', body: {} }));
+    // The 50 past the limit are refused at once, as retryable; the first 100 wait.
+    await until(() => flooder.answers.length === 50);
+    expect(flooder.answers.map((answer) => answer.id)).toEqual(Array.from({ length: 50 }, (_, index) => 101 + index));
+    expect(new Set(flooder.answers.map((answer) => `${answer.status} ${answer.error?.code}`))).toEqual(
+      new Set(['503 WORLD_UNAVAILABLE']),
+    );
+    expect(parked).toHaveLength(100);
+    const other = await open();
+    other.socket.send(JSON.stringify({ id: 1, route: 'runs.list', body: {} }));
+    await until(() => other.answers.length === 1);
+    expect(other.answers[0]).toEqual({ id: 1, result: { route: 'runs.list' } });
+    // Once they are let go, the waiting calls are answered, each once.
+    for (const release of parked.splice(0)) release();
+    await until(() => flooder.answers.length === 150);
+    expect(new Set(flooder.answers.map((answer) => answer.id)).size).toBe(150);
+    flooder.socket.close();
+    other.socket.close();
+    parked = [];
   });
 });
