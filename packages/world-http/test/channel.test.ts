@@ -193,4 +193,18 @@ describe('world-http: the call channel', () => {
     }
     channel.close();
   });
+
+  it('sends calls as requests once 8,192 wait on its channel, and every one is answered', async () => {
+    const served = await countingServer({ upgrades: true });
+    const client = await served.client();
+    await untilOnChannel(client, served.requests);
+    const { run } = await client.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+    const watches = Array.from({ length: 8200 }, () => client.events.watch(run.runId, run.lastSeq));
+    const asRequests = () => served.requests.filter((url) => url === '/v1/events.watch').length;
+    while (asRequests() < 8) await new Promise((resolve) => setTimeout(resolve, 10));
+    await client.events.create(run.runId, { eventType: 'run_started' });
+    const answered = await Promise.all(watches);
+    expect(answered).toHaveLength(8200);
+    expect(asRequests()).toBe(8);
+  }, 60_000);
 });
