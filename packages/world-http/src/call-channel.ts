@@ -51,7 +51,7 @@ export class CallChannel {
   ready(): boolean {
     if (this.closed) return false;
     if (this.socket?.readyState === WebSocket.OPEN) return this.waiting.size < maxWaiting;
-    if (this.opening === undefined && !this.closed && Date.now() >= this.retryAt) this.open();
+    if (this.opening === undefined && Date.now() >= this.retryAt) this.open();
     return false;
   }
 
@@ -66,9 +66,8 @@ export class CallChannel {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
-        if (!this.waiting.delete(id)) return;
+        if (!this.forget(id)) return;
         if (socket.readyState === WebSocket.OPEN) socket.send(`{"id":${id},"cancel":true}`);
-        if (this.waiting.size === 0) this.drained?.();
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -140,8 +139,7 @@ export class CallChannel {
     }
     const waiting = typeof answer.id === 'number' ? this.waiting.get(answer.id) : undefined;
     if (waiting === undefined) return;
-    this.waiting.delete(answer.id as number);
-    if (this.waiting.size === 0) this.drained?.();
+    this.forget(answer.id as number);
     waiting.settle(
       typeof answer.status === 'number'
         ? { status: answer.status, body: { error: answer.error } }
@@ -153,10 +151,16 @@ export class CallChannel {
   private fail(socket: WebSocket | undefined, reason: Error): void {
     for (const [id, waiting] of this.waiting) {
       if (socket !== undefined && waiting.socket !== socket) continue;
-      this.waiting.delete(id);
+      this.forget(id);
       waiting.settle(reason);
     }
+  }
+
+  /** Stops waiting for call `id`; false if it was not waited for. The last one lets `close()` go on. */
+  private forget(id: number): boolean {
+    if (!this.waiting.delete(id)) return false;
     if (this.waiting.size === 0) this.drained?.();
+    return true;
   }
 
   /** A call unanswered this long means the connection is gone without a word (half-open): close it. */

@@ -142,7 +142,7 @@ export class ChannelServer {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     // Long-polls answer now ("nothing yet"), as those on requests do when the server closes.
-    for (const peer of this.peers.values()) for (const wait of peer.waits.values()) wait.abort(channelClosed);
+    for (const peer of this.peers.values()) endWaits(peer);
     const closed = [...this.peers.keys()].map(
       (channel) => new Promise<void>((resolve) => channel.once('close', () => resolve())),
     );
@@ -167,7 +167,7 @@ export class ChannelServer {
     channel.on('error', () => channel.terminate());
     channel.on('close', () => {
       this.peers.delete(channel);
-      for (const wait of peer.waits.values()) wait.abort(channelClosed);
+      endWaits(peer);
     });
     this.heartbeat ??= setInterval(() => this.ping(), this.heartbeatMs).unref();
   }
@@ -229,6 +229,11 @@ export class ChannelServer {
       }
     }
   }
+}
+
+/** Ends every wait of the channel's calls, as a closed connection ends a request's. */
+function endWaits(peer: Peer): void {
+  for (const wait of peer.waits.values()) wait.abort(channelClosed);
 }
 
 /**

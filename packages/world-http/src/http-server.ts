@@ -114,6 +114,16 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     return route;
   }
 
+  /** What a route may use, with the abort signal made only if the route asks for it. */
+  const routeContext = (signal: () => AbortSignal): RouteContext => ({
+    world,
+    get signal() {
+      return signal();
+    },
+    sessions,
+    longPollMs,
+  });
+
   const channels = new ChannelServer({
     tokens,
     maxBodyBytes,
@@ -129,14 +139,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
         throw new ProtocolError({ code: 'ROUTE_NOT_FOUND', message: `Route ${name} streams: call it as a request` });
       }
       authorize(name, route.role, role);
-      return route.handle(body, {
-        world,
-        get signal() {
-          return signal();
-        },
-        sessions,
-        longPollMs,
-      });
+      return route.handle(body, routeContext(signal));
     },
     replacerFor,
   });
@@ -167,14 +170,7 @@ export function createWorldServer(options: WorldServerOptions): WorldServer {
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST');
     authorize(name, route.role, role);
     const body = parseJsonBody(await readBody(request, maxBodyBytes, bodyTimeoutMs));
-    const context: RouteContext = {
-      world,
-      get signal() {
-        return signal();
-      },
-      sessions,
-      longPollMs,
-    };
+    const context = routeContext(signal);
     const replacer = replacerFor(role);
     if (route.kind === 'lines') return serveLines(response, route.handle(body, context), signal(), replacer);
     const result = await route.handle(body, context);
