@@ -1,8 +1,7 @@
 import { request } from 'node:http';
 import type { World } from '@cairn/core/world';
-import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localWorld, type Served, serve, tokens } from './helpers.js';
+import { localWorld, openRawChannel, type Served, serve, tokens } from './helpers.js';
 
 const maxBodyBytes = 64 * 1024;
 let served: Served;
@@ -29,20 +28,14 @@ async function countEverything(world: World) {
 }
 
 /** A channel on which each frame sent is awaited for its one answer. */
-async function openChannel(token: string, url = served.url) {
-  const socket = new WebSocket(`${url.replace('http', 'ws')}/v1/channel`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
+async function openChannel(token: string) {
+  const socket = await openRawChannel(served.url, token);
   const answers: string[] = [];
   let wake: (() => void) | undefined;
   socket.onmessage = (event) => {
     answers.push(String(event.data));
     wake?.();
   };
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = reject;
-  });
   return {
     socket,
     async exchange(frame: string | Uint8Array): Promise<Record<string, unknown>> {

@@ -1,11 +1,10 @@
 import { createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { resolveLogger } from '@cairn/core/world';
-import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenTable } from '../src/auth.js';
 import { ChannelServer } from '../src/channel-server.js';
-import { tokens } from './helpers.js';
+import { openRawChannel, tokens } from './helpers.js';
 
 // A channel server pinging every 40 ms and running at most 100 calls per channel, in front
 // of routes that answer at once, except `park`, which answers when the test lets it.
@@ -56,16 +55,11 @@ describe('world-http: the call channel’s limits', () => {
       });
     });
     expect(handshake).toMatch(/^HTTP\/1\.1 101/);
-    const live = new WebSocket(`ws://127.0.0.1:${port}/v1/channel`, {
-      headers: { authorization: `Bearer ${tokens.worker}` },
-    });
+    const live = await openRawChannel(`http://127.0.0.1:${port}`, tokens.worker);
     let liveClosed = false;
     live.onclose = () => {
       liveClosed = true;
     };
-    await new Promise((resolve) => {
-      live.onopen = resolve;
-    });
     await new Promise((resolve) => silent.once('close', resolve));
     // Cut after four unanswered pings (each an empty ping frame, 0x89 0x00), not at the first.
     const frames = handshake.slice(handshake.indexOf('\r\n\r\n') + 4);
@@ -82,14 +76,9 @@ describe('world-http: the call channel’s limits', () => {
 
   it('refuses calls past its limit per channel as unavailable, and still answers other channels', async () => {
     const open = async () => {
-      const socket = new WebSocket(`ws://127.0.0.1:${port}/v1/channel`, {
-        headers: { authorization: `Bearer ${tokens.worker}` },
-      });
+      const socket = await openRawChannel(`http://127.0.0.1:${port}`, tokens.worker);
       const answers: { id: number; status?: number; error?: { code: string }; result?: unknown }[] = [];
       socket.onmessage = (event) => answers.push(JSON.parse(String(event.data)));
-      await new Promise((resolve) => {
-        socket.onopen = resolve;
-      });
       return { socket, answers };
     };
     const until = async (condition: () => boolean) => {

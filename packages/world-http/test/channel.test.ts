@@ -1,10 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { WorldUnavailableError } from '@cairn/core/world';
-import { WebSocket } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpWorld, createWorldServer, ForbiddenError, type HttpWorld, UnauthorizedError } from '../src/index.js';
-import { localWorld, serve, tokens } from './helpers.js';
+import { localWorld, openRawChannel, serve, tokens } from './helpers.js';
 
 /** A world server mounted in a server of the test's own, which counts what reaches it. */
 async function countingServer(options: { upgrades: boolean }) {
@@ -167,17 +166,11 @@ describe('world-http: the call channel', () => {
       await served.server.close();
       await backing.close();
     });
-    const channel = new WebSocket(`${served.url.replace('http', 'ws')}/v1/channel`, {
-      headers: { authorization: `Bearer ${tokens.worker}` },
-    });
+    const channel = await openRawChannel(served.url, tokens.worker);
     let closed = false;
     channel.onclose = () => {
       closed = true;
     };
-    await new Promise((resolve, reject) => {
-      channel.onopen = resolve;
-      channel.onerror = reject;
-    });
     const openedAt = performance.now();
     // A connection that sends nothing is dropped: the header deadline has passed for the channel too.
     const idle = connect(Number(new URL(served.url).port), '127.0.0.1');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { World } from '@cairn/core/world';
 import { createLocalWorld } from '@cairn/world-local';
+import { WebSocket } from 'undici';
 import { afterAll } from 'vitest';
 import {
   createHttpWorld,
@@ -119,4 +120,19 @@ export async function serveWatched(): Promise<WatchedServer> {
       await backing.close();
     },
   };
+}
+
+/**
+ * A call channel opened by hand on the server at `url` (its http:// address) with a bearer
+ * `token`, once it is open: for tests that send frames themselves.
+ */
+export async function openRawChannel(url: string, token: string): Promise<WebSocket> {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/channel`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  return socket;
 }
