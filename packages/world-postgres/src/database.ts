@@ -129,6 +129,8 @@ export class Database {
     readonly clock?: Clock,
     /** Send parameterised statements by name (see `statement`). */
     preparedStatements = true,
+    /** Append statements in flight at once (see `PostgresWorldOptions.maxAppendStatements`). */
+    readonly maxAppendStatements = 2,
   ) {
     this.tables = tablesFor(schema, clock);
     // An injected clock is written into the text of every statement, so no text repeats.

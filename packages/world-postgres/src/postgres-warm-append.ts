@@ -159,15 +159,15 @@ function draftBatch(
 const groups = new WeakMap<Database, AppendGroups>();
 
 /**
- * Half the pool's connections send appends at once; more appends than that wait and go
- * together (postgres-append-groups.ts). The other half stays for the long way, reads and
- * the queue.
+ * `maxAppendStatements` connections (2 by default) send appends at once; more appends than
+ * that wait and go together (postgres-append-groups.ts). Never more than half the pool: the
+ * other half stays for the long way, reads and the queue.
  */
 function groupsOf(db: Database): AppendGroups {
   let sender = groups.get(db);
   if (sender === undefined) {
     const poolSize = (db.pool as { options?: { max?: number } }).options?.max ?? 10;
-    sender = new AppendGroups(db, Math.max(1, Math.ceil(poolSize / 2)));
+    sender = new AppendGroups(db, Math.max(1, Math.min(db.maxAppendStatements, Math.ceil(poolSize / 2))));
     groups.set(db, sender);
   }
   return sender;

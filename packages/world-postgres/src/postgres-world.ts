@@ -49,6 +49,16 @@ const postgresWorldOptionsSchema = z
      * (PgBouncer before 1.21, for example).
      */
     preparedStatements: z.boolean().optional(),
+    /**
+     * Append statements in flight at once (default 2, and never more than half the pool).
+     * Appends of other runs that arrive while that many are out wait and go together, up to
+     * 16 in one statement and one commit, each with its own checks and answer. Every commit
+     * waits for the log to reach the disk; one that carries 16 appends waits once, where 16
+     * statements would each pay a transaction, a server process woken and a socket write.
+     * Raise it only when a statement's own work (large payloads, a server with many cores)
+     * rather than the commit is what holds appends back.
+     */
+    maxAppendStatements: z.number().int('must be a whole number').min(1).max(1000).optional(),
     /** Checked by hand below: a schema cannot describe an object with methods well. */
     clock: z.unknown().optional(),
   })
@@ -136,6 +146,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     },
     clock,
     parsed.preparedStatements ?? true,
+    parsed.maxAppendStatements ?? 2,
   );
   const notifications = new Notifications(pool, db.channel);
   const events = new PostgresEventLog(db, notifications, {

@@ -1,4 +1,10 @@
-import { EntityConflictError, FenceConflictError, HookTokenConflictError, type World } from '@cairn/core/world';
+import {
+  EntityConflictError,
+  FenceConflictError,
+  HookTokenConflictError,
+  InvalidInputError,
+  type World,
+} from '@cairn/core/world';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
@@ -258,6 +264,55 @@ describe('world-postgres: a run created with a proposed stamp', () => {
       ]);
       expect((await world.steps.get(runId, 's1')).status).toBe('completed');
       expect((await world.runs.get(runId)).lastSeq).toBe(5);
+    }
+  });
+
+  /** Appends of `runs` started runs, all at once, through a World on a pool of 20; how many appends each statement carried. */
+  async function burstOnPoolOfTwenty(runs: number, options: { maxAppendStatements?: number } = {}): Promise<number[]> {
+    const carried: number[] = [];
+    const pool = new pg.Pool({
+      connectionString,
+      max: 20,
+      Client: observingClient(({ text }) => {
+        const count = text.match(/append_batch\(/g)?.length;
+        if (count !== undefined) carried.push(count);
+      }),
+    });
+    pools.push(pool);
+    const world = createPostgresWorld({ pool, schema: freshSchema(), ...options });
+    opened.push(world);
+    const runIds: string[] = [];
+    for (let index = 0; index < runs; index++) runIds.push(await startedRun(world));
+    carried.length = 0;
+    // Stamps well ahead: on the old code each append opened a connection of its own first.
+    const stamp = { createdAt: Date.now() + 5000 };
+    const results = await Promise.all(
+      runIds.map((runId) => world.events.createBatch(runId, [stepCompleted('s1')], stamp)),
+    );
+    expect(results.map((result) => result[0]!.event.seq)).toEqual(runIds.map(() => 4));
+    return carried.sort((a, b) => a - b);
+  }
+
+  it('send at most two append statements at once by default, however large the pool, so a burst shares commits', async () => {
+    // Two go alone while nothing else is out; the seven that arrive meanwhile share one statement.
+    expect(await burstOnPoolOfTwenty(9)).toEqual([1, 1, 7]);
+  });
+
+  it('send as many append statements at once as maxAppendStatements allows', async () => {
+    expect(await burstOnPoolOfTwenty(9, { maxAppendStatements: 4 })).toEqual([1, 1, 1, 1, 5]);
+    expect(await burstOnPoolOfTwenty(9, { maxAppendStatements: 1 })).toEqual([1, 8]);
+  });
+
+  it('refuse a maxAppendStatements that is not a whole number from 1, naming the option', () => {
+    for (const value of [0, 1.5, -2, '2']) {
+      let thrown: unknown;
+      try {
+        createPostgresWorld({ connectionString, maxAppendStatements: value as number });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(InvalidInputError.is(thrown)).toBe(true);
+      expect((thrown as InvalidInputError).field).toBe('options.maxAppendStatements');
     }
   });
 
