@@ -317,3 +317,44 @@ describe('deliverLeased', () => {
     expect(consumer.inFlight).toBe(1);
   });
 });
+
+describe('deliverLeased: a lease an append acknowledged', () => {
+  const claim = { topic: 'jobs', messageId: 'msg_1', token: 'lease-token-1' };
+
+  it('writes no acknowledgement once the handler says an append settled its claim, and frees the slot', async () => {
+    let given: DeliveryControl | undefined;
+    const consumer = consumerWith(async (_message, delivery) => {
+      given = delivery;
+      delivery.acknowledgedByAppend?.();
+    });
+    const { settle, pump } = start(consumer, { claim });
+    await finished(consumer);
+    expect(given?.claim).toEqual(claim);
+    expect(settle).not.toHaveBeenCalled();
+    expect(consumer.inFlight).toBe(0);
+    expect(pump).toHaveBeenCalledTimes(1);
+  });
+
+  it('still hands the message back when the handler rejects afterwards', async () => {
+    const consumer = consumerWith(async (_message, delivery) => {
+      delivery.acknowledgedByAppend?.();
+      throw new Error('failed after the append');
+    });
+    const { settle } = start(consumer, { claim });
+    await finished(consumer);
+    expect(settle).toHaveBeenCalledWith({ retryAfterMs: 100 });
+    expect(consumer.inFlight).toBe(0);
+  });
+
+  it('offers no claim where the World gives none, and acknowledges as usual', async () => {
+    let given: DeliveryControl | undefined;
+    const consumer = consumerWith(async (_message, delivery) => {
+      given = delivery;
+    });
+    const { settle } = start(consumer);
+    await finished(consumer);
+    expect(given?.claim).toBeUndefined();
+    expect(given?.acknowledgedByAppend).toBeUndefined();
+    expect(settle).toHaveBeenCalledWith({ acknowledge: true });
+  });
+});

@@ -48,6 +48,14 @@ export interface Consumer {
  */
 export function deliver(db: Database, consumer: Consumer, row: LeasedRow, token: string, pump: () => void): void {
   const messageId = row.message_id!;
+  // The lease and a claim are the same row under the same token, so an append's
+  // acknowledgement (append_batch's claims) settles this delivery as queue_ack would.
+  const lease = {
+    topic: consumer.topic,
+    messageId,
+    token,
+    ...(row.group_key === null ? {} : { groupKey: row.group_key }),
+  };
   deliverLeased({
     consumer,
     message: {
@@ -62,8 +70,8 @@ export function deliver(db: Database, consumer: Consumer, row: LeasedRow, token:
     },
     pump,
     extendLease: (leaseMs) => extendLease(db, messageId, token, leaseMs),
-    settle: (outcome) =>
-      settleLease(db, { topic: consumer.topic, messageId, token, groupKey: row.group_key ?? undefined }, outcome),
+    settle: (outcome) => settleLease(db, lease, outcome),
+    claim: lease,
     // Given up, a settlement would leave the message's group held until the lease ran out
     // (minutes), with everything queued behind it waiting.
     retryUnavailableSettlement: true,

@@ -3,7 +3,7 @@ import { installDeterminism } from '../workflow/determinism.js';
 import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
-import type { QueueConsumer, World } from '../world/world.js';
+import type { DeliveryControl, QueueConsumer, World } from '../world/world.js';
 import { ClaimedPasses, lendPasses } from './claimed-passes.js';
 import { type Logger, resolveLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
@@ -178,6 +178,25 @@ export function createWorker(options: WorkerOptions): Worker {
   });
   let takeBackPasses = () => {};
 
+  /**
+   * A pass for a wake the queue delivered. Where an append can acknowledge the delivery's
+   * lease, the run holds it as it holds a claim, so the append that ends the run settles the
+   * delivery in its own commit, and the consumer writes nothing more.
+   */
+  const consumedPass = async (runId: string, dueAt: number | undefined, delivery: DeliveryControl) => {
+    const { claims } = orchestrator.recorder;
+    const claim = world.capabilities.queue.claims === true ? delivery.claim : undefined;
+    if (claim !== undefined) claims.hold(runId, claim);
+    try {
+      await orchestrator.wake(runId, {
+        ...(dueAt === undefined ? {} : { dueAt }),
+        lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
+      });
+    } finally {
+      if (claim !== undefined && !claims.drop(runId, claim)) delivery.acknowledgedByAppend?.();
+    }
+  };
+
   const worker: Worker = {
     async start() {
       if (keepAlive) return;
@@ -194,11 +213,7 @@ export function createWorker(options: WorkerOptions): Worker {
             return report(
               'orchestration pass failed',
               message,
-              () =>
-                orchestrator.wake(runId, {
-                  ...(dueAt === undefined ? {} : { dueAt }),
-                  lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
-                }),
+              () => consumedPass(runId, dueAt, delivery),
               () => explainFailure(runId),
             );
           },

@@ -2,7 +2,7 @@ import { WorldUnavailableError } from './errors/world-unavailable-error.js';
 import type { JsonValue } from './schemas/primitives.js';
 import { leaseMsSchema, type QueueMessage } from './schemas/queue.js';
 import { parseInput } from './validation.js';
-import type { ClaimOutcome, DeliveryControl, QueueHandler } from './world.js';
+import type { ClaimOutcome, DeliveryControl, QueueClaim, QueueHandler } from './world.js';
 
 /** A consumer's retry backoff: `ConsumeOptions.retryBackoff` with its defaults filled in. */
 export interface RetryBackoff {
@@ -58,6 +58,11 @@ export interface LeasedDelivery {
   message: LeasedMessage;
   /** Writes the outcome under this delivery's lease; what it resolves with is not read. */
   settle(outcome: ClaimOutcome): Promise<unknown>;
+  /**
+   * The lease as a claim an append may acknowledge (`DeliveryControl.claim`), for a World
+   * whose appends settle claims by the same token its deliveries are settled with.
+   */
+  claim?: QueueClaim;
   /**
    * Moves the lease's expiry in the store to `leaseMs` from now; false when the lease was
    * already lost. Left out where the lease lives only in this process: the lease timer is
@@ -115,7 +120,8 @@ const settleRetryMaxMs = 1000;
 
 /**
  * Hands one leased message to the consumer's handler and settles it with the outcome:
- * acknowledged when the handler resolves; released for a retry after the backoff of its
+ * acknowledged when the handler resolves (unless an append already did, as the handler says
+ * through `acknowledgedByAppend`); released for a retry after the backoff of its
  * attempt when the handler rejects (or throws). Returns at once; the work is tracked in
  * `consumer.running` until the settlement is done.
  *
@@ -167,7 +173,17 @@ export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
     clearTimeout(leaseTimer);
     leaseTimer = setTimeout(expire, Math.max(0, leaseDeadline - Date.now()));
   };
+  /** Set when a committed append acknowledged the lease (`DeliveryControl.acknowledgedByAppend`). */
+  let acknowledgedByAppend = false;
   const control: DeliveryControl = {
+    ...(delivery.claim === undefined
+      ? {}
+      : {
+          claim: delivery.claim,
+          acknowledgedByAppend: () => {
+            acknowledgedByAppend = true;
+          },
+        }),
     extendLease: async (leaseMs?: number) => {
       const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
       if (!slotHeld || settling) return false;
@@ -186,6 +202,7 @@ export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
     settling = true;
     clearTimeout(leaseTimer);
     if (!slotHeld) return; // the lease ran out: whatever was written now would be ignored
+    if (!failed && acknowledgedByAppend) return void freeSlot(); // settled in that append's commit
     if (delivery.freeSlotBeforeSettling) freeSlot();
     const outcome: ClaimOutcome = failed
       ? { retryAfterMs: delivery.retryAfterMs ?? retryBackoffMs(consumer.backoff, message.attempt) }

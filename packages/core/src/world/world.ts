@@ -330,6 +330,19 @@ export interface DeliveryControl {
    * cannot safely share. Throws `InvalidInputError` for a bad `leaseMs`.
    */
   extendLease(leaseMs?: number): Promise<boolean>;
+  /**
+   * This delivery's lease as a claim, on a World whose appends can acknowledge one
+   * (`capabilities.queue.claims`); undefined elsewhere. An append that lists it in
+   * `CreateEventParams.acknowledge` settles the delivery in the append's own commit.
+   */
+  readonly claim?: QueueClaim;
+  /**
+   * Tells the consumer that a committed append acknowledged `claim`, so resolving the handler
+   * writes no acknowledgement of its own. Present exactly when `claim` is. A handler that
+   * rejects after this is handed back as usual; the lease is gone by then, so that changes
+   * nothing.
+   */
+  acknowledgedByAppend?(): void;
 }
 
 /**
