@@ -1,6 +1,9 @@
 // Counts the statements and round trips cairn-postgres sends per workflow, by kind.
-// Usage: node benchmarks/src/round-trips.mjs [steps] [runs]. It wraps the driver's query method to
-// count what is sent (the database underneath is real), so its timings are not comparable.
+// Usage: node benchmarks/src/round-trips.mjs [steps] [runs] [atOnce]. It wraps the driver's
+// query method to count what is sent (the database underneath is real), so its timings are
+// not comparable. With `atOnce` above 1, each of the `runs` rounds starts that many
+// workflows together, as the throughput workloads do (worker concurrency 100, as in the
+// matrix's driver), and the counts are per workflow.
 
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
@@ -9,6 +12,7 @@ import { printCountsPerRun, startSequentialRuns, timeRuns } from './sequential-r
 
 const steps = Number(process.argv[2] ?? 10);
 const runs = Number(process.argv[3] ?? 20);
+const atOnce = Number(process.argv[4] ?? 1);
 const counts = new Map();
 let counting = false;
 const originalQuery = pg.Client.prototype.query;
@@ -28,12 +32,13 @@ pg.Client.prototype.query = function (config, ...rest) {
 };
 
 const server = await startPostgres();
-const world = await createPostgresWorld({ connectionString: server.connectionString });
-const sequential = await startSequentialRuns(world, steps);
-const msPerRun = await timeRuns(sequential.run, steps, runs, (on) => {
+const world = await createPostgresWorld({ connectionString: server.connectionString, poolSize: 20 });
+const sequential = await startSequentialRuns(world, steps, { concurrency: 100 });
+const together = (count) => Promise.all(Array.from({ length: atOnce }, () => sequential.run(count)));
+const msPerRound = await timeRuns(together, steps, runs, (on) => {
   counting = on;
 });
-printCountsPerRun(counts, { runs, steps, msPerRun, what: 'round trips' });
+printCountsPerRun(counts, { runs: runs * atOnce, steps, msPerRun: msPerRound / atOnce, what: 'round trips' });
 await sequential.stop();
 await world.close();
 await server.stop();

@@ -12,9 +12,10 @@ const sequential = workflow('counting.sequential', async (count) => {
 /**
  * Starts a worker and a client on `world` and warms them up with 3 runs. `run(steps)` then
  * runs one workflow of that many steps to its result; `stop()` stops the worker.
+ * `concurrency`: the worker's (default 10, the worker's own default).
  */
-export async function startSequentialRuns(world, warmUpSteps) {
-  const worker = createWorker({ world, workflows: [sequential], logger: false });
+export async function startSequentialRuns(world, warmUpSteps, { concurrency = 10 } = {}) {
+  const worker = createWorker({ world, workflows: [sequential], logger: false, concurrency });
   await worker.start();
   const client = createClient({ world });
   const run = async (steps) => (await client.start(sequential, steps)).result();
