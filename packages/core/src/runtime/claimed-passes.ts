@@ -181,19 +181,19 @@ export class ClaimedPasses implements PassHost {
     const { world, orchestrator, leaseMs } = this.options;
     const extendClaim = world.queue.extendClaim!.bind(world.queue);
     const settleClaim = world.queue.settleClaim!.bind(world.queue);
-    const { recorder } = orchestrator;
-    recorder.claims.hold(runId, claim);
+    let acknowledged: boolean;
     try {
-      await orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } }, created);
+      acknowledged = await orchestrator.recorder.claims.holdWhile(runId, claim, () =>
+        orchestrator.wake(runId, { lease: { leaseMs, extend: () => extendClaim(claim, leaseMs) } }, created),
+      );
     } catch (error) {
-      recorder.claims.drop(runId, claim);
       await this.options.reportFailure(runId, error);
       // Handed back as a consumer hands back a rejected delivery: the queue redelivers it.
       await this.settle(() => settleClaim(claim, { retryAfterMs: handBackAfterMs }));
       return;
     }
     // Unless the append that ended the run acknowledged it, the claim is settled on its own.
-    if (recorder.claims.drop(runId, claim)) await this.settle(() => settleClaim(claim, { acknowledge: true }));
+    if (!acknowledged) await this.settle(() => settleClaim(claim, { acknowledge: true }));
   }
 
   /**

@@ -10,20 +10,36 @@ export function endsRun(writes: readonly CreateEventRequest[]): boolean {
 }
 
 /**
- * Claimed wakes (claimed-passes.ts) whose passes are running, per run. The append that ends
- * the run acknowledges them, so a run that ends in its claimed pass costs no separate write
- * to settle the claim.
+ * The claims of passes running here, per run: claimed wakes (claimed-passes.ts) and, where
+ * the World gives one, a delivered wake's lease (worker.ts). The append that ends the run
+ * acknowledges them, so a run that ends in such a pass costs no separate write to settle it.
  */
 export class HeldClaims {
   private readonly byRun = new Map<string, QueueClaim[]>();
 
   /** Has the append that ends `runId` acknowledge `claim`, unless dropped first. */
-  hold(runId: string, claim: QueueClaim): void {
+  private hold(runId: string, claim: QueueClaim): void {
     this.byRun.set(runId, [...(this.byRun.get(runId) ?? []), claim]);
   }
 
+  /**
+   * Holds `claim` for `runId` while `work` runs, then drops it, whatever `work` does. Resolves
+   * true when an append acknowledged the claim meanwhile (no settlement of it is left to
+   * write); rejects with what `work` rejected with.
+   */
+  async holdWhile(runId: string, claim: QueueClaim, work: () => Promise<unknown>): Promise<boolean> {
+    this.hold(runId, claim);
+    let acknowledged = false;
+    try {
+      await work();
+    } finally {
+      acknowledged = !this.drop(runId, claim);
+    }
+    return acknowledged;
+  }
+
   /** Stops holding `claim`; true when no append had acknowledged it yet. */
-  drop(runId: string, claim: QueueClaim): boolean {
+  private drop(runId: string, claim: QueueClaim): boolean {
     const held = this.byRun.get(runId);
     if (held === undefined || !held.includes(claim)) return false;
     this.keep(

@@ -184,17 +184,14 @@ export function createWorker(options: WorkerOptions): Worker {
    * delivery in its own commit, and the consumer writes nothing more.
    */
   const consumedPass = async (runId: string, dueAt: number | undefined, delivery: DeliveryControl) => {
-    const { claims } = orchestrator.recorder;
-    const claim = world.capabilities.queue.claims === true ? delivery.claim : undefined;
-    if (claim !== undefined) claims.hold(runId, claim);
-    try {
-      await orchestrator.wake(runId, {
+    const pass = () =>
+      orchestrator.wake(runId, {
         ...(dueAt === undefined ? {} : { dueAt }),
         lease: { leaseMs: orchestrationLeaseMs, extend: () => delivery.extendLease(orchestrationLeaseMs) },
       });
-    } finally {
-      if (claim !== undefined && !claims.drop(runId, claim)) delivery.acknowledgedByAppend?.();
-    }
+    const claim = world.capabilities.queue.claims === true ? delivery.claim : undefined;
+    if (claim === undefined) return pass();
+    if (await orchestrator.recorder.claims.holdWhile(runId, claim, pass)) delivery.acknowledgedByAppend?.();
   };
 
   const worker: Worker = {
