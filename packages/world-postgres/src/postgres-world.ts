@@ -146,7 +146,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     },
     clock,
     parsed.preparedStatements ?? true,
-    parsed.maxAppendStatements ?? 2,
+    parsed.maxAppendStatements,
   );
   const notifications = new Notifications(pool, db.channel);
   const events = new PostgresEventLog(db, notifications, {

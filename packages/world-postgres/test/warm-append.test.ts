@@ -42,6 +42,21 @@ function worlds(count: number): World[] {
   return made;
 }
 
+/** A pool of `max` connections that records how many appends each of its statements carried. */
+function appendCountingPool(max: number): { pool: pg.Pool; carried: number[] } {
+  const carried: number[] = [];
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    Client: observingClient(({ text }) => {
+      const count = text.match(/append_batch\(/g)?.length;
+      if (count !== undefined) carried.push(count);
+    }),
+  });
+  pools.push(pool);
+  return { pool, carried };
+}
+
 /** A stamp a little ahead of the database clock, as the engine proposes for a completion batch. */
 const ahead = () => ({ createdAt: Date.now() + 200 });
 const stepCreated = (stepId: string) =>
@@ -269,16 +284,7 @@ describe('world-postgres: a run created with a proposed stamp', () => {
 
   /** Appends of `runs` started runs, all at once, through a World on a pool of 20; how many appends each statement carried. */
   async function burstOnPoolOfTwenty(runs: number, options: { maxAppendStatements?: number } = {}): Promise<number[]> {
-    const carried: number[] = [];
-    const pool = new pg.Pool({
-      connectionString,
-      max: 20,
-      Client: observingClient(({ text }) => {
-        const count = text.match(/append_batch\(/g)?.length;
-        if (count !== undefined) carried.push(count);
-      }),
-    });
-    pools.push(pool);
+    const { pool, carried } = appendCountingPool(20);
     const world = createPostgresWorld({ pool, schema: freshSchema(), ...options });
     opened.push(world);
     const runIds: string[] = [];
@@ -317,16 +323,7 @@ describe('world-postgres: a run created with a proposed stamp', () => {
   });
 
   it('send each append of a refused group again alone, so one stale run costs the others nothing else', async () => {
-    const calls: number[] = [];
-    const pool = new pg.Pool({
-      connectionString,
-      max: 2,
-      Client: observingClient(({ text }) => {
-        const count = text.match(/append_batch\(/g)?.length;
-        if (count !== undefined) calls.push(count);
-      }),
-    });
-    pools.push(pool);
+    const { pool, carried: calls } = appendCountingPool(2);
     const schema = freshSchema();
     const world = createPostgresWorld({ pool, schema });
     const other = createPostgresWorld({ connectionString, schema });
