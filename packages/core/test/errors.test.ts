@@ -54,6 +54,14 @@ const cases: Record<ErrorClassName, ErrorCase> = {
     json: { runId: 'run_conflict_1', entity: 'step', correlationId: 'step:charge#0' },
     mentions: ['run_conflict_1', 'step:charge#0'],
   },
+  DuplicateDeliveryError: {
+    code: 'DUPLICATE_DELIVERY',
+    parents: ['CairnError'],
+    retryable: false,
+    create: (m) => new m.DuplicateDeliveryError({ runId: 'run_dup_1', deliveryId: 'stripe:evt_9', hookId: 'hook_3' }),
+    json: { runId: 'run_dup_1', deliveryId: 'stripe:evt_9', hookId: 'hook_3' },
+    mentions: ['run_dup_1', 'stripe:evt_9', 'hook_3'],
+  },
   FenceConflictError: {
     code: 'FENCE_CONFLICT',
     parents: ['EntityConflictError', 'CairnError'],

@@ -13,6 +13,7 @@ const nothing: RunEntityReader = {
   hook: () => undefined,
   wait: () => undefined,
   tokenHolder: () => undefined,
+  deliveryHolder: () => undefined,
   activeHooks: () => [],
 };
 

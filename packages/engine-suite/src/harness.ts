@@ -189,9 +189,9 @@ export function recordingWorld(inner: World): RecordingWorld {
         return page;
       },
       get: (runId, eventId) => inner.events.get(runId, eventId),
-      watch: (runId, afterSeq, signal) => {
+      watch: (runId, afterSeq, signal, options) => {
         recording.watches.push({ runId, afterSeq });
-        return inner.events.watch(runId, afterSeq, signal);
+        return inner.events.watch(runId, afterSeq, signal, options);
       },
     },
     runs: {

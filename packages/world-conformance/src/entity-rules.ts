@@ -1,5 +1,6 @@
 import {
   type CreateEventRequest,
+  DuplicateDeliveryError,
   EntityConflictError,
   FenceConflictError,
   HookNotFoundError,
@@ -19,6 +20,7 @@ import {
   failure,
   freshRunId,
   hookCreated,
+  hookDelivery,
   hookDisposed,
   hookReceived,
   runCreated,
@@ -152,6 +154,41 @@ export function describeEntityRules(options: ConformanceOptions): void {
       });
       expect(FenceConflictError.is(error)).toBe(false);
       await expectUnchanged(world, runId, before);
+    });
+
+    test('a deliveryId the run already holds is DuplicateDeliveryError naming the hook that has it, on any of its hooks, after a dispose and within one batch', async (scope) => {
+      const { world } = scope;
+      if (world.capabilities.uniqueDeliveryIds !== true) {
+        scope.skipBecause('capabilities.uniqueDeliveryIds is false: the engine finds deliveries by reading the log');
+      }
+      const { runId } = await startedRun(world, hookCreated('h1', 'dd-1'), hookCreated('h2', 'dd-2'));
+      await world.events.create(runId, hookDelivery('h1', 'order-1', 'first'));
+      for (const hookId of ['h1', 'h2']) {
+        const repeat = await refused(world, runId, hookDelivery(hookId, 'order-1', 'again'), DuplicateDeliveryError);
+        expect(repeat).toMatchObject({ runId, deliveryId: 'order-1', hookId: 'h1' });
+      }
+      // One batch carrying the same id twice is refused whole.
+      const batched = await refused(
+        world,
+        runId,
+        [hookDelivery('h2', 'order-2'), hookDelivery('h2', 'order-2')],
+        DuplicateDeliveryError,
+      );
+      expect(batched).toMatchObject({ deliveryId: 'order-2', hookId: 'h2' });
+      // A repeat stays a repeat once its hook is gone: its sender learns the delivery landed.
+      await world.events.create(runId, hookDisposed('h1'));
+      await refused(world, runId, hookDelivery('h2', 'order-1'), DuplicateDeliveryError);
+      // Deliveries without an id, other ids, and the same id in another run are all taken.
+      await world.events.createBatch(runId, [
+        hookReceived('h2', 'a'),
+        hookReceived('h2', 'a'),
+        hookDelivery('h2', 'order-3'),
+      ]);
+      const other = await startedRun(world, hookCreated('h1', 'dd-3'));
+      await world.events.create(other.runId, hookDelivery('h1', 'order-1'));
+      expect((await world.hooks.get(runId, 'h1')).receivedCount).toBe(1);
+      expect((await world.hooks.get(runId, 'h2')).receivedCount).toBe(3);
+      expect((await world.hooks.get(other.runId, 'h1')).receivedCount).toBe(1);
     });
 
     test('a hook token held by a live hook is HookTokenConflictError, in the same run and across runs', async ({

@@ -30,6 +30,12 @@ export const hookReceived = (hookId: string, payload?: unknown): CreateEventRequ
   correlationId: hookId,
   eventData: payload === undefined ? {} : { payload: payload as never },
 });
+/** A delivery with its id, as the engine writes one. */
+export const hookDelivery = (hookId: string, deliveryId: string, payload: unknown = null): CreateEventRequest => ({
+  eventType: 'hook_received',
+  correlationId: hookId,
+  eventData: { payload: payload as never, deliveryId },
+});
 export const hookDisposed = (hookId: string): CreateEventRequest => ({
   eventType: 'hook_disposed',
   correlationId: hookId,

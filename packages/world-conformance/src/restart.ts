@@ -1,9 +1,11 @@
-import type { QueueMessage, StreamChunk, World } from '@cairn/core/world';
+import { DuplicateDeliveryError, type QueueMessage, type StreamChunk, type World } from '@cairn/core/world';
 import { expect } from 'vitest';
 import {
   type ConformanceOptions,
   deferred,
+  expectError,
   hookCreated,
+  hookDelivery,
   hookDisposed,
   readAllRuns,
   readLog,
@@ -102,6 +104,31 @@ export function describeRestart(options: ConformanceOptions): void {
       scope.defer(() => consumer.stop());
       const message = await within(delivered.promise, 5000, 'the message queued before the restarts');
       expect(message).toMatchObject({ messageId: queued.messageId, payload: { kept: 'ä😀' } });
+    });
+
+    test('a reopened World still refuses a delivery id its run holds', async (scope) => {
+      let world = scope.world;
+      if (world.capabilities.uniqueDeliveryIds !== true) scope.skipBecause('capabilities.uniqueDeliveryIds is false');
+      const runId = (
+        await world.events.createBatch(null, [runCreated(), runStarted, hookCreated('h1', 'restart:dd')])
+      )[0]!.run.runId;
+      await world.events.create(runId, hookDelivery('h1', 'before-restart'));
+      // Enough data that a World compacting its log (snapshots, checkpoints) does so here.
+      const filler = 'ü😀-'.repeat(256);
+      for (let index = 0; index < 40; index += 1) {
+        await world.events.createBatch(runId, [
+          stepCreated(`step-${index}`, 'fill', { index, filler }),
+          stepCompleted(`step-${index}`, { index }),
+        ]);
+      }
+      world = await restart(scope, world);
+      const repeat = await expectError(
+        world.events.create(runId, hookDelivery('h1', 'before-restart')),
+        DuplicateDeliveryError,
+      );
+      expect(repeat).toMatchObject({ runId, deliveryId: 'before-restart', hookId: 'h1' });
+      await world.events.create(runId, hookDelivery('h1', 'after-restart'));
+      expect((await world.hooks.get(runId, 'h1')).receivedCount).toBe(2);
     });
 
     test('writes made after a restart follow the ones before it, with no gap in seq', async (scope) => {

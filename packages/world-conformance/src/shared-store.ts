@@ -1,4 +1,5 @@
 import {
+  DuplicateDeliveryError,
   FenceConflictError,
   HookTokenConflictError,
   type QueueMessage,
@@ -11,6 +12,7 @@ import {
   deferred,
   expectError,
   hookCreated,
+  hookDelivery,
   readLog,
   type Scope,
   section,
@@ -75,6 +77,17 @@ export function describeSharedStore(options: ConformanceOptions): void {
 
       const other = await startedRun(peer);
       await expectError(peer.events.create(other.runId, hookCreated('h1', 'shared:token')), HookTokenConflictError);
+
+      // A delivery written through one handle is a repeat through the other, even when the
+      // other has just written to the run itself (a World caching the run must not miss it).
+      if (world.capabilities.uniqueDeliveryIds === true) {
+        await peer.events.create(other.runId, hookCreated('h2', 'shared:delivery'));
+        await peer.events.create(other.runId, hookDelivery('h2', 'shared-1'));
+        await world.events.create(other.runId, hookDelivery('h2', 'shared-2'));
+        await expectError(peer.events.create(other.runId, hookDelivery('h2', 'shared-2')), DuplicateDeliveryError);
+        await expectError(world.events.create(other.runId, hookDelivery('h2', 'shared-1')), DuplicateDeliveryError);
+        expect((await peer.hooks.get(other.runId, 'h2')).receivedCount).toBe(2);
+      }
     });
 
     test('group exclusivity holds across consumers on two handles', async (scope) => {

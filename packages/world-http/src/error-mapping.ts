@@ -1,5 +1,6 @@
 import {
   CairnError,
+  DuplicateDeliveryError,
   describeValue,
   EntityConflictError,
   EventNotFoundError,
@@ -42,6 +43,7 @@ const statusOfCode: Record<string, number> = {
   HOOK_NOT_FOUND: 404,
   ENTITY_CONFLICT: 409,
   HOOK_TOKEN_CONFLICT: 409,
+  DUPLICATE_DELIVERY: 409,
   STREAM_CLOSED: 409,
   RUN_TERMINAL: 410,
   FENCE_CONFLICT: 412,
@@ -102,6 +104,12 @@ const rebuilders: Record<string, (fields: Fields) => CairnError> = {
     }),
   HOOK_TOKEN_CONFLICT: (f) =>
     new HookTokenConflictError({ token: text(f, 'token'), heldBy: f.heldBy as { runId: string; hookId: string } }),
+  DUPLICATE_DELIVERY: (f) =>
+    new DuplicateDeliveryError({
+      runId: text(f, 'runId'),
+      deliveryId: text(f, 'deliveryId'),
+      hookId: text(f, 'hookId'),
+    }),
   RUN_TERMINAL: (f) => new RunTerminalError({ runId: text(f, 'runId'), status: text(f, 'status') }),
   STREAM_CLOSED: (f) => new StreamClosedError({ runId: text(f, 'runId'), stream: text(f, 'stream') }),
   PAYLOAD_TOO_LARGE: (f) => new PayloadTooLargeError({ limitBytes: Number(f.limitBytes) }),

@@ -1,5 +1,6 @@
 import {
   type CairnError,
+  DuplicateDeliveryError,
   EntityConflictError,
   EventNotFoundError,
   FenceConflictError,
@@ -38,6 +39,7 @@ const cases: [CairnError, number, { is(error: unknown): boolean }][] = [
     EntityConflictError,
   ],
   [new HookTokenConflictError({ token: 't', heldBy: { runId: 'r2', hookId: 'h' } }), 409, HookTokenConflictError],
+  [new DuplicateDeliveryError({ runId: 'r3', deliveryId: 'd-1', hookId: 'h2' }), 409, DuplicateDeliveryError],
   [new StreamClosedError({ runId: 'r1', stream: 'out' }), 409, StreamClosedError],
   [new RunTerminalError({ runId: 'r1', status: 'completed' }), 410, RunTerminalError],
   [

@@ -66,6 +66,8 @@ export class RunRecord implements RunEntityReader {
   readonly streams = new Map<string, StreamRecord>();
   /** Hooks still active, so ending a run does not scan every hook it ever had. */
   private readonly active = new Set<string>();
+  /** The hook that received each delivery id of the run, so a repeat is refused without a scan. */
+  private readonly deliveries = new Map<string, string>();
 
   constructor(
     public run: Run,
@@ -83,6 +85,17 @@ export class RunRecord implements RunEntityReader {
   }
   tokenHolder(token: string) {
     return this.tokens.get(token);
+  }
+  deliveryHolder(deliveryId: string) {
+    return this.deliveries.get(deliveryId);
+  }
+
+  /** Adds a committed event to the run's log, and its delivery id to the index. */
+  addEvent(event: WorldEvent): void {
+    this.events.push(event);
+    if (event.eventType === 'hook_received' && event.eventData?.deliveryId !== undefined) {
+      this.deliveries.set(event.eventData.deliveryId, event.correlationId);
+    }
   }
   *activeHooks() {
     for (const hookId of this.active) yield this.hooks.get(hookId)!;
@@ -117,6 +130,7 @@ export class LocalState {
       hook: () => undefined,
       wait: () => undefined,
       tokenHolder: (token) => this.tokens.get(token),
+      deliveryHolder: () => undefined,
       activeHooks: () => [],
     };
     return new RunDraft(runId, undefined, nothingYet);
@@ -132,7 +146,7 @@ export class LocalState {
     } else {
       record.run = draft.run;
     }
-    for (const event of draft.events) record.events.push(event);
+    for (const event of draft.events) record.addEvent(event);
     for (const [id, step] of draft.steps) record.steps.set(id, step);
     for (const [id, wait] of draft.waits) record.waits.set(id, wait);
     for (const hook of draft.hooks.values()) record.trackHook(hook);
@@ -182,7 +196,7 @@ export class LocalState {
         return;
       }
       case 'run_event':
-        this.restoredRun(record.runId).events.push(record.event);
+        this.restoredRun(record.runId).addEvent(record.event);
         return;
       case 'step':
         this.restoredRun(record.runId).steps.set(record.step.stepId, record.step);

@@ -83,6 +83,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     maxPayloadBytes,
     maxFutureCreatedAtMs: 10_000,
     notifications: 'push',
+    uniqueDeliveryIds: true,
     queue: {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,

@@ -131,6 +131,7 @@ export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
       hook: (hookId) => hookMap.get(hookId),
       wait: (waitId) => waitMap.get(waitId),
       tokenHolder: (token) => holders.get(token),
+      deliveryHolder: () => undefined,
       // Complete whenever the draft asks: it only does so for a terminal event, and then
       // every active hook of the run was fetched.
       activeHooks: () => [...hookMap.values()].filter((hook) => hook.status === 'active'),

@@ -100,6 +100,7 @@ const nothingYet: RunEntityReader = {
   wait: () => undefined,
   hook: () => undefined,
   tokenHolder: () => undefined,
+  deliveryHolder: () => undefined,
   activeHooks: () => [],
 };
 

@@ -109,6 +109,8 @@ export function cachedReader(cached: CachedRun): RunEntityReader {
       }
       return undefined;
     },
+    // Delivery ids are not cached: a repeat passes here and the store's unique key refuses it.
+    deliveryHolder: () => undefined,
     activeHooks: () => cached.activeHooks.values(),
   };
 }

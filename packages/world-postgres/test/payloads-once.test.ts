@@ -180,6 +180,7 @@ describe('world-postgres: each payload is stored once, in its event', () => {
       hook: () => undefined,
       wait: () => undefined,
       tokenHolder: () => undefined,
+      deliveryHolder: () => undefined,
       activeHooks: () => [],
     };
     const draft = new RunDraft(runId, undefined, nothing);

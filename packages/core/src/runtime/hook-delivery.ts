@@ -1,4 +1,5 @@
 import { encode } from '../workflow/serialization.js';
+import { DuplicateDeliveryError } from '../world/errors/duplicate-delivery-error.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { HookNotFoundError } from '../world/errors/hook-not-found-error.js';
 import { type RetryBackoff, retryBackoffMs } from '../world/queue-delivery.js';
@@ -38,12 +39,13 @@ export type WakeMessage = (runId: string, claimFor?: PassHost) => EnqueueRequest
  *
  * Every delivery carries an id in its `hook_received` event. The common case is one append.
  * An append that fails with an outage (the World may have committed it and lost the reply)
- * is not simply sent again, which could deliver twice: the delivery reads the run's log for
- * its own id, and resolves if it is there. If it is not, it appends again fenced on the tail
- * it read, so that if the first attempt commits after that read, the fence fails and the
- * next read finds it. With a caller-chosen id the log is read before the first append too,
- * so a delivery repeated by another call (another process, a retry after an error) is not
- * written again.
+ * must not simply land twice. Where the World keeps delivery ids unique in a run, it refuses
+ * the repeat, so the same append is sent again. Elsewhere the delivery reads the run's log
+ * for its own id, and resolves if it is there; if it is not, it appends again fenced on the
+ * tail it read, so that if the first attempt commits after that read, the fence fails and
+ * the next read finds it. With a caller-chosen id such a World's log is read before the
+ * first append too, so a delivery repeated by another call (another process, a retry after
+ * an error) is not written again.
  */
 export async function deliverToHook(
   world: World,
@@ -83,13 +85,68 @@ interface Delivery {
 
 /** Delivers to `hook`; throws `HookNotFoundError` only once sure nothing landed on it. */
 async function deliverTo(delivery: Delivery, hook: Hook, recovery: Recovery): Promise<Delivered> {
+  return delivery.world.capabilities.uniqueDeliveryIds === true
+    ? deliverByUniqueId(delivery, hook, recovery)
+    : deliverByReading(delivery, hook, recovery);
+}
+
+/**
+ * On a World that refuses a delivery id its run already holds, a delivery is the same
+ * append sent until an answer is certain: `DuplicateDeliveryError` means an earlier attempt
+ * (this call's, or another's with the caller's id) landed, and an attempt that commits late
+ * is refused in turn. Nothing is read first, so a delivery costs the same however long the
+ * run's log is. The log is read only when an attempt in doubt is followed by a refusal (the
+ * run ended, the hook went), to tell whether the earlier attempt got in first.
+ */
+async function deliverByUniqueId(delivery: Delivery, hook: Hook, recovery: Recovery): Promise<Delivered> {
+  let inDoubt = false;
+  for (;;) {
+    try {
+      await append(delivery, hook, undefined);
+      return { runId: hook.runId, hookId: hook.hookId };
+    } catch (error) {
+      if (DuplicateDeliveryError.is(error)) return landedEarlier(delivery.world, hook, error);
+      if (!isOutage(error)) {
+        if (inDoubt) return deliverByReading({ ...delivery, readFirst: true }, hook, recovery, error);
+        throw error;
+      }
+      inDoubt = true;
+      await recovery.after(error);
+    }
+  }
+}
+
+/**
+ * The run already holds the delivery's id. It counts as made when the hook that has it is
+ * this one or held the same token (a workflow that disposed a hook and created another with
+ * its token must not get the delivery again). Otherwise the caller gave one id to two
+ * different deliveries, and the second cannot be written: the error says where the first went.
+ */
+async function landedEarlier(world: World, hook: Hook, duplicate: DuplicateDeliveryError): Promise<Delivered> {
+  if (duplicate.hookId !== hook.hookId) {
+    const holder = await world.hooks.get(hook.runId, duplicate.hookId);
+    if (holder.token !== hook.token) throw duplicate;
+  }
+  return { runId: hook.runId, hookId: duplicate.hookId };
+}
+
+/**
+ * Finds the delivery by reading the run's log, on a World that does not keep delivery ids.
+ * `refused`: a refusal an attempt in doubt already met, thrown if the read shows nothing landed.
+ */
+async function deliverByReading(
+  delivery: Delivery,
+  hook: Hook,
+  recovery: Recovery,
+  refused?: unknown,
+): Promise<Delivered> {
   const { world } = delivery;
   const log = new DeliveryLog(world, hook, delivery.deliveryId);
   let mustRead = delivery.readFirst;
   /** Set once an attempt failed in a way that leaves its outcome unknown. */
   let inDoubt = false;
   /** A refusal met while in doubt: thrown once a read shows the delivery did not land. */
-  let refusal: { error: unknown } | undefined;
+  let refusal: { error: unknown } | undefined = refused === undefined ? undefined : { error: refused };
   for (;;) {
     if (mustRead) {
       let found: WorldEventOf<'hook_received'> | undefined;

@@ -1,3 +1,4 @@
+import { DuplicateDeliveryError } from './errors/duplicate-delivery-error.js';
 import { EntityConflictError } from './errors/entity-conflict-error.js';
 import { HookNotFoundError } from './errors/hook-not-found-error.js';
 import { HookTokenConflictError } from './errors/hook-token-conflict-error.js';
@@ -20,6 +21,11 @@ export interface RunEntityReader {
   wait(waitId: string): Wait | undefined;
   /** The live hook holding `token` in any run. */
   tokenHolder(token: string): { runId: string; hookId: string } | undefined;
+  /**
+   * The hook of this run that received the delivery `deliveryId`, if one did. A World that
+   * does not keep delivery ids (`capabilities.uniqueDeliveryIds` false) answers undefined.
+   */
+  deliveryHolder(deliveryId: string): string | undefined;
   /** This run's hooks that are still active (released when the run ends). */
   activeHooks(): Iterable<Hook>;
 }
@@ -62,6 +68,8 @@ export class RunDraft implements RunEntityReader {
   readonly waits = new Map<string, Wait>();
   readonly claimedTokens = new Map<string, { runId: string; hookId: string }>();
   readonly releasedTokens = new Set<string>();
+  /** Delivery ids this draft's `hook_received` events carry, with the hook that received each. */
+  readonly deliveries = new Map<string, string>();
 
   constructor(
     readonly runId: string,
@@ -88,6 +96,10 @@ export class RunDraft implements RunEntityReader {
     if (claimed) return claimed;
     if (this.releasedTokens.has(token)) return undefined;
     return this.base.tokenHolder(token);
+  }
+
+  deliveryHolder(deliveryId: string): string | undefined {
+    return this.deliveries.get(deliveryId) ?? this.base.deliveryHolder(deliveryId);
   }
 
   *activeHooks(): Iterable<Hook> {
@@ -236,10 +248,17 @@ export class RunDraft implements RunEntityReader {
       }
       case 'hook_received':
       case 'hook_disposed': {
+        // A delivery the run already holds is a repeat, whatever became of its hook since:
+        // its sender learns that the delivery landed.
+        const deliveryId = event.eventType === 'hook_received' ? event.eventData?.deliveryId : undefined;
+        const holder = deliveryId === undefined ? undefined : this.deliveryHolder(deliveryId);
+        if (holder !== undefined)
+          throw new DuplicateDeliveryError({ runId: this.runId, deliveryId: deliveryId!, hookId: holder });
         const existing = this.hook(event.correlationId);
         if (existing?.status !== 'active') {
           throw new HookNotFoundError({ runId: this.runId, hookId: event.correlationId });
         }
+        if (deliveryId !== undefined) this.deliveries.set(deliveryId, event.correlationId);
         result.hook =
           event.eventType === 'hook_received'
             ? this.putHook({ ...existing, receivedCount: existing.receivedCount + 1, updatedAt: at })

@@ -43,6 +43,14 @@ export interface WorldCapabilities {
   maxFutureCreatedAtMs: number;
   /** How `events.watch` learns of new events: pushed by the store, or by polling it. */
   notifications: 'push' | 'poll';
+  /**
+   * True when a `deliveryId` is unique within its run: an append whose `hook_received`
+   * carries an id the run already holds (on any of its hooks) writes nothing and throws
+   * `DuplicateDeliveryError`, naming the hook that has it. A hook delivery can then be sent
+   * again after an outage without reading the run's log, and an attempt that commits late
+   * can never be a second copy. Default false: the engine finds a delivery by reading the log.
+   */
+  uniqueDeliveryIds?: boolean;
   queue: {
     /** Longest `delayMs` honoured. */
     maxDelayMs: number;

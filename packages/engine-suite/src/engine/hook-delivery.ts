@@ -1,5 +1,11 @@
 import { createHook, HookWaitTimeoutError, InvalidInputError, workflow } from '@cairn/core';
-import { type CreateEventParams, type CreateEventRequest, type World, WorldUnavailableError } from '@cairn/core/world';
+import {
+  type CreateEventParams,
+  type CreateEventRequest,
+  DuplicateDeliveryError,
+  type World,
+  WorldUnavailableError,
+} from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
 
@@ -42,11 +48,31 @@ const rejection = (promise: Promise<unknown>) =>
     (error: unknown) => error,
   );
 
+/**
+ * How a delivery learns whether an attempt in doubt landed: by the World's refusal of a
+ * delivery id its run holds, or by reading the run's log (what the engine does on a World
+ * without `uniqueDeliveryIds`; here the client is shown the World without it).
+ */
+const paths = ['unique ids', 'reading the log'] as const;
+
 export function describeHookDelivery(options: EngineSuiteOptions): void {
-  describe(`${options.name}: a hook delivery is written once`, () => {
+  for (const path of paths) describeDeliveryPath(options, path);
+}
+
+function describeDeliveryPath(options: EngineSuiteOptions, path: (typeof paths)[number]): void {
+  describe(`${options.name}: a hook delivery is written once (${path})`, () => {
     let harness: Harness;
-    beforeEach(async () => {
+    /** Whether the World itself refuses a repeated delivery id, whichever path the client takes. */
+    let worldRefusesRepeats = false;
+    beforeEach(async (context) => {
       harness = await openHarness(options);
+      worldRefusesRepeats = harness.world.capabilities.uniqueDeliveryIds === true;
+      if (path === 'unique ids' && !worldRefusesRepeats) {
+        context.skip('this World does not keep delivery ids unique (capabilities.uniqueDeliveryIds)');
+      }
+      if (path === 'reading the log') {
+        Object.assign(harness.world, { capabilities: { ...harness.world.capabilities, uniqueDeliveryIds: false } });
+      }
     });
     afterEach(async () => {
       await harness.close();
@@ -98,7 +124,8 @@ export function describeHookDelivery(options: EngineSuiteOptions): void {
       expect(await finish()).toEqual(['once']);
     });
 
-    it('finds a delivery the World committed after reporting an outage, and its fenced retry writes nothing', async () => {
+    it('finds a delivery the World committed after reporting an outage, and its fenced retry writes nothing', async (context) => {
+      if (path !== 'reading the log') context.skip('only a delivery that reads the log fences its retry');
       const { signal, run, deliveries, finish, hookId } = await collecting();
       const { create, list } = harness.world.events;
       let late: (() => Promise<unknown>) | undefined;
@@ -136,20 +163,52 @@ export function describeHookDelivery(options: EngineSuiteOptions): void {
       expect(await finish()).toEqual(['late']);
     });
 
+    it('refuses a first attempt that commits after its own retry, so the delivery is logged and counted once', async (context) => {
+      if (path !== 'unique ids')
+        context.skip('only a World that keeps delivery ids unique can refuse the late attempt');
+      const { signal, run, deliveries, finish, hookId } = await collecting();
+      const { create } = harness.world.events;
+      let late: (() => Promise<unknown>) | undefined;
+      // The first attempt reports an outage without writing; it is held, to land only after
+      // the delivery's retry did, as an append stuck in a server or a proxy can.
+      harness.world.events.create = async (runId, request, params) => {
+        if (late !== undefined || request.eventType !== 'hook_received') return create(runId, request, params);
+        const inner = harness.world.inner;
+        // Unstamped: a stamp proposed for then would be in the World's past by the time it lands.
+        const { createdAt: _stamp, ...unstamped } = params ?? {};
+        late = () => inner.events.create(runId, request as CreateEventRequest, unstamped as CreateEventParams);
+        throw unavailable(harness.world);
+      };
+      try {
+        expect(await harness.client.resumeHook(signal, 'late')).toEqual({ runId: run.id, hookId });
+      } finally {
+        harness.world.events.create = create;
+      }
+      const landing = await rejection(late!());
+      expect(DuplicateDeliveryError.is(landing)).toBe(true);
+      expect(landing).toMatchObject({ runId: run.id, hookId });
+      expect(await deliveries()).toHaveLength(1);
+      expect((await harness.world.inner.hooks.get(run.id, hookId)).receivedCount).toBe(1);
+      expect(await finish()).toEqual(['late']);
+    });
+
     it('feeds the workflow a delivery once even when the log holds it twice', async () => {
       const { signal, run, deliveries, finish, hookId } = await collecting();
-      // What a first attempt that commits after its own fenced retry leaves behind: the same
-      // delivery logged twice. Written straight to the World, as such an attempt would land.
+      // What a first attempt that commits after its own fenced retry leaves behind on a World
+      // that does not keep delivery ids unique: the same delivery logged twice. Written
+      // straight to the World, as such an attempt would land; a World that keeps them unique
+      // refuses the second copy.
       const repeat = {
         eventType: 'hook_received',
         correlationId: hookId,
         eventData: { payload: 'x', deliveryId: 'twice' },
-      };
-      for (let copy = 0; copy < 2; copy++) {
-        await harness.world.inner.events.create(run.id, repeat as CreateEventRequest);
-      }
+      } as CreateEventRequest;
+      await harness.world.inner.events.create(run.id, repeat);
+      const second = harness.world.inner.events.create(run.id, repeat);
+      if (worldRefusesRepeats) expect(DuplicateDeliveryError.is(await rejection(second))).toBe(true);
+      else await second;
       await harness.client.resumeHook(signal, 'y');
-      expect(await deliveries()).toHaveLength(3);
+      expect(await deliveries()).toHaveLength(worldRefusesRepeats ? 2 : 3);
       expect(await finish()).toEqual(['x', 'y']);
     });
 
@@ -197,14 +256,36 @@ export function describeHookDelivery(options: EngineSuiteOptions): void {
       expect(await run.result({ timeoutMs: 20_000 })).toEqual(['a', 'b']);
     });
 
+    it('refuses a caller-chosen deliveryId that another hook of the run already received, naming that hook', async (context) => {
+      if (!worldRefusesRepeats)
+        context.skip('this World does not keep delivery ids unique (capabilities.uniqueDeliveryIds)');
+      const { signal, run, finish, hookId } = await collecting();
+      expect(await harness.client.resumeHook(signal, 'a', { deliveryId: 'invoice-7' })).toEqual({
+        runId: run.id,
+        hookId,
+      });
+      // The run's other hook holds another token: the same id there is another delivery.
+      const error = await rejection(
+        harness.client.resumeHook(signal.replace('signal:', 'done:'), null, { deliveryId: 'invoice-7' }),
+      );
+      expect(DuplicateDeliveryError.is(error)).toBe(true);
+      expect(error).toMatchObject({ runId: run.id, deliveryId: 'invoice-7', hookId });
+      expect(await finish()).toEqual(['a']);
+    });
+
     it('gives up with the last error after the timeout, and a retry with the same deliveryId writes nothing', async () => {
       const { signal, run, deliveries, finish, hookId } = await collecting();
       loseNextDeliveryReply();
       const { list } = harness.world.events;
-      // The log cannot be read either, so the delivery cannot tell whether it landed.
+      // Neither the log nor the World's answer to another attempt can be had, so the
+      // delivery cannot tell whether it landed.
       harness.world.events.list = async (runId, listOptions) => {
         if (runId === run.id) throw unavailable(harness.world);
         return list(runId, listOptions);
+      };
+      let attempts = 0;
+      harness.world.beforeAppend = async (call) => {
+        if (call.eventTypes.includes('hook_received') && ++attempts > 1) throw unavailable(harness.world);
       };
       const started = Date.now();
       let error: unknown;
@@ -213,6 +294,7 @@ export function describeHookDelivery(options: EngineSuiteOptions): void {
       } finally {
         harness.world.events.list = list;
         harness.world.afterAppend = undefined;
+        harness.world.beforeAppend = undefined;
       }
       expect(WorldUnavailableError.is(error)).toBe(true);
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);

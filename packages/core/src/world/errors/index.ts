@@ -1,4 +1,5 @@
 export { CairnError, describeValue } from './cairn-error.js';
+export { DuplicateDeliveryError } from './duplicate-delivery-error.js';
 export { EntityConflictError, type EntityKind } from './entity-conflict-error.js';
 export { EventNotFoundError } from './event-not-found-error.js';
 export { type EventPosition, FenceConflictError } from './fence-conflict-error.js';

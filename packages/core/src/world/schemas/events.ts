@@ -106,8 +106,9 @@ export const hookReceivedRequestSchema = entityLevel(
       payload: jsonValueSchema.optional(),
       /**
        * Identifies the delivery, so a sender that cannot tell whether its append landed (the
-       * reply was lost) can look for it in the log instead of delivering again. The workflow
-       * sees only the payload.
+       * reply was lost) does not deliver twice: a World with `capabilities.uniqueDeliveryIds`
+       * refuses a second one in the run, and on any World the sender can look for it in the
+       * log. The workflow sees only the payload.
        */
       deliveryId: deliveryIdSchema.optional(),
     })
