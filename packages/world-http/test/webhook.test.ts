@@ -21,6 +21,19 @@ const collect = workflow('webhook-test.collect', async (key: string) => {
   return { first: first.body, all };
 });
 
+const handedOutPair = new Map<string, (urls: string[]) => void>();
+const notifyPair = step('webhook-test.notify-pair', async (key: string, urls: string[]) => {
+  handedOutPair.get(key)?.(urls);
+});
+
+/** Two webhooks in one run, each awaited once. */
+const pair = workflow('webhook-test.pair', async (key: string) => {
+  const payment = createWebhook();
+  const audit = createWebhook();
+  await notifyPair(key, [await payment.url, await audit.url]);
+  return [(await payment).body, (await audit).body];
+});
+
 const opened: { world: HttpWorld; stop: () => Promise<void> }[] = [];
 afterEach(async () => {
   for (const { world, stop } of opened.splice(0)) {
@@ -94,6 +107,36 @@ describe('world-http: webhooks', () => {
     expect(result.all.map((received) => received.body)).toEqual(['one', 'two']);
     const { data } = await world.events.list(run.id, { limit: 1000 });
     expect(data.filter((event) => event.eventType === 'hook_received')).toHaveLength(2);
+  });
+
+  it('scopes an Idempotency-Key to its webhook: the same key on two webhooks of one run is two deliveries', async () => {
+    const world = await httpWorldInFront(await localWorld());
+    const worker = createWorker({ world, workflows: [pair] });
+    await worker.start();
+    opened.push({ world, stop: () => worker.stop() });
+    const urls = new Promise<string[]>((resolve) => handedOutPair.set('pair', resolve));
+    const run = await createClient({ world }).start(pair, 'pair');
+    const [payment, audit] = await urls;
+    // One sender, one event, sent to both urls with the event's id as its key; each is
+    // sent again too, as after a lost answer.
+    for (const url of [payment!, audit!, payment!, audit!]) {
+      const answer = await request(url, {
+        method: 'POST',
+        headers: { 'idempotency-key': 'evt_42' },
+        body: url === payment ? 'paid' : 'logged',
+      });
+      expect(answer.statusCode).toBe(202);
+      await answer.body.dump();
+    }
+    expect(await run.result()).toEqual(['paid', 'logged']);
+    const { data } = await world.events.list(run.id, { limit: 1000 });
+    const received = data.filter((event) => event.eventType === 'hook_received');
+    expect(received).toHaveLength(2);
+    // The id recorded is derived from the webhook and the key: not the key itself, so two
+    // webhooks never share one.
+    const ids = received.map((event) => (event.eventData as { deliveryId: string }).deliveryId);
+    expect(new Set(ids).size).toBe(2);
+    expect(ids).not.toContain('evt_42');
   });
 
   it('each webhook gets its own token; a GET or an unknown token is refused with a typed error', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type Client, HookNotFoundError, type WebhookRequest, webhookTokenPrefix } from '@cairn/core';
 import { deliveryIdSchema, parseInput, type World } from '@cairn/core/world';
@@ -24,7 +25,7 @@ export async function handleWebhook(
   limits: { maxPayloadBytes: number; bodyTimeoutMs: number },
 ): Promise<void> {
   if (!webhookTokenPattern.test(token)) throw new HookNotFoundError({ token: '(not a webhook token)' });
-  const deliveryId = idempotencyKeyOf(request.headers);
+  const deliveryId = deliveryIdOf(token, request.headers);
   // The route takes no bearer token, so anyone may send to it: the hook is looked up before
   // the body is read, or any sender could make the server buffer the largest payload there is.
   try {
@@ -54,14 +55,21 @@ export async function handleWebhook(
 }
 
 /**
- * The sender's `Idempotency-Key`, when it sent one, as the delivery's id: a sender that
+ * The delivery's id for the sender's `Idempotency-Key`, when it sent one: a sender that
  * retries a request it got no answer to (a timeout, a dropped connection) sends the same
  * key, and a delivery the hook already holds under that key is not recorded again; the
  * retry gets its 202 as the first would have. Checked before the body is read.
+ *
+ * A delivery id is unique within its run, but a key is the sender's, and one sender may
+ * send the same event, with the same key, to two webhooks of one run. So the id is a hash
+ * of the webhook's token and the key: the same for a retry to the same url, different for
+ * another webhook, and fixed in length whatever the key's.
  */
-function idempotencyKeyOf(headers: IncomingHttpHeaders): string | undefined {
+function deliveryIdOf(token: string, headers: IncomingHttpHeaders): string | undefined {
   const value = headers['idempotency-key'];
-  return value === undefined ? undefined : parseInput(deliveryIdSchema, value, 'headers.idempotency-key');
+  if (value === undefined) return undefined;
+  const key = parseInput(deliveryIdSchema, value, 'headers.idempotency-key');
+  return `webhook_${createHash('sha256').update(token).update('\n').update(key).digest('base64url')}`;
 }
 
 /** Room for what the recorded event holds besides the request: its type, the hook's id, the field names. */
