@@ -1,4 +1,5 @@
 import {
+  DuplicateDeliveryError,
   EntityConflictError,
   FenceConflictError,
   formatEventId,
@@ -81,6 +82,8 @@ export function failureToError(runId: string, failure: ScriptFailure, streamName
         token: text('token'),
         heldBy: { runId: text('runId'), hookId: text('hookId') },
       });
+    case 'DUPLICATE_DELIVERY':
+      return new DuplicateDeliveryError({ runId, deliveryId: text('deliveryId'), hookId: text('hookId') });
     case 'STREAM_CLOSED':
       return new StreamClosedError({ runId, stream: streamName ?? '' });
     default:

@@ -113,6 +113,9 @@ export class RedisEventLog implements WorldEvents {
           ? {}
           : { c: request.correlationId, cj: JSON.stringify(request.correlationId) }),
         ...(request.eventType === 'hook_created' ? { tok: request.eventData.token } : {}),
+        ...(request.eventType === 'hook_received' && request.eventData?.deliveryId !== undefined
+          ? { dv: request.eventData.deliveryId }
+          : {}),
         raw: JSON.stringify(request),
         d: dataFields(request),
       })),

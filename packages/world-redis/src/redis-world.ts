@@ -104,6 +104,8 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
     maxPayloadBytes,
     maxFutureCreatedAtMs: 10_000,
     notifications: 'push',
+    // append.lua keeps each run's delivery ids in the run's slot and checks them in the append.
+    uniqueDeliveryIds: true,
     queue: {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,

@@ -1,3 +1,4 @@
+import { DuplicateDeliveryError } from '@cairn/core/world';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisWorld, type RedisWorld } from '../src/index.js';
@@ -67,6 +68,30 @@ describe('world-redis: a write whose reply was lost is sent again by the client'
     expect(received.hook?.receivedCount).toBe(1);
     const { data } = await world.events.list(runId);
     expect(data.filter((entry) => entry.eventType === 'hook_received')).toHaveLength(1);
+    expect((await world.hooks.get(runId, 'hook-1')).receivedCount).toBe(1);
+  });
+
+  it('a delivery id whose reply was lost resolves with its event; only a later send of the id is a repeat', async () => {
+    const { event } = await world.events.create(null, runCreated);
+    const runId = event.runId;
+    await world.events.create(runId, { eventType: 'run_started' });
+    const token = `lost-reply-${freshPrefix()}`;
+    await world.events.create(runId, { eventType: 'hook_created', correlationId: 'hook-1', eventData: { token } });
+    const delivery = {
+      eventType: 'hook_received',
+      correlationId: 'hook-1',
+      eventData: { payload: 'signal', deliveryId: 'order-1' },
+    } as const;
+    const dropped = proxy.dropNextReplyContaining(appendReply);
+    const received = await world.events.create(runId, delivery);
+    await dropped;
+    expect(received.event.seq).toBe(4);
+    const refused = await world.events.create(runId, delivery).catch((error: unknown) => error);
+    expect(DuplicateDeliveryError.is(refused)).toBe(true);
+    expect(refused).toMatchObject({ runId, deliveryId: 'order-1', hookId: 'hook-1' });
+    // The record sits beside the run's other keys, under its partition's hash tag.
+    const base = new Keys(world.name.split('/').at(-1)!, 16).runBase(runId);
+    expect(await admin.hgetall(`${base}:d:${runId}`)).toEqual({ 'order-1': 'hook-1' });
     expect((await world.hooks.get(runId, 'hook-1')).receivedCount).toBe(1);
   });
 

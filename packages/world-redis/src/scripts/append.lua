@@ -14,7 +14,7 @@
 -- written, so a refused append writes nothing.
 --
 -- ARGV[1]: JSON { id?, window, base, runId, runIdJ, channel, creates, last?, asOf?, createdAt?,
---   maxAhead, retention, requests = [{ t, c?, cj?, tok?, raw, d = { field = JSON } }],
+--   maxAhead, retention, requests = [{ t, c?, cj?, tok?, dv?, raw, d = { field = JSON } }],
 --   tokens = { [token] = { n = nonce } | { r = runId, h = hookId } },
 --   messages = [{ id, topic, payload, group?, idem?, delay, here }] }
 local P = cjson.decode(ARGV[1])
@@ -122,6 +122,12 @@ local function main()
   local changed = { s = {}, h = {}, w = {} }
   local created = { s = {}, h = {}, w = {} }
   local claimed, released = {}, {}
+  -- Delivery ids this append's hook_received events carry, with the hook that received each.
+  local delivered = {}
+  local deliveriesKey = base .. ':d:' .. runId
+  local function delivery_holder(id)
+    return delivered[id] or redis.call('HGET', deliveriesKey, id) or nil
+  end
   local function load(kind, id)
     local v = cache[kind][id]
     if v == nil then
@@ -275,8 +281,15 @@ local function main()
         released[token] = nil
         result.kind, result.entity = 'hook', put('h', c, h, true)
       elseif t == 'hook_received' or t == 'hook_disposed' then
+        -- Checked before the hook's status: a repeat stays a repeat once its hook is gone,
+        -- so its sender learns that the first delivery landed.
+        local holder = req.dv and delivery_holder(req.dv)
+        if holder then
+          fail({ code = 'DUPLICATE_DELIVERY', deliveryId = req.dv, hookId = holder })
+        end
         local current = load('h', c)
         if not current or current.status ~= '"active"' then fail({ code = 'HOOK_NOT_FOUND', id = c }) end
+        if req.dv then delivered[req.dv] = c end
         if t == 'hook_received' then
           local h = copy(current)
           h.receivedCount, h.updatedAt = fmt(tonumber(h.receivedCount) + 1), at
@@ -351,6 +364,8 @@ local function main()
     table.insert(freed, token)
   end
   for token, hookId in pairs(claimed) do redis.call('HSET', tokensKey, token, hookId) end
+  -- Kept for the life of the run, like its log: a delivery id stays taken after its hook ends.
+  for id, hookId in pairs(delivered) do redis.call('HSET', deliveriesKey, id, hookId) end
   if terminal[run.status] then redis.call('DEL', base .. ':rv:' .. runId) end
   local outbox = {}
   for _, m in ipairs(P.messages) do
