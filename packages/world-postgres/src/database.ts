@@ -52,6 +52,7 @@ export interface Tables {
   groups: string;
   streams: string;
   chunks: string;
+  deliveries: string;
   /** SQL for the time stamps and due times are judged by: the database's, or the injected clock's. */
   nowMs: string;
   /** SQL for the time leases are judged by: always the database's, since a lease judges whether a process is alive. */
@@ -80,6 +81,7 @@ export function tablesFor(schema: string, clock?: Clock): Tables {
     groups: `${quoted}.queue_groups`,
     streams: `${quoted}.streams`,
     chunks: `${quoted}.stream_chunks`,
+    deliveries: `${quoted}.hook_deliveries`,
     leaseNowMs: databaseNow,
     // The database's clock, so every process stamps and compares times on one clock.
     get nowMs() {

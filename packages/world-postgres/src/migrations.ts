@@ -11,6 +11,7 @@ import { notifyAfterCommitFunctions } from './migrations/0005-notify-after-commi
 import { lz4CompressionSchema } from './migrations/0006-lz4-compression.js';
 import { fenceInRunUpdateFunction } from './migrations/0007-fence-in-run-update.js';
 import { dropCreatedAtIndexSchema } from './migrations/0008-drop-created-at-index.js';
+import { uniqueDeliveryIdsSchema } from './migrations/0009-unique-delivery-ids.js';
 
 export interface Migration {
   version: number;
@@ -32,6 +33,7 @@ export const migrations: readonly Migration[] = [
   { version: 6, name: 'lz4-compression', sql: lz4CompressionSchema },
   { version: 7, name: 'fence-in-run-update', sql: fenceInRunUpdateFunction },
   { version: 8, name: 'drop-created-at-index', sql: dropCreatedAtIndexSchema },
+  { version: 9, name: 'unique-delivery-ids', sql: uniqueDeliveryIdsSchema },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

@@ -50,8 +50,14 @@ export async function appendEvents(
       // Another run claimed one of our tokens between our prefetch and our insert, and the
       // partial unique index stopped us. Nothing was written; run again so the draft sees
       // the holder and throws HookTokenConflictError naming it (or passes, if it is gone).
-      // A deadlock (two batches claiming each other's tokens) is retried the same way.
-      const retry = isUniqueViolation(error, 'hooks_live_token') || errorCode(error) === '40P01';
+      // A deadlock (two batches claiming each other's tokens) is retried the same way. So is
+      // a delivery id the run's key already holds although the prefetch did not see it: every
+      // append of a run records its ids under the run's lock, so this is only a safeguard,
+      // and the next prefetch finds the holder and the draft throws DuplicateDeliveryError.
+      const retry =
+        isUniqueViolation(error, 'hooks_live_token') ||
+        isUniqueViolation(error, 'hook_deliveries_pkey') ||
+        errorCode(error) === '40P01';
       if (retry && attempt < 5) continue;
       if (isUniqueViolation(error, 'queue_messages_pkey')) throw takenMessageId(params, error);
       throw error;

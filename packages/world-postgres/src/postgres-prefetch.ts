@@ -36,9 +36,10 @@ export interface Prefetched {
  *
  * Reads, in one round trip after the lock, everything the entity rules will ask about:
  * the run, the steps, hooks and waits the batch names, the run's active hooks when the
- * batch ends the run, the live holders of any token it claims, the database clock, and the
- * asOfTimestamp tail. A separate statement from the lock on purpose: in READ COMMITTED a
- * statement that waited for a lock still reads with its old snapshot, a new one does not.
+ * batch ends the run, the live holders of any token it claims, the hooks of the run that
+ * received any delivery id it carries, the database clock, and the asOfTimestamp tail. A
+ * separate statement from the lock on purpose: in READ COMMITTED a statement that waited
+ * for a lock still reads with its old snapshot, a new one does not.
  * (The run is read here too rather than by the locking statement, whose rows would be
  * rechecked after the wait but not the events joined to them.)
  */
@@ -48,13 +49,17 @@ export function prefetchStatement(
   requests: readonly CreateEventRequest[],
   params: CreateEventParams | undefined,
 ): { text: string; values: InlineValue[] } {
-  const { runs, steps, hooks, waits, events, nowMs } = db.tables;
+  const { runs, steps, hooks, waits, events, nowMs, deliveries: deliveryTable } = db.tables;
   const ids = { step: new Set<string>(), hook: new Set<string>(), wait: new Set<string>() };
   const tokens = new Set<string>();
+  const deliveries = new Set<string>();
   let endsRun = false;
   for (const request of requests) {
     if (terminalEventTypes.has(request.eventType)) endsRun = true;
     if (request.eventType === 'hook_created') tokens.add(request.eventData.token);
+    if (request.eventType === 'hook_received' && request.eventData?.deliveryId !== undefined) {
+      deliveries.add(request.eventData.deliveryId);
+    }
     const kind = request.eventType.slice(0, request.eventType.indexOf('_'));
     if (request.correlationId !== undefined && kind in ids) ids[kind as keyof typeof ids].add(request.correlationId);
   }
@@ -85,6 +90,12 @@ export function prefetchStatement(
     parts.push(`SELECT 'holder' AS kind, json_build_object('runId', run_id, 'hookId', hook_id, 'token', token) AS body${nothing}
        FROM ${hooks} WHERE active AND token = ANY($6::text[])`);
   }
+  // The run's holders of the batch's delivery ids: the draft refuses a repeat by name, where
+  // the table's key would only break the insert.
+  if (deliveries.size > 0) {
+    parts.push(`SELECT 'delivery' AS kind, json_build_object('deliveryId', delivery_id, 'hookId', hook_id) AS body${nothing}
+       FROM ${deliveryTable} WHERE run_id = $1 AND delivery_id = ANY($8::text[])`);
+  }
   parts.push(
     asOf === null
       ? `SELECT 'clock' AS kind, json_build_object('now', ${nowMs}, 'asOfSeq', NULL) AS body${nothing}`
@@ -92,7 +103,7 @@ export function prefetchStatement(
   );
   return {
     text: parts.join('\n     UNION ALL\n     '),
-    values: [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf],
+    values: [runId, [...ids.step], [...ids.hook], endsRun, [...ids.wait], [...tokens], asOf, [...deliveries]],
   };
 }
 
@@ -105,6 +116,7 @@ export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
   const hookMap = new Map<string, Hook>();
   const waitMap = new Map<string, Wait>();
   const holders = new Map<string, { runId: string; hookId: string }>();
+  const deliveries = new Map<string, string>();
   let clock = { now: 0, asOfSeq: null as number | null };
   for (const row of rows) {
     const { kind, body } = row;
@@ -119,6 +131,9 @@ export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
     else if (kind === 'holder') {
       const holder = body as { runId: string; hookId: string; token: string };
       holders.set(holder.token, { runId: holder.runId, hookId: holder.hookId });
+    } else if (kind === 'delivery') {
+      const delivery = body as { deliveryId: string; hookId: string };
+      deliveries.set(delivery.deliveryId, delivery.hookId);
     } else clock = body as typeof clock;
   }
   return {
@@ -131,7 +146,7 @@ export function readPrefetch(rows: readonly PrefetchRow[]): Prefetched {
       hook: (hookId) => hookMap.get(hookId),
       wait: (waitId) => waitMap.get(waitId),
       tokenHolder: (token) => holders.get(token),
-      deliveryHolder: () => undefined,
+      deliveryHolder: (deliveryId) => deliveries.get(deliveryId),
       // Complete whenever the draft asks: it only does so for a terminal event, and then
       // every active hook of the run was fetched.
       activeHooks: () => [...hookMap.values()].filter((hook) => hook.status === 'active'),

@@ -29,7 +29,8 @@ const warmEventTypes = new Set([
 /**
  * Events a warm append may carry only when the cache holds every active hook of the run: a
  * batch that ends the run releases them all, and hook events read them. (A token held in
- * another run is the live-token index's to refuse.)
+ * another run is the live-token index's to refuse, and a delivery id the run already holds
+ * the `hook_deliveries` key's: the cache keeps neither.)
  */
 const hookEventTypes = new Set([
   'run_completed',
@@ -47,9 +48,10 @@ const hookEventTypes = new Set([
  * guards and writes; being a single statement, it is its own transaction. The guards fail
  * it (raising division_by_zero) unless the run's row, locked, still has the cached tail,
  * and unless the proposed stamp is within the database clock's window, exactly the checks
- * the long way makes after its reads. A key that refuses an insert (an entity the cache
- * did not know) fails it too. Any of these rolls back, and the caller goes the long way,
- * which reads the truth and answers as it always did (including with the right error).
+ * the long way makes after its reads. A key that refuses an insert (an entity or a
+ * delivery id the cache did not know) fails it too. Any of these rolls back, and the caller
+ * goes the long way, which reads the truth and answers as it always did (including with
+ * the right error).
  *
  * Returns undefined when the batch is not eligible or the cache was stale.
  */

@@ -113,6 +113,8 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     maxPayloadBytes,
     maxFutureCreatedAtMs: 10_000,
     notifications: 'push',
+    // The hook_deliveries key refuses a repeat in every process (migration 9).
+    uniqueDeliveryIds: true,
     queue: {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,

@@ -109,7 +109,8 @@ export function cachedReader(cached: CachedRun): RunEntityReader {
       }
       return undefined;
     },
-    // Delivery ids are not cached: a repeat passes here and the store's unique key refuses it.
+    // Delivery ids are not cached (a run may hold many): a repeat passes here, the
+    // hook_deliveries key refuses the statement, and the long way names the holder.
     deliveryHolder: () => undefined,
     activeHooks: () => cached.activeHooks.values(),
   };
