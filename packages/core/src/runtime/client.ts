@@ -55,10 +55,14 @@ export interface ResumeHookOptions extends HookWaitOptions {
    * perhaps from another process) passes the same id every time: a delivery whose id the
    * run already holds for the token (on this hook, or on an earlier one the run created
    * with the same token) is not written again, and the call resolves as the first did. A
-   * run that ended and left the token to another run is not searched. The log is read
-   * before the first append to find out, from its start. A non-empty string of at most
-   * 128 characters, otherwise `InvalidInputError` naming `options.deliveryId`. Default: a
-   * fresh id per call, which makes the call's own retries safe but not a second call's.
+   * run that ended and left the token to another run is not searched. An id is unique
+   * within its run on a World with `capabilities.uniqueDeliveryIds` (every World in this
+   * repository): the World refuses a repeat, so nothing is read first, and an id the run
+   * holds for a hook with another token throws `DuplicateDeliveryError` naming that hook.
+   * On any other World the log is read before the first append to find out, from its start.
+   * A non-empty string of at most 128 characters, otherwise `InvalidInputError` naming
+   * `options.deliveryId`. Default: a fresh id per call, which makes the call's own retries
+   * safe but not a second call's.
    */
   deliveryId?: string;
 }
@@ -89,9 +93,11 @@ export interface Client {
    *
    * Each delivery carries an id (`options.deliveryId`, or a fresh one) in its event. When
    * the World fails with a retryable error (unreachable, connection lost), the append may
-   * have committed anyway, so the call does not send it blindly again: it reads the run's
-   * log for its id and resolves if it is there, and otherwise appends again fenced on what
-   * it read. It keeps at it, backing off, for `options.timeoutMs` after the first such error
+   * have committed anyway, so the call does not write it twice: a World that keeps delivery
+   * ids unique refuses the repeat (`DuplicateDeliveryError`), which the call takes as "it
+   * landed"; on another World it reads the run's log for its id and resolves if it is there,
+   * and otherwise appends again fenced on what it read. It keeps at it, backing off, for
+   * `options.timeoutMs` after the first such error
    * (default 30 s; at least one more try), then throws the last error. After that error the
    * delivery may or may not have landed; a caller that will retry should pass a
    * `deliveryId` of its own, so the retry cannot deliver twice.
