@@ -3,6 +3,7 @@ import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { CreateEventParams, CreateEventResult, World } from '../world/world.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import type { WorldClock } from './world-clock.js';
+import { isTransient } from './write-refusals.js';
 
 /**
  * How recently the World must have stamped a commit itself for a writer to stamp the next
@@ -44,33 +45,48 @@ export async function appendFromClient(
   params: CreateEventParams,
 ): Promise<CreateEventResult> {
   const reading = readings.get(world);
-  if (reading?.clock.observedWithin(clockReadingFreshMs)) {
-    const { clock, margin } = reading;
-    const stamp = clock.now() + margin.ms;
-    const sentAt = clock.localNow();
+  if (reading === undefined) return world.events.create(runId, request, params);
+  const { clock, margin } = reading;
+  if (clock.observedWithin(clockReadingFreshMs)) {
+    const pending = margin.send();
+    const stamp = clock.now() + pending.ms;
+    await pending.ready();
     try {
       const result = await world.events.create(runId, request, { ...params, createdAt: stamp });
-      margin.committed(clock.localNow() - sentAt);
+      pending.committed();
       return result;
     } catch (error) {
-      if (!FenceConflictError.is(error)) throw error;
-      if (request.eventType === 'run_created') {
-        margin.refused(clock.localNow() - sentAt);
-        clock.observeStampInPast(stamp, clock.localNow());
+      if (!FenceConflictError.is(error)) {
+        if (isTransient(error)) pending.abandoned();
+        else pending.committed();
+        throw error;
       }
+      // A run's creation has no earlier event, so a refused stamp fell into the World's
+      // past; any other append's stamp may instead be before its run's last event.
+      if (request.eventType === 'run_created') {
+        pending.refused();
+        clock.observeStampInPast(stamp, clock.localNow());
+      } else pending.abandoned();
       clock.distrust();
     }
   }
-  const sentAt = reading?.clock.localNow();
-  const result = await world.events.create(runId, request, params);
-  if (reading !== undefined && sentAt !== undefined && request.eventType === 'run_created') {
-    const receivedAt = reading.clock.localNow();
-    reading.clock.observeStamp(result.event.createdAt, sentAt, receivedAt);
-    // How long the append took says how far ahead the next stamps must be. A worker's
-    // first pass stamps right after this, before it has timed an append of its own, and a
-    // World that is slow to answer (cold, or far away) would refuse a stamp made with the
-    // floor alone; the pass would then have to read back the log this client just wrote.
-    reading.margin.committed(receivedAt - sentAt);
+  // Unstamped, but still counted: stamps chosen while it is on its way queue behind it.
+  const pending = margin.send();
+  await pending.ready();
+  const sentAt = clock.localNow();
+  let result: CreateEventResult;
+  try {
+    result = await world.events.create(runId, request, params);
+  } catch (error) {
+    if (isTransient(error)) pending.abandoned();
+    else pending.committed();
+    throw error;
   }
+  // How long the append took says how far ahead the next stamps must be. A worker's first
+  // pass stamps right after this, before it has timed an append of its own, and a World
+  // that is slow to answer (cold, or far away) would refuse a stamp made with the floor
+  // alone; the pass would then have to read back the log this client just wrote.
+  pending.committed();
+  if (request.eventType === 'run_created') clock.observeStamp(result.event.createdAt, sentAt, clock.localNow());
   return result;
 }

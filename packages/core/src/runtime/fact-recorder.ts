@@ -8,14 +8,18 @@ import { RunTerminalError } from '../world/errors/run-terminal-error.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { EnqueueRequest, World } from '../world/world.js';
 import { emitCommittedSpans } from './committed-spans.js';
+import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import { wakeRequest } from './topics.js';
 import type { WorldClock } from './world-clock.js';
+import { isTransient } from './write-refusals.js';
 
 export interface FactRecorderOptions {
   world: World;
   runLease: boolean;
   clock: WorldClock;
+  /** Counts the appends on their way, so stamps chosen meanwhile allow for them. */
+  margin: SpeculationMargin;
 }
 
 /**
@@ -39,10 +43,17 @@ export class FactRecorder {
     outcome: StepOutcome,
     enqueue: EnqueueRequest[] = [],
   ): Promise<WorldEvent | undefined> {
+    // Unstamped, but counted: stamps chosen while it is on its way queue behind it.
+    const pending = this.options.margin.send();
+    await pending.ready();
     try {
       const params = enqueue.length === 0 ? undefined : { enqueue };
-      return (await this.options.world.events.create(runId, outcome, params)).event;
+      const { event } = await this.options.world.events.create(runId, outcome, params);
+      pending.committed();
+      return event;
     } catch (error) {
+      if (isTransient(error)) pending.abandoned();
+      else pending.committed();
       if (EntityConflictError.is(error) || RunTerminalError.is(error)) return undefined;
       if (!InvalidInputError.is(error) || outcome.eventType === 'step_failed') throw error;
       const unstorable: StepOutcome = {

@@ -34,8 +34,9 @@ export async function createWithFirstPass(
   creation: CreateEventRequest,
   wake: EnqueueRequest,
 ): Promise<CreatedRun | undefined> {
-  const createdAt = recorder.creationStamp();
-  if (createdAt === undefined) return undefined;
+  const stamped = recorder.creationStamp();
+  if (stamped === undefined) return undefined;
+  const { createdAt } = stamped;
   const replay = new WorkflowReplay(runId, definition);
   let decisions: CreateEventRequest[];
   try {
@@ -45,10 +46,14 @@ export async function createWithFirstPass(
   } catch {
     // Whatever went wrong is met again by the pass of the run created alone, which reports
     // it as any pass does; a start must not fail for it.
+    stamped.pending.abandoned();
     return undefined;
   }
-  if (decisions.length === 0) return undefined;
-  const results = await recorder.create(replay, creation, decisions, createdAt, wake);
+  if (decisions.length === 0) {
+    stamped.pending.abandoned();
+    return undefined;
+  }
+  const results = await recorder.create(replay, creation, decisions, stamped, wake);
   if (results === undefined) return undefined;
   const claim = results[0]!.claims?.[0];
   return { results, replay, ...(claim === undefined ? {} : { claim }) };

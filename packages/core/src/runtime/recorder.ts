@@ -11,13 +11,19 @@ import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
 import { FactRecorder } from './fact-recorder.js';
 import { endsRun, HeldClaims } from './held-claims.js';
-import type { SpeculationMargin } from './speculation-margin.js';
+import type { PendingAppend, SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import { stepMessage, wakeRequest } from './topics.js';
 import { asTraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
 import { isTransient, SpeculationRefused } from './write-refusals.js';
+
+/** A stamp chosen for an append, and the append counted as on its way from that moment. */
+export interface StampedAppend {
+  createdAt: number;
+  pending: PendingAppend;
+}
 
 export interface RecorderOptions {
   world: World;
@@ -50,7 +56,7 @@ export class Recorder {
    * exactly what a cold replay would do, without rebuilding it.
    */
   async commit(replay: WorkflowReplay, derived: CreateEventRequest[]): Promise<boolean> {
-    const { world, clock } = this.options;
+    const { world, clock, margin } = this.options;
     const writes = this.place(derived.slice(0, limits.maxBatchSize));
     const tail = replay.tail;
     // A batch that completes a wait is stamped no earlier than the wait's resumeAt, so a
@@ -61,9 +67,11 @@ export class Recorder {
     // on the stamp: workflow code sees the committed events' time, on every replay alike.
     const completesWait = writes.some((write) => write.eventType === 'wait_completed');
     const proposes = completesWait || clock.observedWithin(clockReadingFreshMs);
-    const stamp = proposes ? Math.max(clock.now() + this.options.margin.ms, tail.createdAt) : undefined;
-    const sentAt = clock.localNow();
+    const pending = margin.send();
+    const stamp = proposes ? Math.max(clock.now() + pending.ms, tail.createdAt) : undefined;
     const acknowledged = this.claims.acknowledgedBy(replay.runId, writes);
+    await pending.ready();
+    const sentAt = clock.localNow();
     let results: CreateEventResult[];
     try {
       // A batch holds at most limits.maxBatchSize events; whatever is left stays unrecorded
@@ -78,13 +86,16 @@ export class Recorder {
     } catch (error) {
       if (FenceConflictError.is(error)) {
         if (stamp !== undefined && error.currentTail.eventId === tail.eventId) {
+          pending.refused();
           clock.observeStampInPast(stamp, clock.localNow());
           // The next decisions go unstamped, so the World's own stamp corrects the reading
           // whichever way it was off (a refusal alone can only push it forward).
           if (!completesWait) clock.distrust();
-        }
+        } else pending.committed();
         return false;
       }
+      if (isTransient(error)) pending.abandoned();
+      else pending.committed();
       if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) {
         // The workflow asked for something the World will never accept (a token another
         // live hook holds, a value too large to store). Retrying would fail the same way
@@ -100,7 +111,7 @@ export class Recorder {
       clock.observeStamp(first.createdAt, sentAt, receivedAt);
     // Every append measures the World's latency, so the first speculative batch of a run on a
     // slow World is already stamped far enough ahead instead of being refused to learn it.
-    this.options.margin.committed(receivedAt - sentAt);
+    pending.committed();
     for (const { event } of results) await replay.feed(event);
     emitCommittedSpans(
       replay,
@@ -114,13 +125,17 @@ export class Recorder {
    * undefined when the reading of the World's clock is too old to propose one. The workflow
    * code of that pass sees this time, so it must be the one that commits.
    */
-  creationStamp(): number | undefined {
+  creationStamp(): StampedAppend | undefined {
     const { clock, margin } = this.options;
-    return clock.observedWithin(clockReadingFreshMs) ? clock.now() + margin.ms : undefined;
+    if (!clock.observedWithin(clockReadingFreshMs)) return undefined;
+    // Counted from now: other creations started in the same burst choose their stamps
+    // before this one is sent, and must see it ahead of them.
+    const pending = margin.send();
+    return { createdAt: clock.now() + pending.ms, pending };
   }
 
   /**
-   * A run's creation and its first pass's decisions in one append, stamped `createdAt`:
+   * A run's creation and its first pass's decisions in one append, stamped as `stamped` says:
    * `replay` was fed `creation` as it will commit and derived `decisions` from it. `wake`
    * rides in the outbox with the decisions' own messages, unless the append ends the run,
    * which then needs no wake at all. Resolves with the results, fed back to the replay, or
@@ -133,12 +148,13 @@ export class Recorder {
     replay: WorkflowReplay,
     creation: CreateEventRequest,
     decisions: CreateEventRequest[],
-    createdAt: number,
+    stamped: StampedAppend,
     wake: EnqueueRequest,
   ): Promise<CreateEventResult[] | undefined> {
-    const { world, clock, margin } = this.options;
+    const { world, clock } = this.options;
+    const { createdAt, pending } = stamped;
     const placed = this.place(decisions.slice(0, limits.maxBatchSize - 1));
-    const sentAt = clock.localNow();
+    await pending.ready();
     let results: CreateEventResult[];
     try {
       results = await world.events.createBatch(replay.runId, [creation, ...placed], {
@@ -147,15 +163,17 @@ export class Recorder {
       });
     } catch (error) {
       if (FenceConflictError.is(error)) {
-        margin.refused(clock.localNow() - sentAt);
+        pending.refused();
         clock.observeStampInPast(createdAt, clock.localNow());
         clock.distrust();
         return undefined;
       }
+      if (isTransient(error)) pending.abandoned();
+      else pending.committed();
       if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) return undefined;
       throw error;
     }
-    margin.committed(clock.localNow() - sentAt);
+    pending.committed();
     replay.adoptCommitted(results[0]!.event);
     for (const { event } of results.slice(1)) await replay.feed(event);
     emitCommittedSpans(
@@ -191,8 +209,8 @@ export class Recorder {
       return false;
     }
     const { world, clock, margin } = this.options;
-    const stampedAt = clock.localNow();
-    const createdAt = Math.max(clock.now() + margin.ms, tail.createdAt);
+    const pending = margin.send();
+    const createdAt = Math.max(clock.now() + pending.ms, tail.createdAt);
     let seq = tail.seq;
     for (const completion of completions) {
       seq += 1;
@@ -209,6 +227,7 @@ export class Recorder {
       [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)),
     );
     const acknowledged = this.claims.acknowledgedBy(replay.runId, batch);
+    await pending.ready();
     let results: CreateEventResult[];
     try {
       results = await world.events.createBatch(replay.runId, batch, {
@@ -219,16 +238,19 @@ export class Recorder {
       });
       this.claims.settled(replay.runId, acknowledged);
     } catch (error) {
-      if (isTransient(error)) throw error;
+      if (isTransient(error)) {
+        pending.abandoned();
+        throw error;
+      }
       if (FenceConflictError.is(error) && error.currentTail.eventId === tail.eventId) {
         // The tail did not move, so what the World refused is the stamp: it fell into the past.
-        margin.refused(clock.localNow() - stampedAt);
+        pending.refused();
         clock.observeStampInPast(createdAt, clock.localNow());
-      }
+      } else pending.committed();
       for (const completion of completions) await this.facts.writeFact(replay.runId, completion);
       throw new SpeculationRefused(`the World refused a completion batch: ${(error as Error).message}`);
     }
-    margin.committed(clock.localNow() - stampedAt);
+    pending.committed();
     replay.adoptCommitted(results[completions.length - 1]!.event);
     for (const { event } of results.slice(completions.length)) await replay.feed(event);
     emitCommittedSpans(

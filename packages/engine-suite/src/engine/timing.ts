@@ -111,6 +111,8 @@ const skewedSleep = workflow('timing.skewed-sleep', async (ms: number) => {
   return 'woke';
 });
 const skewedSteps = step('timing.skewed-step', async (index: number) => index);
+const burstStep = step('timing.burst-step', async (index: number) => index);
+const burstRun = workflow('timing.burst-run', async (index: number) => burstStep(index));
 const manySteps = workflow('timing.many-steps', async (count: number) => {
   let sum = 0;
   for (let index = 0; index < count; index++) sum += await skewedSteps(index);
@@ -225,6 +227,32 @@ export function describeTiming(options: EngineSuiteOptions): void {
         (call) => call.runId === run.id && call.eventTypes.includes('step_completed'),
       );
       expect(completionWrites.length).toBeLessThanOrEqual(32);
+    });
+
+    it('stamps a burst of appends far enough ahead for the ones queued behind the others', async () => {
+      // A World that starts one append every 4 ms, as a database with a busy connection
+      // pool does: an append sent behind forty others commits about 160 ms after it was
+      // stamped, far past a margin learned from appends sent one at a time.
+      let turn = Promise.resolve();
+      harness.world.beforeAppend = () => {
+        const mine = turn.then(() => new Promise<void>((resolve) => setTimeout(resolve, 4)));
+        turn = mine;
+        return mine;
+      };
+      await harness.startWorker({ workflows: [burstRun], concurrency: 50 });
+      // Runs one at a time first, so the engine has a fresh reading of the World's clock
+      // and a margin fitted to an append that waits for nobody.
+      for (let index = 0; index < 5; index++) await (await harness.client.start(burstRun, index)).result();
+      const before = harness.world.calls.length;
+      const runs = await Promise.all(Array.from({ length: 60 }, (_, index) => harness.client.start(burstRun, index)));
+      expect(await Promise.all(runs.map((run) => run.result()))).toEqual(
+        Array.from({ length: 60 }, (_, index) => index),
+      );
+      const burst = harness.world.calls.slice(before);
+      expect(burst.filter((call) => call.stamped).length).toBeGreaterThan(0);
+      // A single worker holding each run's lease loses no fence, so a stamped append that did
+      // not commit was refused for its stamp having fallen into the World's past.
+      expect(burst.filter((call) => call.stamped && !call.committed)).toEqual([]);
     });
 
     it('aborts the signal of a step that passes its timeout', async () => {
