@@ -85,11 +85,21 @@ export interface ClaimedPassesOptions {
   orchestrator: Orchestrator;
   workflows: ReadonlyMap<string, WorkflowDefinition>;
   leaseMs: number;
-  /** Claimed passes running at once, beside the queue consumer's own. */
-  concurrency: number;
+  /** Claimed passes taken at once, beside the queue consumer's own. */
+  limit: number;
   /** Reports a pass that failed; its wake is then handed to the queue. */
   reportFailure(runId: string, error: unknown): Promise<void>;
 }
+
+/**
+ * Claimed passes a worker takes per unit of its `concurrency`. A claimed pass is mostly
+ * waiting: on its step slots (which `concurrency` bounds by themselves) and on its appends.
+ * Sending the runs beyond `concurrency` round the queue cost each a notification, a lease
+ * and the consumer's bookkeeping, which in a burst of runs is most of the database's work
+ * per run; holding them here costs a warm replay each. Ten keeps a burst many times the
+ * worker's step slots local, while the orchestrator's warm replays (1,000) still hold them.
+ */
+export const claimedPassesPerUnitOfConcurrency = 10;
 
 /** How long a failed claimed pass's wake waits before a consumer takes it: a consumer's first backoff step. */
 const handBackAfterMs = 100;
@@ -152,7 +162,7 @@ export class ClaimedPasses implements PassHost {
       creation.eventType === 'run_created' ? this.options.workflows.get(creation.eventData.workflowName) : undefined;
     if (definition === undefined || this.stopped.signal.aborted) return undefined;
     const created = createWithFirstPass(this.options.orchestrator.recorder, definition, runId, creation, wake);
-    // Counted as running from the start, so the worker's concurrency and drain include it.
+    // Counted as taken from the start, so the limit and drain include it.
     this.track(
       created.then(
         (run) => (run?.claim === undefined ? undefined : this.drive(runId, run.claim, run.replay)),
@@ -163,7 +173,7 @@ export class ClaimedPasses implements PassHost {
   }
 
   private hasRoom(): boolean {
-    return !this.stopped.signal.aborted && this.running.size < this.options.concurrency;
+    return !this.stopped.signal.aborted && this.running.size < this.options.limit;
   }
 
   private track(pass: Promise<void>): void {

@@ -4,7 +4,7 @@ import type { Clock } from '../world/clock.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import type { QueueMessage } from '../world/schemas/queue.js';
 import type { DeliveryControl, QueueConsumer, World } from '../world/world.js';
-import { ClaimedPasses, lendPasses } from './claimed-passes.js';
+import { ClaimedPasses, claimedPassesPerUnitOfConcurrency, lendPasses } from './claimed-passes.js';
 import { type Logger, resolveLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
 import { QueuedSteps } from './queued-steps.js';
@@ -29,7 +29,13 @@ export interface WorkerOptions {
    */
   // biome-ignore lint/suspicious/noExplicitAny: workflows of any input and output type are accepted.
   workflows: readonly WorkflowDefinition<any, any>[];
-  /** Runs orchestrated at once, and steps executed at once. Default 10. */
+  /**
+   * Steps executed at once, and runs orchestrated at once from the queue. Default 10. Runs
+   * that a client in this process starts or wakes (on the same World object, where the World
+   * has queue claims) are orchestrated here without the queue, up to ten times this many at
+   * once. Their steps share the same slots: a step is placed on the step queue, for any
+   * worker, when no slot is free as its pass decides it, and otherwise waits here for one.
+   */
   concurrency?: number;
   /**
    * One orchestrator per run at a time (the queue's group key) and warm replays. Default
@@ -167,7 +173,7 @@ export function createWorker(options: WorkerOptions): Worker {
     orchestrator,
     workflows,
     leaseMs: orchestrationLeaseMs,
-    concurrency,
+    limit: concurrency * claimedPassesPerUnitOfConcurrency,
     reportFailure: (runId, error) =>
       report(
         'orchestration pass failed',

@@ -317,28 +317,33 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
       ).toEqual([[2, 'acknowledged']]);
     });
 
-    it('takes no more claimed passes than the worker’s concurrency; the rest go through the queue', async () => {
+    it('takes up to ten claimed passes per unit of the worker’s concurrency; the rest go through the queue', async () => {
       release = gate();
       await harness.startWorker({ workflows: [heldRun], concurrency: 1 });
-      const first = await harness.client.start(heldRun, 'first');
-      const second = await harness.client.start(heldRun, 'second');
+      // Started together, so ten passes are taken before any ends: they wait for the one slot
+      // (or their steps go to the step queue), and the eleventh run goes through the queue.
+      const runs = await Promise.all(
+        Array.from({ length: 11 }, (_, index) => harness.client.start(heldRun, `run-${index}`)),
+      );
       release.open();
-      expect(await first.result()).toBe('first');
-      expect(await second.result()).toBe('second');
+      for (const [index, run] of runs.entries()) expect(await run.result()).toBe(`run-${index}`);
       // Per run, since a creation whose stamp is refused under load is sent again.
       const creations = harness.world.calls.filter((call) => call.eventTypes[0] === 'run_created');
       const claimedFor = (runId: string) =>
         creations.filter((call) => call.runId === runId).map((call) => call.claimed);
-      expect(claimedFor(first.id)).toContain(1);
-      expect(claimedFor(second.id).every((claimed) => claimed === 0)).toBe(true);
-      expect(claimedFor(second.id).length).toBeGreaterThan(0);
+      const claimed = runs.filter((run) => claimedFor(run.id).includes(1));
+      expect(claimed, 'ten runs had their first pass claimed').toHaveLength(10);
+      const unclaimed = runs.filter((run) => !claimed.includes(run));
+      expect(unclaimed).toHaveLength(1);
+      const last = unclaimed[0]!;
+      expect(claimedFor(last.id).every((value) => value === 0)).toBe(true);
+      expect(claimedFor(last.id).length).toBeGreaterThan(0);
       await eventually(
-        async () => (wakesDelivered(second.id).length > 0 ? true : undefined),
+        async () => (wakesDelivered(last.id).length > 0 ? true : undefined),
         5000,
-        'the consumer to settle the second run’s wake',
+        'the consumer to settle the eleventh run’s wake',
       );
-      expect(wakesDelivered(second.id)).toHaveLength(1);
-      expect(wakesDelivered(first.id)).toEqual([]);
+      expect(wakesDelivered(last.id).map((delivery) => delivery.attempt)).toContain(1);
     });
   });
 }
