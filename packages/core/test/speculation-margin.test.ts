@@ -89,6 +89,15 @@ describe('SpeculationMargin.send', () => {
     for (const pending of burst) pending.abandoned();
   });
 
+  it('assumes at least a millisecond per append ahead, however fast the last burst was', () => {
+    const { margin, alone } = marginOn(25, 1000);
+    for (let index = 0; index < 5; index++) alone(0.1);
+    const burst = Array.from({ length: 100 }, () => margin.send());
+    expect(burst.at(11)?.ms).toBe(25);
+    expect(burst.at(99)?.ms).toBe(200);
+    for (const pending of burst) pending.abandoned();
+  });
+
   it('counts an append from the moment its stamp is chosen until it is settled, once', () => {
     const { margin, alone, next } = marginOn(25, 1000);
     alone(20);

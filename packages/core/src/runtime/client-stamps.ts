@@ -2,14 +2,8 @@ import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { CreateEventParams, CreateEventResult, World } from '../world/world.js';
 import type { SpeculationMargin } from './speculation-margin.js';
-import type { WorldClock } from './world-clock.js';
+import { clockReadingFreshMs, type StampChoice, type WorldClock } from './world-clock.js';
 import { isTransient } from './write-refusals.js';
-
-/**
- * How recently the World must have stamped a commit itself for a writer to stamp the next
- * one: only the World's own stamps can correct a reading that runs ahead.
- */
-export const clockReadingFreshMs = 5000;
 
 /** A worker's reading of its World's clock, and how far ahead of it a stamp must be. */
 export interface ClockReading {
@@ -34,7 +28,9 @@ export function shareClockReading(world: World, reading: ClockReading): void {
  * A client's append (a run's creation, a hook's delivery). Stamped from a worker's fresh
  * reading when this process has one for `world`; otherwise left to the World, and a run's
  * creation (always stamped by the World from its clock, being the run's first event) then
- * refreshes the reading. A stamp the World refuses (already in its past, or before the run's
+ * refreshes the reading. A creation may also be the one chosen to renew a reading that is
+ * stale or about to be (`WorldClock.chooseStamp`); creations that find a renewal on its way
+ * wait for it. A stamp the World refuses (already in its past, or before the run's
  * last event) wrote nothing; the append is sent again unstamped, and the reading is
  * distrusted until the World's own stamp renews it. Nothing else is retried.
  */
@@ -47,7 +43,13 @@ export async function appendFromClient(
   const reading = readings.get(world);
   if (reading === undefined) return world.events.create(runId, request, params);
   const { clock, margin } = reading;
-  if (clock.observedWithin(clockReadingFreshMs)) {
+  // Only a run's creation is stamped by the World from its clock alone (it has no earlier
+  // event whose time it must follow), so only a creation can renew the reading.
+  const renews = request.eventType === 'run_created';
+  let choice: StampChoice;
+  if (renews) choice = await clock.chooseStamp(runId);
+  else choice = clock.observedWithin(clockReadingFreshMs) ? 'stamp' : 'unstamped';
+  if (choice === 'stamp') {
     const pending = margin.send();
     const stamp = clock.now() + pending.ms;
     await pending.ready();
@@ -78,6 +80,7 @@ export async function appendFromClient(
   try {
     result = await world.events.create(runId, request, params);
   } catch (error) {
+    if (choice === 'renew') clock.renewalEnded();
     if (isTransient(error)) pending.abandoned();
     else pending.committed();
     throw error;
@@ -87,6 +90,6 @@ export async function appendFromClient(
   // that is slow to answer (cold, or far away) would refuse a stamp made with the floor
   // alone; the pass would then have to read back the log this client just wrote.
   pending.committed();
-  if (request.eventType === 'run_created') clock.observeStamp(result.event.createdAt, sentAt, clock.localNow());
+  if (renews) clock.observeStamp(result.event.createdAt, sentAt, clock.localNow());
   return result;
 }

@@ -34,25 +34,30 @@ export async function createWithFirstPass(
   creation: CreateEventRequest,
   wake: EnqueueRequest,
 ): Promise<CreatedRun | undefined> {
-  const stamped = recorder.creationStamp();
-  if (stamped === undefined) return undefined;
-  const { createdAt } = stamped;
-  const replay = new WorkflowReplay(runId, definition);
-  let decisions: CreateEventRequest[];
-  try {
-    // The creation as it will commit: the first event, at the proposed stamp.
-    await replay.feed({ ...creation, runId, seq: 1, eventId: formatEventId(1), createdAt } as WorldEvent);
-    decisions = replay.divergedWith ? [] : replay.decide(createdAt);
-  } catch {
-    // Whatever went wrong is met again by the pass of the run created alone, which reports
-    // it as any pass does; a start must not fail for it.
-    stamped.pending.abandoned();
-    return undefined;
-  }
-  if (decisions.length === 0) {
-    stamped.pending.abandoned();
-    return undefined;
-  }
+  const prepared = await recorder.inTurn(async () => {
+    const stamped = await recorder.creationStamp(runId);
+    if (stamped === undefined) return undefined;
+    const { createdAt } = stamped;
+    const replay = new WorkflowReplay(runId, definition);
+    let decisions: CreateEventRequest[];
+    try {
+      // The creation as it will commit: the first event, at the proposed stamp.
+      await replay.feed({ ...creation, runId, seq: 1, eventId: formatEventId(1), createdAt } as WorldEvent);
+      decisions = replay.divergedWith ? [] : replay.decide(createdAt);
+    } catch {
+      // Whatever went wrong is met again by the pass of the run created alone, which reports
+      // it as any pass does; a start must not fail for it.
+      stamped.pending.abandoned();
+      return undefined;
+    }
+    if (decisions.length === 0) {
+      stamped.pending.abandoned();
+      return undefined;
+    }
+    return { stamped, replay, decisions };
+  });
+  if (prepared === undefined) return undefined;
+  const { stamped, replay, decisions } = prepared;
   const results = await recorder.create(replay, creation, decisions, stamped, wake);
   if (results === undefined) return undefined;
   const claim = results[0]!.claims?.[0];

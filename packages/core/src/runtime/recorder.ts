@@ -7,7 +7,6 @@ import { formatEventId } from '../world/run-draft.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
-import { clockReadingFreshMs } from './client-stamps.js';
 import { emitCommittedSpans } from './committed-spans.js';
 import { FactRecorder } from './fact-recorder.js';
 import { endsRun, HeldClaims } from './held-claims.js';
@@ -62,11 +61,13 @@ export class Recorder {
     // A batch that completes a wait is stamped no earlier than the wait's resumeAt, so a
     // sleep never ends before its time on the World's clock, whatever this worker's clock says.
     // Other decisions are stamped here too while the reading of the World's clock is fresh
-    // (a World can write a stamped batch without reading its clock first); when it is stale
-    // the World stamps the batch, which is how the reading is kept. Decisions never depend
-    // on the stamp: workflow code sees the committed events' time, on every replay alike.
+    // (a World can write a stamped batch without reading its clock first); when it is stale,
+    // or due for renewal, the World stamps the batch, which is how the reading is kept.
+    // Decisions never depend on the stamp: workflow code sees the committed events' time,
+    // on every replay alike.
     const completesWait = writes.some((write) => write.eventType === 'wait_completed');
-    const proposes = completesWait || clock.observedWithin(clockReadingFreshMs);
+    const choice = completesWait ? 'stamp' : await clock.chooseStamp();
+    const proposes = choice === 'stamp';
     const pending = margin.send();
     const stamp = proposes ? Math.max(clock.now() + pending.ms, tail.createdAt) : undefined;
     const acknowledged = this.claims.acknowledgedBy(replay.runId, writes);
@@ -84,6 +85,7 @@ export class Recorder {
       });
       this.claims.settled(replay.runId, acknowledged);
     } catch (error) {
+      if (choice === 'renew') clock.renewalEnded();
       if (FenceConflictError.is(error)) {
         if (stamp !== undefined && error.currentTail.eventId === tail.eventId) {
           pending.refused();
@@ -107,8 +109,10 @@ export class Recorder {
     }
     const first = results[0]!.event;
     const receivedAt = clock.localNow();
+    // A stamp the World clamped to the run's last event says nothing about its clock.
     if (stamp === undefined && first.createdAt > tail.createdAt)
       clock.observeStamp(first.createdAt, sentAt, receivedAt);
+    else if (choice === 'renew') clock.renewalEnded();
     // Every append measures the World's latency, so the first speculative batch of a run on a
     // slow World is already stamped far enough ahead instead of being refused to learn it.
     pending.committed();
@@ -120,14 +124,34 @@ export class Recorder {
     return true;
   }
 
+  private turns: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `preparation` (choosing a stamp, then running workflow code to derive what goes
+   * with it) after the preparations started before it have finished. Run side by side, the
+   * preparations of a burst of first passes (or of completions) take turns at every await, so each finishes
+   * only when nearly all have: the first stamp chosen would wait out the whole burst's
+   * workflow code before its append is even sent, far longer than the appends ahead of it
+   * say. One at a time, an append is sent right after its own preparation, behind the ones
+   * counted ahead of it. The total work is the same.
+   */
+  inTurn<Result>(preparation: () => Promise<Result>): Promise<Result> {
+    const result = this.turns.then(preparation);
+    this.turns = result.catch(() => undefined);
+    return result;
+  }
+
   /**
    * The stamp a run's creation may carry when its first pass's decisions ride with it, or
-   * undefined when the reading of the World's clock is too old to propose one. The workflow
-   * code of that pass sees this time, so it must be the one that commits.
+   * undefined when the reading of the World's clock is too old to propose one (or this
+   * creation is the one chosen to renew it, alone and unstamped). The workflow code of that
+   * pass sees this time, so it must be the one that commits.
    */
-  creationStamp(): StampedAppend | undefined {
+  async creationStamp(runId: string): Promise<StampedAppend | undefined> {
     const { clock, margin } = this.options;
-    if (!clock.observedWithin(clockReadingFreshMs)) return undefined;
+    // A creation chosen to renew the reading goes alone and unstamped: the choice stays
+    // with the run's id, for the client's append of it.
+    if ((await clock.chooseStamp(runId)) !== 'stamp') return undefined;
     // Counted from now: other creations started in the same burst choose their stamps
     // before this one is sent, and must see it ahead of them.
     const pending = margin.send();
@@ -209,23 +233,31 @@ export class Recorder {
       return false;
     }
     const { world, clock, margin } = this.options;
-    const pending = margin.send();
-    const createdAt = Math.max(clock.now() + pending.ms, tail.createdAt);
-    let seq = tail.seq;
-    for (const completion of completions) {
-      seq += 1;
-      await replay.feed({
-        ...completion,
-        runId: replay.runId,
-        seq,
-        eventId: formatEventId(seq),
-        createdAt,
-      } as WorldEvent);
-    }
-    const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
-    const batch = this.place(
-      [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)),
-    );
+    const { pending, createdAt, batch } = await this.inTurn(async () => {
+      const pending = margin.send();
+      try {
+        const createdAt = Math.max(clock.now() + pending.ms, tail.createdAt);
+        let seq = tail.seq;
+        for (const completion of completions) {
+          seq += 1;
+          await replay.feed({
+            ...completion,
+            runId: replay.runId,
+            seq,
+            eventId: formatEventId(seq),
+            createdAt,
+          } as WorldEvent);
+        }
+        const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
+        const batch = this.place(
+          [...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)),
+        );
+        return { pending, createdAt, batch };
+      } catch (error) {
+        pending.abandoned();
+        throw error;
+      }
+    });
     const acknowledged = this.claims.acknowledgedBy(replay.runId, batch);
     await pending.ready();
     let results: CreateEventResult[];

@@ -10,9 +10,10 @@
  *   runs, a fan-out's completions) wait for one another in the World's connection pool, so
  *   the last of forty commits long after the first, although each costs the same. The margin
  *   counts every append of this World object on its way, stamped or not, from the moment a
- *   stamp is chosen, and gives each one twice the observed cost per append times the number
- *   ahead of it, itself included. A burst's first stamps are all chosen before any of its
- *   appends commits, so nothing learned from the burst's own answers could reach them.
+ *   stamp is chosen, and gives each one twice the observed cost per append (at least
+ *   `leastCostPerAppendMs`) times the number ahead of it, itself included. A burst's first
+ *   stamps are all chosen before any of its appends commits, so nothing learned from the
+ *   burst's own answers could reach them.
  * - **Everything else** (a loaded database, another process's traffic, a network hop): a
  *   base margin that widens when a stamp is refused or an append takes more than half of
  *   it, and drifts back toward the floor while appends are fast, because a wide
@@ -25,6 +26,16 @@
  * is for a virtual clock, which stands still during an append unless a test moves it; an
  * append the test's jump made look days long must not push every later stamp ahead.
  */
+/**
+ * The least cost per append the queue's allowance assumes. A World's cost per append varies
+ * several times over between one burst and the next (a database that starts vacuuming, a
+ * checkpoint), and a burst chooses all its stamps from what the last one showed: with
+ * PostgreSQL serving a burst at about 0.25 ms per append, the first burst after a few quiet
+ * seconds met four times that and had a third of its stamps refused. A stamp too far ahead
+ * costs only that much skew in the run's `now()`, bounded by the ceiling.
+ */
+const leastCostPerAppendMs = 1;
+
 export class SpeculationMargin {
   private base: number;
   private widenedAt: number;
@@ -115,7 +126,8 @@ export class SpeculationMargin {
   /** Whole milliseconds, since a proposed createdAt must be whole. */
   private marginFor(ahead: number): number {
     if (this.floorMs === 0) return 0;
-    const queueing = 2 * (this.costPerAppendMs ?? 0) * ahead;
+    const cost = this.costPerAppendMs === undefined ? 0 : Math.max(this.costPerAppendMs, leastCostPerAppendMs);
+    const queueing = 2 * cost * ahead;
     return Math.ceil(Math.min(this.ceilingMs, Math.max(this.base, queueing)));
   }
 

@@ -1,6 +1,38 @@
 import { type Clock, systemClock } from '../world/clock.js';
 
 /**
+ * How recently the World must have stamped a commit itself for a writer to stamp the next
+ * one: only the World's own stamps can correct a reading that runs ahead.
+ */
+export const clockReadingFreshMs = 5000;
+/**
+ * Age at which a reading asks for one append to go unstamped and renew it, while it is still
+ * fresh: a worker whose every append is stamped would otherwise see its reading go stale
+ * every few seconds, and the next burst of runs would all be created without their first pass.
+ */
+export const clockReadingRenewedAfterMs = 2500;
+/**
+ * The longest a writer that finds the reading stale waits for the renewal on its way before
+ * sending unstamped after all. A renewal is an append sent first, so it is normally answered
+ * within one append's latency; this only bounds a renewal that went missing. Measured on the
+ * real clock, whatever clock the worker keeps, since it is about real latency.
+ */
+const renewalWaitMs = 1000;
+/** A renewal older than this is taken as lost (its writer failed without saying so), and another may start. */
+const renewalLostAfterMs = 5000;
+
+/** How the next append that could renew the reading should go. */
+export type StampChoice = 'stamp' | 'renew' | 'unstamped';
+
+interface Renewal {
+  /** The append that renews, when the choice was made ahead of sending it (a run's id). */
+  key: string | undefined;
+  startedAt: number;
+  done: Promise<void>;
+  end: () => void;
+}
+
+/**
  * The engine's reading of the World's clock. Every time the engine reasons about (whether
  * a sleep or a retry is due, the `createdAt` it stamps on a speculative batch, how long a
  * timer message must wait) is World time, because the World judges due-ness of delayed
@@ -47,6 +79,7 @@ export class WorldClock {
     if (this.offsetMs < lowest) this.offsetMs = lowest;
     else if (this.offsetMs > highest) this.offsetMs = highest;
     this.observedAt = receivedAt;
+    this.renewalEnded();
   }
 
   /** Local time of the last stamp the World chose itself; undefined when the reading is stale. */
@@ -64,6 +97,57 @@ export class WorldClock {
   /** A stamp proposed from this reading was refused: the next writer lets the World stamp again. */
   distrust(): void {
     this.observedAt = undefined;
+  }
+
+  private renewal: Renewal | undefined;
+
+  /**
+   * For an append whose World-made stamp would renew the reading (a run's creation, or a
+   * decision batch after the run's last event): whether to stamp it (`stamp`), send it
+   * unstamped and report its stamp with `observeStamp` or else call `renewalEnded`
+   * (`renew`), or send it unstamped with nothing to report (`unstamped`).
+   *
+   * A fresh reading is stamped from, except that once it is older than
+   * `clockReadingRenewedAfterMs` one append renews it. A stale reading is renewed by the
+   * first append that asks, while those that ask after it wait for its answer and then stamp
+   * from the renewed reading: a burst of runs created after a quiet spell costs one unstamped
+   * creation rather than one each. `key` hands a choice made ahead of the append to the same
+   * append when it asks again (a run first offered to a worker's first pass, then created alone).
+   */
+  async chooseStamp(key?: string): Promise<StampChoice> {
+    if (key !== undefined && this.renewal?.key === key) return 'renew';
+    const now = this.local.now();
+    if (this.renewal !== undefined && performance.now() - this.renewal.startedAt > renewalLostAfterMs)
+      this.renewalEnded();
+    if (this.observedWithin(clockReadingFreshMs)) {
+      if (now - this.observedAt! < clockReadingRenewedAfterMs || this.renewal !== undefined) return 'stamp';
+      this.startRenewal(key);
+      return 'renew';
+    }
+    if (this.renewal === undefined) {
+      this.startRenewal(key);
+      return 'renew';
+    }
+    const { done } = this.renewal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, renewalWaitMs)))]);
+    clearTimeout(timer);
+    return this.observedWithin(clockReadingFreshMs) ? 'stamp' : 'unstamped';
+  }
+
+  /** The renewing append ended without a stamp of the World's to observe: writers waiting for it go on. */
+  renewalEnded(): void {
+    const renewal = this.renewal;
+    this.renewal = undefined;
+    renewal?.end();
+  }
+
+  private startRenewal(key: string | undefined): void {
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    this.renewal = { key, startedAt: performance.now(), done, end };
   }
 
   /** The World refused `stamp` as already past when it committed, by local `receivedAt`. */

@@ -255,6 +255,45 @@ export function describeTiming(options: EngineSuiteOptions): void {
       expect(burst.filter((call) => call.stamped && !call.committed)).toEqual([]);
     });
 
+    it('renews a stale reading of the World clock with one unstamped creation, and stamps the rest of a burst from it', async () => {
+      let skewMs = 0;
+      await harness.startWorker({ workflows: [burstRun], concurrency: 20, clock: () => Date.now() + skewMs });
+      for (let index = 0; index < 3; index++) await (await harness.client.start(burstRun, index)).result();
+      // The worker's clock jumps six seconds ahead: its reading of the World's clock is stale
+      // (and wrong by as much) until the World stamps an append again.
+      skewMs = 6000;
+      const before = harness.world.calls.length;
+      const startedAt = Date.now();
+      const runs = await Promise.all(Array.from({ length: 20 }, (_, index) => harness.client.start(burstRun, index)));
+      await Promise.all(runs.map((run) => run.result()));
+      const burst = harness.world.calls.slice(before);
+      const unstamped = burst.filter((call) => !call.stamped);
+      expect(unstamped.map((call) => call.eventTypes[0])).toEqual(['run_created']);
+      // Every stamp came from the renewed reading: within the margin's ceiling of the World's time.
+      for (const run of runs) {
+        const { createdAt } = await harness.world.inner.runs.get(run.id);
+        expect(createdAt).toBeGreaterThanOrEqual(startedAt - 50);
+        expect(createdAt).toBeLessThan(Date.now() + 1500);
+      }
+    });
+
+    it('renews a reading before it goes stale, so a clock that jumped is corrected within seconds', async () => {
+      let skewMs = 0;
+      await harness.startWorker({ workflows: [burstRun], clock: () => Date.now() + skewMs });
+      for (let index = 0; index < 3; index++) await (await harness.client.start(burstRun, index)).result();
+      // Three seconds ahead: the reading is not stale yet, but old enough to be renewed.
+      skewMs = 3000;
+      const before = harness.world.calls.length;
+      await (await harness.client.start(burstRun, 1)).result();
+      expect(harness.world.calls.slice(before).find((call) => call.eventTypes[0] === 'run_created')?.stamped).toBe(
+        false,
+      );
+      const run = await harness.client.start(burstRun, 2);
+      await run.result();
+      const { createdAt } = await harness.world.inner.runs.get(run.id);
+      expect(createdAt).toBeLessThan(Date.now() + 1500);
+    });
+
     it('aborts the signal of a step that passes its timeout', async () => {
       await harness.startWorker({ workflows: [timesOut] });
       const stepKey = key();
