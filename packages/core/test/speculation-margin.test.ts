@@ -165,6 +165,22 @@ describe('SpeculationMargin.send', () => {
     for (const pending of [first, second, third]) pending.committed();
   });
 
+  it('sends an append as soon as the older ones are sent, without waiting out the turn', async () => {
+    const { margin } = marginOn(25, 1000);
+    const order: string[] = [];
+    const first = margin.send();
+    const second = margin.send();
+    // Work already queued for the next turn of the event loop, as further preparations would be.
+    setImmediate(() => order.push('next turn'));
+    const sent = second.ready().then(() => order.push('second'));
+    await first.ready();
+    order.push('first');
+    await sent;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['first', 'second', 'next turn']);
+    for (const pending of [first, second]) pending.committed();
+  });
+
   it('does not hold an append back for one abandoned before it was sent', async () => {
     const { margin } = marginOn(25, 1000);
     const abandoned = margin.send();

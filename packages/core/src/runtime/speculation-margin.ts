@@ -46,6 +46,8 @@ export class SpeculationMargin {
   private costPerAppendMs: number | undefined;
   /** Tickets of appends whose stamp is chosen but which are not sent yet, oldest first. */
   private readonly unsent = new Set<number>();
+  /** Appends whose `ready()` waits for older ones to be sent. */
+  private readonly waiting: { ticket: number; resume: () => void }[] = [];
   private lastTicket = 0;
 
   /**
@@ -83,7 +85,7 @@ export class SpeculationMargin {
     const settle = (sample: boolean): number | undefined => {
       if (settled) return undefined;
       settled = true;
-      this.unsent.delete(ticket);
+      this.sent(ticket);
       this.inFlight -= 1;
       const latency = this.now() - sentAt;
       if (sample && this.floorMs > 0) {
@@ -98,10 +100,26 @@ export class SpeculationMargin {
         // An append whose stamp was chosen earlier is still being prepared (a first pass
         // running its workflow code): let it go first, or it waits behind this one for
         // longer than its stamp allowed. Its preparation is in-memory work, done within one
-        // turn of the event loop, so one turn is all this waits.
+        // turn of the event loop, so one turn is the most this waits; it goes as soon as
+        // the older ones are sent, ahead of preparations that start after them.
         const oldest = this.unsent.values().next().value;
-        if (oldest !== undefined && oldest < ticket) await new Promise((resolve) => setImmediate(resolve));
-        this.unsent.delete(ticket);
+        if (oldest !== undefined && oldest < ticket) {
+          await new Promise<void>((resolve) => {
+            const turn = setImmediate(() => {
+              this.waiting.splice(this.waiting.indexOf(waiter), 1);
+              resolve();
+            });
+            const waiter = {
+              ticket,
+              resume: () => {
+                clearImmediate(turn);
+                resolve();
+              },
+            };
+            this.waiting.push(waiter);
+          });
+        }
+        this.sent(ticket);
       },
       committed: () => {
         const latency = settle(true);
@@ -121,6 +139,18 @@ export class SpeculationMargin {
         settle(false);
       },
     };
+  }
+
+  /** `ticket` left the unsent ones; resumes the appends that waited only for it and older ones. */
+  private sent(ticket: number): void {
+    if (!this.unsent.delete(ticket)) return;
+    const oldest = this.unsent.values().next().value;
+    for (let index = this.waiting.length - 1; index >= 0; index--) {
+      const waiter = this.waiting[index]!;
+      if (oldest !== undefined && oldest < waiter.ticket) continue;
+      this.waiting.splice(index, 1);
+      waiter.resume();
+    }
   }
 
   /** Whole milliseconds, since a proposed createdAt must be whole. */
