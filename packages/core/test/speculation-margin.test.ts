@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type PendingAppend, SpeculationMargin } from '../src/runtime/speculation-margin.js';
+import { InvalidInputError } from '../src/world/errors/invalid-input-error.js';
+import { WorldUnavailableError } from '../src/world/errors/world-unavailable-error.js';
 
 /** A margin on a clock the test moves, with helpers to time appends on it. */
 function marginOn(floorMs: number, ceilingMs: number) {
@@ -195,6 +197,18 @@ describe('SpeculationMargin.send', () => {
     expect(ready).toBe(true);
     await waiting;
     next.abandoned();
+  });
+
+  it('learns nothing from an append that met an outage, and times any other error like a commit', () => {
+    const { margin, clock, next } = marginOn(25, 1000);
+    const outage = margin.send();
+    clock.now += 400;
+    outage.threw(new WorldUnavailableError({ world: 'test', location: 'here', reason: 'down' }));
+    expect(next()).toBe(25);
+    const refusedInput = margin.send();
+    clock.now += 100;
+    refusedInput.threw(new InvalidInputError({ field: 'eventData', value: 1, reason: 'is too large' }));
+    expect(next()).toBe(200);
   });
 
   it('is always whole milliseconds, since a proposed createdAt must be', () => {

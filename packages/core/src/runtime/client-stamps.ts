@@ -3,7 +3,6 @@ import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { CreateEventParams, CreateEventResult, World } from '../world/world.js';
 import type { SpeculationMargin } from './speculation-margin.js';
 import { clockReadingFreshMs, type StampChoice, type WorldClock } from './world-clock.js';
-import { isTransient } from './write-refusals.js';
 
 /** A worker's reading of its World's clock, and how far ahead of it a stamp must be. */
 export interface ClockReading {
@@ -59,8 +58,7 @@ export async function appendFromClient(
       return result;
     } catch (error) {
       if (!FenceConflictError.is(error)) {
-        if (isTransient(error)) pending.abandoned();
-        else pending.committed();
+        pending.threw(error);
         throw error;
       }
       // A run's creation has no earlier event, so a refused stamp fell into the World's
@@ -81,8 +79,7 @@ export async function appendFromClient(
     result = await world.events.create(runId, request, params);
   } catch (error) {
     if (choice === 'renew') clock.renewalEnded();
-    if (isTransient(error)) pending.abandoned();
-    else pending.committed();
+    pending.threw(error);
     throw error;
   }
   // How long the append took says how far ahead the next stamps must be. A worker's first

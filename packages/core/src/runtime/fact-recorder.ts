@@ -12,7 +12,6 @@ import type { SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import { wakeRequest } from './topics.js';
 import type { WorldClock } from './world-clock.js';
-import { isTransient } from './write-refusals.js';
 
 export interface FactRecorderOptions {
   world: World;
@@ -52,8 +51,7 @@ export class FactRecorder {
       pending.committed();
       return event;
     } catch (error) {
-      if (isTransient(error)) pending.abandoned();
-      else pending.committed();
+      pending.threw(error);
       if (EntityConflictError.is(error) || RunTerminalError.is(error)) return undefined;
       if (!InvalidInputError.is(error) || outcome.eventType === 'step_failed') throw error;
       const unstorable: StepOutcome = {

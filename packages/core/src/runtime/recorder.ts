@@ -96,8 +96,7 @@ export class Recorder {
         } else pending.committed();
         return false;
       }
-      if (isTransient(error)) pending.abandoned();
-      else pending.committed();
+      pending.threw(error);
       if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) {
         // The workflow asked for something the World will never accept (a token another
         // live hook holds, a value too large to store). Retrying would fail the same way
@@ -192,8 +191,7 @@ export class Recorder {
         clock.distrust();
         return undefined;
       }
-      if (isTransient(error)) pending.abandoned();
-      else pending.committed();
+      pending.threw(error);
       if (HookTokenConflictError.is(error) || InvalidInputError.is(error)) return undefined;
       throw error;
     }

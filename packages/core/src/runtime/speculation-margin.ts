@@ -1,3 +1,15 @@
+import { isTransient } from './write-refusals.js';
+
+/**
+ * The least cost per append the queue's allowance assumes. A World's cost per append varies
+ * several times over between one burst and the next (a database that starts vacuuming, a
+ * checkpoint), and a burst chooses all its stamps from what the last one showed: with
+ * PostgreSQL serving a burst at about 0.25 ms per append, the first burst after a few quiet
+ * seconds met four times that and had a third of its stamps refused. A stamp too far ahead
+ * costs only that much skew in the run's `now()`, bounded by the ceiling.
+ */
+const leastCostPerAppendMs = 1;
+
 /**
  * How far ahead of the clock a speculative batch stamps its `createdAt` (see "One durable
  * write per step" in docs/architecture.md). The World refuses a stamp that is already in
@@ -26,16 +38,6 @@
  * is for a virtual clock, which stands still during an append unless a test moves it; an
  * append the test's jump made look days long must not push every later stamp ahead.
  */
-/**
- * The least cost per append the queue's allowance assumes. A World's cost per append varies
- * several times over between one burst and the next (a database that starts vacuuming, a
- * checkpoint), and a burst chooses all its stamps from what the last one showed: with
- * PostgreSQL serving a burst at about 0.25 ms per append, the first burst after a few quiet
- * seconds met four times that and had a third of its stamps refused. A stamp too far ahead
- * costs only that much skew in the run's `now()`, bounded by the ceiling.
- */
-const leastCostPerAppendMs = 1;
-
 export class SpeculationMargin {
   private base: number;
   private widenedAt: number;
@@ -94,7 +96,7 @@ export class SpeculationMargin {
       }
       return latency;
     };
-    return {
+    const pending: PendingAppend = {
       ms,
       ready: async () => {
         // An append whose stamp was chosen earlier is still being prepared (a first pass
@@ -138,7 +140,12 @@ export class SpeculationMargin {
       abandoned: () => {
         settle(false);
       },
+      threw: (error) => {
+        if (isTransient(error)) pending.abandoned();
+        else pending.committed();
+      },
     };
+    return pending;
   }
 
   /** `ticket` left the unsent ones; resumes the appends that waited only for it and older ones. */
@@ -191,4 +198,9 @@ export interface PendingAppend {
   refused(): void;
   /** The append was never sent, or no answer came (an outage): nothing was learned. */
   abandoned(): void;
+  /**
+   * The append threw `error`, which is not a refused stamp: an outage is `abandoned`, since
+   * no answer may have come; any other error is the World's answer, timed like a commit.
+   */
+  threw(error: unknown): void;
 }
