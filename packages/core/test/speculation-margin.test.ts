@@ -129,7 +129,7 @@ describe('SpeculationMargin.send', () => {
     expect(next()).toBe(320);
   });
 
-  it('widens the base margin when a queued append came close to its allowance', () => {
+  it('widens the base margin when queued appends are slower than the cost per append they were given', () => {
     const { margin, clock, alone, next } = marginOn(25, 1000);
     for (let index = 0; index < 5; index++) alone(4);
     const burst: PendingAppend[] = Array.from({ length: 10 }, () => margin.send());
