@@ -81,7 +81,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
       'Times are milliseconds from starting a workflow to holding its result, as median (p95); lower is better. ' +
       'Reproduce with `npm run bench` (quick) or `BENCH_FULL=1 npm run bench` (see benchmarks/README.md).' +
       (meta.rounds > 1
-        ? ` Each system was measured once per round, in turn, ${meta.rounds} rounds in all: the tables pool every round's samples, ` +
+        ? ` Each system was measured once per round, in turn (in reverse order in even rounds), ${meta.rounds} rounds in all: the tables pool every round's samples, ` +
           "and each ratio, cost per step and target value is the median of the rounds' own values, each taken within one round."
         : ''),
     '',

@@ -4,6 +4,16 @@
 // report gives the median of the rounds' values. The tables pool the rounds' samples.
 import { median, summarize } from './statistics.mjs';
 
+/**
+ * The order in which round `number` (from 1) measures `systems`: as listed in odd rounds and
+ * reversed in even ones. The machine's speed drifts within a round too, and the PostgreSQL
+ * server the systems share keeps what the earlier ones wrote; in a fixed order the same
+ * systems would always come last.
+ */
+export function roundOrder(systems, number) {
+  return number % 2 === 0 ? [...systems].reverse() : [...systems];
+}
+
 /** One summary from several rounds' summaries: their samples pooled where kept. */
 export function poolSummaries(summaries) {
   const present = summaries.filter(Boolean);

@@ -5,7 +5,8 @@
 //   BENCH_SYSTEMS=a,b     only these systems (names as in systems.mjs)
 //   BENCH_WORKLOADS=a,b   only these workloads (ids as in workloads.mjs; 'step-index',
 //                         'commits' and 'scale' name the special measurements)
-//   BENCH_ROUNDS=n        measure every system n times in turn (default 1); ratios and
+//   BENCH_ROUNDS=n        measure every system n times in turn, every other round in
+//                         reverse order (default 1); ratios and
 //                         verdicts are the median of the rounds' own (rounds.mjs)
 //
 // After the rounds, the ratio targets are measured again in paired blocks (paired.mjs):
@@ -27,7 +28,7 @@ import { startDriver } from './driver-process.mjs';
 import { measureFloors, openFloorProbe } from './floor.mjs';
 import { measurePaired, pairedComparisons, pairedPlan } from './paired.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
-import { poolRounds } from './rounds.mjs';
+import { poolRounds, roundOrder } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
@@ -112,7 +113,7 @@ try {
     say(
       `floor: fsync append ${format(round.floor.fsyncAppend.median)} ms, committed INSERT ${format(round.floor.committedInsert.median)} ms (medians)`,
     );
-    for (const system of selectedSystems) {
+    for (const system of roundOrder(selectedSystems, number)) {
       await benchmarkSystem(system, walProbe, round);
     }
   }

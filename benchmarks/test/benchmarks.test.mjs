@@ -14,7 +14,7 @@ import { treeCpuMs } from '../src/cpu.mjs';
 import { startDriver } from '../src/driver-process.mjs';
 import { firstInBlock, measurePaired, summarisePaired } from '../src/paired.mjs';
 import { renderMarkdown, resultsJson } from '../src/report.mjs';
-import { poolRounds } from '../src/rounds.mjs';
+import { poolRounds, roundOrder } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
 
@@ -209,6 +209,16 @@ describe('paired blocks', () => {
 });
 
 describe('rounds', () => {
+  it('measures the systems in reverse order every other round, so none always comes last', () => {
+    const names = (number) => roundOrder(systems, number).map((system) => system.name);
+    const listed = systems.map((system) => system.name);
+    expect(names(1)).toEqual(listed);
+    expect(names(2)).toEqual([...listed].reverse());
+    expect(names(3)).toEqual(listed);
+    // The caller's list is left as it was.
+    expect(systems.map((system) => system.name)).toEqual(listed);
+  });
+
   const roundOf = (cairnTen, dbosTen) => {
     const { floor, results, stepIndex, commits } = syntheticResults({ cairnTen, dbosTen, lateOverhead: 1.1 });
     return { floor, results, stepIndex, commits };
