@@ -12,7 +12,7 @@ import { lz4CompressionSchema } from './migrations/0006-lz4-compression.js';
 import { fenceInRunUpdateFunction } from './migrations/0007-fence-in-run-update.js';
 import { dropCreatedAtIndexSchema } from './migrations/0008-drop-created-at-index.js';
 import { uniqueDeliveryIdsSchema } from './migrations/0009-unique-delivery-ids.js';
-import { genericAppendPlansSchema } from './migrations/0010-generic-append-plans.js';
+import { genericAppendPlansFunction } from './migrations/0010-generic-append-plans.js';
 
 export interface Migration {
   version: number;
@@ -35,7 +35,7 @@ export const migrations: readonly Migration[] = [
   { version: 7, name: 'fence-in-run-update', sql: fenceInRunUpdateFunction },
   { version: 8, name: 'drop-created-at-index', sql: dropCreatedAtIndexSchema },
   { version: 9, name: 'unique-delivery-ids', sql: uniqueDeliveryIdsSchema },
-  { version: 10, name: 'generic-append-plans', sql: genericAppendPlansSchema },
+  { version: 10, name: 'generic-append-plans', sql: genericAppendPlansFunction },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

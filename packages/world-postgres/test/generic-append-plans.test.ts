@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, createTestWorld, freshSchema } from './helpers.js';
 
 // append_batch's statements were planned afresh on every call, because their generic plans
 // looked dearer than planning; the function now keeps generic plans, and no statement of it
@@ -30,7 +30,7 @@ describe('world-postgres append plans', () => {
 
   it('runs append_batch with generic plans, and only the function the World calls', async () => {
     const schema = freshSchema();
-    const world = createPostgresWorld({ connectionString, schema });
+    const world = createTestWorld({ schema });
     await world.open?.();
     try {
       const { rows } = await admin.query<{ arguments: number; config: string[] | null }>(
@@ -104,7 +104,7 @@ describe('world-postgres append plans', () => {
   });
 
   it('appends a batch of a thousand events and steps with those plans', async () => {
-    const world = createPostgresWorld({ connectionString, schema: freshSchema() });
+    const world = createTestWorld();
     await world.open?.();
     try {
       const { run } = await world.events.create(null, {

@@ -18,7 +18,7 @@
  * Same signature and the same writes as migration 9's body, so a World of the previous
  * version calls this one too. Migration 3's function, with fewer parameters, stays as it was.
  */
-export const genericAppendPlansSchema = `
+export const genericAppendPlansFunction = `
 CREATE OR REPLACE FUNCTION {{schema}}.append_batch(
   p_expected_last_seq integer, p_created_at bigint, p_max_future_ms bigint, p_now bigint,
   p_run_id text, p_seqs integer[], p_created_ats bigint[], p_events json,
