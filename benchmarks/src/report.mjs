@@ -83,7 +83,8 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
       (meta.rounds > 1
         ? ` Each system was measured once per round, in turn (in reverse order in even rounds), ${meta.rounds} rounds in all: the tables pool every round's samples, ` +
           "and each ratio, cost per step and target value is the median of the rounds' own values, each taken within one round."
-        : ''),
+        : '') +
+      settlingText(results.settling),
     '',
     '## Systems',
     '',
@@ -198,6 +199,21 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   }
   if (problems.length > 0) lines.push('', '## Not measured', '', ...problems);
   return `${lines.join('\n')}\n`;
+}
+
+/** One sentence on the settling before each system (settle.mjs), when it was done. */
+function settlingText(settling) {
+  if (!settling?.length) return '';
+  const durations = settling.map((entry) => entry.ms).sort((left, right) => left - right);
+  const unsettled = settling.filter((entry) => entry.unsettled);
+  return (
+    ` Before each system${settling.some((entry) => entry.paired) ? ' and each pair of paired blocks' : ''}, the shared server was settled: ` +
+    'every database vacuumed and analysed, a wait until no autovacuum worker or other query was running, then a checkpoint ' +
+    `(${ms(durations[Math.floor((durations.length - 1) / 2)])} ms median, ${ms(durations.at(-1))} ms at most; \`settling\` in latest.json).` +
+    (unsettled.length === 0
+      ? ''
+      : ` It gave up waiting ${unsettled.length === 1 ? 'once' : `${unsettled.length} times`}: ${unsettled.map((entry) => `before ${entry.system ?? entry.paired}${entry.round ? ` in round ${entry.round}` : ''}, ${entry.unsettled}`).join('; ')}.`)
+  );
 }
 
 /** The paired blocks (paired.mjs), block by block, when they were measured. */

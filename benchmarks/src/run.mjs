@@ -12,6 +12,11 @@
 // After the rounds, the ratio targets are measured again in paired blocks (paired.mjs):
 // both systems alive at once, alternating ('paired' names it in BENCH_WORKLOADS).
 //
+// Before each system, and before each pair of paired blocks, the shared server is settled
+// (settle.mjs): every database vacuumed, no autovacuum or other query left running, and a
+// checkpoint. Otherwise the server's background work for what one system wrote runs while
+// the next one is measured.
+//
 // 'scale' (scale/index.mjs) seeds a million events before it measures, so it runs only in
 // the full matrix or when named in BENCH_WORKLOADS, and only when cairn-postgres is selected.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +35,7 @@ import { measurePaired, pairedComparisons, pairedPlan } from './paired.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds, roundOrder } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
+import { settleServer } from './settle.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
 import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps } from './workloads.mjs';
@@ -98,6 +104,9 @@ const results = {
   results: {},
   stepIndex: {},
   commits: {},
+  // How long settling the server took before each system and each pair of paired blocks
+  // (settle.mjs), in ms.
+  settling: [],
 };
 
 const floorProbe = await openFloorProbe({ directory: scratch, connectionString: urlFor('bench_admin') });
@@ -114,7 +123,7 @@ try {
       `floor: fsync append ${format(round.floor.fsyncAppend.median)} ms, committed INSERT ${format(round.floor.committedInsert.median)} ms (medians)`,
     );
     for (const system of roundOrder(selectedSystems, number)) {
-      await benchmarkSystem(system, walProbe, round);
+      await benchmarkSystem(system, walProbe, round, number);
     }
   }
   await walProbe.close();
@@ -168,8 +177,11 @@ console.log(`\n${renderMarkdown(results, systems, { targetsOnly: true })}`);
 
 // ---------------------------------------------------------------------------------------
 
-/** Measures `system` once, writing its cells, step-index overheads and commits into `round`. */
-async function benchmarkSystem(system, walProbe, round) {
+/**
+ * Measures `system` once, in round `number`, writing its cells, step-index overheads and
+ * commits into `round`.
+ */
+async function benchmarkSystem(system, walProbe, round, number) {
   const record = { storage: system.storage, status: 'ok' };
   results.systems[system.name] = record;
   const unavailable = preparePeer(system, say);
@@ -181,7 +193,9 @@ async function benchmarkSystem(system, walProbe, round) {
   const start = () => startSystemDriver(system, databaseOf(system));
   let driver;
   try {
-    driver = await start();
+    await freshDatabase(system, databaseOf(system));
+    await settle({ round: number, system: system.name });
+    driver = await startSystemDriver(system, databaseOf(system), { fresh: false });
   } catch (error) {
     Object.assign(record, { status: 'failed', reason: firstLine(error) });
     say(`${system.name}: could not start (${firstLine(error)})`);
@@ -248,15 +262,30 @@ async function withinCallTimeout(reply) {
 }
 
 /**
- * Starts `system`'s driver on a fresh database (`database`) and data directory. A driver
- * replaced after a timeout leaves its unfinished runs behind; on the old state, the new
- * driver's World would resume them and they would compete with every later measurement.
+ * Settles the shared server (settle.mjs) and records how long it took under `entry`'s
+ * labels; a server that stays busy past the timeout is reported and the run goes on.
  */
-async function startSystemDriver(system, database) {
-  if (system.database) {
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${database}`);
-  }
+async function settle(entry) {
+  const settled = await settleServer(admin, { connectionString: adminUrl });
+  results.settling.push({ ...entry, ...settled });
+  if (settled.unsettled) say(`settling the server before ${entry.system ?? entry.paired}: ${settled.unsettled}`);
+}
+
+/** Drops `database` if it exists and creates it empty, for a `system` on PostgreSQL. */
+async function freshDatabase(system, database) {
+  if (!system.database) return;
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${database}`);
+}
+
+/**
+ * Starts `system`'s driver on a fresh database (`database`; `fresh: false` when the caller
+ * has just created it) and data directory. A driver replaced after a timeout leaves its
+ * unfinished runs behind; on the old state, the new driver's World would resume them and
+ * they would compete with every later measurement.
+ */
+async function startSystemDriver(system, database, { fresh = true } = {}) {
+  if (fresh) await freshDatabase(system, database);
   const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
   return startDriver({
     directory: directoryOf(system),
@@ -276,14 +305,22 @@ async function startSystemDriver(system, database) {
 /**
  * The paired-block measurement of `comparison` (paired.mjs): both systems' drivers at once,
  * each on a database of its own, alternating. A side that fails or passes the call timeout
- * fails the comparison; the matrix's own ratio stands regardless.
+ * fails the comparison; the matrix's own ratio stands regardless. The server is settled
+ * once, before either driver starts, so that neither side's blocks meet the background
+ * work the rounds (or the previous comparison) left; within the blocks, what each side's
+ * own writes cost the server falls on both sides alike.
  */
 async function measureComparison(comparison) {
   const drivers = {};
   try {
-    for (const side of ['subject', 'reference']) {
-      const system = systems.find((candidate) => candidate.name === comparison[side]);
-      drivers[side] = await startSystemDriver(system, `${databaseOf(system)}_paired`);
+    const sides = ['subject', 'reference'].map((side) => ({
+      side,
+      system: systems.find((candidate) => candidate.name === comparison[side]),
+    }));
+    for (const { system } of sides) await freshDatabase(system, `${databaseOf(system)}_paired`);
+    await settle({ paired: `${comparison.subject}/${comparison.reference}` });
+    for (const { side, system } of sides) {
+      drivers[side] = await startSystemDriver(system, `${databaseOf(system)}_paired`, { fresh: false });
     }
     const { workload } = comparison;
     const runOn = (side) => async () =>

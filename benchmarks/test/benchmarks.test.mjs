@@ -100,6 +100,28 @@ describe('analysis', () => {
     expect(svg).toContain('cairn-postgres');
   });
 
+  it('says in its introduction that the server was settled before each system, and when it gave up', () => {
+    const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
+    results.analysis = analyse(results, systems);
+    expect(renderMarkdown(results, systems)).not.toContain('settled');
+    const entry = (system, ms, unsettled) => ({
+      round: 1,
+      system,
+      ms,
+      vacuumMs: ms - 10,
+      waitMs: 5,
+      checkpointMs: 5,
+      unsettled,
+    });
+    results.settling = [entry('cairn-postgres', 400), entry('dbos', 600, '1 autovacuum worker still busy after 60 s')];
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('Before each system, the shared server was settled');
+    expect(markdown).toContain('(400 ms median, 600 ms at most; `settling` in latest.json)');
+    expect(markdown).toContain(
+      'It gave up waiting once: before dbos in round 1, 1 autovacuum worker still busy after 60 s.',
+    );
+  });
+
   it('writes latest.json with arrays of numbers on one line and fractions to 6 decimals', () => {
     const text = resultsJson({ cell: { samples: [1.23456789, 2, -0.5], label: 'x' }, names: ['a', 'b'] });
     expect(text).toContain('"samples": [1.234568, 2, -0.5]');
