@@ -134,7 +134,8 @@ describe('settling the shared server', () => {
         vacuum: false,
         timeoutMs: 500,
       });
-      expect(waitingOnly.unsettled).toBe('1 autovacuum worker still busy after 0.5 s');
+      // Another database's catalogs may have a worker of their own at that moment.
+      expect(waitingOnly.unsettled).toMatch(/^\d+ autovacuum workers? still busy after 0\.5 s$/);
 
       // VACUUM asks for the table's lock; autovacuum gives way to it (after deadlock_timeout,
       // a second), and with its dead rows gone the table is owed nothing more.
