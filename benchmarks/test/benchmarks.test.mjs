@@ -295,10 +295,11 @@ describe('CPU accounting from /proc', () => {
   it('counts a process tree, children included', async () => {
     const { spawn } = await import('node:child_process');
     const before = treeCpuMs(process.pid);
-    // A child that burns CPU for 300 ms of wall time, then idles until it is killed.
+    // A child that burns 300 ms of its own CPU, then idles until it is killed. Counting its
+    // CPU rather than the clock: on a loaded machine 300 ms of wall time can hold far less.
     const child = spawn(process.execPath, [
       '-e',
-      'const end = Date.now() + 300; while (Date.now() < end); setInterval(() => {}, 1000)',
+      'const used = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; }; while (used() < 300); setInterval(() => {}, 1000)',
     ]);
     try {
       const deadline = Date.now() + 10_000;
