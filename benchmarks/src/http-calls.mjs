@@ -1,5 +1,8 @@
-// Counts the World calls a run makes through world-http (each one HTTP request), by method,
-// with PostgreSQL behind the server. Usage: node benchmarks/src/http-calls.mjs [steps] [runs]
+// Counts the World calls a run makes through world-http, by method, with PostgreSQL behind
+// the server. Each call is one round trip to the server: an HTTP request, or a frame each way
+// on the call channel when the client has one open (it does by default). It counts calls, not
+// the statements the server sends on (round-trips.mjs counts those for cairn-postgres).
+// Usage: node benchmarks/src/http-calls.mjs [steps] [runs]
 import { randomBytes } from 'node:crypto';
 import { createHttpWorld, createWorldServer } from '@cairn/world-http';
 import { createPostgresWorld } from '@cairn/world-postgres';
