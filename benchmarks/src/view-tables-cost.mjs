@@ -8,7 +8,9 @@
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
+import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
+import { roundOrder } from './rounds.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
 import { median } from './statistics.mjs';
 
@@ -22,6 +24,7 @@ const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.connectionString });
 await admin.connect();
 const postmaster = await postmasterPid(admin);
+const walProbe = await openWalProbe(server.connectionString);
 
 async function open(schema, unlogged) {
   const world = createPostgresWorld({ connectionString: server.connectionString, schema, poolSize: 20 });
@@ -32,14 +35,10 @@ async function open(schema, unlogged) {
   return { world, sequential, label: unlogged ? 'views unlogged' : 'as shipped' };
 }
 
-const insertPosition = async () => (await admin.query('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0].lsn;
-const walBytesBetween = async (start, end) =>
-  Number((await admin.query('SELECT pg_wal_lsn_diff($2, $1) AS bytes', [start, end])).rows[0].bytes);
-
 async function block({ sequential }) {
   // A checkpoint first, so that both sides log full-page images from the same starting point.
-  await admin.query('CHECKPOINT');
-  const wal = await insertPosition();
+  await walProbe.checkpoint();
+  const wal = await walProbe.position();
   const database = treeCpuMs(postmaster);
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -50,7 +49,7 @@ async function block({ sequential }) {
     ms,
     processCpuMs: (used.user + used.system) / 1000 / runsPerBlock,
     databaseCpuMs: (treeCpuMs(postmaster) - database) / runsPerBlock,
-    walBytesPerStep: (await walBytesBetween(wal, await insertPosition())) / runsPerBlock / steps,
+    walBytesPerStep: (await walProbe.since(wal)).walBytes / runsPerBlock / steps,
   };
 }
 
@@ -61,8 +60,7 @@ console.log(`runs of ${steps} sequential steps, ${runsPerBlock} per block, block
 const measured = new Map(sides.map((side) => [side, []]));
 for (let index = 0; index < blocks; index++) {
   // Every other block starts with the other side, so neither always follows the other.
-  const order = index % 2 === 0 ? sides : [...sides].reverse();
-  for (const side of order) {
+  for (const side of roundOrder(sides, index + 1)) {
     const result = await block(side);
     measured.get(side).push(result);
     console.log(`  ${side.label.padEnd(15)} ${show(result)}`);
@@ -78,6 +76,7 @@ for (const { sequential, world } of sides) {
   await sequential.stop();
   await world.close();
 }
+await walProbe.close();
 await admin.end();
 await server.stop();
 process.exit(0);
