@@ -2,6 +2,7 @@
 // latest.json's own text.
 
 import { renderScale } from './scale/report.mjs';
+import { summarize } from './statistics.mjs';
 
 /**
  * latest.json's text: indented, but each array of numbers (samples, per-step overheads) on
@@ -204,12 +205,12 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
 /** One sentence on the settling before each system (settle.mjs), when it was done. */
 function settlingText(settling) {
   if (!settling?.length) return '';
-  const durations = settling.map((entry) => entry.ms).sort((left, right) => left - right);
+  const durations = summarize(settling.map((entry) => entry.ms));
   const unsettled = settling.filter((entry) => entry.unsettled);
   return (
     ` Before each system${settling.some((entry) => entry.paired) ? ' and each pair of paired blocks' : ''}, the shared server was settled: ` +
     'every database vacuumed and analysed, a wait until no autovacuum worker or other query was running, then a checkpoint ' +
-    `(${ms(durations[Math.floor((durations.length - 1) / 2)])} ms median, ${ms(durations.at(-1))} ms at most; \`settling\` in latest.json).` +
+    `(${ms(durations.median)} ms median, ${ms(durations.max)} ms at most; \`settling\` in latest.json).` +
     (unsettled.length === 0
       ? ''
       : ` It gave up waiting ${unsettled.length === 1 ? 'once' : `${unsettled.length} times`}: ${unsettled.map((entry) => `before ${entry.system ?? entry.paired}${entry.round ? ` in round ${entry.round}` : ''}, ${entry.unsettled}`).join('; ')}.`)
