@@ -190,12 +190,18 @@ async function benchmarkSystem(system, walProbe, round, number) {
     say(`${system.name}: skipped (${unavailable})`);
     return;
   }
-  const start = () => startSystemDriver(system, databaseOf(system));
+  // A driver replaced after a timeout leaves its unfinished runs behind; on the old state,
+  // the new driver's World would resume them and they would compete with every later
+  // measurement. So a replacement, too, starts on a fresh database.
+  const start = async () => {
+    await freshDatabase(system, databaseOf(system));
+    return startSystemDriver(system, databaseOf(system));
+  };
   let driver;
   try {
     await freshDatabase(system, databaseOf(system));
     await settle({ round: number, system: system.name });
-    driver = await startSystemDriver(system, databaseOf(system), { fresh: false });
+    driver = await startSystemDriver(system, databaseOf(system));
   } catch (error) {
     Object.assign(record, { status: 'failed', reason: firstLine(error) });
     say(`${system.name}: could not start (${firstLine(error)})`);
@@ -279,13 +285,10 @@ async function freshDatabase(system, database) {
 }
 
 /**
- * Starts `system`'s driver on a fresh database (`database`; `fresh: false` when the caller
- * has just created it) and data directory. A driver replaced after a timeout leaves its
- * unfinished runs behind; on the old state, the new driver's World would resume them and
- * they would compete with every later measurement.
+ * Starts `system`'s driver on `database` (which its caller has just made with
+ * `freshDatabase`) and a fresh data directory.
  */
-async function startSystemDriver(system, database, { fresh = true } = {}) {
-  if (fresh) await freshDatabase(system, database);
+async function startSystemDriver(system, database) {
   const dataDir = await mkdtemp(join(scratch, `${system.name}-`));
   return startDriver({
     directory: directoryOf(system),
@@ -320,7 +323,7 @@ async function measureComparison(comparison) {
     for (const { system } of sides) await freshDatabase(system, `${databaseOf(system)}_paired`);
     await settle({ paired: `${comparison.subject}/${comparison.reference}` });
     for (const { side, system } of sides) {
-      drivers[side] = await startSystemDriver(system, `${databaseOf(system)}_paired`, { fresh: false });
+      drivers[side] = await startSystemDriver(system, `${databaseOf(system)}_paired`);
     }
     const { workload } = comparison;
     const runOn = (side) => async () =>
