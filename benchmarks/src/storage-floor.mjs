@@ -15,6 +15,7 @@ import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
+import { databaseUrl } from './settle.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
 const blocks = Number(process.argv[3] ?? 4);
@@ -78,7 +79,7 @@ async function startDbos() {
   if (!existsSync(new URL('../peers/dbos/node_modules/@dbos-inc/dbos-sdk', import.meta.url))) return undefined;
   await connection.query('DROP DATABASE IF EXISTS storage_floor_dbos WITH (FORCE)');
   await connection.query('CREATE DATABASE storage_floor_dbos');
-  const url = server.connectionString.replace(/\/[^/?]*(\?|$)/, '/storage_floor_dbos$1');
+  const url = databaseUrl(server.connectionString, 'storage_floor_dbos');
   const child = fork(new URL('./dbos-warm-runs.mjs', import.meta.url), [url]);
   // One request at a time, so each answer is the next message; listening starts before sending.
   const nextMessage = async () => (await once(child, 'message'))[0];
