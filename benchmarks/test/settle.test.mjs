@@ -91,7 +91,11 @@ describe('settling the shared server', () => {
   it('reports a statement still running when the time is up, without waiting for it', async () => {
     const sleeper = await connect();
     try {
-      const sleeping = sleeper.query('SELECT pg_sleep(8)');
+      // Its outcome is taken at once, so the cancellation below never goes unhandled.
+      const sleeping = sleeper.query('SELECT pg_sleep(8)').then(
+        () => 'finished',
+        (error) => error.message,
+      );
       expect(await eventually(async () => (await busyClients()) === 1, 5_000), 'the sleeper runs').toBe(true);
       const started = Date.now();
       const settled = await settleServer(admin, {
@@ -105,7 +109,7 @@ describe('settling the shared server', () => {
       await admin.query(
         `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(8)' AND pid <> pg_backend_pid()`,
       );
-      await expect(sleeping).rejects.toThrow(/canceling statement/);
+      expect(await sleeping).toMatch(/canceling statement/);
     } finally {
       await sleeper.end();
     }
