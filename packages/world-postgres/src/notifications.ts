@@ -115,11 +115,17 @@ export class Notifications {
     return this.client === undefined ? undefined : this.tails.generation;
   }
 
-  waiter(key: string): Waiter {
+  /**
+   * `heeds`: which details wake the waiter. One it does not heed passes it by, so a watch
+   * that waits for one kind of change keeps a single subscription while others go past. A
+   * wake without a detail (a reconnection, closing) always counts.
+   */
+  waiter(key: string, heeds: (detail: string) => boolean = () => true): Waiter {
     let fired = false;
     let firedDetail: string | undefined;
     let wake: ((detail?: string) => void) | undefined;
     const callback = (detail?: string) => {
+      if (detail !== undefined && !heeds(detail)) return;
       fired = true;
       firedDetail = detail;
       wake?.(detail);

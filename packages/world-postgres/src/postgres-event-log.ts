@@ -163,7 +163,12 @@ export class PostgresEventLog implements WorldEvents {
     for (;;) {
       // A World that is closing ends every wait, so close() never hangs on a watcher.
       this.db.assertNotClosing();
-      const waiter = this.notifications.waiter(eventKey(runId));
+      // A notification of a tail that does not answer (a step of a run watched until it
+      // ends) does not wake the watch: the tails it carries are kept all the same.
+      const waiter = this.notifications.waiter(eventKey(runId), (detail) => {
+        const notified = parseTail(detail);
+        return notified === undefined || answers(notified);
+      });
       let tail: WatchedTail | undefined;
       try {
         await this.notifications.ready();

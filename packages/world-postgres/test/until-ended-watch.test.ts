@@ -1,11 +1,18 @@
 import type { World, WorldEvent } from '@cairn/core/world';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Database } from '../src/database.js';
 import { createPostgresWorld } from '../src/index.js';
+import { applyMigrations } from '../src/migrations.js';
+import { Notifications } from '../src/notifications.js';
+import { PostgresEventLog } from '../src/postgres-event-log.js';
 import { connectionString, freshSchema } from './helpers.js';
 
 const opened: World[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((world) => world.close()));
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 function worlds(count: number): World[] {
@@ -99,5 +106,62 @@ describe('world-postgres: a watch told only the end matters', () => {
     const watching = world!.events.watch(runId, 2, stop.signal, { untilEnded: true });
     stop.abort();
     expect(await watching).toBeUndefined();
+  });
+
+  it('keeps one subscription while the run goes on, instead of a new one per notification', async () => {
+    const schema = freshSchema();
+    const pool = new pg.Pool({ connectionString, max: 4 });
+    const db = new Database(pool, schema, 'until-ended-test', 'test', async () => {
+      await applyMigrations(pool, schema);
+    });
+    const notifications = new Notifications(pool, db.channel);
+    // A watch still waiting when the test ends (because it failed) stops before the pool goes.
+    const stopWatching = new AbortController();
+    cleanups.push(async () => {
+      stopWatching.abort();
+      await notifications.close();
+      await pool.end();
+    });
+    const events = new PostgresEventLog(db, notifications, {
+      maxPayloadBytes: 1024 * 1024,
+      maxFutureCreatedAtMs: 10_000,
+      idempotencyRetentionMs: 60_000,
+      pollIntervalMs: 60_000,
+    });
+    const [, started] = await events.createBatch(null, [
+      { eventType: 'run_created', eventData: { workflowName: 'w' } },
+      { eventType: 'run_started' },
+    ]);
+    const runId = started!.run.runId;
+    // Listening from the start: connecting wakes every waiter once, to look again.
+    await notifications.ready();
+    let subscriptions = 0;
+    const makeWaiter = notifications.waiter.bind(notifications);
+    notifications.waiter = (...args) => {
+      subscriptions += 1;
+      return makeWaiter(...args);
+    };
+    const watching = events.watch(runId, 2, stopWatching.signal, { untilEnded: true });
+    let last = started!.event;
+    for (let index = 0; index < 5; index++) {
+      ({ event: last } = await events.create(
+        runId,
+        { eventType: 'step_created', correlationId: `step_${index}`, eventData: { stepName: 'echo' } },
+        { lastKnownEventId: last.eventId },
+      ));
+      // Its notification through the database has arrived once a plain watch after it returns.
+      await events.watch(runId, last.seq - 1);
+    }
+    const plainWatches = 5;
+    // Each step was heard twice (delivered here at once, then through the database), and
+    // neither woke the watch that waits for the end.
+    expect(subscriptions - plainWatches).toBe(1);
+    await events.create(
+      runId,
+      { eventType: 'run_completed', eventData: { output: 5 } },
+      { lastKnownEventId: last.eventId },
+    );
+    expect(await watching).toMatchObject({ lastSeq: last.seq + 1, status: 'completed' });
+    expect(notifications.subscriberCount).toBe(0);
   });
 });
