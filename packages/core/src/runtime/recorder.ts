@@ -241,13 +241,15 @@ export class Recorder {
       let seq = tail.seq;
       for (const completion of completions) {
         seq += 1;
-        await replay.feed({
-          ...completion,
-          runId: replay.runId,
-          seq,
-          eventId: formatEventId(seq),
-          createdAt,
-        } as WorldEvent);
+        // Object.assign, not a spread: see RunDraft.apply (a new hidden class per spread).
+        await replay.feed(
+          Object.assign({}, completion, {
+            runId: replay.runId,
+            seq,
+            eventId: formatEventId(seq),
+            createdAt,
+          }) as WorldEvent,
+        );
       }
       const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
       batch = this.place([...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)));
@@ -259,12 +261,11 @@ export class Recorder {
     await pending.ready();
     let results: CreateEventResult[];
     try {
-      results = await world.events.createBatch(replay.runId, batch, {
-        lastKnownEventId: tail.eventId,
-        createdAt,
-        enqueue: this.outbox(replay, batch),
-        ...acknowledged,
-      });
+      results = await world.events.createBatch(
+        replay.runId,
+        batch,
+        Object.assign({ lastKnownEventId: tail.eventId, createdAt, enqueue: this.outbox(replay, batch) }, acknowledged),
+      );
       this.claims.settled(replay.runId, acknowledged);
     } catch (error) {
       if (isTransient(error)) {
@@ -301,10 +302,8 @@ export class Recorder {
       if (write.eventType !== 'step_created' || write.eventData.stepName.startsWith(childStepPrefix)) return write;
       const inline = freeSlots > 0 && stepRegistry.has(write.eventData.stepName);
       if (inline) freeSlots -= 1;
-      return {
-        ...write,
-        eventData: { ...write.eventData, placement: inline ? ('inline' as const) : ('queue' as const) },
-      };
+      const placement = inline ? ('inline' as const) : ('queue' as const);
+      return Object.assign({}, write, { eventData: Object.assign({}, write.eventData, { placement }) });
     });
   }
 

@@ -210,6 +210,9 @@ export class WorkflowReplay {
   // ---- called by workflow primitives (inside the workflow context) ----
 
   callStep(name: string, args: unknown[]): Promise<unknown> {
+    // The deferred's parts by name rather than spread in: spreading a fresh object into a
+    // literal gives it a new hidden class each time, which V8 is slow to build.
+    const { promise, resolve, reject } = deferred();
     const command: StepCommand = {
       kind: 'step',
       id: this.nextId('step', name),
@@ -220,7 +223,9 @@ export class WorkflowReplay {
       retries: 0,
       retryAfter: undefined,
       placement: 'inline',
-      ...deferred(),
+      promise,
+      resolve,
+      reject,
     };
     this.issue(command);
     return command.promise;
