@@ -86,8 +86,13 @@ export class RunTails {
 export const formatTail = (tail: WatchedTail): string => `${tail.lastSeq} ${tail.status}`;
 
 export function parseTail(detail: string): WatchedTail | undefined {
-  const [seq, status] = detail.split(' ');
-  const lastSeq = Number(seq);
-  if (!Number.isInteger(lastSeq) || status === undefined || status === '') return undefined;
+  // Sliced at the first space rather than split: every notification is parsed, several
+  // times per step, and a split builds an array of every part.
+  const space = detail.indexOf(' ');
+  if (space < 0) return undefined;
+  const next = detail.indexOf(' ', space + 1);
+  const status = next < 0 ? detail.slice(space + 1) : detail.slice(space + 1, next);
+  const lastSeq = Number(detail.slice(0, space));
+  if (!Number.isInteger(lastSeq) || status === '') return undefined;
   return { lastSeq, status: status as RunStatus };
 }
