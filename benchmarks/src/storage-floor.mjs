@@ -2,9 +2,13 @@
 // itself. It captures every statement one warm run sends, then replays them back to back on
 // one connection, with fresh ids and stamps moved to the present and no engine at all, in
 // blocks alternating with real runs. The replay is what the same writes cost with the
-// engine's own work taken away: a floor for this protocol on this machine. When the DBOS peer
-// is installed (benchmarks/peers/dbos), DBOS runs the same workflow warm in a process of its
-// own, in blocks between those, so the floor can be set against the peer in one run.
+// engine's own work taken away: a floor for this protocol on this machine. A third arm
+// replays the same run one layer up: the engine's calls of the World's appends, captured at
+// the World's boundary and made again in order (fresh ids, stamps moved likewise), so the
+// World's own work (its checks, the draft, building each call, the pool, its notifications)
+// is timed without the engine's. When the DBOS peer is installed (benchmarks/peers/dbos),
+// DBOS runs the same workflow warm in a process of its own, in blocks between those, so the
+// floor can be set against the peer in one run.
 // Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +38,15 @@ pg.Client.prototype.query = function (...args) {
 
 const server = await startPostgres();
 const world = createPostgresWorld({ connectionString: server.connectionString, poolSize: 20 });
+// The engine's appends, as it calls the World, for the third arm.
+const appendCalls = [];
+for (const method of ['create', 'createBatch']) {
+  const original = world.events[method].bind(world.events);
+  world.events[method] = (...args) => {
+    if (capturing) appendCalls.push({ method, template: JSON.stringify(args) });
+    return original(...args);
+  };
+}
 const sequential = await startSequentialRuns(world, steps);
 for (let i = 0; i < 300; i++) await sequential.run(steps);
 capturing = true;
@@ -43,7 +56,9 @@ capturing = false;
 const idPattern = /[0-9A-HJKMNP-TV-Z]{26}/g; // run, message and claim ids are ULIDs
 const stampPattern = /\b1\d{12}\b/g; // milliseconds since 1970, this century
 const templates = captured.map((statement) => JSON.stringify(statement.values));
-const ids = new Set(templates.join('').match(idPattern));
+const ids = new Set(
+  [...templates, ...appendCalls.map((call) => call.template)].join('').match(idPattern),
+);
 const connection = new pg.Client({ connectionString: server.connectionString });
 await connection.connect();
 const postmaster = await postmasterPid(connection);
@@ -58,6 +73,25 @@ async function replay() {
       .replace(idPattern, (id) => fresh.get(id))
       .replace(stampPattern, (stamp) => String(Number(stamp) + offset));
     await connection.query({ name: captured[index].name, text: captured[index].text, values: JSON.parse(values) });
+  }
+}
+
+/**
+ * The captured appends made again through the World, in order, with fresh ids and each
+ * proposed stamp moved to just ahead of now: the World's whole append path, without the
+ * engine deciding, replaying or running steps between the calls.
+ */
+async function replayThroughWorld() {
+  const fresh = new Map([...ids].map((id) => [id, ulid()]));
+  for (const { method, template } of appendCalls) {
+    const proposed = JSON.parse(template).at(-1)?.createdAt;
+    const offset = proposed === undefined ? 0 : Date.now() + 500 - proposed;
+    const args = JSON.parse(
+      template
+        .replace(idPattern, (id) => fresh.get(id) ?? id)
+        .replace(stampPattern, (stamp) => String(Number(stamp) + offset)),
+    );
+    await world.events[method](...args);
   }
 }
 
@@ -101,17 +135,26 @@ async function startDbos() {
 const show = ({ ms, processCpuMs, databaseCpuMs }) =>
   `${ms.toFixed(2)} ms (CPU: process ${processCpuMs.toFixed(2)}, PostgreSQL ${databaseCpuMs.toFixed(2)})`;
 const dbos = await startDbos();
-console.log(`${captured.length} statements per run of ${steps} steps; ms per run, CPU ms per run`);
+console.log(
+  `${captured.length} statements and ${appendCalls.length} World appends per run of ${steps} steps; ms per run, CPU ms per run`,
+);
 if (!dbos) console.log('(DBOS is not installed in benchmarks/peers/dbos: no comparison)');
-for (let i = 0; i < 100; i++) await replay();
+for (let i = 0; i < 100; i++) {
+  await replay();
+  await replayThroughWorld();
+}
 for (let index = 0; index < blocks; index++) {
   const engine = await block(() => sequential.run(steps));
+  const throughWorld = await block(replayThroughWorld);
   const storage = await block(replay);
-  console.log(`engine and storage ${show(engine)}   storage alone ${show(storage)}`);
+  console.log(
+    `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}`,
+  );
   if (dbos) {
     const peer = await dbos.block();
+    const ratio = (arm) => `${(arm.ms / peer.ms).toFixed(2)}×`;
     console.log(
-      `  dbos ${show(peer)}   engine and storage ${(engine.ms / peer.ms).toFixed(2)}× dbos, storage alone ${(storage.ms / peer.ms).toFixed(2)}×`,
+      `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, storage alone ${ratio(storage)}`,
     );
   }
 }
