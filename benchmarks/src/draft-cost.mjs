@@ -25,7 +25,10 @@ function draftRun() {
   const stepsById = new Map();
   let at = 1_700_000_000_000;
   let draft = new RunDraft(runId, undefined, readerOf(stepsById));
-  draft.apply({ eventType: 'run_created', eventData: { workflowName: 'w', input: [steps] } }, nextCommitStamp(draft.run, at));
+  draft.apply(
+    { eventType: 'run_created', eventData: { workflowName: 'w', input: [steps] } },
+    nextCommitStamp(draft.run, at),
+  );
   draft.apply({ eventType: 'run_started' }, nextCommitStamp(draft.run, at));
   const created = (index) => ({
     eventType: 'step_created',

@@ -56,9 +56,7 @@ capturing = false;
 const idPattern = /[0-9A-HJKMNP-TV-Z]{26}/g; // run, message and claim ids are ULIDs
 const stampPattern = /\b1\d{12}\b/g; // milliseconds since 1970, this century
 const templates = captured.map((statement) => JSON.stringify(statement.values));
-const ids = new Set(
-  [...templates, ...appendCalls.map((call) => call.template)].join('').match(idPattern),
-);
+const ids = new Set([...templates, ...appendCalls.map((call) => call.template)].join('').match(idPattern));
 const connection = new pg.Client({ connectionString: server.connectionString });
 await connection.connect();
 const postmaster = await postmasterPid(connection);
