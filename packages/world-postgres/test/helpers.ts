@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
+import { Database } from '../src/database.js';
 import { createPostgresWorld, type PostgresWorldOptions } from '../src/index.js';
+import { applyMigrations } from '../src/migrations.js';
+import { Notifications } from '../src/notifications.js';
+import { PostgresEventLog } from '../src/postgres-event-log.js';
 
 export const connectionString = inject('connectionString');
 
@@ -40,6 +44,33 @@ export function freshSchema(): string {
 /** A World in a schema of its own, so tests never see each other's data. */
 export function createTestWorld(options: Partial<PostgresWorldOptions> = {}) {
   return createPostgresWorld({ connectionString, schema: freshSchema(), ...options } as PostgresWorldOptions);
+}
+
+/**
+ * The World's event log and its LISTEN connection alone, in a schema of their own, for tests
+ * that look at the notifications under a watch. `close` ends both and the pool.
+ */
+export function openEventLog(name: string, { pollIntervalMs }: { pollIntervalMs: number }) {
+  const schema = freshSchema();
+  const pool = new pg.Pool({ connectionString, max: 4 });
+  const db = new Database(pool, schema, name, 'test', async () => {
+    await applyMigrations(pool, schema);
+  });
+  const notifications = new Notifications(pool, db.channel);
+  const events = new PostgresEventLog(db, notifications, {
+    maxPayloadBytes: 1024 * 1024,
+    maxFutureCreatedAtMs: 10_000,
+    idempotencyRetentionMs: 60_000,
+    pollIntervalMs,
+  });
+  return {
+    events,
+    notifications,
+    async close() {
+      await notifications.close();
+      await pool.end();
+    },
+  };
 }
 
 afterAll(async () => {

@@ -1,12 +1,7 @@
 import { InvalidInputError, type World } from '@cairn/core/world';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Database } from '../src/database.js';
 import { createPostgresWorld } from '../src/index.js';
-import { applyMigrations } from '../src/migrations.js';
-import { Notifications } from '../src/notifications.js';
-import { PostgresEventLog } from '../src/postgres-event-log.js';
-import { connectionString, createTestWorld, freshSchema } from './helpers.js';
+import { connectionString, createTestWorld, openEventLog } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -37,22 +32,8 @@ async function longestStall(work: () => Promise<unknown>): Promise<number> {
 
 describe('world-postgres storage defects', () => {
   it('events.watch leaves no subscriber behind when it returns at once', async () => {
-    const schema = freshSchema();
-    const pool = new pg.Pool({ connectionString, max: 4 });
-    const db = new Database(pool, schema, 'watch-test', 'test', async () => {
-      await applyMigrations(pool, schema);
-    });
-    const notifications = new Notifications(pool, db.channel);
-    cleanups.push(async () => {
-      await notifications.close();
-      await pool.end();
-    });
-    const events = new PostgresEventLog(db, notifications, {
-      maxPayloadBytes: 1024 * 1024,
-      maxFutureCreatedAtMs: 10_000,
-      idempotencyRetentionMs: 60_000,
-      pollIntervalMs: 500,
-    });
+    const { events, notifications, close } = openEventLog('watch-test', { pollIntervalMs: 500 });
+    cleanups.push(close);
     const [created] = await events.createBatch(null, [
       { eventType: 'run_created', eventData: { workflowName: 'watch' } },
       { eventType: 'run_started' },
