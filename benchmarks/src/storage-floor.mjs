@@ -43,7 +43,9 @@ const appendCalls = [];
 for (const method of ['create', 'createBatch']) {
   const original = world.events[method].bind(world.events);
   world.events[method] = (...args) => {
-    if (capturing) appendCalls.push({ method, template: JSON.stringify(args) });
+    // The stamp the engine proposed (the params' createdAt), kept apart so the replay need
+    // not parse the call to find it.
+    if (capturing) appendCalls.push({ method, template: JSON.stringify(args), proposed: args.at(-1)?.createdAt });
     return original(...args);
   };
 }
@@ -81,8 +83,7 @@ async function replay() {
  */
 async function replayThroughWorld() {
   const fresh = new Map([...ids].map((id) => [id, ulid()]));
-  for (const { method, template } of appendCalls) {
-    const proposed = JSON.parse(template).at(-1)?.createdAt;
+  for (const { method, template, proposed } of appendCalls) {
     const offset = proposed === undefined ? 0 : Date.now() + 500 - proposed;
     const args = JSON.parse(
       template
