@@ -17,7 +17,10 @@ async function walRecordsOn(schema: string, table: string, work: () => Promise<u
       `"${schema}".${table}`,
     ])
   ).rows[0].node as string;
-  const position = async () => (await admin.query('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0].lsn as string;
+  // The flushed position, not the insert position: pg_walinspect refuses an end past the
+  // flush, which other test files' unflushed writes can put the insert position beyond. The
+  // work's own commits are flushed before it returns, so its records all lie before the end.
+  const position = async () => (await admin.query('SELECT pg_current_wal_flush_lsn() AS lsn')).rows[0].lsn as string;
   const start = await position();
   await work();
   const end = await position();
