@@ -109,12 +109,15 @@ describe('world-postgres: a delivery id the run holds is refused by the store', 
     opened.push(first!, second!);
     const runId = await runWithDelivery(first!);
     for (const deliveryId of ['race-1', 'race-2', 'race-3']) {
+      // One stamp for both: with a stamp a millisecond older than the winner's, the loser
+      // would be refused for its stamp before the store looked at its delivery id.
+      const stamp = ahead();
       const outcomes = await Promise.allSettled(
-        [first!, second!].map((world) => world.events.create(runId, delivery('h1', deliveryId), ahead())),
+        [first!, second!].map((world) => world.events.create(runId, delivery('h1', deliveryId), stamp)),
       );
       const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
       expect(losers).toHaveLength(1);
-      expect(DuplicateDeliveryError.is(losers[0])).toBe(true);
+      expect(DuplicateDeliveryError.is(losers[0]), String(losers[0])).toBe(true);
     }
     expect((await first!.hooks.get(runId, 'h1')).receivedCount).toBe(4);
   });
