@@ -38,6 +38,8 @@ function cellText(cell, workload) {
     const { driverMsPerRun, postgresMsPerRun } = cell.cpu;
     text += `<br>CPU/run ${ms(driverMsPerRun)}${postgresMsPerRun === undefined ? '' : ` + ${ms(postgresMsPerRun)} PG`}`;
   }
+  if (cell.warmedUp !== undefined)
+    text += `<br>after ${cell.warmedUp.runs} warm-up runs at ${cell.warmedUp.runsPerSecond.toFixed(0)} runs/s`;
   if (workload.op === 'streamThroughput')
     text += `<br>${(workload.params.totalBytes / 2 ** 20 / (cell.median / 1000)).toFixed(1)} MB/s`;
   return text;
@@ -51,7 +53,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   lines.push('| Target | Value | Limit | Verdict | Detail |', '|---|---|---|---|---|');
   for (const target of analysis.targets) {
     lines.push(
-      `| ${target.target} | ${times(target.value)} | ${target.limit}× | **${target.status}** | ${target.detail} |`,
+      `| ${target.target} | ${times(target.value)} | ${target.atLeast ? '≥ ' : ''}${target.limit}× | **${target.status}** | ${target.detail} |`,
     );
   }
   if (analysis.rounds) {

@@ -48,6 +48,13 @@ function poolCell(cells) {
     if (cpus.every((cpu) => cpu.postgresMsPerRun !== undefined))
       pooled.cpu.postgresMsPerRun = mean(cpus.map((cpu) => cpu.postgresMsPerRun));
   }
+  const warmUps = cells.map((cell) => cell.warmedUp).filter(Boolean);
+  if (warmUps.length === cells.length) {
+    const runs = warmUps.reduce((total, warmUp) => total + warmUp.runs, 0);
+    const ms = warmUps.reduce((total, warmUp) => total + warmUp.ms, 0);
+    // Per round: each round's driver is fresh, so each warmed up from cold.
+    pooled.warmedUp = { runs: runs / warmUps.length, ms: ms / warmUps.length, runsPerSecond: (runs / ms) * 1000 };
+  }
   return pooled;
 }
 

@@ -354,13 +354,15 @@ async function measureWorkload(workload, ready, call, { cpuNow, floorKind }) {
   if (!ready.operations.includes(workload.op)) {
     return { status: 'unsupported', reason: `${ready.system} has no equivalent of '${workload.op}'` };
   }
-  const { target, minimum, budgetMs } = repetitionsFor(workload, full);
+  const { target, minimum, budgetMs, warmUp } = repetitionsFor(workload, full);
   const samples = [];
   const floorSamples = [];
-  const began = performance.now();
+  let warmedUp;
   let cpu;
   try {
-    if (!workload.heavy) await checked(workload, await call(workload.op, workload.params)); // warm-up
+    if (warmUp !== undefined) warmedUp = await warmUpThroughput(workload, call, warmUp);
+    else if (!workload.heavy) await checked(workload, await call(workload.op, workload.params)); // warm-up
+    const began = performance.now();
     const cpuBefore = workload.op === 'many' ? cpuNow() : undefined;
     while (samples.length < target && (samples.length < minimum || performance.now() - began < budgetMs)) {
       samples.push(sampleOf(workload, await checked(workload, await call(workload.op, workload.params))));
@@ -384,10 +386,26 @@ async function measureWorkload(workload, ready, call, { cpuNow, floorKind }) {
     ...summarize(samples),
     samples,
     ...(cpu === undefined ? {} : { cpu }),
+    ...(warmedUp === undefined ? {} : { warmedUp }),
     ...(floorSamples.length === 0
       ? {}
       : { floorAlongside: { kind: floorKind, ...summarize(floorSamples), samples: floorSamples } }),
   };
+}
+
+/**
+ * Repeats a throughput workload untimed until `warmUp.runs` runs were made or
+ * `warmUp.budgetMs` passed (workloads.mjs says why); what it did, for the report.
+ */
+async function warmUpThroughput(workload, call, warmUp) {
+  const began = performance.now();
+  let runs = 0;
+  do {
+    await checked(workload, await call(workload.op, workload.params));
+    runs += workload.params.workflows;
+  } while (runs < warmUp.runs && performance.now() - began < warmUp.budgetMs);
+  const ms = performance.now() - began;
+  return { runs, ms, runsPerSecond: (runs / ms) * 1000 };
 }
 
 async function checked(workload, reply) {

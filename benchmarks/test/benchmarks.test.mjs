@@ -17,6 +17,7 @@ import { renderMarkdown, resultsJson } from '../src/report.mjs';
 import { poolRounds, roundOrder } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
+import { repetitionsFor, throughputWarmUp, workloads } from '../src/workloads.mjs';
 
 describe('statistics', () => {
   it('uses nearest-rank percentiles, so every figure was observed', () => {
@@ -61,13 +62,54 @@ function syntheticResults({ cairnTen, dbosTen, lateOverhead }) {
 describe('analysis', () => {
   it('marks each target MET or MISSED from the measured values', () => {
     const met = analyse(syntheticResults({ cairnTen: 10, dbosTen: 40, lateOverhead: 1.1 }), systems);
-    expect(met.targets.map((target) => target.status)).toEqual(['MET', 'MET', 'NOT MEASURED', 'MET', 'NOT MEASURED']);
+    expect(met.targets.map((target) => target.status)).toEqual([
+      'MET',
+      'MET',
+      'NOT MEASURED',
+      'MET',
+      'NOT MEASURED',
+      // The empty workflow takes 5 ms against DBOS's 2.
+      'MISSED',
+      'NOT MEASURED',
+      'NOT MEASURED',
+      'MET',
+      'NOT MEASURED',
+    ]);
     const missed = analyse(syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 }), systems);
     expect(missed.targets[0]).toMatchObject({ status: 'MISSED', value: 0.75 });
     expect(missed.targets[3]).toMatchObject({ status: 'MISSED', value: 2 });
     // (55 - 5) / 50 = 1 ms per step against a 0.4 ms INSERT.
     expect(missed.costPerStep['cairn-postgres'].multipleOfFloor).toBeCloseTo(2.5);
     expect(missed.ratios['sequential-10'].dbos).toEqual({ cairn: 'cairn-postgres', ratio: 0.75 });
+  });
+
+  it('judges every workload, the throughput rates and the WAL against DBOS', () => {
+    const results = syntheticResults({ cairnTen: 10, dbosTen: 40, lateOverhead: 1.1 });
+    const cell = (median) => ({ status: 'ok', n: 1, median, p95: median, min: median, max: median, samples: [median] });
+    results.results['sequential-0'].dbos = cell(10);
+    for (const [workflows, cairn, dbos] of [
+      [50, 20, 50],
+      [500, 400, 600],
+    ]) {
+      const id = `throughput-${workflows}`;
+      results.workloads.push({ id, group: 'Throughput', title: id, op: 'many', params: { workflows } });
+      results.results[id] = { 'cairn-postgres': cell(cairn), dbos: cell(dbos) };
+    }
+    results.commits.dbos = { status: 'ok', perStep: 1, perEmptyRun: 2, walBytesPerStep: 300 };
+    results.analysis = analyse(results, systems);
+    const byName = (start) => results.analysis.targets.find((target) => target.target.startsWith(start));
+    // 55 ms against 60 for fifty steps is the slowest; 400 against 600 comes second.
+    expect(byName('Every workload')).toMatchObject({ status: 'MET', detail: 'slowest of 5 workloads: sequential-50' });
+    expect(byName('Every workload').value).toBeCloseTo(55 / 60);
+    expect(byName('50 concurrent')).toMatchObject({ status: 'MET', value: 2.5, atLeast: true });
+    expect(byName('50 concurrent').detail).toBe('cairn-postgres 2500 vs dbos 1000 runs/s (medians)');
+    expect(byName('500 concurrent')).toMatchObject({ status: 'MISSED', value: 1.5 });
+    expect(byName('At most 1 WAL commit')).toMatchObject({ status: 'MET', value: 1 });
+    expect(byName('WAL bytes')).toMatchObject({ status: 'MISSED', value: 3 });
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain(
+      '| 500 concurrent workflows at least 2× DBOS’s runs per second | 1.50× | ≥ 2× | **MISSED** |',
+    );
   });
 
   it("divides a system's cost per step by the floor sampled alongside its 0- and 50-step cells", () => {
@@ -141,12 +183,15 @@ describe('analysis', () => {
     });
     results.results['throughput-50'] = {
       'cairn-postgres': cell(100, { driverMsPerRun: 1.5, postgresMsPerRun: 1.25 }),
-      dbos: cell(200, { driverMsPerRun: 3, postgresMsPerRun: 2.5 }),
+      dbos: {
+        ...cell(200, { driverMsPerRun: 3, postgresMsPerRun: 2.5 }),
+        warmedUp: { runs: 2000, ms: 20000, runsPerSecond: 100 },
+      },
     };
     results.analysis = analyse(results, systems);
     const markdown = renderMarkdown(results, systems);
     expect(markdown).toContain(
-      '| fifty at once | 100 (100)<br>500 runs/s<br>CPU/run 1.50 + 1.25 PG | 200 (200)<br>250 runs/s<br>CPU/run 3.00 + 2.50 PG |',
+      '| fifty at once | 100 (100)<br>500 runs/s<br>CPU/run 1.50 + 1.25 PG | 200 (200)<br>250 runs/s<br>CPU/run 3.00 + 2.50 PG<br>after 2000 warm-up runs at 100 runs/s |',
     );
     expect(markdown).toContain('CPU/run: milliseconds of CPU per workflow');
   });
@@ -258,6 +303,16 @@ describe('rounds', () => {
     expect(markdown).toContain('1.50× MISSED');
   });
 
+  it('warms a throughput cell up by runs or by time, whichever ends first, and nothing else', () => {
+    const fifty = workloads.find((workload) => workload.id === 'throughput-50');
+    const tenSteps = workloads.find((workload) => workload.id === 'sequential-10');
+    for (const full of [false, true]) {
+      expect(repetitionsFor(fifty, full).warmUp).toEqual(throughputWarmUp);
+      expect(repetitionsFor(tenSteps, full).warmUp).toBeUndefined();
+    }
+    expect(throughputWarmUp.runs).toBeGreaterThanOrEqual(5000);
+  });
+
   it('pools samples, averages CPU per run, and lets a failed round fail the cell', () => {
     const cell = (samples, cpu) => ({ status: 'ok', ...summarize(samples), samples, cpu });
     const round = (entry) => ({
@@ -283,6 +338,12 @@ describe('rounds', () => {
       samples: [0.1, 0.2, 0.3],
     });
     expect(pooled.results.work.system.cpu).toEqual({ driverMsPerRun: 2, postgresMsPerRun: 3 });
+    const warmed = (warmedUp) => ({ ...cell([1], undefined), warmedUp });
+    const warmUps = poolRounds([
+      round(warmed({ runs: 5000, ms: 5000, runsPerSecond: 1000 })),
+      round(warmed({ runs: 3000, ms: 15000, runsPerSecond: 200 })),
+    ]);
+    expect(warmUps.results.work.system.warmedUp).toEqual({ runs: 4000, ms: 10000, runsPerSecond: 400 });
     const failed = poolRounds([
       round(cell([1], undefined)),
       round({ status: 'failed', reason: 'timed out after 600 s' }),
