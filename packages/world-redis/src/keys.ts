@@ -83,7 +83,18 @@ export class Keys {
   }
 }
 
-/** Notification messages on `Keys.channel`. */
+/**
+ * Notification messages on `Keys.channel`. A run's appends announce `e:<runId> <lastSeq>
+ * <status>`: the run's tail after the append, so a watch that only waits for the run to end
+ * can let the others pass without reading the run. (Older Worlds sent the key alone, which
+ * every watch takes as "look again".)
+ */
 export const eventKey = (runId: string) => `e:${runId}`;
+
+/** The status an append's notification carries (see `eventKey`), or undefined if it carries none. */
+export function statusInEventDetail(detail: string): string | undefined {
+  const space = detail.indexOf(' ');
+  return space < 0 ? undefined : detail.slice(space + 1);
+}
 export const queueKey = (topic: string) => `q:${topic}`;
 export const streamKey = (runId: string) => `s:${runId}`;

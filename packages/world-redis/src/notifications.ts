@@ -57,10 +57,16 @@ export class Notifications {
     this.wakeAll();
   }
 
-  waiter(key: string): Waiter {
+  /**
+   * `heeds`: which details wake the waiter. One it does not heed passes it by, so a watch
+   * keeps one subscription however many changes go past; a message without a detail, and
+   * the wake-up of every waiter after a reconnect, always wake it.
+   */
+  waiter(key: string, heeds: (detail: string) => boolean = () => true): Waiter {
     let fired = false;
     let wake: (() => void) | undefined;
-    const callback = () => {
+    const callback = (detail?: string) => {
+      if (detail !== undefined && !heeds(detail)) return;
       fired = true;
       wake?.();
     };

@@ -8,6 +8,7 @@ import {
   type EventPage,
   type Hook,
   idSchema,
+  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -15,6 +16,7 @@ import {
   parseInput,
   type Run,
   RunNotFoundError,
+  type RunStatus,
   type Step,
   seqSchema,
   type Wait,
@@ -26,7 +28,7 @@ import {
 } from '@cairn/core/world';
 import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
-import { eventKey } from './keys.js';
+import { eventKey, statusInEventDetail } from './keys.js';
 import { newMessageId } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import { crossSlotProbe, type OutboxRelay } from './outbox-relay.js';
@@ -201,9 +203,17 @@ export class RedisEventLog implements WorldEvents {
     parseInput(seqSchema, afterSeq, 'afterSeq');
     parseInput(watchOptionsSchema, options, 'options');
     const runKey = this.store.keys.run(this.store.keys.runBase(runId), runId).run;
+    // Told only the end matters, the watch lets pass the changes that leave the run going.
+    const heeds =
+      options?.untilEnded === true
+        ? (detail: string) => {
+            const status = statusInEventDetail(detail);
+            return status === undefined || isTerminalRunStatus(status as RunStatus);
+          }
+        : undefined;
     for (;;) {
       this.store.assertNotClosing();
-      const waiter = this.notifications.waiter(eventKey(runId));
+      const waiter = this.notifications.waiter(eventKey(runId), heeds);
       try {
         // Given up when close starts, so a call the server never answers cannot hold the watch.
         await this.store.unlessClosing(this.notifications.ready());

@@ -381,7 +381,8 @@ local function main()
       table.insert(outbox, entry)
     end
   end
-  redis.call('PUBLISH', P.channel, 'e:' .. runId)
+  -- The run's tail rides along (keys.ts, eventKey): a watch for the end skips the rest unread.
+  redis.call('PUBLISH', P.channel, 'e:' .. runId .. ' ' .. fmt(seq) .. ' ' .. string.sub(run.status, 2, -2))
   return cjson.encode({ results = results, freed = freed, outbox = outbox })
 end
 
