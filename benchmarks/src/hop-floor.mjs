@@ -19,6 +19,7 @@ import { createHttpWorld, createWorldServer } from '@cairn/world-http';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
+import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
 import { median } from './statistics.mjs';
 
@@ -35,8 +36,8 @@ async function main() {
   const children = {};
   try {
     for (const variant of variants) {
-      const databaseUrl = await freshDatabase(server.connectionString, `hop_floor_${variant}`);
-      const child = fork(new URL(import.meta.url), ['--variant', variant, databaseUrl], { stdio: 'inherit' });
+      const variantUrl = await freshDatabase(server.connectionString, `hop_floor_${variant}`);
+      const child = fork(new URL(import.meta.url), ['--variant', variant, variantUrl], { stdio: 'inherit' });
       children[variant] = child;
       child.send({ warmUp: 30, steps });
       await answerOf(child);
@@ -75,12 +76,9 @@ async function main() {
 async function freshDatabase(connectionString, name) {
   const client = new pg.Client({ connectionString });
   await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await client.query(`CREATE DATABASE ${name}`);
+  await recreateDatabase(client, name);
   await client.end();
-  const url = new URL(connectionString);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrl(connectionString, name);
 }
 
 function answerOf(child) {

@@ -29,13 +29,14 @@ import { analyse, floorKindOf } from './analysis.mjs';
 import { renderStepOverheadChart } from './chart.mjs';
 import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
+import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureFloors, openFloorProbe } from './floor.mjs';
 import { measurePaired, pairedComparisons, pairedPlan } from './paired.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds, roundOrder } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
-import { databaseUrl, settleServer } from './settle.mjs';
+import { settleServer } from './settle.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
 import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps } from './workloads.mjs';
@@ -280,8 +281,7 @@ async function settle(entry) {
 /** Drops `database` if it exists and creates it empty, for a `system` on PostgreSQL. */
 async function freshDatabase(system, database) {
   if (!system.database) return;
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${database}`);
+  await recreateDatabase(admin, database);
 }
 
 /**

@@ -18,6 +18,7 @@
 // table and a peer's extra databases are covered without naming them, and a database
 // vacuumed before and unchanged since costs a few milliseconds.
 import pg from 'pg';
+import { databaseUrl } from './databases.mjs';
 
 /** Databases never vacuumed here: the templates, which nothing writes to. */
 const databasesSql = 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname';
@@ -34,13 +35,6 @@ const busySql = `
     FROM pg_stat_activity`;
 
 const elapsedSince = (started) => Math.round(performance.now() - started);
-
-/** `connectionString` with its database replaced by `database`. */
-export function databaseUrl(connectionString, database) {
-  const url = new URL(connectionString);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
-}
 
 /**
  * Settles the server `admin` (a connected pg client, superuser) is on, `connectionString`

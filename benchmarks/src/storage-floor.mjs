@@ -18,8 +18,8 @@ import { ulid } from '@cairn/core/world';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
+import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
-import { databaseUrl } from './settle.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
 const blocks = Number(process.argv[3] ?? 4);
@@ -110,8 +110,7 @@ async function block(work) {
 /** DBOS in a child process on a database of its own, warmed up like the runs above; or undefined. */
 async function startDbos() {
   if (!existsSync(new URL('../peers/dbos/node_modules/@dbos-inc/dbos-sdk', import.meta.url))) return undefined;
-  await connection.query('DROP DATABASE IF EXISTS storage_floor_dbos WITH (FORCE)');
-  await connection.query('CREATE DATABASE storage_floor_dbos');
+  await recreateDatabase(connection, 'storage_floor_dbos');
   const url = databaseUrl(server.connectionString, 'storage_floor_dbos');
   const child = fork(new URL('./dbos-warm-runs.mjs', import.meta.url), [url]);
   // One request at a time, so each answer is the next message; listening starts before sending.

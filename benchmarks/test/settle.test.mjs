@@ -4,7 +4,8 @@
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, settleServer } from '../src/settle.mjs';
+import { databaseUrl } from '../src/databases.mjs';
+import { settleServer } from '../src/settle.mjs';
 
 describe('settling the shared server', () => {
   let server;

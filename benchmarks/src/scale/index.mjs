@@ -5,6 +5,7 @@
 // their medians. The plans of the list and queue-claim queries name the indexes involved.
 import { createPostgresWorld, migrate } from '@cairn/world-postgres';
 import pg from 'pg';
+import { recreateDatabase } from '../databases.mjs';
 import { RecordingPool } from './plans.mjs';
 import {
   checkSeededReads,
@@ -35,8 +36,7 @@ export async function measureScale({ admin, urlFor, say, runs, messages, samples
   const sides = [];
   try {
     for (const name of ['empty', 'seeded']) {
-      await admin.query(`DROP DATABASE IF EXISTS bench_scale_${name} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE bench_scale_${name}`);
+      await recreateDatabase(admin, `bench_scale_${name}`);
     }
     await migrate({ connectionString: urlFor('bench_scale_empty') });
     say(`scale: seeding ${settings.runs} runs and ${settings.messages} delayed messages`);
