@@ -111,7 +111,8 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
     },
-    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
+    // append.lua closes the run's open streams in the append that ends it.
+    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
   };
   const notifications = new Notifications(client, keys.channel);
   const relay = new OutboxRelay(store, capabilities.queue.idempotencyRetentionMs);

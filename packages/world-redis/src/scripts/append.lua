@@ -366,7 +366,24 @@ local function main()
   for token, hookId in pairs(claimed) do redis.call('HSET', tokensKey, token, hookId) end
   -- Kept for the life of the run, like its log: a delivery id stays taken after its hook ends.
   for id, hookId in pairs(delivered) do redis.call('HSET', deliveriesKey, id, hookId) end
-  if terminal[run.status] then redis.call('DEL', base .. ':rv:' .. runId) end
+  if terminal[run.status] then
+    redis.call('DEL', base .. ':rv:' .. runId)
+    -- Streams end with their run (the capability streams.closedWithRun): the run's open
+    -- streams close in this same step, and their live readers are woken below. (A batch to
+    -- an ended run was refused above, so the run ended here.)
+    local metaKey = base .. ':x:' .. runId
+    local metas = redis.call('HGETALL', metaKey)
+    local closedAny = false
+    for i = 1, #metas, 2 do
+      local meta = cjson.decode(metas[i + 1])
+      if meta.closed ~= '1' then
+        meta.closed, meta.updatedAt = '1', run.updatedAt
+        redis.call('HSET', metaKey, metas[i], cjson.encode(meta))
+        closedAny = true
+      end
+    end
+    if closedAny then redis.call('PUBLISH', P.channel, 's:' .. runId) end
+  end
   local outbox = {}
   for _, m in ipairs(P.messages) do
     if m.here then
