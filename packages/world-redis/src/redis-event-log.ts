@@ -20,13 +20,14 @@ import {
   type Step,
   seqSchema,
   type Wait,
+  type WatchedTail,
   type WatchOptions,
   type WorldEvent,
   type WorldEvents,
   watchAnswersAt,
   watchOptionsSchema,
 } from '@cairn/core/world';
-import { asList, decodeEntity, decodeEvent, failureToError, type ScriptFailure } from './codec.js';
+import { asList, decodeEntity, decodeEvent, decodeRecord, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
 import { eventKey, statusInEventDetail } from './keys.js';
 import { newMessageId } from './message-id.js';
@@ -197,20 +198,29 @@ export class RedisEventLog implements WorldEvents {
     return decodeEvent(runId, seq, entry);
   }
 
-  /** Subscribes first, then reads the tail, then waits: a commit in between still wakes us. */
-  async watch(runId: string, afterSeq: number, signal?: AbortSignal, options?: WatchOptions): Promise<void> {
+  /**
+   * Subscribes first, then reads the tail, then waits: a commit in between still wakes us.
+   * Resolves with the tail it read; told only the end matters, it reads the whole run, so
+   * the ended run comes with the tail and a waiting client needs no read of its own.
+   */
+  async watch(
+    runId: string,
+    afterSeq: number,
+    signal?: AbortSignal,
+    options?: WatchOptions,
+  ): Promise<WatchedTail | undefined> {
     parseInput(idSchema, runId, 'runId');
     parseInput(seqSchema, afterSeq, 'afterSeq');
     parseInput(watchOptionsSchema, options, 'options');
     const runKey = this.store.keys.run(this.store.keys.runBase(runId), runId).run;
+    const untilEnded = options?.untilEnded === true;
     // Told only the end matters, the watch lets pass the changes that leave the run going.
-    const heeds =
-      options?.untilEnded === true
-        ? (detail: string) => {
-            const status = statusInEventDetail(detail);
-            return status === undefined || isTerminalRunStatus(status as RunStatus);
-          }
-        : undefined;
+    const heeds = untilEnded
+      ? (detail: string) => {
+          const status = statusInEventDetail(detail);
+          return status === undefined || isTerminalRunStatus(status as RunStatus);
+        }
+      : undefined;
     for (;;) {
       this.store.assertNotClosing();
       const waiter = this.notifications.waiter(eventKey(runId), heeds);
@@ -218,20 +228,32 @@ export class RedisEventLog implements WorldEvents {
         // Given up when close starts, so a call the server never answers cannot hold the watch.
         await this.store.unlessClosing(this.notifications.ready());
         const client = await this.store.unlessClosing(this.store.client());
-        const [lastSeq, status] = await this.store.unlessClosing(client.hmget(runKey, 'lastSeq', 'status'));
-        if (lastSeq === null || lastSeq === undefined) throw new RunNotFoundError({ runId });
-        // Both fields are written with the run's creation; a status is stored as JSON text.
-        const answers = Number(lastSeq) > afterSeq && watchAnswersAt(options, JSON.parse(status ?? 'null'));
-        if (answers || signal?.aborted) {
+        // The whole run when only its end matters (it is read here once at the start and
+        // once at the end); otherwise just the two fields. Both are written with its creation.
+        const record = untilEnded
+          ? await this.store.unlessClosing(client.hgetall(runKey))
+          : await this.store
+              .unlessClosing(client.hmget(runKey, 'lastSeq', 'status'))
+              .then(([lastSeq, status]) => (lastSeq === null ? {} : { lastSeq, status: status! }));
+        if (record.lastSeq === undefined) throw new RunNotFoundError({ runId });
+        // A status is stored as JSON text.
+        const tail: WatchedTail = { lastSeq: Number(record.lastSeq), status: JSON.parse(record.status!) as RunStatus };
+        if (tail.lastSeq > afterSeq && watchAnswersAt(options, tail.status)) {
           waiter.cancel();
-          return;
+          return untilEnded && isTerminalRunStatus(tail.status)
+            ? { ...tail, run: decodeRecord<Run>(record as Record<string, string>) }
+            : tail;
+        }
+        if (signal?.aborted) {
+          waiter.cancel();
+          return undefined;
         }
       } catch (error) {
         waiter.cancel();
         throw error;
       }
       await waiter.wait(this.settings.pollIntervalMs * 4, signal);
-      if (signal?.aborted) return;
+      if (signal?.aborted) return undefined;
     }
   }
 }
