@@ -20,17 +20,40 @@ export async function openWalProbe(adminConnectionString) {
     checkpoint: async () => {
       await client.query('CHECKPOINT');
     },
-    /** Commit records and WAL bytes between `start` and now. */
-    async since(start) {
+    /**
+     * Commit records and WAL bytes between `start` and now. With `database`, `commits`
+     * counts only transactions that wrote a table of that database (a relation numbered
+     * past the catalog's, 16384 on), so another database's work and the statistics
+     * autovacuum's ANALYZE writes to the catalog do not count; `allCommits` counts every
+     * commit. The bytes are always the whole window's.
+     */
+    async since(start, { database } = {}) {
       const end = await position();
-      if (end === start) return { commits: 0, walBytes: 0 }; // pg_walinspect refuses an empty range
+      if (end === start) return { commits: 0, allCommits: 0, walBytes: 0 }; // pg_walinspect refuses an empty range
       const { rows } = await client.query(
-        `SELECT count(*) FILTER (WHERE resource_manager = 'Transaction' AND record_type = 'COMMIT')::int AS commits,
-                pg_wal_lsn_diff($2, $1)::bigint AS bytes
-           FROM pg_get_wal_records_info($1, $2)`,
-        [start, end],
+        `WITH wal AS (SELECT xid, resource_manager, record_type, block_ref, description
+                        FROM pg_get_wal_records_info($1, $2)),
+              writers AS (
+                SELECT DISTINCT wal.xid::text AS xid FROM wal,
+                  LATERAL regexp_matches(coalesce(wal.block_ref, ''), 'rel \\d+/(\\d+)/(\\d+)', 'g') AS relation
+                WHERE relation[1]::oid = (SELECT oid FROM pg_database WHERE datname = $3)
+                  AND relation[2]::bigint >= 16384),
+              commits AS (
+                SELECT xid::text AS xid, description FROM wal
+                WHERE resource_manager = 'Transaction' AND record_type = 'COMMIT')
+         SELECT (SELECT count(*) FROM commits)::int AS all_commits,
+                -- A write inside a savepoint is logged under the subtransaction's id, which
+                -- the commit record lists after "subxacts:".
+                (SELECT count(*) FROM commits
+                  WHERE xid IN (SELECT xid FROM writers)
+                     OR EXISTS (SELECT 1 FROM regexp_matches(
+                                  coalesce(substring(description FROM 'subxacts:([0-9 ]+)'), ''), '\\d+', 'g') AS sub
+                                WHERE sub[1] IN (SELECT xid FROM writers)))::int AS own_commits,
+                pg_wal_lsn_diff($2, $1)::bigint AS bytes`,
+        [start, end, database ?? null],
       );
-      return { commits: rows[0].commits, walBytes: Number(rows[0].bytes) };
+      const { all_commits: allCommits, own_commits: ownCommits, bytes } = rows[0];
+      return { commits: database === undefined ? allCommits : ownCommits, allCommits, walBytes: Number(bytes) };
     },
     close: () => client.end(),
   };

@@ -171,7 +171,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
     'Marginal time per step is (50 sequential steps − no steps) ÷ 50, from the medians above. Its floor is one commit on ' +
       'the storage the system writes to, in ms: the median of 10 samples taken after each sample of those two cells ' +
       '("sampled alongside"), as the round’s floor is a moment and the disk’s speed drifts. Commits are COMMIT records in ' +
-      'PostgreSQL’s WAL (pg_walinspect) over 5 runs of 50 steps minus 5 runs of none, per step: only transactions that wrote count.',
+      'PostgreSQL’s WAL (pg_walinspect) over 5 runs of 50 steps minus 5 runs of none, per step: only transactions that wrote a table of the system’s own database count.',
     '',
     '| System | ms per step | floor | × floor | WAL commits per step | WAL bytes per step | commits per empty run |',
     '|---|---|---|---|---|---|---|',

@@ -239,7 +239,7 @@ async function benchmarkSystem(system, walProbe, round, number) {
       say(`${system.name} step-index: ${describeStepIndex(round.stepIndex[system.name])}`);
     }
     if (system.database && wanted('commits')) {
-      round.commits[system.name] = await measureCommits(call, walProbe);
+      round.commits[system.name] = await measureCommits(call, walProbe, databaseOf(system));
       const commits = round.commits[system.name];
       say(
         `${system.name} commits: ${commits.status === 'ok' ? `${commits.perStep.toFixed(2)} per step, ${commits.perEmptyRun.toFixed(1)} per run with no steps` : commits.reason}`,
@@ -443,7 +443,12 @@ async function measureStepIndex(ready, call) {
  * cancels out, and so does anything the system commits in the background at a steady rate.
  * Each bracket starts from a checkpoint, for every system alike (see `commits.mjs`).
  */
-async function measureCommits(call, walProbe) {
+/**
+ * Commits and WAL bytes per step and per empty run, from brackets of runs. Only the commits
+ * of transactions that wrote `database` count (commits.mjs): the server is shared, and a
+ * background ANALYZE or another database's work that lands in a bracket is not the system's.
+ */
+async function measureCommits(call, walProbe, database) {
   const bracket = async (steps) => {
     await walProbe.checkpoint();
     const start = await walProbe.position();
@@ -451,7 +456,7 @@ async function measureCommits(call, walProbe) {
       const reply = await call('sequential', { steps, payloadBytes: 0 });
       if (!reply.ok || reply.value !== steps) throw new Error(reply.error ?? `wrong result ${reply.value}`);
     }
-    return walProbe.since(start);
+    return walProbe.since(start, { database });
   };
   try {
     const empty = await bracket(0);

@@ -11,6 +11,7 @@ import { analyse } from '../src/analysis.mjs';
 import { renderStepOverheadChart } from '../src/chart.mjs';
 import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
+import { databaseUrl, recreateDatabase } from '../src/databases.mjs';
 import { startDriver } from '../src/driver-process.mjs';
 import { firstInBlock, measurePaired, summarisePaired } from '../src/paired.mjs';
 import { renderMarkdown, resultsJson } from '../src/report.mjs';
@@ -393,6 +394,39 @@ describe('counting durable commits in the WAL', () => {
     } finally {
       await probe.close();
       await client.end();
+      await server.stop();
+    }
+  });
+
+  it('counts only the commits of transactions that wrote a table of the measured database', async () => {
+    const server = await startPostgres('walscope');
+    const admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+    await recreateDatabase(admin, 'measured');
+    await recreateDatabase(admin, 'elsewhere');
+    const measured = new pg.Client({ connectionString: databaseUrl(server.connectionString, 'measured') });
+    const elsewhere = new pg.Client({ connectionString: databaseUrl(server.connectionString, 'elsewhere') });
+    await measured.connect();
+    await elsewhere.connect();
+    const probe = await openWalProbe(server.connectionString);
+    try {
+      for (const client of [measured, elsewhere]) await client.query('CREATE TABLE items (id serial PRIMARY KEY)');
+      const start = await probe.position();
+      for (let index = 0; index < 3; index++) await measured.query('INSERT INTO items DEFAULT VALUES');
+      // A write inside a savepoint is logged under the subtransaction's id, not the commit's.
+      await measured.query(
+        'BEGIN; SAVEPOINT inner_write; INSERT INTO items DEFAULT VALUES; RELEASE inner_write; COMMIT',
+      );
+      // Another database's writes, and statistics written to the measured one's catalog (what
+      // autovacuum's ANALYZE does behind a system's back), each commit too.
+      for (let index = 0; index < 2; index++) await elsewhere.query('INSERT INTO items DEFAULT VALUES');
+      await measured.query('ANALYZE items');
+      const counted = await probe.since(start, { database: 'measured' });
+      expect(counted.commits).toBe(4);
+      expect(counted.allCommits).toBeGreaterThanOrEqual(7);
+    } finally {
+      await probe.close();
+      await Promise.all([measured.end(), elsewhere.end(), admin.end()]);
       await server.stop();
     }
   });
