@@ -441,12 +441,10 @@ async function measureStepIndex(ready, call) {
  * Commits per step: WAL commit records over `runs` workflows of `steps` steps, minus the
  * same number of workflows with no steps, per step. What a run costs to start and finish
  * cancels out, and so does anything the system commits in the background at a steady rate.
- * Each bracket starts from a checkpoint, for every system alike (see `commits.mjs`).
- */
-/**
- * Commits and WAL bytes per step and per empty run, from brackets of runs. Only the commits
- * of transactions that wrote `database` count (commits.mjs): the server is shared, and a
- * background ANALYZE or another database's work that lands in a bracket is not the system's.
+ * Each bracket starts from a checkpoint, for every system alike (see `commits.mjs`). Only
+ * the commits of transactions that wrote a table of `database` count: the server is shared,
+ * and a background ANALYZE or another database's work that lands in a bracket is not the
+ * system's.
  */
 async function measureCommits(call, walProbe, database) {
   const bracket = async (steps) => {
