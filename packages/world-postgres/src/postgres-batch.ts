@@ -71,7 +71,7 @@ function callText(db: Database, count: number): string {
  * schema's `append_batch`, which also checks `guards`. `base` holds the entities as they
  * were before the batch, to tell new rows from updated ones.
  *
- * The columns are built by the small functions below, each a loop of its own. As one
+ * The columns are built by the small functions below, one per kind of row. As one
  * function of some forty inline closures this took V8 about 235 ms to optimise, and it was
  * optimised again each time an append took a branch it had not taken before (five times in
  * a worker's first thousands of runs), on the same two cores as the work itself.
@@ -126,8 +126,11 @@ export function batchCall(
     waits.knownIds,
     waits.knownBodies,
     db.channel,
-    // Null unless the call notifies inside (see BatchCall): the statement then sends only
-    // what it alone can know of, a stream it closes and a group it frees for a waiting message.
+  ];
+  // Null unless the call notifies inside (see BatchCall): the statement then sends only what
+  // it alone can know of, a stream it closes and a group it frees for a waiting message.
+  const eventNotificationAt = values.length;
+  values.push(
     null,
     hooks.knownIds,
     hooks.knownActive,
@@ -151,6 +154,9 @@ export function batchCall(
     outbox.leases,
     lapsedClaimBackoffMs,
     idempotencyRetentionMs,
+  );
+  const queueNotificationsAt = values.length;
+  values.push(
     outbox.noNotifications,
     acks.messageIds,
     acks.tokens,
@@ -168,7 +174,7 @@ export function batchCall(
     steps.knownBodiesWithError,
     hooks.newMetadataInEvent,
     hooks.knownMetadataInEvent,
-  ];
+  );
   const tail = eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status }));
   const call: BatchCall = {
     text: callText(db, values.length),
@@ -184,10 +190,6 @@ export function batchCall(
   };
   return call;
 }
-
-/** Where `batchCall`'s values hold the run's notification and the queue's (see `notifyInside`). */
-const eventNotificationAt = 25;
-const queueNotificationsAt = 45;
 
 type Seqs = ReadonlyMap<string, number>;
 const seqOf = (seqs: Seqs, type: string, id: string) => seqs.get(`${type}:${id}`) ?? 0;
