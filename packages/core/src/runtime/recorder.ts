@@ -1,22 +1,18 @@
-import { stepRegistry } from '../workflow/definitions.js';
-import { childStepPrefix, type WorkflowReplay } from '../workflow/replay.js';
+import type { WorkflowReplay } from '../workflow/replay.js';
 import { FenceConflictError } from '../world/errors/fence-conflict-error.js';
 import { HookTokenConflictError } from '../world/errors/hook-token-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { formatEventId } from '../world/run-draft.js';
-import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
+import type { CreateEventRequest } from '../world/schemas/events.js';
 import { limits } from '../world/schemas/primitives.js';
 import type { CreateEventResult, EnqueueRequest, World } from '../world/world.js';
-import { emitCommittedSpans } from './committed-spans.js';
+import { CompletionBatches, feedCommitted } from './completion-batches.js';
 import { FactRecorder } from './fact-recorder.js';
 import { endsRun, HeldClaims } from './held-claims.js';
+import { outboxOf, placeSteps } from './placement.js';
 import type { PendingAppend, SpeculationMargin } from './speculation-margin.js';
 import type { StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
-import { stepMessage, wakeRequest } from './topics.js';
-import { asTraceCarrier } from './tracing.js';
 import type { WorldClock } from './world-clock.js';
-import { isTransient, SpeculationRefused } from './write-refusals.js';
 
 /** A stamp chosen for an append, and the append counted as on its way from that moment. */
 export interface StampedAppend {
@@ -44,8 +40,17 @@ export class Recorder {
   /** Outcomes and failures, written as facts; a refused batch falls back to them. */
   readonly facts: FactRecorder;
 
+  private readonly completions: CompletionBatches;
+
   constructor(private readonly options: RecorderOptions) {
     this.facts = new FactRecorder(options);
+    this.completions = new CompletionBatches({
+      ...options,
+      facts: this.facts,
+      claims: this.claims,
+      place: (writes) => this.place(writes),
+      outbox: (replay, writes) => this.outbox(replay, writes),
+    });
   }
 
   /**
@@ -115,11 +120,7 @@ export class Recorder {
     // Every append measures the World's latency, so the first speculative batch of a run on a
     // slow World is already stamped far enough ahead instead of being refused to learn it.
     pending.committed();
-    for (const { event } of results) await replay.feed(event);
-    emitCommittedSpans(
-      replay,
-      results.map(({ event }) => event),
-    );
+    await feedCommitted(replay, results);
     return true;
   }
 
@@ -197,134 +198,25 @@ export class Recorder {
     }
     pending.committed();
     replay.adoptCommitted(results[0]!.event);
-    for (const { event } of results.slice(1)) await replay.feed(event);
-    emitCommittedSpans(
-      replay,
-      results.slice(1).map(({ event }) => event),
-    );
+    await feedCommitted(replay, results.slice(1));
     return results;
   }
 
   /**
-   * One durable write per step: completions are fed to the replay first (stamped with a
-   * createdAt the World will honour exactly), the decisions they cause are derived, and all
-   * of it goes in one batch fenced on the tail before the first completion. If the World
-   * refuses that batch for any lasting reason, each completion is still a fact and is
-   * written alone, the replay (which consumed the refused completions) is dropped, and the
-   * decisions are derived again from the log. Resolves false when the replay is behind.
+   * One durable write per step: the outcomes and the decisions they cause in one batch
+   * (see CompletionBatches.record). Resolves false when the replay is behind.
    */
-  async record(replay: WorkflowReplay, outcomes: StepOutcome[]): Promise<boolean> {
-    let inSync = true;
-    // Retries wake no workflow code, so there is nothing to speculate on: write them as facts,
-    // each with the timer that brings the run back for the next attempt.
-    for (const outcome of outcomes.filter((candidate) => candidate.eventType === 'step_retrying')) {
-      const expectedSeq = replay.tail.seq + 1;
-      const written = await this.facts.writeFact(replay.runId, outcome, this.facts.retryTimer(replay.runId, outcome));
-      if (inSync && written?.seq === expectedSeq) await replay.feed(written);
-      else inSync = false;
-    }
-    const completions = outcomes.filter((candidate) => candidate.eventType !== 'step_retrying');
-    if (completions.length === 0) return inSync;
-    const tail = replay.tail;
-    if (!inSync || tail.eventId === undefined) {
-      for (const completion of completions) await this.facts.writeFact(replay.runId, completion);
-      return false;
-    }
-    const { world, clock, margin } = this.options;
-    // Not prepared in turn with first passes (see inTurn): completions arrive spread out, and
-    // waiting for the preparations queued ahead slowed bursts of 50 runs by about a tenth,
-    // while the margin's least cost per append already kept their stamps from being refused.
-    const pending = margin.send();
-    const createdAt = Math.max(clock.now() + pending.ms, tail.createdAt);
-    let batch: CreateEventRequest[];
-    try {
-      let seq = tail.seq;
-      for (const completion of completions) {
-        seq += 1;
-        // Object.assign, not a spread: see RunDraft.apply (a new hidden class per spread).
-        await replay.feed(
-          Object.assign({}, completion, {
-            runId: replay.runId,
-            seq,
-            eventId: formatEventId(seq),
-            createdAt,
-          }) as WorldEvent,
-        );
-      }
-      const decisions = replay.divergedWith ? [] : replay.decide(createdAt);
-      batch = this.place([...completions, ...decisions].slice(0, Math.max(limits.maxBatchSize, completions.length)));
-    } catch (error) {
-      pending.abandoned();
-      throw error;
-    }
-    const acknowledged = this.claims.acknowledgedBy(replay.runId, batch);
-    await pending.ready();
-    let results: CreateEventResult[];
-    try {
-      results = await world.events.createBatch(
-        replay.runId,
-        batch,
-        Object.assign({ lastKnownEventId: tail.eventId, createdAt, enqueue: this.outbox(replay, batch) }, acknowledged),
-      );
-      this.claims.settled(replay.runId, acknowledged);
-    } catch (error) {
-      if (isTransient(error)) {
-        pending.abandoned();
-        throw error;
-      }
-      if (FenceConflictError.is(error) && error.currentTail.eventId === tail.eventId) {
-        // The tail did not move, so what the World refused is the stamp: it fell into the past.
-        pending.refused();
-        clock.observeStampInPast(createdAt, clock.localNow());
-      } else pending.committed();
-      for (const completion of completions) await this.facts.writeFact(replay.runId, completion);
-      throw new SpeculationRefused(`the World refused a completion batch: ${(error as Error).message}`);
-    }
-    pending.committed();
-    replay.adoptCommitted(results[completions.length - 1]!.event);
-    for (const { event } of results.slice(completions.length)) await replay.feed(event);
-    emitCommittedSpans(
-      replay,
-      results.slice(completions.length).map(({ event }) => event),
-    );
-    return true;
+  record(replay: WorkflowReplay, outcomes: StepOutcome[]): Promise<boolean> {
+    return this.completions.record(replay, outcomes);
   }
 
-  /**
-   * Decides where each new step's attempts will run, and records it in its step_created: a
-   * step this worker has a free slot and a definition for runs inline; any other goes to
-   * the step queue. Without the run lease every step is queued, since several passes of the
-   * run may be live at once and none of them can know what the others started.
-   */
+  /** Where each new step's attempts will run (see placeSteps). */
   private place(writes: CreateEventRequest[]): CreateEventRequest[] {
-    let freeSlots = this.options.runLease ? this.options.stepSlots.available() : 0;
-    return writes.map((write) => {
-      if (write.eventType !== 'step_created' || write.eventData.stepName.startsWith(childStepPrefix)) return write;
-      const inline = freeSlots > 0 && stepRegistry.has(write.eventData.stepName);
-      if (inline) freeSlots -= 1;
-      const placement = inline ? ('inline' as const) : ('queue' as const);
-      return Object.assign({}, write, { eventData: Object.assign({}, write.eventData, { placement }) });
-    });
+    return placeSteps(writes, this.options.runLease ? this.options.stepSlots.available() : 0);
   }
 
   /** The messages a batch implies: each queued step's first attempt, and each future wait's timer. */
   private outbox(replay: WorkflowReplay, writes: readonly CreateEventRequest[]): EnqueueRequest[] {
-    const runId = replay.runId;
-    const enqueue: EnqueueRequest[] = [];
-    const now = this.options.clock.now();
-    for (const write of writes) {
-      if (write.eventType === 'step_created' && write.eventData.placement === 'queue') {
-        enqueue.push(stepMessage(runId, write.correlationId, 0, 0, asTraceCarrier(replay.traceContext)));
-      } else if (write.eventType === 'wait_created' && write.eventData.resumeAt > now) {
-        enqueue.push(
-          wakeRequest(runId, this.options.runLease, {
-            dueAt: write.eventData.resumeAt,
-            now,
-            key: `wait:${runId}:${write.correlationId}`,
-          }),
-        );
-      }
-    }
-    return enqueue;
+    return outboxOf(replay, writes, this.options.clock.now(), this.options.runLease);
   }
 }
