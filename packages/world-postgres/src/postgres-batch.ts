@@ -267,8 +267,27 @@ function waitColumns(draft: RunDraft, base: RunEntityReader, seqs: Seqs) {
   return { newIds, newSeqs, newBodies: jsonArray(newWaits), knownIds, knownBodies: jsonArray(knownWaits) };
 }
 
+/**
+ * The columns of a batch that touches no hook, which is nearly every batch. Shared rather
+ * than built each time: V8 would otherwise optimise `hookColumns`, closures and all, for
+ * workflows that never create a hook.
+ */
+const noHookColumns = Object.freeze({
+  knownIds: [],
+  knownActive: [],
+  knownBodies: '[]',
+  knownMetadataInEvent: [],
+  newIds: [],
+  newSeqs: [],
+  newTokens: [],
+  newActive: [],
+  newBodies: '[]',
+  newMetadataInEvent: [],
+});
+
 /** The draft's hooks as columns, new and known apart. */
 function hookColumns(draft: RunDraft, base: RunEntityReader, seqs: Seqs) {
+  if (draft.hooks.size === 0) return noHookColumns;
   const known: Hook[] = [];
   const created: Hook[] = [];
   for (const hook of draft.hooks.values()) (base.hook(hook.hookId) === undefined ? created : known).push(hook);
