@@ -22,7 +22,7 @@ import {
   watchAnswersAt,
   watchOptionsSchema,
 } from '@cairn/core/world';
-import type { LocalQueue } from './local-queue.js';
+import type { LocalClaims } from './local-claims.js';
 import type { RunRecord } from './local-state.js';
 import type { LocalStore } from './local-store.js';
 
@@ -77,7 +77,7 @@ export class LocalEventLog implements WorldEvents {
     private readonly store: LocalStore,
     private readonly maxPayloadBytes: number,
     private readonly maxFutureCreatedAtMs: number,
-    private readonly queue: LocalQueue,
+    private readonly claims: LocalClaims,
     private readonly clock: Clock,
   ) {}
 
@@ -102,18 +102,26 @@ export class LocalEventLog implements WorldEvents {
         now = params.createdAt;
       }
       const results = requests.map((request) => draft.apply(request, nextCommitStamp(draft.run, now)));
+      const enqueue = params?.enqueue ?? [];
+      // The last check that can refuse the append: nothing is changed before it.
+      this.claims.checkChosenIds(enqueue);
       this.store.state.commitDraft(draft);
-      // The outbox: staged in the same operation, so the messages are journalled in the same
-      // group as the events and exist if, and only if, the events do.
-      const staged = (params?.enqueue ?? []).map(({ topic, payload, options }) =>
-        this.queue.stage(topic, payload, options ?? {}),
-      );
+      // The outbox and the acknowledgements: staged in the same operation, so they are
+      // journalled in the same group as the events and take effect if, and only if, the
+      // events do.
+      const outbox = this.claims.stageOutbox(enqueue);
+      const acknowledged = this.claims.stageAcknowledgements(params?.acknowledge ?? []);
+      // Callers get copies: the objects above are the World's own state.
+      const copies: CreateEventResult[] = structuredClone(results);
+      if (outbox.result.length > 0) {
+        for (const copy of copies) copy.claims = outbox.result.map((claim) => ({ ...claim }));
+      }
       return {
-        // Callers get copies: the objects above are the World's own state.
-        result: structuredClone(results),
-        records: [{ type: 'events', runId, events: draft.events }, ...staged.flatMap((outcome) => outcome.records)],
+        result: copies,
+        records: [{ type: 'events', runId, events: draft.events }, ...outbox.records, ...acknowledged.records],
         afterCommit: () => {
-          for (const outcome of staged) outcome.afterCommit?.();
+          outbox.afterCommit?.();
+          acknowledged.afterCommit();
         },
       };
     });

@@ -1,28 +1,25 @@
 import {
-  assertStorableJson,
   type ClaimOutcome,
   type Clock,
   type ConsumeOptions,
   consumeOptionsSchema,
-  type DeliveryHandle,
   deliverLeased,
   InvalidInputError,
   type JsonValue,
-  jsonValueSchema,
   parseInput,
   type QueueConsumer,
   type QueueHandler,
   retryBackoffMs,
   type SendOptions,
   type SendResult,
-  sendOptionsSchema,
   topicSchema,
   ulid,
   type WorldQueue,
 } from '@cairn/core/world';
 import { DelayTimers } from './delay-timers.js';
 import { Deque } from './deque.js';
-import { withEncoding } from './journal-file.js';
+import { type Lease, Leases } from './local-leases.js';
+import { messageRecord, parseSend } from './local-messages.js';
 import type { JournalRecord, StoredMessage } from './local-state.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
@@ -38,14 +35,14 @@ interface Consumer {
   running: Set<Promise<void>>;
 }
 
-const groupId = (message: StoredMessage) =>
+export const groupId = (message: Pick<StoredMessage, 'topic' | 'groupKey'>) =>
   message.groupKey === undefined ? undefined : `${message.topic}\u0000${message.groupKey}`;
 
 /**
- * Sends are journalled; leases live in memory only. A process that dies holds no leases
- * after a restart, so every unacknowledged message is deliverable again: at-least-once.
- * Each delivery journals the attempt number the next one will carry before its handler
- * runs, so a redelivery after a crash counts the attempt that crashed.
+ * Sends are journalled; leases live in memory only (local-leases.ts). A process that dies
+ * holds no leases after a restart, so every unacknowledged message is deliverable again:
+ * at-least-once. Each delivery journals the attempt number the next one will carry before
+ * its handler runs, so a redelivery after a crash counts the attempt that crashed.
  *
  * Dispatch is O(1) per message: due messages wait in a per-topic FIFO, and a message
  * whose group is busy is parked behind that group until its lease ends. A message coming
@@ -61,8 +58,8 @@ export class LocalQueue implements WorldQueue {
   /** Messages that were delivered before and are waiting to be delivered again. */
   private readonly retried = new Set<string>();
   private readonly busyGroups = new Set<string>();
-  /** Leased messages, by id: a lease lives only in memory, in its delivery's lease timer. */
-  private readonly leases = new Map<string, DeliveryHandle>();
+  /** Leased messages, a consumer's or a claim's: when one runs out, its message is handed back. */
+  readonly leases = new Leases((lease) => void this.lapse(lease));
   private readonly timers: DelayTimers;
 
   /**
@@ -85,31 +82,8 @@ export class LocalQueue implements WorldQueue {
   }
 
   async send(topic: string, payload: JsonValue, options?: SendOptions): Promise<SendResult> {
-    parseInput(topicSchema, topic, 'topic');
-    parseInput(jsonValueSchema, payload, 'payload');
-    const { delayMs = 0, idempotencyKey, groupKey } = parseInput(sendOptionsSchema, options, 'options') ?? {};
-    const json = JSON.stringify(payload);
-    assertStorableJson(json, 'payload', payload);
-    const size = Buffer.byteLength(json);
-    if (size > this.settings.maxPayloadBytes) {
-      throw new InvalidInputError({
-        field: 'payload',
-        value: `${size} bytes`,
-        reason: `must be at most ${this.settings.maxPayloadBytes} bytes`,
-      });
-    }
-    return this.store.submit<SendResult>(() =>
-      this.stage(
-        topic,
-        payload,
-        {
-          delayMs,
-          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-          ...(groupKey === undefined ? {} : { groupKey }),
-        },
-        json,
-      ),
-    );
+    const parsed = parseSend(topic, payload, options, this.settings.maxPayloadBytes);
+    return this.store.submit<SendResult>(() => this.stage(topic, payload, parsed.options, parsed.payloadJson));
   }
 
   /**
@@ -117,7 +91,13 @@ export class LocalQueue implements WorldQueue {
    * and return the record that makes it durable. `queue.send` uses it, and so does an
    * append that enqueues atomically with its events (`CreateEventParams.enqueue`).
    */
-  stage(topic: string, payload: JsonValue, options: SendOptions, payloadJson?: string): Outcome<SendResult> {
+  stage(
+    topic: string,
+    payload: JsonValue,
+    options: SendOptions,
+    payloadJson?: string,
+    messageId = `msg_${ulid()}`,
+  ): Outcome<SendResult> {
     const { delayMs = 0, idempotencyKey, groupKey } = options;
     const now = this.clock.now();
     if (idempotencyKey !== undefined) {
@@ -130,7 +110,7 @@ export class LocalQueue implements WorldQueue {
       if (earlier) return { result: { messageId: earlier.messageId, deduplicated: true }, records: [] };
     }
     const message: StoredMessage = {
-      messageId: `msg_${ulid()}`,
+      messageId,
       topic,
       payload: structuredClone(payload),
       ...(groupKey === undefined ? {} : { groupKey }),
@@ -140,16 +120,9 @@ export class LocalQueue implements WorldQueue {
       attempt: 1,
     };
     this.store.state.addMessage(message);
-    const record: JournalRecord = { type: 'message', message };
-    if (payloadJson !== undefined) {
-      // The payload's JSON spliced into the record's: the same record, serialised once.
-      const { payload: _payload, ...rest } = message;
-      const head = JSON.stringify({ type: 'message', message: rest });
-      withEncoding(record, `${head.slice(0, -2)},"payload":${payloadJson}}}`);
-    }
     return {
       result: { messageId: message.messageId, deduplicated: false },
-      records: [record],
+      records: [messageRecord(message, payloadJson)],
       afterCommit: () => this.schedule(message),
     };
   }
@@ -197,7 +170,6 @@ export class LocalQueue implements WorldQueue {
       await Promise.allSettled(all.flatMap((consumer) => [...consumer.running]));
     }
     this.timers.clear();
-    for (const lease of this.leases.values()) lease.abandon();
     this.leases.clear();
   }
 
@@ -260,77 +232,110 @@ export class LocalQueue implements WorldQueue {
   }
 
   private deliver(consumer: Consumer, message: StoredMessage): void {
-    const group = groupId(message);
-    if (group !== undefined) this.busyGroups.add(group);
+    this.holdGroup(message);
     this.retried.delete(message.messageId);
     // The stored message's attempt moves on as soon as the next one is journalled.
     const attempt = message.attempt;
     const nextAttempt = attempt + 1;
-    const lease = deliverLeased({
+    const { messageId, topic, groupKey } = message;
+    const token = this.leases.mintToken();
+    const lease = this.leases.take(
+      message,
+      token,
+      attempt,
+      consumer.leaseMs,
+      retryBackoffMs(consumer.backoff, attempt),
+    );
+    lease.delivery = deliverLeased({
       consumer,
       message: { ...message, payload: structuredClone(message.payload) },
+      // An append may acknowledge the delivery in its own commit (`acknowledge`).
+      claim: { topic, messageId, token, ...(groupKey === undefined ? {} : { groupKey }) },
       // Durable before the handler runs: a crash from here on redelivers with the next attempt.
       beforeHandler: () =>
         this.store.submit(() => {
-          this.store.state.retryMessage(message.messageId, nextAttempt, message.deliverAt);
+          this.store.state.retryMessage(messageId, nextAttempt, message.deliverAt);
           return {
             result: undefined,
-            records: [
-              { type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt: message.deliverAt },
-            ],
+            records: [{ type: 'retry', messageId, attempt: nextAttempt, deliverAt: message.deliverAt }],
           };
         }),
       // The lease ends in memory the moment settling starts: nothing can lease the message
-      // until it is handed back, so its slot is free at once. More work is handed out once
-      // the outcome is journalled (see settle and expire).
+      // until it is handed back, so its slot is free at once.
       freeSlotBeforeSettling: true,
-      settle: (outcome) => this.settle(message, attempt, outcome),
-      // No store expires this lease: its timer running out hands the message back here.
-      leaseExpired: () => this.expire(message, consumer, attempt),
+      // A slot freed without a settlement of ours (an append acknowledged the delivery, or the
+      // handler outran its lease) must still be filled.
+      pump: () => this.dispatch(topic),
+      settle: async (outcome) => {
+        const held = this.leases.end(messageId, token);
+        // Lost already: it ran out, or an append or `settleClaim` settled it.
+        if (held) await this.settleLease(held, outcome).catch(() => {});
+      },
+      extendLease: async (leaseMs) => this.leases.extend(messageId, token, leaseMs),
     });
-    this.leases.set(message.messageId, lease);
   }
 
-  /** Acks or schedules a retry; called only while this delivery still holds the lease. */
-  private async settle(message: StoredMessage, attempt: number, outcome: ClaimOutcome): Promise<void> {
-    this.leases.delete(message.messageId);
-    if ('acknowledge' in outcome) {
-      await this.store
-        .submit(() => {
-          const at = this.clock.now();
-          this.store.state.ackMessage(message.messageId, at);
-          return { result: undefined, records: [{ type: 'ack', messageId: message.messageId, at }] };
-        })
-        .catch(() => {});
-      this.releaseGroup(message);
-    } else {
-      await this.retry(message, attempt, outcome.retryAfterMs);
+  /** Takes the message's group for a lease; false when another lease holds it. */
+  holdGroup(message: StoredMessage): boolean {
+    const group = groupId(message);
+    if (group === undefined) return true;
+    if (this.busyGroups.has(group)) return false;
+    this.busyGroups.add(group);
+    return true;
+  }
+
+  /**
+   * Acknowledges a lease's message or hands it back for a retry, once the lease has been
+   * ended (`leases.end`). Rejects when the outcome could not be journalled.
+   */
+  async settleLease(lease: Lease, outcome: ClaimOutcome): Promise<void> {
+    const { message } = lease;
+    try {
+      if ('acknowledge' in outcome) {
+        // Its commit releases the group (stageAck's afterCommit).
+        await this.store.submit(() => ({ result: undefined, ...this.stageAck(message) }));
+      } else {
+        await this.retry(message, lease.attempt, outcome.retryAfterMs);
+      }
+    } finally {
+      this.dispatch(message.topic);
     }
-    this.dispatch(message.topic);
   }
 
-  private expire(message: StoredMessage, consumer: Consumer, attempt: number): void {
-    this.leases.delete(message.messageId);
-    // The handler may still be running, but its slot is already free: a hung handler must
-    // not starve the consumer. Its late settlement is ignored.
-    void this.retry(message, attempt, retryBackoffMs(consumer.backoff, attempt)).then(() =>
-      this.dispatch(message.topic),
-    );
+  /** Acknowledges a message inside the commit loop; its group is released after the commit. */
+  stageAck(message: StoredMessage): { records: JournalRecord[]; afterCommit: () => void } {
+    const at = this.clock.now();
+    this.store.state.ackMessage(message.messageId, at);
+    return {
+      records: [{ type: 'ack', messageId: message.messageId, at }],
+      afterCommit: () => {
+        this.releaseGroup(message);
+        this.dispatch(message.topic);
+      },
+    };
+  }
+
+  /**
+   * A lease ran out: the holder is presumed gone. A consumer's handler may still be running,
+   * but its slot is already free, so a hung handler cannot starve the consumer; its late
+   * settlement is ignored.
+   */
+  private async lapse(lease: Lease): Promise<void> {
+    await this.retry(lease.message, lease.attempt, lease.lapseDelayMs).catch(() => {});
+    this.dispatch(lease.message.topic);
   }
 
   /** Hands the message back after delivery `attempt` failed: due again after `delay`. */
   private async retry(message: StoredMessage, attempt: number, delay: number): Promise<void> {
     const nextAttempt = attempt + 1;
     const deliverAt = this.clock.now() + delay;
-    await this.store
-      .submit(() => {
-        this.store.state.retryMessage(message.messageId, nextAttempt, deliverAt);
-        return {
-          result: undefined,
-          records: [{ type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt }],
-        };
-      })
-      .catch(() => {});
+    await this.store.submit(() => {
+      this.store.state.retryMessage(message.messageId, nextAttempt, deliverAt);
+      return {
+        result: undefined,
+        records: [{ type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt }],
+      };
+    });
     this.retried.add(message.messageId);
     const group = groupId(message);
     // Due at once: it is still its group's oldest, so it goes before the rest of the group.
@@ -343,7 +348,7 @@ export class LocalQueue implements WorldQueue {
     this.schedule(message);
   }
 
-  private releaseGroup(message: StoredMessage): void {
+  releaseGroup(message: StoredMessage): void {
     const group = groupId(message);
     if (group === undefined) return;
     this.busyGroups.delete(group);

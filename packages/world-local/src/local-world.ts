@@ -10,6 +10,7 @@ import {
   WorldClosedError,
 } from '@cairn/core/world';
 import { z } from 'zod';
+import { LocalClaims } from './local-claims.js';
 import { LocalEventLog } from './local-event-log.js';
 import { LocalQueue } from './local-queue.js';
 import { LocalStore } from './local-store.js';
@@ -88,6 +89,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
+      claims: true,
     },
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
   };
@@ -104,7 +106,8 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
     clock,
   });
   const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes }, clock);
-  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, queue, clock);
+  const claims = new LocalClaims(store, queue, clock);
+  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, claims, clock);
   const views = new LocalViews(store);
   const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes, clock);
 
@@ -148,6 +151,8 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
         open().catch(() => {});
         return consumer;
       },
+      extendClaim: opened(claims.extendClaim.bind(claims)),
+      settleClaim: opened(claims.settleClaim.bind(claims)),
     },
     streams: {
       write: opened(streams.write.bind(streams)),

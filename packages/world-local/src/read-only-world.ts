@@ -10,8 +10,8 @@ import {
   WorldClosedError,
   WorldUnavailableError,
 } from '@cairn/core/world';
+import type { LocalClaims } from './local-claims.js';
 import { LocalEventLog } from './local-event-log.js';
-import type { LocalQueue } from './local-queue.js';
 import type { LocalStore } from './local-store.js';
 import { LocalStreams } from './local-streams.js';
 import { LocalViews } from './local-views.js';
@@ -48,7 +48,7 @@ export function createReadOnlyLocalWorld(options: ReadOnlyWorldOptions): LocalWo
     asStore,
     maxPayloadBytes,
     capabilities.maxFutureCreatedAtMs,
-    {} as LocalQueue,
+    {} as LocalClaims,
     // Nothing is written here, so nothing is stamped: the wall clock only satisfies the type.
     systemClock,
   );
@@ -131,6 +131,9 @@ export function createReadOnlyLocalWorld(options: ReadOnlyWorldOptions): LocalWo
       consume: () => {
         throw refused();
       },
+      // Settling a claim is a write too: the holder's process is the only one with leases.
+      extendClaim: refuse,
+      settleClaim: refuse,
     },
     streams: {
       write: refuse,

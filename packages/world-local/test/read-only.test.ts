@@ -80,6 +80,34 @@ describe('world-local read-only', () => {
     expect((await readdir(directory)).sort()).toEqual(before);
   });
 
+  it('refuses to extend or settle a claim, which stays with the holder', async () => {
+    const directory = await temporaryDirectory();
+    const holder = track(createLocalWorld({ dir: directory }));
+    const { run } = await holder.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+    const { claims } = await holder.events.create(
+      run.runId,
+      { eventType: 'step_created', correlationId: 'claimed', eventData: { stepName: 'work' } },
+      { enqueue: [{ topic: 'jobs', payload: 1, claim: { leaseMs: 60_000 } }] },
+    );
+    const claim = claims![0]!;
+    const reader = track(createLocalWorld({ dir: directory, readOnly: true }));
+
+    const refusals = [
+      reader.queue.extendClaim!(claim, 1000),
+      reader.queue.settleClaim!(claim, { acknowledge: true }),
+      reader.queue.settleClaim!(claim, { retryAfterMs: 0 }),
+      reader.events.create(run.runId, { eventType: 'run_started' }, { acknowledge: [claim] }),
+    ];
+    for (const refusal of refusals) {
+      const error = await refusal.catch((caught: unknown) => caught);
+      expect(WorldUnavailableError.is(error)).toBe(true);
+      expect(String(error)).toMatch(/read-only/);
+    }
+    // The holder's claim is untouched: it can still be settled, once.
+    expect(await holder.queue.settleClaim!(claim, { acknowledge: true })).toBe(true);
+    expect(await holder.queue.settleClaim!(claim, { acknowledge: true })).toBe(false);
+  });
+
   it('rebuilds from the snapshot after the holder checkpoints', async () => {
     const directory = await temporaryDirectory();
     const holder = track(createLocalWorld({ dir: directory, checkpointBytes: 16 * 1024 }));
