@@ -191,6 +191,13 @@ function expectAgreement(value: unknown): 'quick' | 'schema' {
   return 'quick';
 }
 
+/**
+ * The mutation runs are deterministic loops that take about 3 s on an idle machine and twice
+ * that with the other packages' suites running beside them: the default 5 s would fail them
+ * for the machine's load, not for anything they check.
+ */
+const mutationTimeoutMs = 60_000;
+
 describe('quick event checks', () => {
   it('take every hot event type the engine writes, giving what the schema gives', () => {
     for (const request of engineRequests) {
@@ -199,19 +206,23 @@ describe('quick event checks', () => {
     }
   });
 
-  it('never accept a mutation the schema refuses, over 30,000 of them', () => {
-    const random = randomSource(20261202);
-    const verdicts = { quick: 0, schema: 0, refused: 0 };
-    for (let index = 0; index < 30_000; index++) {
-      const value = mutate(random.pick(engineRequests) as Record<string, unknown>, random);
-      const verdict = expectAgreement(value);
-      verdicts[verdict]++;
-      if (verdict === 'schema' && !createEventRequestSchema.safeParse(value).success) verdicts.refused++;
-    }
-    // The sample must exercise both sides, or agreement would prove nothing.
-    expect(verdicts.quick).toBeGreaterThan(3_000);
-    expect(verdicts.refused).toBeGreaterThan(10_000);
-  });
+  it(
+    'never accept a mutation the schema refuses, over 30,000 of them',
+    () => {
+      const random = randomSource(20261202);
+      const verdicts = { quick: 0, schema: 0, refused: 0 };
+      for (let index = 0; index < 30_000; index++) {
+        const value = mutate(random.pick(engineRequests) as Record<string, unknown>, random);
+        const verdict = expectAgreement(value);
+        verdicts[verdict]++;
+        if (verdict === 'schema' && !createEventRequestSchema.safeParse(value).success) verdicts.refused++;
+      }
+      // The sample must exercise both sides, or agreement would prove nothing.
+      expect(verdicts.quick).toBeGreaterThan(3_000);
+      expect(verdicts.refused).toBeGreaterThan(10_000);
+    },
+    mutationTimeoutMs,
+  );
 
   it('hand back a copy the caller can no longer change', () => {
     const input = { orderId: 'A-1', items: [1, 2] };
@@ -252,18 +263,22 @@ describe('quick event checks', () => {
     expect(quick).toBe(4 + engineParams.length);
   });
 
-  it('never accept parameters the schema refuses, over 30,000 mutations of them', () => {
-    const random = randomSource(20261203);
-    const verdicts = { quick: 0, schema: 0, refused: 0 };
-    for (let index = 0; index < 30_000; index++) {
-      const value = mutateParams(random.pick(engineParams), random);
-      const verdict = expectParamsAgreement(value);
-      verdicts[verdict]++;
-      if (verdict === 'schema' && !createEventParamsSchema.safeParse(value).success) verdicts.refused++;
-    }
-    expect(verdicts.quick).toBeGreaterThan(3_000);
-    expect(verdicts.refused).toBeGreaterThan(10_000);
-  });
+  it(
+    'never accept parameters the schema refuses, over 30,000 mutations of them',
+    () => {
+      const random = randomSource(20261203);
+      const verdicts = { quick: 0, schema: 0, refused: 0 };
+      for (let index = 0; index < 30_000; index++) {
+        const value = mutateParams(random.pick(engineParams), random);
+        const verdict = expectParamsAgreement(value);
+        verdicts[verdict]++;
+        if (verdict === 'schema' && !createEventParamsSchema.safeParse(value).success) verdicts.refused++;
+      }
+      expect(verdicts.quick).toBeGreaterThan(3_000);
+      expect(verdicts.refused).toBeGreaterThan(10_000);
+    },
+    mutationTimeoutMs,
+  );
 
   it('hand back parameters the caller can no longer change', () => {
     const payload = { runId: 'r1', extra: [1] };
