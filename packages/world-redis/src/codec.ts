@@ -12,6 +12,7 @@ import {
   WaitNotFoundError,
   type WorldEvent,
 } from '@cairn/core/world';
+import { takenIdError } from './outbox.js';
 
 /*
  * Views are stored as flat records whose every value is JSON text (see scripts/lib.lua):
@@ -84,6 +85,8 @@ export function failureToError(runId: string, failure: ScriptFailure, streamName
       });
     case 'DUPLICATE_DELIVERY':
       return new DuplicateDeliveryError({ runId, deliveryId: text('deliveryId'), hookId: text('hookId') });
+    case 'MESSAGE_TAKEN':
+      return takenIdError(failure.index as number, text('id'));
     case 'STREAM_CLOSED':
       return new StreamClosedError({ runId, stream: streamName ?? '' });
     default:

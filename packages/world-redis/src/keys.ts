@@ -56,6 +56,16 @@ export class Keys {
     return fallback;
   }
 
+  /**
+   * The partition a claim's message lives in, from the claim alone: its group's, else the
+   * one its id hashes to. The World mints the id of every ungrouped message it queues so
+   * that it hashes to where the message lives (message-id.ts); an id a writer chose for a
+   * claim decides where the message goes instead.
+   */
+  claimPartition(claim: { groupKey?: string; messageId: string }): number {
+    return claim.groupKey === undefined ? this.partitionOf(claim.messageId) : this.partitionOf(`run:${claim.groupKey}`);
+  }
+
   /** Where a hook token's claim lives. */
   tokenKey(token: string): string {
     return `${this.base(this.partitionOf(`token:${token}`))}:tok:${token}`;

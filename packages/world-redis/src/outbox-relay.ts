@@ -1,5 +1,10 @@
 import type { Store } from './store.js';
 
+/** An outbox entry as scripts/append.lua wrote it: a message to queue, or an acknowledgement to settle. */
+type OutboxEntry =
+  | { ack?: undefined; base: string; topic: string }
+  | { ack: true; base: string; id: string; token: string; since: number };
+
 /** How long an outbox entry may wait for the process that wrote it before any process relays it. */
 const orphanAfterMs = 5_000;
 
@@ -10,13 +15,13 @@ const orphanAfterMs = 5_000;
 export const crossSlotProbe: { between?: (step: 'append' | 'relay' | 'token-claim') => void } = {};
 
 /**
- * The outbox's second half. An append whose messages belong to another partition cannot
- * write them there in its own script (another slot), so it writes them to its partition's
- * outbox, atomically with its events; this relay then copies each to its partition's queue
- * and removes it from the outbox. Two steps, not atomic: a crash between them leaves the
- * entry in the outbox, and a sweep (by any process with a consumer) relays it again after
- * `orphanAfterMs`. The copy is idempotent on the message id (send.lua), so a message is
- * queued once however many times it is relayed.
+ * The outbox's second half. An append whose messages (or acknowledged claims) belong to
+ * another partition cannot write them there in its own script (another slot), so it writes
+ * them to its partition's outbox, atomically with its events; this relay then carries each
+ * to its partition and removes it from the outbox. Two steps, not atomic: a crash between
+ * them leaves the entry in the outbox, and a sweep (by any process with a consumer) relays
+ * it again after `orphanAfterMs`. Both are idempotent: a message is queued once however
+ * many times it is relayed (send.lua, by its id), and a claim is acknowledged once.
  */
 export class OutboxRelay {
   private readonly pending = new Set<Promise<unknown>>();
@@ -35,18 +40,38 @@ export class OutboxRelay {
     this.pending.add(tracked);
   }
 
-  async relay(sourceBase: string, entry: string): Promise<void> {
-    const message = JSON.parse(entry) as { base: string; topic: string };
+  /**
+   * Carries one outbox entry to its partition: a message is queued there (leased to its
+   * writer, if it is a claim that can hold), an acknowledgement settles its claim there if
+   * the lease held at the append's commit (claim_acknowledge in scripts/lib.lua). Resolves
+   * whether the entry's claim holds (false for anything but a claimed message).
+   */
+  async relay(sourceBase: string, entry: string): Promise<boolean> {
+    const item = JSON.parse(entry) as OutboxEntry;
     const { channel } = this.store.keys;
-    await this.store.script('send', `${message.base}:q:${message.topic}:due`, {
-      base: message.base,
-      channel,
-      retention: this.retentionMs,
-      message,
-    });
+    let held = false;
+    if (item.ack === true) {
+      await this.store.script('settle', `${item.base}:m:${item.id}`, {
+        base: item.base,
+        channel,
+        id: item.id,
+        token: item.token,
+        mode: 'ack',
+        since: item.since,
+      });
+    } else {
+      const reply = await this.store.script<{ held: boolean }>('send', `${item.base}:q:${item.topic}:due`, {
+        base: item.base,
+        channel,
+        retention: this.retentionMs,
+        message: item,
+      });
+      held = reply.held === true;
+    }
     crossSlotProbe.between?.('relay');
     const client = await this.store.client();
     await client.zrem(`${sourceBase}:outbox`, entry);
+    return held;
   }
 
   /** Relays orphaned outbox entries in every partition, and prunes acknowledged messages once a minute. */

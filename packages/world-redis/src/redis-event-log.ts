@@ -14,6 +14,7 @@ import {
   listEventsOptionsSchema,
   parseAppendInput,
   parseInput,
+  type QueueClaim,
   type Run,
   RunNotFoundError,
   type RunStatus,
@@ -30,8 +31,8 @@ import {
 import { asList, decodeEntity, decodeEvent, decodeRecord, failureToError, type ScriptFailure } from './codec.js';
 import type { HookTokens, TokenClaim } from './hook-tokens.js';
 import { eventKey, statusInEventDetail } from './keys.js';
-import { newMessageId } from './message-id.js';
 import type { Notifications } from './notifications.js';
+import { buildOutbox, type Outbox, refuseTakenIds } from './outbox.js';
 import { crossSlotProbe, type OutboxRelay } from './outbox-relay.js';
 import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
@@ -48,6 +49,23 @@ interface AppendReply {
   results: { seq: number; at: number; run: string; kind?: 'step' | 'hook' | 'wait'; entity?: string }[];
   freed: string[];
   outbox: string[];
+  /** Per outbox message, '1' where its claim holds in the run's own partition (absent before claims existed). */
+  claims?: string;
+}
+
+/**
+ * The claims an append's outbox holds, in `enqueue` order: those the append itself took
+ * (`held`, one digit per message), and those the relay took in another partition.
+ */
+function heldClaims(outbox: Outbox, held: string, entries: string[], relayed: boolean[]): QueueClaim[] {
+  const elsewhere = new Set<string>();
+  entries.forEach((entry, index) => {
+    if (relayed[index]) elsewhere.add((JSON.parse(entry) as { id: string }).id);
+  });
+  return outbox.claims.filter(
+    (claim, index): claim is QueueClaim =>
+      claim !== undefined && (held[index] === '1' || elsewhere.has(outbox.messages[index]!.id)),
+  );
 }
 
 /** Each eventData field as JSON text: the script stores them without parsing (see scripts/lib.lua). */
@@ -84,15 +102,8 @@ export class RedisEventLog implements WorldEvents {
     const { keys } = this.store;
     const base = keys.runBase(runId);
     const here = keys.partitionOf(`run:${runId}`);
-    const messages = (params?.enqueue ?? []).map(({ topic, payload, options = {} }) => ({
-      id: newMessageId(),
-      topic,
-      payload: JSON.stringify(payload),
-      ...(options.groupKey === undefined ? {} : { group: options.groupKey }),
-      ...(options.idempotencyKey === undefined ? {} : { idem: options.idempotencyKey }),
-      delay: options.delayMs ?? 0,
-      partition: keys.messagePartition(topic, options, here),
-    }));
+    const outbox = buildOutbox(keys, here, params);
+    await refuseTakenIds(this.store, outbox.messages);
     const argument = {
       // One id per append, the same on every attempt: a repeat of an attempt that
       // committed answers with what it wrote instead of writing it again.
@@ -123,11 +134,8 @@ export class RedisEventLog implements WorldEvents {
         d: dataFields(request),
       })),
       tokens: {} as Record<string, TokenClaim>,
-      messages: messages.map(({ partition, ...message }) => ({
-        ...message,
-        here: partition === here,
-        base: keys.base(partition),
-      })),
+      messages: outbox.messages,
+      acks: outbox.acks,
     };
     const claimed = requests.flatMap((request) =>
       request.eventType === 'hook_created' ? [request.eventData.token] : [],
@@ -150,9 +158,13 @@ export class RedisEventLog implements WorldEvents {
       if (reply.failure) throw failureToError(runId, reply.failure);
       for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
       // Relayed before the append resolves, so a send that follows sees the messages (and
-      // their idempotency keys). A failed relay is left to the sweep.
-      if (asList(reply.outbox).length > 0) crossSlotProbe.between?.('append');
-      await Promise.all(asList(reply.outbox).map((entry) => this.relay.relay(base, entry).catch(() => {})));
+      // their idempotency keys), and an acknowledgement lands before its writer moves on. A
+      // failed relay is left to the sweep; a claim it carried is then not reported, and
+      // lapses (is delivered) like that of a writer that died.
+      const entries = asList(reply.outbox);
+      if (entries.length > 0) crossSlotProbe.between?.('append');
+      const relayed = await Promise.all(entries.map((entry) => this.relay.relay(base, entry).catch(() => false)));
+      const claims = heldClaims(outbox, reply.claims ?? '', entries, relayed);
       return reply.results.map(({ seq, at, run, kind, entity }, index) => {
         const result: CreateEventResult = {
           event: decodeEvent(runId, seq, `${at}|${argument.requests[index]!.raw}`),
@@ -161,6 +173,7 @@ export class RedisEventLog implements WorldEvents {
         if (kind === 'step') result.step = decodeEntity<Step>(entity!);
         if (kind === 'hook') result.hook = decodeEntity<Hook>(entity!);
         if (kind === 'wait') result.wait = decodeEntity<Wait>(entity!);
+        if (claims.length > 0) result.claims = claims;
         return result;
       });
     }

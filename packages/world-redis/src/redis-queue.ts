@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import {
   assertStorableJson,
+  type ClaimOutcome,
   type ConsumeOptions,
+  claimOutcomeSchema,
   consumeOptionsSchema,
   deliverLeased,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
+  leaseMsSchema,
   parseInput,
+  type QueueClaim,
   type QueueConsumer,
   type QueueHandler,
+  queueClaimSchema,
   retryBackoffMs,
   type SendOptions,
   type SendResult,
@@ -19,7 +24,7 @@ import {
 } from '@cairn/core/world';
 import { asList } from './codec.js';
 import { queueKey } from './keys.js';
-import { newMessageId } from './message-id.js';
+import { newMessageId, newMessageIdIn } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import type { Store } from './store.js';
@@ -97,7 +102,11 @@ export class RedisQueue implements WorldQueue {
       });
     }
     const { keys } = this.store;
-    const messageId = newMessageId();
+    // An ungrouped keyed message lives with its key, under an id that says so (Keys.claimPartition).
+    const messageId =
+      parsed.groupKey === undefined && parsed.idempotencyKey !== undefined
+        ? newMessageIdIn(keys, keys.messagePartition(topic, parsed, 0))
+        : newMessageId();
     const base = keys.base(keys.messagePartition(topic, parsed, keys.partitionOf(messageId)));
     const reply = await this.store.script<{ id: string; deduplicated: boolean }>('send', `${base}:q:${topic}:due`, {
       base,
@@ -113,6 +122,30 @@ export class RedisQueue implements WorldQueue {
       },
     });
     return { messageId: reply.id, deduplicated: reply.deduplicated };
+  }
+
+  /** A claim is settled in its message's partition (Keys.claimPartition), as its delivery would be. */
+  async extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
+    this.store.assertOpen();
+    const { messageId, token, groupKey } = parseInput(queueClaimSchema, claim, 'claim');
+    const length = parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+    const base = this.claimBase(messageId, groupKey);
+    return (await this.settle(base, messageId, token, { mode: 'extend', leaseMs: length })) === 1;
+  }
+
+  async settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
+    this.store.assertOpen();
+    const { messageId, token, groupKey } = parseInput(queueClaimSchema, claim, 'claim');
+    const parsed = parseInput(claimOutcomeSchema, outcome, 'outcome');
+    const base = this.claimBase(messageId, groupKey);
+    const settlement =
+      'retryAfterMs' in parsed ? { mode: 'retry' as const, delayMs: parsed.retryAfterMs } : { mode: 'ack' as const };
+    return (await this.settle(base, messageId, token, settlement)) === 1;
+  }
+
+  private claimBase(messageId: string, groupKey: string | undefined): string {
+    const { keys } = this.store;
+    return keys.base(keys.claimPartition({ messageId, ...(groupKey === undefined ? {} : { groupKey }) }));
   }
 
   consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {
@@ -285,7 +318,16 @@ export class RedisQueue implements WorldQueue {
     // The lease script gives a lapsed lease this backoff too (lease.lua computes it the same
     // way); a failure and an extension must agree with it.
     const backoffMs = retryBackoffMs(consumer.backoff, leased.attempt);
+    // The lease as a claim an append may acknowledge, when the claim's own fields lead back
+    // here (a message queued before claims existed may live where its id does not hash).
+    const claim: QueueClaim = {
+      topic: consumer.topic,
+      messageId: leased.id,
+      token,
+      ...(leased.group === null ? {} : { groupKey: leased.group }),
+    };
     deliverLeased({
+      ...(this.claimBase(leased.id, claim.groupKey) === base ? { claim } : {}),
       consumer,
       message: {
         messageId: leased.id,

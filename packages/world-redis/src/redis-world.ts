@@ -110,6 +110,9 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
       maxDelayMs: maxQueueDelayMs,
       defaultLeaseMs: parsed.defaultLeaseMs ?? 30_000,
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
+      // A claimed message is leased inside the append (scripts/lib.lua, queue_claimed), or
+      // by the relay when it lives in another partition; see outbox.ts.
+      claims: true,
     },
     // append.lua closes the run's open streams in the append that ends it.
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
@@ -142,7 +145,12 @@ export function createRedisWorld(options: RedisWorldOptions): RedisWorld {
     steps: views.steps,
     hooks: views.hooks,
     waits: views.waits,
-    queue: { send: queue.send.bind(queue), consume: queue.consume.bind(queue) },
+    queue: {
+      send: queue.send.bind(queue),
+      consume: queue.consume.bind(queue),
+      extendClaim: queue.extendClaim.bind(queue),
+      settleClaim: queue.settleClaim.bind(queue),
+    },
     streams: {
       write: streams.write.bind(streams),
       close: streams.close.bind(streams),

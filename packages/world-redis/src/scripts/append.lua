@@ -16,7 +16,8 @@
 -- ARGV[1]: JSON { id?, window, base, runId, runIdJ, channel, creates, last?, asOf?, createdAt?,
 --   maxAhead, retention, requests = [{ t, c?, cj?, tok?, dv?, raw, d = { field = JSON } }],
 --   tokens = { [token] = { n = nonce } | { r = runId, h = hookId } },
---   messages = [{ id, topic, payload, group?, idem?, delay, here }] }
+--   messages = [{ id, topic, payload, group?, idem?, delay, here, base, claim = { token, lease }?, chosen? }],
+--   acks = [{ ack, id, token, topic, here, base }] }
 local P = cjson.decode(ARGV[1])
 
 -- The reply to a repeat of an append that committed (see repeat_find in lib.lua): its
@@ -24,7 +25,7 @@ local P = cjson.decode(ARGV[1])
 -- right after it unless a later append changed them. Outbox entries still waiting are
 -- handed back to be relayed (a relay is idempotent); released tokens are left to takeover.
 local function repeated(outcome)
-  local first, enqueued_at = string.match(outcome, '^(%d+)|(%d+)$')
+  local first, enqueued_at, claims = string.match(outcome, '^(%d+)|(%d+)|?([01]*)$')
   first, enqueued_at = tonumber(first), tonumber(enqueued_at)
   local base, runId = P.base, P.runId
   local flat = redis.call('HGETALL', base .. ':r:' .. runId)
@@ -45,16 +46,7 @@ local function repeated(outcome)
     end
     results[index] = result
   end
-  local outbox = {}
-  for _, m in ipairs(P.messages) do
-    if not m.here then
-      m.enqueuedAt = enqueued_at
-      m.relayed = true
-      local entry = cjson.encode(m)
-      if redis.call('ZSCORE', base .. ':outbox', entry) then table.insert(outbox, entry) end
-    end
-  end
-  return cjson.encode({ results = results, freed = {}, outbox = outbox })
+  return cjson.encode({ results = results, freed = {}, outbox = outbox_repeat(P, enqueued_at), claims = claims })
 end
 
 local function main()
@@ -322,13 +314,17 @@ local function main()
     results[index] = result
   end
 
+  local taken, taken_id = outbox_taken_id(P)
+  if taken then fail({ code = 'MESSAGE_TAKEN', index = taken, id = taken_id }) end
+
   -- Every request passed: write the events, the views and the outbox.
   local eventsKey = base .. ':e:' .. runId
   local first = seq - #P.requests
   for index, req in ipairs(P.requests) do
     redis.call('HSET', eventsKey, fmt(first + index), fmt(results[index].at) .. '|' .. req.raw)
   end
-  repeat_record(base, runId, P.id, fmt(first + 1) .. '|' .. fmt(now_ms), now_ms, P.window)
+  local outbox, claims = outbox_write(P, now_ms)
+  repeat_record(base, runId, P.id, fmt(first + 1) .. '|' .. fmt(now_ms) .. '|' .. claims, now_ms, P.window)
   if P.creates then
     -- Creation order across partitions: server microseconds, made strictly increasing per partition.
     local clockKey = base .. ':clock'
@@ -384,23 +380,9 @@ local function main()
     end
     if closedAny then redis.call('PUBLISH', P.channel, 's:' .. runId) end
   end
-  local outbox = {}
-  for _, m in ipairs(P.messages) do
-    if m.here then
-      queue_send(base, P.channel, m, now_ms, P.retention)
-    else
-      -- Its queue lives in another partition: the relay moves it there after this commit
-      -- (and a sweeper does, if this process dies first).
-      m.enqueuedAt = now_ms
-      m.relayed = true
-      local entry = cjson.encode(m)
-      redis.call('ZADD', base .. ':outbox', now_ms, entry)
-      table.insert(outbox, entry)
-    end
-  end
   -- The run's tail rides along (keys.ts, eventKey): a watch for the end skips the rest unread.
   redis.call('PUBLISH', P.channel, 'e:' .. runId .. ' ' .. fmt(seq) .. ' ' .. string.sub(run.status, 2, -2))
-  return cjson.encode({ results = results, freed = freed, outbox = outbox })
+  return cjson.encode({ results = results, freed = freed, outbox = outbox, claims = claims })
 end
 
 return run_main(main)

@@ -15,11 +15,14 @@ local due = redis.call('ZRANGEBYSCORE', dueKey, '-inf', now, 'WITHSCORES', 'LIMI
 local out = {}
 local function lease(id, score)
   local mk = P.base .. ':m:' .. id
-  local f = redis.call('HMGET', mk, 'payload', 'group', 'idem', 'enqueuedAt', 'attempt')
+  local f = redis.call('HMGET', mk, 'payload', 'group', 'idem', 'enqueuedAt', 'attempt', 'token', 'leaseUntil')
   if not f[4] then
     redis.call('ZREM', dueKey, id)
     return
   end
+  -- A lease that ran out (settling clears the token): an append that committed while it
+  -- held may still be relayed its acknowledgement (claim_acknowledge in lib.lua).
+  if f[6] then redis.call('HSET', mk, 'lapsed:' .. f[6], f[7]) end
   local attempt = tonumber(f[5]) + 1
   -- Whole milliseconds, as retryBackoffMs in @cairn/core computes them; a power too large is
   -- inf, which maxMs caps, and 0 * inf is guarded.
@@ -28,7 +31,7 @@ local function lease(id, score)
     backoff = math.floor(math.min(P.maxMs, P.initialMs * P.factor ^ (attempt - 1)))
   end
   redis.call('HSET', mk, 'attempt', fmt(attempt), 'token', P.token, 'leaseUntil', fmt(now + P.leaseMs),
-    'dueAt', fmt(score))
+    'dueAt', fmt(score), 'backoff', fmt(backoff))
   redis.call('ZADD', dueKey, now + P.leaseMs + backoff, id)
   table.insert(out, { id = id, payload = f[1], group = f[2] or cjson.null, idem = f[3] or cjson.null,
     enqueuedAt = tonumber(f[4]), deliverAt = score, attempt = attempt })
