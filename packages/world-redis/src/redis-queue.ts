@@ -3,18 +3,15 @@ import {
   assertStorableJson,
   type ClaimOutcome,
   type ConsumeOptions,
-  claimOutcomeSchema,
   consumeOptionsSchema,
   deliverLeased,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
-  leaseMsSchema,
   parseInput,
   type QueueClaim,
   type QueueConsumer,
   type QueueHandler,
-  queueClaimSchema,
   retryBackoffMs,
   type SendOptions,
   type SendResult,
@@ -27,6 +24,7 @@ import { queueKey } from './keys.js';
 import { newMessageId, newMessageIdIn } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import type { OutboxRelay } from './outbox-relay.js';
+import { claimBase, extendClaim, type Settlement, settleClaim, settleLease } from './redis-claims.js';
 import type { Store } from './store.js';
 
 export interface QueueSettings {
@@ -124,28 +122,12 @@ export class RedisQueue implements WorldQueue {
     return { messageId: reply.id, deduplicated: reply.deduplicated };
   }
 
-  /** A claim is settled in its message's partition (Keys.claimPartition), as its delivery would be. */
-  async extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
-    this.store.assertOpen();
-    const { messageId, token, groupKey } = parseInput(queueClaimSchema, claim, 'claim');
-    const length = parseInput(leaseMsSchema, leaseMs, 'leaseMs');
-    const base = this.claimBase(messageId, groupKey);
-    return (await this.settle(base, messageId, token, { mode: 'extend', leaseMs: length })) === 1;
+  extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
+    return extendClaim(this.store, claim, leaseMs);
   }
 
-  async settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
-    this.store.assertOpen();
-    const { messageId, token, groupKey } = parseInput(queueClaimSchema, claim, 'claim');
-    const parsed = parseInput(claimOutcomeSchema, outcome, 'outcome');
-    const base = this.claimBase(messageId, groupKey);
-    const settlement =
-      'retryAfterMs' in parsed ? { mode: 'retry' as const, delayMs: parsed.retryAfterMs } : { mode: 'ack' as const };
-    return (await this.settle(base, messageId, token, settlement)) === 1;
-  }
-
-  private claimBase(messageId: string, groupKey: string | undefined): string {
-    const { keys } = this.store;
-    return keys.base(keys.claimPartition({ messageId, ...(groupKey === undefined ? {} : { groupKey }) }));
+  settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
+    return settleClaim(this.store, claim, outcome);
   }
 
   consume(topic: string, handler: QueueHandler, options?: ConsumeOptions): QueueConsumer {
@@ -299,19 +281,8 @@ export class RedisQueue implements WorldQueue {
     consumer.dueTimer = setTimeout(() => this.pump(consumer), Math.max(0, nextDue - now) + 1);
   }
 
-  private settle(
-    base: string,
-    id: string,
-    token: string,
-    options: { mode: 'ack' | 'retry' | 'unlease' | 'extend'; delayMs?: number; leaseMs?: number; backoffMs?: number },
-  ): Promise<number> {
-    return this.store.script<number>('settle', `${base}:m:${id}`, {
-      base,
-      channel: this.store.keys.channel,
-      id,
-      token,
-      ...options,
-    });
+  private settle(base: string, id: string, token: string, options: Settlement): Promise<number> {
+    return settleLease(this.store, base, id, token, options);
   }
 
   private deliver(consumer: Consumer, base: string, leased: Leased, token: string): void {
@@ -327,7 +298,7 @@ export class RedisQueue implements WorldQueue {
       ...(leased.group === null ? {} : { groupKey: leased.group }),
     };
     deliverLeased({
-      ...(this.claimBase(leased.id, claim.groupKey) === base ? { claim } : {}),
+      ...(claimBase(this.store.keys, claim) === base ? { claim } : {}),
       consumer,
       message: {
         messageId: leased.id,
