@@ -39,7 +39,7 @@ function cellText(cell, workload) {
     text += `<br>CPU/run ${ms(driverMsPerRun)}${postgresMsPerRun === undefined ? '' : ` + ${ms(postgresMsPerRun)} PG`}`;
   }
   if (cell.warmedUp !== undefined)
-    text += `<br>after ${cell.warmedUp.runs} warm-up runs at ${cell.warmedUp.runsPerSecond.toFixed(0)} runs/s`;
+    text += `<br>after ${Math.round(cell.warmedUp.runs)} warm-up runs at ${cell.warmedUp.runsPerSecond.toFixed(0)} runs/s`;
   if (workload.op === 'streamThroughput')
     text += `<br>${(workload.params.totalBytes / 2 ** 20 / (cell.median / 1000)).toFixed(1)} MB/s`;
   return text;

@@ -196,6 +196,19 @@ describe('analysis', () => {
     );
     expect(markdown).toContain('CPU/run: milliseconds of CPU per workflow');
   });
+
+  it('shows a warm-up pooled over rounds as a whole number of runs', () => {
+    const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
+    const cell = { status: 'ok', n: 1, median: 200, p95: 200, min: 200, max: 200 };
+    results.workloads.push({ id: 'throughput-50', group: 'Throughput', title: 'fifty', op: 'many', params: {} });
+    // Three rounds that warmed up with 900, 933 and 967 runs pool to an average of 933.33...
+    results.results['throughput-50'] = {
+      dbos: { ...cell, warmedUp: { runs: 2800 / 3, ms: 20000, runsPerSecond: 46.7 } },
+    };
+    results.analysis = analyse(results, systems);
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('after 933 warm-up runs at 47 runs/s');
+  });
 });
 
 describe('paired blocks', () => {
