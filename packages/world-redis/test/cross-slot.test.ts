@@ -2,11 +2,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HookNotFoundError, HookTokenConflictError, type QueueMessage } from '@cairn/core/world';
-import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Keys } from '../src/keys.js';
 import { runScript } from '../src/scripts.js';
-import { clusterNodes, createTestWorld, redisUrl, type Topology } from './helpers.js';
+import { clusterNodes, createTestWorld, disconnectRawClients, rawClient, redisUrl, type Topology } from './helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/crash-between.mjs', import.meta.url));
 
@@ -33,10 +32,7 @@ async function until<Value>(probe: () => Promise<Value | undefined>, what: strin
   }
 }
 
-const raw: (Redis | Cluster)[] = [];
-afterAll(() => {
-  for (const client of raw) client.disconnect();
-});
+afterAll(disconnectRawClients);
 
 // The steps that span two slots, interrupted by a SIGKILL between them: the store must
 // stay correct and the next process must repair it.
@@ -44,14 +40,7 @@ describe.each<Topology>(['single', 'cluster'])(
   'world-redis (%s): a process killed between cross-slot steps',
   (topology) => {
     const source = topology === 'single' ? { url: redisUrl } : { cluster: { nodes: clusterNodes } };
-    const client = () => {
-      const made =
-        topology === 'single'
-          ? new Redis(redisUrl)
-          : new Cluster(clusterNodes.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
-      raw.push(made);
-      return made;
-    };
+    const client = () => rawClient(topology);
 
     it('after a hook token claim: no live hook, the next run takes the token, and the dead claim cannot come back', async () => {
       const world = createTestWorld(topology);

@@ -1,26 +1,15 @@
 import { HookTokenConflictError } from '@cairn/core/world';
-import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Keys } from '../src/keys.js';
 import { runScript } from '../src/scripts.js';
-import { clusterNodes, createTestWorld, freshPrefix, redisUrl, type Topology } from './helpers.js';
+import { createTestWorld, disconnectRawClients, freshPrefix, rawClient, type Topology } from './helpers.js';
 
-const raw: (Redis | Cluster)[] = [];
-afterAll(() => {
-  for (const client of raw) client.disconnect();
-});
+afterAll(disconnectRawClients);
 
 const runCreated = { eventType: 'run_created', eventData: { workflowName: 'claims' } } as const;
 
 describe.each<Topology>(['single', 'cluster'])('world-redis (%s): hook token claims', (topology) => {
-  const client = () => {
-    const made =
-      topology === 'single'
-        ? new Redis(redisUrl)
-        : new Cluster(clusterNodes.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
-    raw.push(made);
-    return made;
-  };
+  const client = () => rawClient(topology);
 
   // A takeover (or a release after a dispose) revokes the holder's nonce, then replaces the
   // claim. Cut off between the two (a crash, a dropped connection), it leaves the run's own

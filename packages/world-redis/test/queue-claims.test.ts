@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { FenceConflictError, InvalidInputError, type QueueMessage, type World } from '@cairn/core/world';
-import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisWorld } from '../src/index.js';
 import { Keys } from '../src/keys.js';
-import { clusterNodes, createTestWorld, freshPrefix, redisUrl, type Topology } from './helpers.js';
+import {
+  clusterNodes,
+  createTestWorld,
+  disconnectRawClients,
+  freshPrefix,
+  rawClient,
+  redisUrl,
+  type Topology,
+} from './helpers.js';
 import { startReplyDroppingProxy } from './reply-dropping-proxy.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/crash-between.mjs', import.meta.url));
@@ -46,21 +53,11 @@ function firstName(name: string, wanted: (candidate: string) => boolean): string
   for (let index = 0; ; index++) if (wanted(`${name}${index}`)) return `${name}${index}`;
 }
 
-const raw: (Redis | Cluster)[] = [];
-afterAll(() => {
-  for (const client of raw) client.disconnect();
-});
+afterAll(disconnectRawClients);
 
 describe.each<Topology>(['single', 'cluster'])('world-redis (%s): claims across partitions', (topology) => {
   const source = topology === 'single' ? { url: redisUrl } : { cluster: { nodes: clusterNodes } };
-  const client = () => {
-    const made =
-      topology === 'single'
-        ? new Redis(redisUrl)
-        : new Cluster(clusterNodes.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
-    raw.push(made);
-    return made;
-  };
+  const client = () => rawClient(topology);
 
   it('a chosen message id the queue holds is refused naming it, in the run’s partition or another', async () => {
     const world = createTestWorld(topology);
