@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeliveryControl, QueueClaim, QueueMessage, World } from '@cairn/core/world';
 import { describe, expect, it } from 'vitest';
 import { createLocalWorld } from '../src/index.js';
-import { temporaryDirectory, within } from './helpers.js';
+import { runUntilThenKill, temporaryDirectory, within } from './helpers.js';
 
 const fixture = join(import.meta.dirname, 'fixtures/claim-and-hang.mjs');
 
@@ -50,32 +49,13 @@ async function claimOne(world: World, topic: string, payload: unknown, leaseMs: 
 
 /** Runs the fixture until it reports its claim, then SIGKILLs it. */
 async function claimAndCrash(directory: string, topic: string, mode: 'hold' | 'acknowledge') {
-  const child = spawn(process.execPath, [fixture, directory, topic, mode], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  let errors = '';
-  child.stderr.on('data', (text: Buffer) => {
-    errors += text.toString();
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    const line = await within(
-      new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (text: Buffer) => {
-          output += text.toString();
-          const match = /CLAIMED \S+ \S+ \S+\n/.exec(output);
-          if (match) resolve(match[0]);
-        });
-        child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its claim: ${errors}`)));
-      }),
-      10_000,
-      'the child to take its claim',
-    );
-    const [, runId, messageId, token] = line.trim().split(' ');
-    return { runId: runId!, claim: { topic, messageId: messageId!, token: token! } satisfies QueueClaim };
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
-  }
+  const [runId, messageId, token] = await runUntilThenKill(
+    fixture,
+    [directory, topic, mode],
+    /CLAIMED \S+ \S+ \S+\n/,
+    'the child to take its claim',
+  );
+  return { runId: runId!, claim: { topic, messageId: messageId!, token: token! } satisfies QueueClaim };
 }
 
 describe('world-local claims', () => {

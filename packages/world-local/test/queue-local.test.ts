@@ -1,40 +1,20 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { QueueMessage } from '@cairn/core/world';
 import { describe, expect, it } from 'vitest';
 import { createLocalWorld } from '../src/index.js';
-import { temporaryDirectory, within } from './helpers.js';
+import { runUntilThenKill, temporaryDirectory, within } from './helpers.js';
 
 const fixture = join(import.meta.dirname, 'fixtures/deliver-and-hang.mjs');
 
 /** Runs the fixture until it reports a delivery, then SIGKILLs it. */
 async function deliverAndCrash(directory: string, topic: string): Promise<{ messageId: string; attempt: number }> {
-  const child = spawn(process.execPath, [fixture, directory, topic], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  let errors = '';
-  child.stderr.on('data', (text: Buffer) => {
-    errors += text.toString();
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    const line = await within(
-      new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (text: Buffer) => {
-          output += text.toString();
-          const match = /DELIVERED \S+ \d+\n/.exec(output);
-          if (match) resolve(match[0]);
-        });
-        child.once('exit', (code) => reject(new Error(`the child exited (${code}) before a delivery: ${errors}`)));
-      }),
-      10_000,
-      'the child to take a delivery',
-    );
-    const [, messageId, attempt] = line.trim().split(' ');
-    return { messageId: messageId!, attempt: Number(attempt) };
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
-  }
+  const [messageId, attempt] = await runUntilThenKill(
+    fixture,
+    [directory, topic],
+    /DELIVERED \S+ \d+\n/,
+    'the child to take a delivery',
+  );
+  return { messageId: messageId!, attempt: Number(attempt) };
 }
 
 describe('world-local queue', () => {
