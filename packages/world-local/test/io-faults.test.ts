@@ -49,7 +49,14 @@ function wrapHandle(handle: FileHandle, path: string): FileHandle {
       const value = Reflect.get(target, property, receiver);
       if (typeof property !== 'string' || !handleMethods.has(property) || typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
-        step(`${property} ${basename(path)}`);
+        // A close that reports an error still releases its descriptor (as close(2) does on
+        // Linux), so a failed close must not leave the handle for the garbage collector.
+        try {
+          step(`${property} ${basename(path)}`);
+        } catch (error) {
+          if (property === 'close') await target.close().catch(() => {});
+          throw error;
+        }
         return (value as (...args: unknown[]) => unknown).apply(target, args);
       };
     },
