@@ -12,6 +12,7 @@ import { describeOutbox } from './outbox.js';
 import { describePagination } from './pagination.js';
 import { describeQueueDelivery } from './queue.js';
 import { describeQueueClaims } from './queue-claims.js';
+import { describeQueueDeliveryClaims } from './queue-delivery-claims.js';
 import { describeQueueGroups } from './queue-groups.js';
 import { describeQueueLeases } from './queue-lease.js';
 import { describeRestart } from './restart.js';
@@ -48,6 +49,7 @@ export function describeWorldConformance(options: ConformanceOptions): void {
   describeQueueGroups(options);
   describeQueueLeases(options);
   describeQueueClaims(options);
+  describeQueueDeliveryClaims(options);
   describeStreams(options);
   describeBadInput(options);
   describeText(options);
