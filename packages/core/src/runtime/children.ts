@@ -1,4 +1,5 @@
-import { traceMetadataKey, type WorkflowReplay } from '../workflow/replay.js';
+import type { WorkflowReplay } from '../workflow/replay.js';
+import { traceMetadataKey } from '../workflow/reserved-names.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';

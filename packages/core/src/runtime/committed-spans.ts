@@ -1,4 +1,5 @@
-import type { HookCommand, WorkflowReplay } from '../workflow/replay.js';
+import type { HookCommand } from '../workflow/commands.js';
+import type { WorkflowReplay } from '../workflow/replay.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import { asTraceCarrier, recordSpan } from './tracing.js';
 

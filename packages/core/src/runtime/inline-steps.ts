@@ -1,5 +1,5 @@
+import type { StepCommand } from '../workflow/commands.js';
 import type { StepDefinition } from '../workflow/definitions.js';
-import type { StepCommand } from '../workflow/replay.js';
 import type { World } from '../world/world.js';
 import { type BeforeStepAttempt, runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';

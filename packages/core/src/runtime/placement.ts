@@ -1,5 +1,6 @@
 import { stepRegistry } from '../workflow/definitions.js';
-import { childStepPrefix, type WorkflowReplay } from '../workflow/replay.js';
+import type { WorkflowReplay } from '../workflow/replay.js';
+import { childStepPrefix } from '../workflow/reserved-names.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { EnqueueRequest } from '../world/world.js';
 import { stepMessage, wakeRequest } from './topics.js';

@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { JsonValue } from '../world/schemas/primitives.js';
 
-export { traceMetadataKey } from '../workflow/replay.js';
+export { traceMetadataKey } from '../workflow/reserved-names.js';
 
 /*
  * Tracing through `@opentelemetry/api` only: without an SDK registered every call here is

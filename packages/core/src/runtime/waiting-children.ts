@@ -1,4 +1,4 @@
-import { childRunId, childStepPrefix } from '../workflow/replay.js';
+import { childRunId, childStepPrefix } from '../workflow/reserved-names.js';
 import { RunNotFoundError } from '../world/errors/run-not-found-error.js';
 import type { Run, RunWaiting } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';

@@ -182,3 +182,12 @@ export function seededRandom(seed: string): () => number {
   for (let index = 0; index < 16; index++) next();
   return next;
 }
+
+/** A version 4 UUID drawn from `random` (a run's seeded stream), so every replay draws the same one. */
+export function seededUuid(random: () => number): string {
+  const bytes = Array.from({ length: 16 }, () => Math.floor(random() * 256));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

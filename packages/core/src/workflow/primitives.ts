@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { tokenSchema } from '../world/schemas/primitives.js';
 import { parseInput } from '../world/validation.js';
+import type { HookCommand } from './commands.js';
 import { currentReplay, requireReplay } from './context.js';
 import {
   resolveStepOptions,
@@ -11,7 +12,6 @@ import {
   type WorkflowDefinition,
 } from './definitions.js';
 import { parseDuration } from './duration.js';
-import type { HookCommand } from './replay.js';
 
 /** Declares a workflow. Register it with a worker, start it with a client. */
 export function workflow<Input, Output>(
