@@ -1,7 +1,7 @@
 // Derived figures: ratios against peers, cost per step against the floor, overhead by step
 // index, and the published targets with MET / MISSED. Inputs are the raw results only, so
 // the report can be re-derived from latest.json.
-import { pairedComparisons } from './paired.mjs';
+import { pairedComparisons, pairedKey } from './paired.mjs';
 import { median, summarize } from './statistics.mjs';
 
 /** Windows of 20 steps, so one scheduler hiccup does not decide a target. */
@@ -263,7 +263,7 @@ function dbosTargets(results, ratios) {
 /** The ratio targets as measured in paired blocks (paired.mjs), when they were. */
 function pairedTargets(results) {
   return pairedComparisons.flatMap((comparison) => {
-    const measured = results.paired?.[`${comparison.subject}/${comparison.reference}`];
+    const measured = results.paired?.[pairedKey(comparison)];
     if (measured === undefined) return [];
     if (measured.status !== 'ok') {
       return [verdict({ target: comparison.target, limit: comparison.limit, detail: `failed: ${measured.reason}` })];

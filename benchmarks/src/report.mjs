@@ -1,6 +1,7 @@
 // latest.md: the results as tables a reader can scan, derived from latest.json alone; and
 // latest.json's own text.
 
+import { pairedLabel } from './paired.mjs';
 import { renderScale } from './scale/report.mjs';
 import { summarize } from './statistics.mjs';
 
@@ -228,11 +229,11 @@ function pairedSection(results) {
     '## Paired blocks',
     '',
     'After the rounds, each ratio target was measured again with both of its systems running at once, each on a database of its own, ' +
-      'both given the same warm-up, then alternating blocks of 10-step runs (first side of each block: subject, reference, reference, subject, and again). ' +
+      'both given the same warm-up, then alternating blocks of runs of its workload (10 sequential steps unless named; first side of each block: subject, reference, reference, subject, and again). ' +
       'A block’s ratio is its subject’s median over its reference’s; the target’s value is the median of the blocks’ ratios.',
   ];
   for (const [pair, entry] of measured) {
-    lines.push('', `**${pair.replace('/', ' ÷ ')}**: `);
+    lines.push('', `**${pairedLabel(pair)}**: `);
     if (entry.status !== 'ok') {
       lines[lines.length - 1] += `failed (${entry.reason}).`;
       continue;

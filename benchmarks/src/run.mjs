@@ -32,7 +32,7 @@ import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startDriver } from './driver-process.mjs';
 import { measureFloors, openFloorProbe } from './floor.mjs';
-import { measurePaired, pairedComparisons, pairedPlan } from './paired.mjs';
+import { measurePaired, pairedComparisons, pairedKey, pairedLabel, pairedPlan } from './paired.mjs';
 import { renderMarkdown, resultsJson } from './report.mjs';
 import { poolRounds, roundOrder } from './rounds.mjs';
 import { measureScale } from './scale/index.mjs';
@@ -136,9 +136,9 @@ try {
     for (const comparison of pairedComparisons) {
       const sides = [comparison.subject, comparison.reference];
       if (!sides.every((name) => results.systems[name]?.status === 'ok')) continue;
-      say(`paired blocks: ${comparison.subject} against ${comparison.reference}`);
+      say(`paired blocks: ${pairedLabel(pairedKey(comparison))}`);
       const measured = await measureComparison(comparison);
-      results.paired[`${comparison.subject}/${comparison.reference}`] = measured;
+      results.paired[pairedKey(comparison)] = measured;
       say(
         `paired blocks: ${measured.status === 'ok' ? `${measured.ratio.toFixed(2)}× (blocks ${measured.minRatio.toFixed(2)} to ${measured.maxRatio.toFixed(2)})` : measured.reason}`,
       );

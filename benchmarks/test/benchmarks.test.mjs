@@ -13,7 +13,7 @@ import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
 import { databaseUrl, recreateDatabase } from '../src/databases.mjs';
 import { startDriver } from '../src/driver-process.mjs';
-import { firstInBlock, measurePaired, summarisePaired } from '../src/paired.mjs';
+import { firstInBlock, measurePaired, pairedComparisons, pairedKey, summarisePaired } from '../src/paired.mjs';
 import { renderMarkdown, resultsJson } from '../src/report.mjs';
 import { poolRounds, roundOrder } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
@@ -251,6 +251,41 @@ describe('paired blocks', () => {
       { first: 'reference', subjectMs: 40, referenceMs: 20 },
     ]);
     expect(summary).toMatchObject({ ratio: 1.2, minRatio: 1, maxRatio: 2, subjectMs: 12, referenceMs: 10 });
+  });
+
+  it('measures the sequential cells closest to DBOS warm as well, each kept under its own key', () => {
+    const everyWorkload = pairedComparisons.filter((comparison) => comparison.limit === 1);
+    expect(everyWorkload.map((comparison) => comparison.workload.id)).toEqual([
+      'sequential-25',
+      'sequential-50',
+      'sequential-10kb-10',
+    ]);
+    for (const comparison of everyWorkload) {
+      expect(comparison).toMatchObject({ subject: 'cairn-postgres', reference: 'dbos' });
+      expect(comparison.target).toContain('in paired blocks');
+    }
+    const keys = pairedComparisons.map(pairedKey);
+    expect(new Set(keys).size).toBe(keys.length);
+    // The first two keep the keys earlier results files use.
+    expect(keys.slice(0, 2)).toEqual(['cairn-postgres/dbos', 'cairn-http/cairn-postgres']);
+
+    const base = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 1 });
+    const results = { ...base };
+    results.paired = {
+      [pairedKey(everyWorkload[2])]: summarisePaired([
+        { first: 'subject', subjectMs: 11, referenceMs: 10 },
+        { first: 'reference', subjectMs: 12, referenceMs: 10 },
+        { first: 'reference', subjectMs: 9, referenceMs: 10 },
+      ]),
+    };
+    results.analysis = analyse(results, systems);
+    const measured = results.analysis.targets.filter((target) => target.target.endsWith('in paired blocks'));
+    expect(measured).toHaveLength(1);
+    expect(measured[0]).toMatchObject({ target: everyWorkload[2].target, status: 'MISSED', limit: 1 });
+    expect(measured[0].value).toBeCloseTo(1.1);
+    expect(renderMarkdown(results, systems)).toContain(
+      '**cairn-postgres ÷ dbos, 10 sequential steps, 10 KB payloads**: 1.10×',
+    );
   });
 
   it('adds a verdict per measured pair after the rounds’ targets, and a table of its blocks', () => {
