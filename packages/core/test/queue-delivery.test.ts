@@ -1,76 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  type ClaimOutcome,
   type DeliveryConsumer,
   type DeliveryControl,
-  deliverLeased,
   InvalidInputError,
-  type LeasedDelivery,
-  type QueueHandler,
   type QueueMessage,
   retryBackoffMs,
-  WorldUnavailableError,
 } from '../src/world/index.js';
-
-/** A promise with its ends exposed, so a test decides when a handler or a write finishes. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** A handler that holds its delivery until `finish()`, keeping the control it was given. */
-function hangingHandler() {
-  const hang = deferred();
-  let given: DeliveryControl | undefined;
-  const handler: QueueHandler = (_message, delivery) => {
-    given = delivery;
-    return hang.promise;
-  };
-  return { handler, finish: () => hang.resolve(), control: () => given! };
-}
-
-const unavailable = () => new WorldUnavailableError({ world: 'test', location: 'here', reason: 'down' });
-
-function consumerWith(handler: QueueHandler, overrides: Partial<DeliveryConsumer> = {}): DeliveryConsumer {
-  return {
-    handler,
-    leaseMs: 1000,
-    backoff: { initialMs: 100, factor: 2, maxMs: 30_000 },
-    inFlight: 0,
-    stopped: false,
-    running: new Set(),
-    ...overrides,
-  };
-}
-
-/** Message `msg_1` as a store reads it, with no group. */
-function messageOf(attempt: number): LeasedDelivery['message'] {
-  const fields = { messageId: 'msg_1', topic: 'jobs', payload: { n: 1 }, attempt, enqueuedAt: 10, deliverAt: 20 };
-  return { ...fields, groupKey: null, idempotencyKey: 'key-1' };
-}
-
-/** Starts a delivery of message `msg_1` with a settlement and an extension that succeed unless replaced. */
-function start(consumer: DeliveryConsumer, overrides: Partial<LeasedDelivery> = {}) {
-  const settle = vi.fn(async (_outcome: ClaimOutcome) => true);
-  const extendLease = vi.fn(async (_leaseMs: number) => true);
-  const pump = vi.fn();
-  const handle = deliverLeased({
-    consumer,
-    message: messageOf(1),
-    settle,
-    extendLease,
-    pump,
-    ...overrides,
-  });
-  return { settle, extendLease, pump, handle };
-}
-
-const finished = (consumer: DeliveryConsumer) => Promise.all([...consumer.running]);
+import {
+  consumerWith,
+  deferred,
+  finished,
+  hangingHandler,
+  messageOf,
+  start,
+  unavailable,
+} from './leased-deliveries.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });

@@ -19,6 +19,7 @@ export {
   watchOptionsSchema,
 } from './append-input.js';
 export { type Clock, type ScheduledCallback, systemClock, timerClock, toClock } from './clock.js';
+export { extendDeliveryClaim, settleDeliveryClaim } from './delivery-claims.js';
 export * from './errors/index.js';
 export {
   type DeliveryConsumer,

@@ -1,3 +1,4 @@
+import { trackClaimedDelivery } from './delivery-claims.js';
 import { WorldUnavailableError } from './errors/world-unavailable-error.js';
 import type { JsonValue } from './schemas/primitives.js';
 import { leaseMsSchema, type QueueMessage } from './schemas/queue.js';
@@ -60,7 +61,9 @@ export interface LeasedDelivery {
   settle(outcome: ClaimOutcome): Promise<unknown>;
   /**
    * The lease as a claim an append may acknowledge (`DeliveryControl.claim`), for a World
-   * whose appends settle claims by the same token its deliveries are settled with.
+   * whose appends settle claims by the same token its deliveries are settled with. While the
+   * delivery runs, the World's `queue.extendClaim` and `settleClaim` reach it through
+   * `extendDeliveryClaim` and `settleDeliveryClaim` (delivery-claims.ts).
    */
   claim?: QueueClaim;
   /**
@@ -127,15 +130,19 @@ const settleRetryMaxMs = 1000;
  *
  * Slot accounting: the delivery takes a slot (`consumer.inFlight`) when called and gives it
  * back exactly once: when its settlement is written (or starts, with
- * `freeSlotBeforeSettling`), or when its lease runs out, whichever comes first. A freed
- * slot pumps the consumer as `DeliveryConsumer.saturated` describes.
+ * `freeSlotBeforeSettling`; or when the handler is done, if an append or
+ * `queue.settleClaim` settled its claim), or when its lease runs out, whichever comes
+ * first. A freed slot pumps the consumer as `DeliveryConsumer.saturated` describes.
  *
  * Lease timer: a handler running past its lease gives up its slot, so a hung handler cannot
  * starve the consumer; the store (or `leaseExpired`) hands the message to the next lease.
- * The timer follows the lease when the handler extends it, and is stopped while an
- * extension is being written, so the slot is never freed while the store may be extending
- * the lease. Once the lease ran out, the settlement is skipped: the store has moved on and
- * would ignore it.
+ * The timer follows the lease when the handler extends it, or when anyone in this process
+ * extends the delivery's claim through the World's `queue.extendClaim` (which writes
+ * through `extendDeliveryClaim` for this); it is stopped while an extension is being
+ * written, so the slot is never freed while the store may be extending the lease. Once the
+ * lease ran out, the settlement is skipped: the store has moved on and would ignore it. So
+ * is the settlement of a delivery whose claim `queue.settleClaim` settled (through
+ * `settleDeliveryClaim`), whatever its handler does after.
  *
  * At-least-once: a settlement that fails is given up (after the retries of
  * `retryUnavailableSettlement`, where asked) and the slot freed anyway; the lease then runs
@@ -143,7 +150,8 @@ const settleRetryMaxMs = 1000;
  *
  * Throws nothing itself. The handler's `extendLease(leaseMs?)` rejects with
  * `InvalidInputError` for a bad `leaseMs`, and with whatever the World's `extendLease`
- * rejected with; it resolves false once the lease ran out or settling started.
+ * rejected with; it resolves false once the lease ran out, settling started or the claim
+ * was settled.
  */
 export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
   const { consumer } = delivery;
@@ -162,17 +170,44 @@ export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
       delivery.pump?.();
     }
   };
+  /** Set when `queue.settleClaim` settled the delivery's claim: the lease is gone. */
+  let settledElsewhere = false;
+  let untrack = () => {};
   const expire = () => {
     if (!slotHeld) return;
     freeSlot();
-    delivery.leaseExpired?.();
+    untrack();
+    if (!settledElsewhere) delivery.leaseExpired?.();
   };
   let leaseDeadline = Date.now() + consumer.leaseMs;
   let leaseTimer = setTimeout(expire, consumer.leaseMs);
-  const armLeaseTimer = () => {
+  /** Extensions being written: the timer stays stopped until the last is answered. */
+  let extending = 0;
+  /** Writes an extension (the handler's, or one of the claim's); the slot must not be freed meanwhile. */
+  const extend = async (leaseMs: number, write: () => Promise<boolean>) => {
     clearTimeout(leaseTimer);
-    leaseTimer = setTimeout(expire, Math.max(0, leaseDeadline - Date.now()));
+    extending += 1;
+    try {
+      if (!(await write())) return false;
+      // Read by a settlement's retries too, so moved even once settling started.
+      leaseDeadline = Date.now() + leaseMs;
+      return true;
+    } finally {
+      extending -= 1;
+      if (extending === 0 && slotHeld && !settling) {
+        leaseTimer = setTimeout(expire, Math.max(0, leaseDeadline - Date.now()));
+      }
+    }
   };
+  if (delivery.claim !== undefined) {
+    untrack = trackClaimedDelivery(delivery.claim, {
+      extend,
+      settledElsewhere: () => {
+        settledElsewhere = true;
+        untrack();
+      },
+    });
+  }
   /** Set when a committed append acknowledged the lease (`DeliveryControl.acknowledgedByAppend`). */
   let acknowledgedByAppend = false;
   const control: DeliveryControl = {
@@ -186,22 +221,15 @@ export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
         }),
     extendLease: async (leaseMs?: number) => {
       const length = leaseMs === undefined ? consumer.leaseMs : parseInput(leaseMsSchema, leaseMs, 'leaseMs');
-      if (!slotHeld || settling) return false;
-      // The slot must not be freed while the store may be extending the lease.
-      clearTimeout(leaseTimer);
-      try {
-        if (delivery.extendLease && !(await delivery.extendLease(length))) return false;
-        leaseDeadline = Date.now() + length;
-        return true;
-      } finally {
-        if (slotHeld && !settling) armLeaseTimer();
-      }
+      if (!slotHeld || settling || settledElsewhere) return false;
+      return extend(length, () => delivery.extendLease?.(length) ?? Promise.resolve(true));
     },
   };
   const settle = async (failed: boolean) => {
     settling = true;
     clearTimeout(leaseTimer);
     if (!slotHeld) return; // the lease ran out: whatever was written now would be ignored
+    if (settledElsewhere) return void freeSlot(); // `queue.settleClaim` ended the lease
     if (!failed && acknowledgedByAppend) return void freeSlot(); // settled in that append's commit
     if (delivery.freeSlotBeforeSettling) freeSlot();
     const outcome: ClaimOutcome = failed
@@ -219,12 +247,16 @@ export function deliverLeased(delivery: LeasedDelivery): DeliveryHandle {
       () => settle(false),
       () => settle(true),
     )
-    .finally(() => consumer.running.delete(running));
+    .finally(() => {
+      untrack();
+      consumer.running.delete(running);
+    });
   consumer.running.add(running);
   return {
     abandon: () => {
       clearTimeout(leaseTimer);
       slotHeld = false;
+      untrack();
     },
   };
 }

@@ -341,7 +341,8 @@ export interface DeliveryControl {
   /**
    * This delivery's lease as a claim, on a World whose appends can acknowledge one
    * (`capabilities.queue.claims`); undefined elsewhere. An append that lists it in
-   * `CreateEventParams.acknowledge` settles the delivery in the append's own commit.
+   * `CreateEventParams.acknowledge` settles the delivery in the append's own commit;
+   * `WorldQueue.extendClaim` and `settleClaim` take it too.
    */
   readonly claim?: QueueClaim;
   /**
@@ -389,6 +390,13 @@ export interface WorldQueue {
    * Only with `capabilities.queue.claims`. Extends a claim's lease to `leaseMs` from now,
    * as `DeliveryControl.extendLease` does for a delivery. Resolves false when the claim was
    * already lost or settled. Throws `InvalidInputError` for a bad claim or `leaseMs`.
+   *
+   * A delivery's claim (`DeliveryControl.claim`) extended this way is kept exactly as by
+   * `extendLease`, when the consumer running it is in this process: its slot stays taken and
+   * its settlement is written however long past the original lease the handler runs. From
+   * another process, only the stored lease moves: the consumer still gives the delivery up
+   * when the lease it knows of runs out, so a handler running past that has its message
+   * delivered again.
    */
   extendClaim?(claim: QueueClaim, leaseMs: number): Promise<boolean>;
   /**
@@ -397,6 +405,9 @@ export interface WorldQueue {
    * be delivered to a consumer after that long, `attempt` 2. Resolves false when the claim
    * was already lost or settled (nothing changes then). Throws `InvalidInputError` for a
    * bad claim or outcome.
+   *
+   * A delivery's claim settled this way stays settled: how its handler then ends changes
+   * nothing, and the delivery keeps its consumer slot until the handler is done.
    */
   settleClaim?(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean>;
 }
