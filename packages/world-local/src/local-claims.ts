@@ -3,11 +3,13 @@ import {
   type Clock,
   claimOutcomeSchema,
   type EnqueueRequest,
+  extendDeliveryClaim,
   InvalidInputError,
   leaseMsSchema,
   parseInput,
   type QueueClaim,
   queueClaimSchema,
+  settleDeliveryClaim,
   ulid,
 } from '@cairn/core/world';
 import type { LocalQueue } from './local-queue.js';
@@ -48,22 +50,28 @@ export class LocalClaims {
     private readonly clock: Clock,
   ) {}
 
+  /** A delivery's claim too: its consumer's lease timer follows (`extendDeliveryClaim`). */
   async extendClaim(claim: QueueClaim, leaseMs: number): Promise<boolean> {
-    const { messageId, token } = parseInput(queueClaimSchema, claim, 'claim');
+    const parsed = parseInput(queueClaimSchema, claim, 'claim');
     const length = parseInput(leaseMsSchema, leaseMs, 'leaseMs');
     this.store.assertNotClosing();
     // Nothing to journal: a lease is never on disk.
-    return this.queue.leases.extend(messageId, token, length);
+    return extendDeliveryClaim(parsed, length, async () =>
+      this.queue.leases.extend(parsed.messageId, parsed.token, length),
+    );
   }
 
+  /** A delivery's claim too: its consumer then writes no settlement of its own (`settleDeliveryClaim`). */
   async settleClaim(claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
-    const { messageId, token } = parseInput(queueClaimSchema, claim, 'claim');
-    const parsed = parseInput(claimOutcomeSchema, outcome, 'outcome');
+    const parsed = parseInput(queueClaimSchema, claim, 'claim');
+    const settled = parseInput(claimOutcomeSchema, outcome, 'outcome');
     this.store.assertNotClosing();
-    const lease = this.queue.leases.end(messageId, token);
-    if (!lease) return false;
-    await this.queue.settleLease(lease, parsed);
-    return true;
+    return settleDeliveryClaim(parsed, async () => {
+      const lease = this.queue.leases.end(parsed.messageId, parsed.token);
+      if (!lease) return false;
+      await this.queue.settleLease(lease, settled);
+      return true;
+    });
   }
 
   /**

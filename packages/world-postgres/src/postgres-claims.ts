@@ -1,10 +1,12 @@
 import {
   type ClaimOutcome,
   claimOutcomeSchema,
+  extendDeliveryClaim,
   leaseMsSchema,
   parseInput,
   type QueueClaim,
   queueClaimSchema,
+  settleDeliveryClaim,
 } from '@cairn/core/world';
 import type { Database } from './database.js';
 import { queueKey } from './notifications.js';
@@ -13,20 +15,22 @@ import { ackSql, extendSql, retrySql } from './queue-sql.js';
 /*
  * Claims are leases taken at send time (the schema's queue_send_claimed, migration 3), so
  * they are extended and settled by the very statements a consumer's delivery uses, under
- * the claim's token: the consumer calls extendLease and settleLease below too.
+ * the claim's token: the consumer calls extendLease and settleLease below too. A delivery's
+ * lease is a claim as well; when this process runs it, its consumer's lease timer follows an
+ * extension, and a settlement leaves it nothing to write (extendDeliveryClaim,
+ * settleDeliveryClaim).
  */
 
 export async function extendClaim(db: Database, claim: QueueClaim, leaseMs: number): Promise<boolean> {
-  const { messageId, token } = parseInput(queueClaimSchema, claim, 'claim');
-  return extendLease(db, messageId, token, parseInput(leaseMsSchema, leaseMs, 'leaseMs'));
+  const parsed = parseInput(queueClaimSchema, claim, 'claim');
+  const length = parseInput(leaseMsSchema, leaseMs, 'leaseMs');
+  return extendDeliveryClaim(parsed, length, () => extendLease(db, parsed.messageId, parsed.token, length));
 }
 
 export async function settleClaim(db: Database, claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
-  return settleLease(
-    db,
-    parseInput(queueClaimSchema, claim, 'claim'),
-    parseInput(claimOutcomeSchema, outcome, 'outcome'),
-  );
+  const parsed = parseInput(queueClaimSchema, claim, 'claim');
+  const settled = parseInput(claimOutcomeSchema, outcome, 'outcome');
+  return settleDeliveryClaim(parsed, () => settleLease(db, parsed, settled));
 }
 
 /** Moves a live lease's expiry to `leaseMs` from now; false once it was lost or settled. */

@@ -1,10 +1,12 @@
 import {
   type ClaimOutcome,
   claimOutcomeSchema,
+  extendDeliveryClaim,
   leaseMsSchema,
   parseInput,
   type QueueClaim,
   queueClaimSchema,
+  settleDeliveryClaim,
 } from '@cairn/core/world';
 import type { Keys } from './keys.js';
 import type { Store } from './store.js';
@@ -37,7 +39,10 @@ export function claimBase(keys: Keys, claim: { messageId: string; groupKey?: str
 /*
  * A claim is a lease like a delivery's, under the claim's token, so it is extended and
  * settled by the very script a consumer's delivery uses (settle.lua). An extension keeps the
- * backoff the lease was taken with, which the claim does not carry.
+ * backoff the lease was taken with, which the claim does not carry. A delivery's lease is a
+ * claim as well; when this process runs it, its consumer's lease timer follows an
+ * extension, and a settlement leaves it nothing to write (extendDeliveryClaim,
+ * settleDeliveryClaim).
  */
 
 export async function extendClaim(store: Store, claim: QueueClaim, leaseMs: number): Promise<boolean> {
@@ -45,7 +50,12 @@ export async function extendClaim(store: Store, claim: QueueClaim, leaseMs: numb
   const parsed = parseInput(queueClaimSchema, claim, 'claim');
   const length = parseInput(leaseMsSchema, leaseMs, 'leaseMs');
   const base = claimBase(store.keys, parsed);
-  return (await settleLease(store, base, parsed.messageId, parsed.token, { mode: 'extend', leaseMs: length })) === 1;
+  const extend = { mode: 'extend', leaseMs: length } as const;
+  return extendDeliveryClaim(
+    parsed,
+    length,
+    async () => (await settleLease(store, base, parsed.messageId, parsed.token, extend)) === 1,
+  );
 }
 
 export async function settleClaim(store: Store, claim: QueueClaim, outcome: ClaimOutcome): Promise<boolean> {
@@ -54,5 +64,9 @@ export async function settleClaim(store: Store, claim: QueueClaim, outcome: Clai
   const settled = parseInput(claimOutcomeSchema, outcome, 'outcome');
   const settlement: Settlement =
     'retryAfterMs' in settled ? { mode: 'retry', delayMs: settled.retryAfterMs } : { mode: 'ack' };
-  return (await settleLease(store, claimBase(store.keys, parsed), parsed.messageId, parsed.token, settlement)) === 1;
+  const base = claimBase(store.keys, parsed);
+  return settleDeliveryClaim(
+    parsed,
+    async () => (await settleLease(store, base, parsed.messageId, parsed.token, settlement)) === 1,
+  );
 }
