@@ -167,7 +167,7 @@ export class LocalClaims {
       // The claim is the message's first delivery, so the next one is its second.
       attempt: 2,
     };
-    if (!this.queue.holdGroup(message)) return undefined;
+    if (!this.queue.order.holdGroup(message)) return undefined;
     this.store.state.addMessage(message);
     const token = claim.token ?? `claim_${ulid()}`;
     this.queue.leases.take(message, token, 1, claim.leaseMs, lapsedClaimBackoffMs);

@@ -16,8 +16,7 @@ import {
   ulid,
   type WorldQueue,
 } from '@cairn/core/world';
-import { DelayTimers } from './delay-timers.js';
-import { Deque } from './deque.js';
+import { DispatchOrder } from './local-dispatch-order.js';
 import { type Lease, Leases } from './local-leases.js';
 import { messageRecord, parseSend } from './local-messages.js';
 import type { JournalRecord, StoredMessage } from './local-state.js';
@@ -35,32 +34,23 @@ interface Consumer {
   running: Set<Promise<void>>;
 }
 
-export const groupId = (message: Pick<StoredMessage, 'topic' | 'groupKey'>) =>
-  message.groupKey === undefined ? undefined : `${message.topic}\u0000${message.groupKey}`;
-
 /**
  * Sends are journalled; leases live in memory only (local-leases.ts). A process that dies
  * holds no leases after a restart, so every unacknowledged message is deliverable again:
  * at-least-once. Each delivery journals the attempt number the next one will carry before
  * its handler runs, so a redelivery after a crash counts the attempt that crashed.
  *
- * Dispatch is O(1) per message: due messages wait in a per-topic FIFO, and a message
- * whose group is busy is parked behind that group until its lease ends. A message coming
- * back from a retry was its group's oldest, so it parks at the front of the group: it is
- * the group's next delivery (only a message leased during its backoff may overtake it).
+ * Which message goes next, groups included, is kept by `order` (local-dispatch-order.ts);
+ * this side sends, leases what it gives to consumers round-robin, and settles.
  */
 export class LocalQueue implements WorldQueue {
   private readonly consumers = new Map<string, Consumer[]>();
   /** Consumers whose stop() is waiting for their handlers. */
   private readonly stopping = new Set<Consumer>();
-  private readonly ready = new Map<string, Deque<string>>();
-  private readonly parked = new Map<string, Deque<string>>();
-  /** Messages that were delivered before and are waiting to be delivered again. */
-  private readonly retried = new Set<string>();
-  private readonly busyGroups = new Set<string>();
   /** Leased messages, a consumer's or a claim's: when one runs out, its message is handed back. */
   readonly leases = new Leases((lease) => void this.lapse(lease));
-  private readonly timers: DelayTimers;
+  /** Which due message goes next; a claim takes its group through it too. */
+  readonly order: DispatchOrder;
 
   /**
    * `clock` stamps messages and judges when a delayed one is due; leases stay on real time,
@@ -71,13 +61,18 @@ export class LocalQueue implements WorldQueue {
     private readonly settings: { defaultLeaseMs: number; idempotencyRetentionMs: number; maxPayloadBytes: number },
     private readonly clock: Clock,
   ) {
-    this.timers = new DelayTimers(clock, (messageId) => this.makeReady(messageId));
+    this.order = new DispatchOrder(
+      store,
+      (messageId) => this.leases.has(messageId),
+      (topic) => this.dispatch(topic),
+      clock,
+    );
   }
 
   /** After the store opened: everything not acknowledged is due now or at its deliverAt. */
   hydrate(): void {
     for (const message of this.store.state.messages.values()) {
-      if (message.ackedAt === undefined) this.schedule(message);
+      if (message.ackedAt === undefined) this.order.schedule(message);
     }
   }
 
@@ -123,7 +118,7 @@ export class LocalQueue implements WorldQueue {
     return {
       result: { messageId: message.messageId, deduplicated: false },
       records: [messageRecord(message, payloadJson)],
-      afterCommit: () => this.schedule(message),
+      afterCommit: () => this.order.schedule(message),
     };
   }
 
@@ -169,61 +164,16 @@ export class LocalQueue implements WorldQueue {
     while (all.some((consumer) => consumer.running.size > 0)) {
       await Promise.allSettled(all.flatMap((consumer) => [...consumer.running]));
     }
-    this.timers.clear();
+    this.order.clear();
     this.leases.clear();
   }
 
-  private schedule(message: StoredMessage): void {
-    if (message.deliverAt <= this.clock.now()) this.makeReady(message.messageId);
-    else this.timers.add(message.messageId, message.deliverAt);
-  }
-
-  private makeReady(messageId: string, front = false): void {
-    const message = this.store.state.messages.get(messageId);
-    if (!message || message.ackedAt !== undefined) return;
-    const group = groupId(message);
-    if (group !== undefined && this.retried.has(messageId)) {
-      // Back from a retry, it is still its group's oldest message: first in line for the
-      // group, whether the group is busy now (park at the front) or free (front of the topic).
-      if (this.busyGroups.has(group)) {
-        this.park(group, messageId);
-        return;
-      }
-      front = true;
-    }
-    let queue = this.ready.get(message.topic);
-    if (!queue) {
-      queue = new Deque();
-      this.ready.set(message.topic, queue);
-    }
-    if (front) queue.unshift(messageId);
-    else queue.push(messageId);
-    this.dispatch(message.topic);
-  }
-
-  private park(group: string, messageId: string): void {
-    let backlog = this.parked.get(group);
-    if (!backlog) {
-      backlog = new Deque();
-      this.parked.set(group, backlog);
-    }
-    if (this.retried.has(messageId)) backlog.unshift(messageId);
-    else backlog.push(messageId);
-  }
-
   private dispatch(topic: string): void {
-    const queue = this.ready.get(topic);
-    if (!queue || this.store.isClosed) return;
+    if (this.store.isClosed) return;
     let consumers = (this.consumers.get(topic) ?? []).filter((consumer) => consumer.inFlight < consumer.concurrency);
-    while (queue.length > 0 && consumers.length > 0) {
-      const messageId = queue.shift()!;
-      const message = this.store.state.messages.get(messageId);
-      if (!message || message.ackedAt !== undefined || this.leases.has(messageId)) continue;
-      const group = groupId(message);
-      if (group !== undefined && this.busyGroups.has(group)) {
-        this.park(group, messageId);
-        continue;
-      }
+    while (consumers.length > 0) {
+      const message = this.order.next(topic);
+      if (message === undefined) return;
       const consumer = consumers[0]!;
       this.deliver(consumer, message);
       // Round-robin: the consumer just used goes to the back, or drops out when full.
@@ -232,8 +182,8 @@ export class LocalQueue implements WorldQueue {
   }
 
   private deliver(consumer: Consumer, message: StoredMessage): void {
-    this.holdGroup(message);
-    this.retried.delete(message.messageId);
+    this.order.holdGroup(message);
+    this.order.delivered(message.messageId);
     // The stored message's attempt moves on as soon as the next one is journalled.
     const attempt = message.attempt;
     const nextAttempt = attempt + 1;
@@ -275,15 +225,6 @@ export class LocalQueue implements WorldQueue {
     });
   }
 
-  /** Takes the message's group for a lease; false when another lease holds it. */
-  holdGroup(message: StoredMessage): boolean {
-    const group = groupId(message);
-    if (group === undefined) return true;
-    if (this.busyGroups.has(group)) return false;
-    this.busyGroups.add(group);
-    return true;
-  }
-
   /**
    * Acknowledges a lease's message or hands it back for a retry, once the lease has been
    * ended (`leases.end`). Rejects when the outcome could not be journalled.
@@ -309,7 +250,7 @@ export class LocalQueue implements WorldQueue {
     return {
       records: [{ type: 'ack', messageId: message.messageId, at }],
       afterCommit: () => {
-        this.releaseGroup(message);
+        this.order.releaseGroup(message);
         this.dispatch(message.topic);
       },
     };
@@ -336,25 +277,6 @@ export class LocalQueue implements WorldQueue {
         records: [{ type: 'retry', messageId: message.messageId, attempt: nextAttempt, deliverAt }],
       };
     });
-    this.retried.add(message.messageId);
-    const group = groupId(message);
-    // Due at once: it is still its group's oldest, so it goes before the rest of the group.
-    if (group !== undefined && deliverAt <= this.clock.now()) {
-      this.park(group, message.messageId);
-      this.releaseGroup(message);
-      return;
-    }
-    this.releaseGroup(message);
-    this.schedule(message);
-  }
-
-  releaseGroup(message: StoredMessage): void {
-    const group = groupId(message);
-    if (group === undefined) return;
-    this.busyGroups.delete(group);
-    const next = this.parked.get(group)?.shift();
-    if (this.parked.get(group)?.length === 0) this.parked.delete(group);
-    // The group's next message goes to the front: it has waited behind the one just done.
-    if (next !== undefined) this.makeReady(next, true);
+    this.order.handBack(message, deliverAt);
   }
 }
