@@ -4,7 +4,6 @@ import {
   type ClaimOutcome,
   type ConsumeOptions,
   consumeOptionsSchema,
-  deliverLeased,
   InvalidInputError,
   type JsonValue,
   jsonValueSchema,
@@ -12,7 +11,6 @@ import {
   type QueueClaim,
   type QueueConsumer,
   type QueueHandler,
-  retryBackoffMs,
   type SendOptions,
   type SendResult,
   sendOptionsSchema,
@@ -24,7 +22,8 @@ import { queueKey } from './keys.js';
 import { newMessageId, newMessageIdIn } from './message-id.js';
 import type { Notifications } from './notifications.js';
 import type { OutboxRelay } from './outbox-relay.js';
-import { claimBase, extendClaim, type Settlement, settleClaim, settleLease } from './redis-claims.js';
+import { extendClaim, settleClaim, settleLease } from './redis-claims.js';
+import { type Consumer, deliver, type Leased } from './redis-delivery.js';
 import type { Store } from './store.js';
 
 export interface QueueSettings {
@@ -35,44 +34,13 @@ export interface QueueSettings {
   pollIntervalMs: number;
 }
 
-interface Leased {
-  id: string;
-  payload: string;
-  group: string | null;
-  idem: string | null;
-  enqueuedAt: number;
-  deliverAt: number;
-  attempt: number;
-}
-
-interface Consumer {
-  topic: string;
-  handler: QueueHandler;
-  concurrency: number;
-  leaseMs: number;
-  backoff: { initialMs: number; factor: number; maxMs: number };
-  inFlight: number;
-  stopped: boolean;
-  running: Set<Promise<void>>;
-  pumping: Promise<void> | undefined;
-  again: boolean;
-  /** Partitions a notification named (by their key prefix), leased first in the next round. */
-  hinted: Set<string>;
-  /** The next round visits every partition (a poll, a due timer, the first round). */
-  full: boolean;
-  dueTimer: NodeJS.Timeout | undefined;
-  /** Server time the due timer is set for. */
-  dueAt: number;
-  pollTimer: NodeJS.Timeout;
-  unsubscribe: () => void;
-}
-
 /**
  * The queue lives in Redis (scripts lease.lua, settle.lua and queue_send in lib.lua); this
  * side runs consumers. A topic's messages are spread over the partitions, so a consumer
  * leases from each in turn. It is woken by pub/sub on the topic (sends and settlements
  * publish in the same script), by a timer for the next due message it learned of, and by a
- * slow poll as the fallback.
+ * slow poll as the fallback. Each message leased is handed to the handler and settled by
+ * redis-delivery.ts.
  */
 export class RedisQueue implements WorldQueue {
   private readonly consumers = new Set<Consumer>();
@@ -261,10 +229,12 @@ export class RedisQueue implements WorldQueue {
     );
     const messages = asList(reply.messages);
     if (consumer.stopped) {
-      for (const message of messages) await this.settle(base, message.id, token, { mode: 'unlease' }).catch(() => {});
+      for (const message of messages) {
+        await settleLease(this.store, base, message.id, token, { mode: 'unlease' }).catch(() => {});
+      }
       return { now: reply.now, next: reply.next, leased: 0 };
     }
-    for (const message of messages) this.deliver(consumer, base, message, token);
+    for (const message of messages) deliver(this.store, consumer, base, message, token, () => this.pump(consumer));
     return { now: reply.now, next: reply.next, leased: messages.length };
   }
 
@@ -279,49 +249,5 @@ export class RedisQueue implements WorldQueue {
     if (!Number.isFinite(nextDue) || consumer.stopped || nextDue - now > this.settings.pollIntervalMs) return;
     consumer.dueAt = nextDue;
     consumer.dueTimer = setTimeout(() => this.pump(consumer), Math.max(0, nextDue - now) + 1);
-  }
-
-  private settle(base: string, id: string, token: string, options: Settlement): Promise<number> {
-    return settleLease(this.store, base, id, token, options);
-  }
-
-  private deliver(consumer: Consumer, base: string, leased: Leased, token: string): void {
-    // The lease script gives a lapsed lease this backoff too (lease.lua computes it the same
-    // way); a failure and an extension must agree with it.
-    const backoffMs = retryBackoffMs(consumer.backoff, leased.attempt);
-    // The lease as a claim an append may acknowledge, when the claim's own fields lead back
-    // here (a message queued before claims existed may live where its id does not hash).
-    const claim: QueueClaim = {
-      topic: consumer.topic,
-      messageId: leased.id,
-      token,
-      ...(leased.group === null ? {} : { groupKey: leased.group }),
-    };
-    deliverLeased({
-      ...(claimBase(this.store.keys, claim) === base ? { claim } : {}),
-      consumer,
-      message: {
-        messageId: leased.id,
-        topic: consumer.topic,
-        payload: JSON.parse(leased.payload) as JsonValue,
-        attempt: leased.attempt,
-        groupKey: leased.group,
-        idempotencyKey: leased.idem,
-        enqueuedAt: leased.enqueuedAt,
-        deliverAt: leased.deliverAt,
-      },
-      retryAfterMs: backoffMs,
-      pump: () => this.pump(consumer),
-      // Fenced on the lease token: only the holder of an unexpired lease extends it.
-      extendLease: async (leaseMs) =>
-        (await this.settle(base, leased.id, token, { mode: 'extend', leaseMs, backoffMs })) === 1,
-      settle: (outcome) =>
-        this.settle(
-          base,
-          leased.id,
-          token,
-          'acknowledge' in outcome ? { mode: 'ack' } : { mode: 'retry', delayMs: outcome.retryAfterMs },
-        ),
-    });
   }
 }
