@@ -3,6 +3,7 @@ import {
   type Clock,
   type ConsumeOptions,
   consumeOptionsSchema,
+  type DeliveryConsumer,
   deliverLeased,
   InvalidInputError,
   type JsonValue,
@@ -22,16 +23,10 @@ import { messageRecord, parseSend } from './local-messages.js';
 import type { JournalRecord, StoredMessage } from './local-state.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
-interface Consumer {
+interface Consumer extends DeliveryConsumer {
   topic: string;
-  handler: QueueHandler;
   concurrency: number;
-  leaseMs: number;
-  backoff: { initialMs: number; factor: number; maxMs: number };
-  inFlight: number;
   stopped: boolean;
-  /** Settles when every handler it started (and the ack or retry that follows) has finished. */
-  running: Set<Promise<void>>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { deliverLeased, type JsonValue, type QueueHandler, type ScheduledCallback } from '@cairn/core/world';
+import { type DeliveryConsumer, deliverLeased, type JsonValue, type ScheduledCallback } from '@cairn/core/world';
 import { type Database, toMs } from './database.js';
 import { extendLease, settleLease } from './postgres-claims.js';
 
@@ -16,16 +16,10 @@ export interface LeasedRow {
 }
 
 /** One `consume` call's state. */
-export interface Consumer {
+export interface Consumer extends DeliveryConsumer {
   topic: string;
-  handler: QueueHandler;
   concurrency: number;
-  leaseMs: number;
-  backoff: { initialMs: number; factor: number; maxMs: number };
-  inFlight: number;
   stopped: boolean;
-  /** Every handler started, until its settlement has been written. */
-  running: Set<Promise<void>>;
   pumping: Promise<void> | undefined;
   again: boolean;
   /**

@@ -1,4 +1,10 @@
-import { deliverLeased, type JsonValue, type QueueClaim, type QueueHandler, retryBackoffMs } from '@cairn/core/world';
+import {
+  type DeliveryConsumer,
+  deliverLeased,
+  type JsonValue,
+  type QueueClaim,
+  retryBackoffMs,
+} from '@cairn/core/world';
 import { claimBase, settleLease } from './redis-claims.js';
 import type { Store } from './store.js';
 
@@ -14,16 +20,10 @@ export interface Leased {
 }
 
 /** One `consume` call's state. */
-export interface Consumer {
+export interface Consumer extends DeliveryConsumer {
   topic: string;
-  handler: QueueHandler;
   concurrency: number;
-  leaseMs: number;
-  backoff: { initialMs: number; factor: number; maxMs: number };
-  inFlight: number;
   stopped: boolean;
-  /** Every handler started, until its settlement has been written. */
-  running: Set<Promise<void>>;
   pumping: Promise<void> | undefined;
   again: boolean;
   /** Partitions a notification named (by their key prefix), leased first in the next round. */
