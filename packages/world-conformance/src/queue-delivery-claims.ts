@@ -1,4 +1,4 @@
-import type { DeliveryControl, QueueMessage } from '@cairn/core/world';
+import type { DeliveryControl, QueueHandler } from '@cairn/core/world';
 import { expect } from 'vitest';
 import { type ConformanceOptions, type Deferred, deferred, section, within } from './helpers.js';
 import { consume } from './queue.js';
@@ -31,18 +31,21 @@ function recordDeliveries() {
   let mostAtOnce = 0;
   return {
     seen,
-    started(message: QueueMessage): void {
-      seen.push([message.payload, message.attempt]);
-      arrivalOf(message.payload, message.attempt).resolve();
-    },
-    arrival: (payload: unknown, attempt = 1): Promise<void> => arrivalOf(payload, attempt).promise,
-    enter(): () => void {
-      running += 1;
-      mostAtOnce = Math.max(mostAtOnce, running);
-      return () => {
-        running -= 1;
+    /** `body` as a handler whose deliveries are recorded: each message seen, and how many run at once. */
+    handler(body: QueueHandler): QueueHandler {
+      return async (message, delivery) => {
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        seen.push([message.payload, message.attempt]);
+        arrivalOf(message.payload, message.attempt).resolve();
+        try {
+          await body(message, delivery);
+        } finally {
+          running -= 1;
+        }
       };
     },
+    arrival: (payload: unknown, attempt = 1): Promise<void> => arrivalOf(payload, attempt).promise,
     mostAtOnce: () => mostAtOnce,
   };
 }
@@ -109,23 +112,17 @@ export function describeQueueDeliveryClaims(options: ConformanceOptions): void {
       consume(
         scope,
         topic,
-        async (message, delivery) => {
-          const done = record.enter();
-          try {
-            record.started(message);
-            if (message.payload !== 'long' || message.attempt !== 1) return anotherStarted.resolve();
-            if (delivery.claim === undefined) return extension.resolve({ control: delivery, at: Date.now() });
-            const at = Date.now();
-            const extended = await world.queue.extendClaim!(delivery.claim, extendedMs);
-            extension.resolve({ control: delivery, extended, at });
-            // Works past its original lease. Had the delivery kept the original lease, its slot
-            // would be given up meanwhile and another delivery would start in it: no point
-            // waiting longer then.
-            await Promise.race([anotherStarted.promise, pause(leaseMs * 2)]);
-          } finally {
-            done();
-          }
-        },
+        record.handler(async (message, delivery) => {
+          if (message.payload !== 'long' || message.attempt !== 1) return anotherStarted.resolve();
+          if (delivery.claim === undefined) return extension.resolve({ control: delivery, at: Date.now() });
+          const at = Date.now();
+          const extended = await world.queue.extendClaim!(delivery.claim, extendedMs);
+          extension.resolve({ control: delivery, extended, at });
+          // Works past its original lease. Had the delivery kept the original lease, its slot
+          // would be given up meanwhile and another delivery would start in it: no point
+          // waiting longer then.
+          await Promise.race([anotherStarted.promise, pause(leaseMs * 2)]);
+        }),
         { concurrency: 1, leaseMs, retryBackoff: { initialMs: 10, maxMs: 10 } },
       );
       await world.queue.send(topic, 'long', { groupKey: 'group-e' });
@@ -174,24 +171,18 @@ export function describeQueueDeliveryClaims(options: ConformanceOptions): void {
       consume(
         scope,
         topic,
-        async (message, delivery) => {
-          const done = record.enter();
-          try {
-            record.started(message);
-            if (message.attempt !== 1 || message.payload === 'marker') return;
-            if (delivery.claim === undefined) return firstHandled.resolve({ hadClaim: false });
-            if (message.payload === 'acknowledged') {
-              settlements.push(['acknowledged', await world.queue.settleClaim!(delivery.claim, { acknowledge: true })]);
-              firstHandled.resolve({ hadClaim: true });
-              // Would hand the message back, had its claim not been settled already.
-              throw new Error('failed after its claim was acknowledged');
-            }
-            settlements.push(['handed-back', await world.queue.settleClaim!(delivery.claim, { retryAfterMs: 0 })]);
-            // Resolving would acknowledge the message, had its claim not been handed back.
-          } finally {
-            done();
+        record.handler(async (message, delivery) => {
+          if (message.attempt !== 1 || message.payload === 'marker') return;
+          if (delivery.claim === undefined) return firstHandled.resolve({ hadClaim: false });
+          if (message.payload === 'acknowledged') {
+            settlements.push(['acknowledged', await world.queue.settleClaim!(delivery.claim, { acknowledge: true })]);
+            firstHandled.resolve({ hadClaim: true });
+            // Would hand the message back, had its claim not been settled already.
+            throw new Error('failed after its claim was acknowledged');
           }
-        },
+          settlements.push(['handed-back', await world.queue.settleClaim!(delivery.claim, { retryAfterMs: 0 })]);
+          // Resolving would acknowledge the message, had its claim not been handed back.
+        }),
         { concurrency: 1, leaseMs: 2000, retryBackoff: { initialMs: 10, maxMs: 10 } },
       );
       await world.queue.send(topic, 'acknowledged', { groupKey: 'group-s' });
