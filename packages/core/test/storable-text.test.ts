@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   assertStorableJson,
+  assertStorableValue,
   InvalidInputError,
   isWellFormedText,
   nameSchema,
@@ -53,6 +54,31 @@ describe('text every World can store', () => {
     expect(() => check('\\ud800 is text')).not.toThrow();
     expect(() => check('\\\\ud800')).not.toThrow();
     expect(() => check({ emoji: '😀', nul: '\u0000' })).not.toThrow();
+  });
+
+  it('refuses the same payloads whether it is given the value or its JSON', () => {
+    const pieces = ['a', '\uD83D', '\uDE00', '😀', '\\', '"', 'ud800', '\u0000'];
+    let seed = 11;
+    const pick = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return pieces[seed % pieces.length]!;
+    };
+    const text = () => Array.from({ length: 4 }, pick).join('');
+    const outcome = (check: () => void) => {
+      try {
+        check();
+        return 'stored';
+      } catch (error) {
+        return InvalidInputError.is(error) ? `refused ${error.field}` : 'threw';
+      }
+    };
+    for (let index = 0; index < 500; index++) {
+      const value = { [text()]: [text(), { nested: text() }], plain: index };
+      expect(outcome(() => assertStorableValue(value, 'payload', value))).toBe(
+        outcome(() => assertStorableJson(JSON.stringify(value), 'payload', value)),
+      );
+    }
+    expect(refused(() => assertStorableValue({ ['key\uD800']: 1 }, 'requests', 'shown')).field).toBe('requests');
   });
 
   it('positions are bounded by 2^31 - 1 in both directions', () => {

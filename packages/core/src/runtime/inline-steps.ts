@@ -1,6 +1,7 @@
 import type { StepCommand } from '../workflow/commands.js';
 import type { StepDefinition } from '../workflow/definitions.js';
 import type { World } from '../world/world.js';
+import { LazyAbort } from './lazy-abort.js';
 import { type BeforeStepAttempt, runStepAttempt, type StepOutcome } from './step-executor.js';
 import type { StepSlots } from './step-slots.js';
 import type { TraceCarrier } from './tracing.js';
@@ -9,7 +10,7 @@ import type { WorldClock } from './world-clock.js';
 interface Attempt {
   runId: string;
   stepId: string;
-  controller: AbortController;
+  controller: LazyAbort;
   settled: Promise<void>;
   outcome?: StepOutcome;
   /** Its pass lost the lease, and it is recording its own outcome: no pass may take it. */
@@ -39,7 +40,7 @@ export class InlineSteps {
 
   /** Starts an attempt; it waits for a free slot first if the worker is busy. */
   run(runId: string, definition: StepDefinition, step: StepCommand, trace?: TraceCarrier): void {
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     const attempt: Attempt = { runId, stepId: step.id, controller, settled: Promise.resolve() };
     attempt.settled = this.slots
       .acquire()
@@ -47,7 +48,7 @@ export class InlineSteps {
         runStepAttempt(
           definition,
           { stepId: step.id, input: step.input, retries: step.retries },
-          { world: this.world, runId, signal: controller.signal, trace, beforeAttempt: this.beforeAttempt },
+          { world: this.world, runId, signal: controller, trace, beforeAttempt: this.beforeAttempt },
           () => this.clock.now(),
         ).finally(() => this.slots.release()),
       )
@@ -81,7 +82,7 @@ export class InlineSteps {
       this.register({
         runId,
         stepId: outcome.correlationId,
-        controller: new AbortController(),
+        controller: new LazyAbort(),
         settled: Promise.resolve(),
         outcome,
       });

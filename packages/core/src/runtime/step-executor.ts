@@ -4,9 +4,11 @@ import { workflowContext } from '../workflow/context.js';
 import { backoffDelay, type StepDefinition } from '../workflow/definitions.js';
 import { decode, encode, serializeError } from '../workflow/serialization.js';
 import { stepContext } from '../workflow/streams.js';
+import { surelyFitsJson } from '../world/json-size-bound.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
 import type { World } from '../world/world.js';
+import { LazyAbort } from './lazy-abort.js';
 import { type TraceCarrier, withSpan } from './tracing.js';
 
 /** One attempt's outcome as the event that records it. */
@@ -54,7 +56,7 @@ export function runStepAttempt(
   context: {
     world: World;
     runId: string;
-    signal?: AbortSignal;
+    signal?: AbortSignal | LazyAbort;
     trace?: TraceCarrier | undefined;
     beforeAttempt?: BeforeStepAttempt | undefined;
   },
@@ -81,15 +83,18 @@ export function runStepAttempt(
 async function attempt(
   definition: StepDefinition,
   step: { stepId: string; input: JsonValue | undefined; retries: number },
-  context: { world: World; runId: string; signal?: AbortSignal; beforeAttempt?: BeforeStepAttempt | undefined },
+  context: {
+    world: World;
+    runId: string;
+    signal?: AbortSignal | LazyAbort | undefined;
+    beforeAttempt?: BeforeStepAttempt | undefined;
+  },
   clock: () => number,
 ): Promise<StepOutcome> {
   const { maxRetries, backoff, timeoutMs } = definition.options;
   const correlationId = step.stepId;
-  const attempt = new AbortController();
-  const forwardAbort = () => attempt.abort(context.signal?.reason);
-  if (context.signal?.aborted) forwardAbort();
-  else context.signal?.addEventListener('abort', forwardAbort, { once: true });
+  const attempt = new LazyAbort();
+  const stopFollowing = attempt.follow(context.signal);
   let output: unknown;
   try {
     const args = (decode(step.input) as unknown[] | undefined) ?? [];
@@ -100,7 +105,10 @@ async function attempt(
           runId: context.runId,
           stepId: step.stepId,
           attempt: step.retries + 1,
-          signal: attempt.signal,
+          // Made only if the body asks (see LazyAbort).
+          get signal() {
+            return attempt.signal;
+          },
         },
         async () => {
           await context.beforeAttempt?.({
@@ -122,7 +130,7 @@ async function attempt(
     const delay = RetryableError.is(error) ? error.retryAfterMs : backoffDelay(backoff, step.retries + 1);
     return { eventType: 'step_retrying', correlationId, eventData: { error: failure, retryAfter: clock() + delay } };
   } finally {
-    context.signal?.removeEventListener('abort', forwardAbort);
+    stopFollowing();
   }
   let completed: StepOutcome;
   try {
@@ -134,8 +142,9 @@ async function attempt(
   } catch (error) {
     return { eventType: 'step_failed', correlationId, eventData: { error: boundedError(serializeError(error)) } };
   }
-  const bytes = Buffer.byteLength(JSON.stringify(completed));
   const limit = context.world.capabilities.maxPayloadBytes - payloadHeadroomBytes;
+  if (surelyFitsJson(completed as unknown as JsonValue, limit)) return completed;
+  const bytes = Buffer.byteLength(JSON.stringify(completed));
   if (bytes > limit) {
     return {
       eventType: 'step_failed',
@@ -164,12 +173,7 @@ function boundedError(error: SerializedError): SerializedError {
   };
 }
 
-function withTimeout<Value>(
-  promise: Promise<Value>,
-  ms: number,
-  name: string,
-  attempt: AbortController,
-): Promise<Value> {
+function withTimeout<Value>(promise: Promise<Value>, ms: number, name: string, attempt: LazyAbort): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {

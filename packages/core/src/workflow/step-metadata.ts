@@ -18,5 +18,13 @@ export interface StepMetadata {
 export function getStepMetadata(): StepMetadata {
   const context = stepContext.getStore();
   if (!context) throw new Error('getStepMetadata() can only be called inside a step body');
-  return { runId: context.runId, stepId: context.stepId, attempt: context.attempt, signal: context.signal };
+  return {
+    runId: context.runId,
+    stepId: context.stepId,
+    attempt: context.attempt,
+    // Read through, so the attempt's signal is made only when a body uses it.
+    get signal() {
+      return context.signal;
+    },
+  };
 }

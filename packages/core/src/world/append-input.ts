@@ -1,9 +1,17 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
+import { surelyFitsJson } from './json-size-bound.js';
 import { acceptEventParamsQuickly, acceptEventRequestQuickly, isIdQuickly } from './quick-event-check.js';
 import { isTerminalRunStatus, type RunStatus } from './schemas/entities.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
-import { assertStorableJson, idSchema, limits, pageSizeSchema, seqSchema } from './schemas/primitives.js';
+import {
+  assertStorableValue,
+  idSchema,
+  type JsonValue,
+  limits,
+  pageSizeSchema,
+  seqSchema,
+} from './schemas/primitives.js';
 import { ulid } from './ulid.js';
 import { parseInput } from './validation.js';
 import type { CreateEventParams, WatchOptions } from './world.js';
@@ -67,15 +75,19 @@ export function parseAppendInput(
   }
   const resolvedRunId = runId ?? ulid();
   if (!isIdQuickly(resolvedRunId)) parseInput(idSchema, resolvedRunId, 'runId');
-  const requestsJson = JSON.stringify(requests);
-  const enqueueJson = JSON.stringify(parsedParams?.enqueue ?? []);
-  assertStorableJson(
-    requestsJson,
+  const enqueue = parsedParams?.enqueue ?? [];
+  assertStorableValue(
+    requests,
     'request' in input ? 'request' : 'requests',
     'request' in input ? input.request : input.requests,
   );
-  assertStorableJson(enqueueJson, 'params.enqueue', parsedParams?.enqueue);
-  const size = Buffer.byteLength(requestsJson) + Buffer.byteLength(enqueueJson);
+  assertStorableValue(enqueue, 'params.enqueue', parsedParams?.enqueue);
+  // Counted exactly only when a bound cannot settle it: the World serialises what it stores
+  // itself, so the text would otherwise be made just to be measured.
+  if (surelyFitsJson([requests, enqueue] as unknown as JsonValue, maxPayloadBytes)) {
+    return { runId: resolvedRunId, requests, params: parsedParams, creates };
+  }
+  const size = Buffer.byteLength(JSON.stringify(requests)) + Buffer.byteLength(JSON.stringify(enqueue));
   if (size > maxPayloadBytes) {
     throw new InvalidInputError({
       field: 'request' in input ? 'request' : 'requests',

@@ -34,9 +34,13 @@ export const limits = {
 /** A UTF-16 surrogate with no partner: it has no UTF-8 form, so storage would rewrite it. */
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** `String.prototype.isWellFormed` (ES2024), where the runtime has it. */
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
 /** True when `text` is well-formed UTF-16 (every surrogate is half of a pair). */
 export function isWellFormedText(text: string): boolean {
-  return !loneSurrogate.test(text);
+  // The native check is a flag on most strings; the pattern scans every character.
+  return nativeIsWellFormed === undefined ? !loneSurrogate.test(text) : nativeIsWellFormed.call(text);
 }
 
 /**
@@ -106,6 +110,31 @@ export function assertStorableJson(json: string, field: string, value: unknown):
   if (json.includes('\\ud') && escapedLoneSurrogate.test(json)) {
     throw new InvalidInputError({ field, value, reason: 'must not contain a lone UTF-16 surrogate in any string' });
   }
+}
+
+/**
+ * The same refusal as `assertStorableJson`, for a payload not yet serialised: every string
+ * in `payload`, keys included, must be well-formed. For a caller that has no need of the
+ * JSON text otherwise, this spares writing it out. `payload` is a validated JSON value
+ * (nested at most `limits.maxPayloadDepth` deep); `value` is what the error shows.
+ */
+export function assertStorableValue(payload: unknown, field: string, value: unknown): void {
+  if (!holdsOnlyWellFormedText(payload)) {
+    throw new InvalidInputError({ field, value, reason: 'must not contain a lone UTF-16 surrogate in any string' });
+  }
+}
+
+function holdsOnlyWellFormedText(payload: unknown): boolean {
+  if (typeof payload === 'string') return isWellFormedText(payload);
+  if (typeof payload !== 'object' || payload === null) return true;
+  if (Array.isArray(payload)) {
+    for (const item of payload) if (!holdsOnlyWellFormedText(item)) return false;
+    return true;
+  }
+  for (const key in payload) {
+    if (!isWellFormedText(key) || !holdsOnlyWellFormedText((payload as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /** Epoch milliseconds. Every timestamp crossing a process boundary uses this form. */
