@@ -2,7 +2,7 @@
 // index, and the published targets with MET / MISSED. Inputs are the raw results only, so
 // the report can be re-derived from latest.json.
 import { pairedComparisons, pairedKey } from './paired.mjs';
-import { median, summarize } from './statistics.mjs';
+import { median, ratioText, summarize } from './statistics.mjs';
 
 /** Windows of 20 steps, so one scheduler hiccup does not decide a target. */
 const earlyWindow = [0, 20]; // gaps before steps 2..21: "overhead at step 10"
@@ -89,7 +89,7 @@ export function analyse(results, systems) {
     const values = perRound.map((round) => round.targets[index].value);
     const value = middle(values);
     if (value === undefined) return target;
-    const each = values.map((entry) => (entry === null ? '–' : `${entry.toFixed(2)}×`)).join(', ');
+    const each = values.map((entry) => ratioText(entry, target.limit)).join(', ');
     return verdict({
       target: target.target,
       limit: target.limit,

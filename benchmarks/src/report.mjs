@@ -3,7 +3,7 @@
 
 import { pairedLabel } from './paired.mjs';
 import { renderScale } from './scale/report.mjs';
-import { summarize } from './statistics.mjs';
+import { ratioText, summarize } from './statistics.mjs';
 
 /**
  * latest.json's text: indented, but each array of numbers (samples, per-step overheads) on
@@ -27,7 +27,7 @@ const ms = (value) =>
       : value >= 10
         ? value.toFixed(1)
         : value.toFixed(2);
-const times = (value) => (value === undefined || value === null ? '–' : `${value.toFixed(2)}×`);
+const times = (value, limit) => ratioText(value, limit);
 
 function cellText(cell, workload) {
   if (!cell) return '–';
@@ -54,7 +54,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   lines.push('| Target | Value | Limit | Verdict | Detail |', '|---|---|---|---|---|');
   for (const target of analysis.targets) {
     lines.push(
-      `| ${target.target} | ${times(target.value)} | ${target.atLeast ? '≥ ' : ''}${target.limit}× | **${target.status}** | ${target.detail} |`,
+      `| ${target.target} | ${times(target.value, target.limit)} | ${target.atLeast ? '≥ ' : ''}${target.limit}× | **${target.status}** | ${target.detail} |`,
     );
   }
   if (analysis.rounds) {
@@ -69,7 +69,7 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
         .slice(0, analysis.rounds[0].targets.length)
         .map(
           (target, index) =>
-            `| ${target.target} | ${analysis.rounds.map((round) => `${times(round.targets[index].value)} ${round.targets[index].status}`).join(' | ')} |`,
+            `| ${target.target} | ${analysis.rounds.map((round) => `${times(round.targets[index].value, target.limit)} ${round.targets[index].status}`).join(' | ')} |`,
         ),
     );
   }

@@ -19,3 +19,17 @@ export function summarize(samples) {
 }
 
 export const median = (samples) => summarize(samples).median;
+
+/**
+ * A ratio as text, in two decimals unless those would land on `limit` while the value is
+ * not the limit: 1.004 commits a step against a limit of 1 reads "1.004×", so a verdict of
+ * MISSED never sits beside a value that looks like the limit itself.
+ */
+export function ratioText(value, limit) {
+  if (value === undefined || value === null || Number.isNaN(value)) return '–';
+  let digits = 2;
+  while (limit !== undefined && value !== limit && digits < 6 && value.toFixed(digits) === limit.toFixed(digits)) {
+    digits++;
+  }
+  return `${value.toFixed(digits)}×`;
+}

@@ -113,6 +113,24 @@ describe('analysis', () => {
     );
   });
 
+  it('never prints a missed value rounded onto its limit: 1.004 commits a step reads 1.004×, not 1.00×', () => {
+    const round = (perStep) => {
+      const { floor, results, stepIndex, commits } = syntheticResults({ cairnTen: 10, dbosTen: 40, lateOverhead: 1.1 });
+      return { floor, results, stepIndex, commits: { 'cairn-postgres': { ...commits['cairn-postgres'], perStep } } };
+    };
+    const rounds = [round(0.996), round(1.004), round(1)];
+    const base = syntheticResults({ cairnTen: 1, dbosTen: 1, lateOverhead: 1.1 });
+    const results = { ...base, meta: { ...base.meta, rounds: 3 }, rounds, ...poolRounds(rounds) };
+    results.analysis = analyse(results, systems);
+    const commits = results.analysis.targets.find((target) => target.target.startsWith('At most 1 WAL commit'));
+    expect(commits.detail).toContain('(0.996×, 1.004×, 1.00×)');
+    const markdown = renderMarkdown(results, systems);
+    expect(markdown).toContain('| 1.004× MISSED |');
+    expect(markdown).not.toContain('1.00× MISSED');
+    // One that rounds onto its limit from the met side shows its third decimal too.
+    expect(markdown).toContain('| 0.996× MET |');
+  });
+
   it("divides a system's cost per step by the floor sampled alongside its 0- and 50-step cells", () => {
     const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
     const alongside = (samples) => ({ kind: 'committedInsert', ...summarize(samples), samples });
