@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { CairnError, type Clock, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { NotificationPublisher } from './notification-publisher.js';
@@ -118,6 +118,13 @@ export class Database {
   private readonly statementNames: Map<string, string> | undefined;
   /** Sends appends' notifications after their commits. */
   readonly publisher = new NotificationPublisher(this);
+  /**
+   * This World's name in a run row's `watcher`: a run whose row names this World alone has
+   * no other World to tell of its appends, and they send no NOTIFY (migration 11). Random
+   * and fresh for every World (96 bits, 16 characters, so it adds little to a row written
+   * at every step), so a restarted process is another World to the runs it had.
+   */
+  readonly watcherId = randomBytes(12).toString('base64url');
 
   constructor(
     readonly pool: Pool,

@@ -13,6 +13,7 @@ import { fenceInRunUpdateFunction } from './migrations/0007-fence-in-run-update.
 import { dropCreatedAtIndexSchema } from './migrations/0008-drop-created-at-index.js';
 import { uniqueDeliveryIdsSchema } from './migrations/0009-unique-delivery-ids.js';
 import { genericAppendPlansFunction } from './migrations/0010-generic-append-plans.js';
+import { unannouncedOwnAppendsSchema } from './migrations/0011-unannounced-own-appends.js';
 
 export interface Migration {
   version: number;
@@ -36,6 +37,7 @@ export const migrations: readonly Migration[] = [
   { version: 8, name: 'drop-created-at-index', sql: dropCreatedAtIndexSchema },
   { version: 9, name: 'unique-delivery-ids', sql: uniqueDeliveryIdsSchema },
   { version: 10, name: 'generic-append-plans', sql: genericAppendPlansFunction },
+  { version: 11, name: 'unannounced-own-appends', sql: unannouncedOwnAppendsSchema },
 ];
 
 export const latestVersion = Math.max(...migrations.map((migration) => migration.version));

@@ -13,7 +13,7 @@ const deadlockDetected = '40P01';
 const serializationFailure = '40001';
 const refusals = new Set([divisionByZero, uniqueViolation, deadlockDetected, serializationFailure]);
 
-/** The most appends one statement carries: 16 calls are 992 bound values. */
+/** The most appends one statement carries: 16 calls are 1,008 bound values. */
 const largestGroup = 16;
 
 interface Waiting {
@@ -124,7 +124,7 @@ async function sendGroup(db: Database, group: Waiting[]): Promise<void> {
 const groupTexts = new WeakMap<Database, Map<string, string>>();
 
 /**
- * `SELECT <schema>.append_batch($1, …) AS c0, <schema>.append_batch($63, …) AS c1, …`: the
+ * `SELECT <schema>.append_batch($1, …) AS c0, <schema>.append_batch($64, …) AS c1, …`: the
  * calls of `group` (each the text `postgres-batch.ts` builds), numbered on from the last.
  */
 function groupText(db: Database, group: Waiting[]): string {

@@ -50,7 +50,7 @@ export interface BatchCall {
 /** Each World's call text, built once, as it goes with every append. */
 const callTexts = new WeakMap<Database, string>();
 
-/** The call's text, with one placeholder per value (the function's 62 parameters, in order). */
+/** The call's text, with one placeholder per value (the function's 63 parameters, in order). */
 function callText(db: Database, count: number): string {
   const known = callTexts.get(db);
   if (known?.endsWith(`$${count}) AS claims`)) return known;
@@ -168,6 +168,8 @@ export function batchCall(
     steps.knownBodiesWithError,
     hooks.newMetadataInEvent,
     hooks.knownMetadataInEvent,
+    // Who is appending: the statement skips its NOTIFY if the run has no other watcher.
+    db.watcherId,
   );
   const tail = eventNotification(draft.runId, formatTail({ lastSeq: run.lastSeq, status: run.status }));
   const call: BatchCall = {

@@ -207,12 +207,28 @@ export class PostgresEventLog implements WorldEvents {
     return run === undefined ? tail : { ...tail, run };
   }
 
-  /** Reads the run's tail and, if the listener was up throughout, starts following it. */
+  /**
+   * Reads the run's tail and, if the listener was up throughout, starts following it.
+   *
+   * A run whose row names another World as its one watcher gets no NOTIFY from that World's
+   * appends (migration 11), so the read first marks the row as watched by others, under its
+   * lock: an append that commits after the mark announces itself, and one that committed
+   * before is in the tail the mark returns. A row already marked, or naming this World, or
+   * none (every append notifies), is only read.
+   */
   private async readTail(runId: string): Promise<WatchedTail> {
     const generation = this.notifications.listeningGeneration();
+    const runs = this.db.tables.runs;
     const rows = await this.db.query<{ last_seq: number; status: RunStatus }>(
-      `SELECT last_seq, status FROM ${this.db.tables.runs} WHERE run_id = $1`,
-      [runId],
+      `WITH marked AS (
+         UPDATE ${runs} SET watcher = '*'
+         WHERE run_id = $1 AND watcher <> '*' AND watcher <> $2
+         RETURNING last_seq, status
+       )
+       SELECT last_seq, status FROM marked
+       UNION ALL
+       SELECT last_seq, status FROM ${runs} WHERE run_id = $1 AND NOT EXISTS (SELECT FROM marked)`,
+      [runId, this.db.watcherId],
     );
     if (rows.length === 0) throw new RunNotFoundError({ runId });
     const tail = { lastSeq: rows[0]!.last_seq, status: rows[0]!.status };

@@ -58,7 +58,14 @@ describe('world-postgres notifications after the commit', () => {
       await pool.end();
     });
     await world.open?.();
-    return { world, gate, received: await listen(schema) };
+    // Another World that reads each run's tail, so the runs' appends have someone to tell:
+    // a run only its own World watches is told of its appends without a NOTIFY.
+    const other = createPostgresWorld({ connectionString, schema });
+    cleanups.push(() => other.close());
+    const watchElsewhere = async (runId: string) => {
+      await other.events.watch(runId, 0);
+    };
+    return { world, gate, received: await listen(schema), watchElsewhere };
   }
 
   /**
@@ -73,9 +80,10 @@ describe('world-postgres notifications after the commit', () => {
       .runId;
 
   it('sends the notifications of appends that overlap after their commits, by a statement of their own', async () => {
-    const { world, gate, received } = await gatedWorld();
+    const { world, gate, received, watchElsewhere } = await gatedWorld();
     const runs: string[] = [];
     for (let index = 0; index < 6; index++) runs.push(await createRun(world));
+    for (const runId of runs) await watchElsewhere(runId);
     // Committed together, yet at most one (the first out, while none other was) announced
     // itself: what announces the others is a later statement, held here.
     await Promise.all(
@@ -103,8 +111,9 @@ describe('world-postgres notifications after the commit', () => {
   });
 
   it('lets an append that goes alone notify from its own statement, sending no other', async () => {
-    const { world, gate, received } = await gatedWorld();
+    const { world, gate, received, watchElsewhere } = await gatedWorld();
     const runId = await createRun(world);
+    await watchElsewhere(runId);
     await world.events.create(
       runId,
       { eventType: 'run_started' },

@@ -153,7 +153,7 @@ class TailReadCountingPool extends pg.Pool {
     super({
       ...config,
       Client: observingClient(({ text }) => {
-        if (seen.pool && text.startsWith('SELECT last_seq, status')) seen.pool.tailReads += 1;
+        if (seen.pool && /^WITH marked AS \(\s*UPDATE \S+\.runs SET watcher/.test(text)) seen.pool.tailReads += 1;
       }),
     });
     seen.pool = this;
