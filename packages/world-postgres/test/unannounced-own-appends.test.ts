@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema } from './helpers.js';
+import { connectionString, freshSchema, statementOf } from './helpers.js';
 
 /*
  * An append's notification only wakes watchers, and a World hands its own appends to its
@@ -45,6 +45,40 @@ async function listen(schema: string) {
   };
   const aboutRun = (runId: string) => received.filter((payload) => payload.startsWith(`event ${runId}\u001e`));
   return { settled, aboutRun };
+}
+
+/**
+ * A World that appends as one of the previous version does: each call of `append_batch`
+ * goes to the previous signature, without the appending World's id.
+ */
+function previousVersionWorld(schema: string): World {
+  // The appending World's id is the call's last argument: a bound value, or a quoted
+  // literal where the long way writes the call into its transaction's text.
+  const withoutId = (text: string) => text.replace(/, '[\w-]{16}'\) AS claims/g, ') AS claims');
+  class PreviousSignatureClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
+    override query(...args: any[]): any {
+      const { text, values } = statementOf(args);
+      // biome-ignore lint/suspicious/noExplicitAny: as above.
+      const send = super.query as (...all: any[]) => any;
+      if (!text.includes(') AS claims')) return send.apply(this, args);
+      const bound = /^SELECT (\S+)\.append_batch\((\$\d+(?:, \$\d+)*)\) AS claims$/.exec(text);
+      if (bound !== null && values.length === 63) {
+        const previous = Array.from({ length: 62 }, (_, index) => `$${index + 1}`).join(', ');
+        return send.call(this, `SELECT ${bound[1]}.append_batch(${previous}) AS claims`, values.slice(0, 62));
+      }
+      const rewritten = withoutId(text);
+      if (rewritten === text) throw new Error(`a call of append_batch this test cannot rewrite: ${text.slice(0, 200)}`);
+      return send.call(this, rewritten, values.length > 0 ? values : undefined);
+    }
+  }
+  const pool = new pg.Pool({ connectionString, Client: PreviousSignatureClient });
+  const world = createPostgresWorld({ pool, schema, ...slowPoll });
+  cleanups.push(async () => {
+    await world.close();
+    await pool.end();
+  });
+  return world;
 }
 
 async function createRun(world: World): Promise<string> {
@@ -119,5 +153,25 @@ describe('world-postgres: appends no other World follows are not announced', () 
     const waiting = watcher!.events.watch(runId, 2);
     await second!.events.create(runId, stepCreated(0));
     expect(await waiting).toEqual({ lastSeq: 3, status: 'running' });
+  });
+
+  it('still announces every append of a World of the previous version, and what it writes', async () => {
+    const schema = freshSchema();
+    const [current, watcher] = worlds(2, schema);
+    const previous = previousVersionWorld(schema);
+    const channel = await listen(schema);
+    // Its own run: every append is announced, as that version expects.
+    const ownRunId = await createRun(previous);
+    await previous.events.create(ownRunId, { eventType: 'run_started' });
+    // A run the current World created: once the previous version has written to it, the
+    // current World's appends are announced too, to a watcher that never read the tail.
+    const runId = await createRun(current!);
+    await current!.events.create(runId, { eventType: 'run_started' });
+    await previous.events.create(runId, stepCreated(0));
+    await current!.events.create(runId, stepCreated(1));
+    await channel.settled();
+    expect(channel.aboutRun(ownRunId).map((payload) => payload.split('\u001e')[1])).toEqual(['1 pending', '2 running']);
+    expect(channel.aboutRun(runId).map((payload) => payload.split('\u001e')[1])).toEqual(['3 running', '4 running']);
+    expect(await watcher!.events.watch(runId, 3)).toEqual({ lastSeq: 4, status: 'running' });
   });
 });
