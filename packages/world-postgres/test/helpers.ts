@@ -102,3 +102,37 @@ export function observingClient(
     }
   };
 }
+
+/** A notification as a session LISTENing on the channel receives it. */
+export interface ReceivedNotification {
+  /** The server process that sent it. */
+  processId: number;
+  payload: string;
+}
+
+/**
+ * A session LISTENing on a schema's channel, as another process would: every payload in
+ * the order it arrived. `settled` resolves once everything notified before the call has
+ * arrived (it sends a marker of its own: notifications arrive in commit order). `stop`
+ * ends the session.
+ */
+export async function listenToChannel(schema: string) {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  const received: ReceivedNotification[] = [];
+  client.on('notification', (message) =>
+    received.push({ processId: message.processId, payload: message.payload ?? '' }),
+  );
+  const channel = `cairn_${schema}`;
+  await client.query(`LISTEN "${channel}"`);
+  const settled = async () => {
+    const marker = `marker ${received.length} ${Math.random()}`;
+    await client.query('SELECT pg_notify($1, $2)', [channel, marker]);
+    const deadline = Date.now() + 5000;
+    while (!received.some((notification) => notification.payload === marker)) {
+      if (Date.now() > deadline) throw new Error('the marker notification never arrived');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { received, settled, stop: () => client.end() };
+}

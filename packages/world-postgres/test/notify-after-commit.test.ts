@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, onlyNotifies, statementOf } from './helpers.js';
+import { connectionString, freshSchema, listenToChannel, onlyNotifies, statementOf } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -11,15 +11,9 @@ afterEach(async () => {
 
 /** Notifications on a schema's channel, as another process listening to it sees them. */
 async function listen(schema: string) {
-  const received: { processId: number; payload: string }[] = [];
-  const client = new pg.Client({ connectionString });
-  await client.connect();
-  client.on('notification', (message) =>
-    received.push({ processId: message.processId, payload: message.payload ?? '' }),
-  );
-  await client.query(`LISTEN "cairn_${schema}"`);
-  cleanups.push(() => client.end());
-  return received;
+  const listener = await listenToChannel(schema);
+  cleanups.push(listener.stop);
+  return listener.received;
 }
 
 async function until<Value>(probe: () => Value | undefined, what: string): Promise<Value> {

@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, observingClient } from './helpers.js';
+import { connectionString, freshSchema, listenToChannel, observingClient } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -16,24 +16,12 @@ function openWorld(schema: string): World {
   return world;
 }
 
-/** Collects the queue notifications sent on a schema's channel. */
-async function listen(schema: string): Promise<{ received: string[]; stop: () => Promise<void> }> {
-  const client = new pg.Client({ connectionString });
-  await client.connect();
-  const received: string[] = [];
-  client.on('notification', (message) => {
-    if (message.payload?.startsWith('queue ')) received.push(message.payload);
-  });
-  await client.query(`LISTEN "cairn_${schema}"`);
-  return { received, stop: () => client.end() };
-}
-
 describe('world-postgres: queue wake-ups', () => {
   it('acknowledging a message nobody waits on wakes no consumer', async () => {
     const schema = freshSchema();
     const world = openWorld(schema);
     await world.queue.send('warm-up', 'x'); // creates the schema before LISTEN
-    const listener = await listen(schema);
+    const listener = await listenToChannel(schema);
     try {
       const handled: unknown[] = [];
       let allHandled!: () => void;
@@ -46,7 +34,10 @@ describe('world-postgres: queue wake-ups', () => {
       await done;
       await consumer.stop(); // waits for every acknowledgement
       // One notification per send; the acknowledgements send none.
-      expect(listener.received).toEqual(Array.from({ length: 5 }, () => 'queue quiet'));
+      const queueNotifications = listener.received
+        .map((notification) => notification.payload)
+        .filter((payload) => payload.startsWith('queue '));
+      expect(queueNotifications).toEqual(Array.from({ length: 5 }, () => 'queue quiet'));
     } finally {
       await listener.stop();
     }

@@ -2,7 +2,7 @@ import type { World } from '@cairn/core/world';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
-import { connectionString, freshSchema, statementOf } from './helpers.js';
+import { connectionString, freshSchema, listenToChannel, statementOf } from './helpers.js';
 
 /*
  * An append's notification only wakes watchers, and a World hands its own appends to its
@@ -27,23 +27,10 @@ function worlds(count: number, schema = freshSchema()): World[] {
 
 /** Every payload on the schema's channel, as a process listening to it sees them. */
 async function listen(schema: string) {
-  const received: string[] = [];
-  const client = new pg.Client({ connectionString });
-  await client.connect();
-  client.on('notification', (message) => received.push(message.payload ?? ''));
-  await client.query(`LISTEN "cairn_${schema}"`);
-  cleanups.push(() => client.end());
-  /** Everything notified before now has arrived: notifications come in commit order. */
-  const settled = async () => {
-    const marker = `marker ${received.length} ${Math.random()}`;
-    await client.query('SELECT pg_notify($1, $2)', [`cairn_${schema}`, marker]);
-    const deadline = Date.now() + 5000;
-    while (!received.includes(marker)) {
-      if (Date.now() > deadline) throw new Error('the marker notification never arrived');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  };
-  const aboutRun = (runId: string) => received.filter((payload) => payload.startsWith(`event ${runId}\u001e`));
+  const { received, settled, stop } = await listenToChannel(schema);
+  cleanups.push(stop);
+  const aboutRun = (runId: string) =>
+    received.map(({ payload }) => payload).filter((payload) => payload.startsWith(`event ${runId}\u001e`));
   return { settled, aboutRun };
 }
 
