@@ -3,7 +3,7 @@
 // build Cairn, make sure PostgreSQL's and Redis's server binaries exist, then run the benchmark matrix
 // (benchmarks/src/run.mjs). Peers install themselves on first use with `npm ci` from their
 // own lockfiles. Quick by default; BENCH_FULL=1 for the full matrix.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ensurePnpm, ensurePostgres, ensureRedis, pnpmVersion, root, run, step } from './bootstrap.mjs';
 
@@ -22,16 +22,10 @@ ensurePostgres();
 // cairn-redis runs on its own redis-server (appendfsync always), started by the runner.
 ensureRedis();
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-} catch {
-  // not a git checkout: the report just omits it
-}
 step('benchmarks');
 const bench = spawnSync(process.execPath, [join(root, 'benchmarks', 'src', 'run.mjs')], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, BENCH_COMMIT: commit, TURBO_TELEMETRY_DISABLED: '1' },
+  env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
 });
 process.exit(bench.status ?? 1);

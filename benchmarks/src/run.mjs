@@ -8,6 +8,8 @@
 //   BENCH_ROUNDS=n        measure every system n times in turn, every other round in
 //                         reverse order (default 1); ratios and
 //                         verdicts are the median of the rounds' own (rounds.mjs)
+//   BENCH_COMMIT=name     what the report says was measured (default: this checkout's
+//                         short hash, with -dirty for uncommitted changes; commit.mjs)
 //
 // After the rounds, the ratio targets are measured again in paired blocks (paired.mjs):
 // both systems alive at once, alternating ('paired' names it in BENCH_WORKLOADS).
@@ -27,6 +29,7 @@ import { startRedis } from '@cairn/world-redis/testing';
 import pg from 'pg';
 import { analyse, floorKindOf } from './analysis.mjs';
 import { renderStepOverheadChart } from './chart.mjs';
+import { checkoutCommit } from './commit.mjs';
 import { openWalProbe } from './commits.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { databaseUrl, recreateDatabase } from './databases.mjs';
@@ -96,7 +99,7 @@ const results = {
     cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     postgres: postgresVersion,
-    commit: process.env.BENCH_COMMIT ?? null,
+    commit: process.env.BENCH_COMMIT ?? checkoutCommit(new URL('..', import.meta.url).pathname),
     rounds: roundCount,
   },
   floor: {},

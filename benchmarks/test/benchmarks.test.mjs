@@ -1,7 +1,8 @@
 // The benchmark's own machinery, so a broken runner shows up in `npm test` rather than as
 // wrong numbers: order statistics, the verdicts, the SQL commit counter, and the driver
 // protocol end to end with Cairn's driver on world-local.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '@cairn/world-postgres/testing';
@@ -9,6 +10,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyse } from '../src/analysis.mjs';
 import { renderStepOverheadChart } from '../src/chart.mjs';
+import { checkoutCommit } from '../src/commit.mjs';
 import { openWalProbe } from '../src/commits.mjs';
 import { treeCpuMs } from '../src/cpu.mjs';
 import { databaseUrl, recreateDatabase } from '../src/databases.mjs';
@@ -19,6 +21,28 @@ import { poolRounds, roundOrder } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
 import { repetitionsFor, throughputWarmUp, workloads } from '../src/workloads.mjs';
+
+describe('the commit a run records', () => {
+  it('names the checkout, marks uncommitted changes, and is null outside git', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'cairn-bench-commit-'));
+    try {
+      expect(checkoutCommit(directory)).toBeNull();
+      const git = (...args) => execFileSync('git', args, { cwd: directory, encoding: 'utf8' }).trim();
+      git('init', '--quiet');
+      await writeFile(join(directory, 'file.txt'), 'one');
+      git('add', 'file.txt');
+      git('-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', 'commit', '--quiet', '-m', 'one');
+      const hash = git('rev-parse', '--short', 'HEAD');
+      expect(checkoutCommit(directory)).toBe(hash);
+      await writeFile(join(directory, 'untracked.txt'), 'not part of the commit');
+      expect(checkoutCommit(directory)).toBe(hash);
+      await writeFile(join(directory, 'file.txt'), 'two');
+      expect(checkoutCommit(directory)).toBe(`${hash}-dirty`);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('statistics', () => {
   it('uses nearest-rank percentiles, so every figure was observed', () => {
