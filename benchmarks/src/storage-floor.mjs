@@ -32,7 +32,13 @@ let capturing = false;
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (...args) {
   if (capturing)
-    captured.push({ name: args[0].name, text: args[0].text ?? args[0], values: args[0].values ?? args[1] });
+    // A text and its values, or a config; the World sends through pg's callback form, so a
+    // function last is the callback, not values.
+    captured.push({
+      name: args[0].name,
+      text: args[0].text ?? args[0],
+      values: args[0].values ?? (Array.isArray(args[1]) ? args[1] : undefined),
+    });
   return query.apply(this, args);
 };
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CairnError, type Clock, InvalidInputError, WorldClosedError, WorldUnavailableError } from '@cairn/core/world';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { NotificationPublisher } from './notification-publisher.js';
+import { sendStatement } from './send-statement.js';
 
 /** SQLSTATE classes and Node socket codes that mean "the database cannot be reached", not "the query was wrong". */
 const unavailableCodes = new Set([
@@ -192,7 +193,7 @@ export class Database {
   ): Promise<Row[]> {
     return this.checkedOut(async (client, lease) => {
       try {
-        return (await client.query<Row>(planEachTime ? { text, values } : this.statement(text, values))).rows;
+        return (await sendStatement<Row>(client, planEachTime ? { text, values } : this.statement(text, values))).rows;
       } catch (error) {
         // The pool's own query() discards the connection on any error. A statement the server
         // refused (a guard, a key) leaves it idle and healthy, and the World's appends go the
@@ -240,13 +241,13 @@ export class Database {
   ): Promise<Result> {
     return this.checkedOut(async (client, lease) => {
       try {
-        if (!selfDelimited) await client.query(beginReadCommitted);
+        if (!selfDelimited) await sendStatement(client, beginReadCommitted);
         const result = await work(client);
-        if (!selfDelimited) await client.query('COMMIT');
+        if (!selfDelimited) await sendStatement(client, 'COMMIT');
         return result;
       } catch (error) {
         try {
-          await client.query('ROLLBACK');
+          await sendStatement(client, 'ROLLBACK');
         } catch (rollbackError) {
           // A connection that cannot roll back must not go back to the pool.
           lease.broken = asError(rollbackError);

@@ -16,6 +16,7 @@ import { type InlineValue, inlineParameters } from './inline-sql.js';
 import { batchCall, reportClaims } from './postgres-batch.js';
 import { type PrefetchRow, prefetchStatement, readPrefetch } from './postgres-prefetch.js';
 import type { RunCache } from './run-cache.js';
+import { sendStatement } from './send-statement.js';
 
 /**
  * Fenced append: ONE transaction does the fence check, seq allocation, the
@@ -120,7 +121,8 @@ async function appendOnce(
   const lockCreation: Statement[] = creates
     ? [{ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`cairn.run:${db.schema}:${runId}`] }]
     : [];
-  const opened = (await client.query(
+  const opened = (await sendStatement(
+    client,
     `${beginReadCommitted};\n${inline([...lockCreation, lockRun, prefetchQuery])}`,
   )) as unknown as QueryResult[];
   const reads = opened.slice(1 + lockCreation.length);
@@ -147,13 +149,15 @@ async function appendOnce(
   call.notifyInside();
   let answer: QueryResult;
   if (inlinedSize(call.values) <= maxInlineBytes) {
-    [answer] = (await client.query(`${inlineParameters(call.text, call.values)};\nCOMMIT`)) as unknown as [QueryResult];
+    [answer] = (await sendStatement(client, `${inlineParameters(call.text, call.values)};\nCOMMIT`)) as unknown as [
+      QueryResult,
+    ];
   } else {
     // Large values are bound as parameters instead: quoting them into the text is work for
     // the event loop that grows with every quote and backslash (seconds for megabytes), while
     // the row lock is held. One more round trip costs nothing next to the transfer.
-    answer = await client.query(db.statement(call.text, call.values));
-    await client.query('COMMIT');
+    answer = await sendStatement(client, db.statement(call.text, call.values));
+    await sendStatement(client, 'COMMIT');
   }
   // What was cached stays valid only if it was cached at the tail this append started from.
   const known = cache.get(runId);

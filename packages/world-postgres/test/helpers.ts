@@ -85,19 +85,40 @@ afterAll(async () => {
 });
 
 /**
- * A real pg Client class that shows `observe` every statement it sends and its pending
- * result. Given to a pool as its `Client`, it sees what the World sends on any connection,
- * whether through the pool's own `query` or a connection the World checked out.
+ * A real pg Client class that shows `observe` every statement it sends and a promise that
+ * settles when the statement has answered. Given to a pool as its `Client`, it sees what the
+ * World sends on any connection, whether through the pool's own `query` or a connection the
+ * World checked out, in pg's promise form or its callback form (which the World uses).
  */
 export function observingClient(
-  observe: (statement: { text: string; values: unknown[] }, result: unknown) => void,
+  observe: (statement: { text: string; values: unknown[] }, answered: Promise<unknown>) => void,
 ): typeof pg.Client {
   return class ObservingClient extends pg.Client {
     // biome-ignore lint/suspicious/noExplicitAny: pg's query has many overloads; this passes them all through.
     override query(...args: any[]): any {
       // biome-ignore lint/suspicious/noExplicitAny: as above.
-      const result = (super.query as (...all: any[]) => any)(...args);
-      observe(statementOf(args), result);
+      const send = super.query as (...all: any[]) => any;
+      const callback = args.at(-1);
+      if (typeof callback !== 'function') {
+        const result = send.apply(this, args);
+        observe(
+          statementOf(args),
+          Promise.resolve(result).catch(() => undefined),
+        );
+        return result;
+      }
+      let settle: () => void = () => {};
+      const answered = new Promise<unknown>((resolve) => {
+        settle = () => resolve(undefined);
+      });
+      const result = send.apply(this, [
+        ...args.slice(0, -1),
+        (...reply: unknown[]) => {
+          settle();
+          return callback(...reply);
+        },
+      ]);
+      observe(statementOf(args), answered);
       return result;
     }
   };

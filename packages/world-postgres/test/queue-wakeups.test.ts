@@ -135,16 +135,16 @@ class LeaseCountingPool extends pg.Pool {
   private ackWaiters: (() => void)[] = [];
   constructor(config: pg.PoolConfig) {
     const seen: { pool?: LeaseCountingPool } = {};
-    super({ ...config, Client: observingClient(({ text }, result) => seen.pool?.counted(text, result)) });
+    super({ ...config, Client: observingClient(({ text }, answered) => seen.pool?.counted(text, answered)) });
     seen.pool = this;
   }
   nextAck(): Promise<void> {
     return new Promise((resolve) => this.ackWaiters.push(resolve));
   }
-  private counted(text: string, result: unknown): void {
+  private counted(text: string, answered: Promise<unknown>): void {
     if (text.includes('lease_now')) this.leases += 1;
     if (text.includes('.queue_ack(')) {
-      void Promise.resolve(result).then(() => {
+      void answered.then(() => {
         for (const resolve of this.ackWaiters.splice(0)) resolve();
       });
     }

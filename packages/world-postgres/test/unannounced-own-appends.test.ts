@@ -49,14 +49,21 @@ function previousVersionWorld(schema: string): World {
       // biome-ignore lint/suspicious/noExplicitAny: as above.
       const send = super.query as (...all: any[]) => any;
       if (!text.includes(') AS claims')) return send.apply(this, args);
+      // The World sends through pg's callback form; a rewritten call keeps its callback.
+      const callback = typeof args.at(-1) === 'function' ? [args.at(-1)] : [];
       const bound = /^SELECT (\S+)\.append_batch\((\$\d+(?:, \$\d+)*)\) AS claims$/.exec(text);
       if (bound !== null && values.length === 63) {
         const previous = Array.from({ length: 62 }, (_, index) => `$${index + 1}`).join(', ');
-        return send.call(this, `SELECT ${bound[1]}.append_batch(${previous}) AS claims`, values.slice(0, 62));
+        return send.call(
+          this,
+          `SELECT ${bound[1]}.append_batch(${previous}) AS claims`,
+          values.slice(0, 62),
+          ...callback,
+        );
       }
       const rewritten = withoutId(text);
       if (rewritten === text) throw new Error(`a call of append_batch this test cannot rewrite: ${text.slice(0, 200)}`);
-      return send.call(this, rewritten, values.length > 0 ? values : undefined);
+      return send.call(this, rewritten, values.length > 0 ? values : undefined, ...callback);
     }
   }
   const pool = new pg.Pool({ connectionString, Client: PreviousSignatureClient });

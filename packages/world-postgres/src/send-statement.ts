@@ -1,0 +1,24 @@
+import type { PoolClient, QueryConfig, QueryResult } from 'pg';
+
+/**
+ * Sends one statement (or a text of several) on `client`; resolves with its result, or
+ * with an array of results for a text of several statements.
+ *
+ * pg's callback form, not its promise form, on purpose. After a statement sent through the
+ * promise form had answered, its text and parameters stayed reachable to V8's young
+ * generation collector until the next full collection (measured on Node 20 and 22, with a
+ * connection kept checked out or reused from the pool). An append binds the run's new
+ * events, kilobytes of them when a step carries a payload, so every scavenge copied them and
+ * then moved them to the old generation: a worker spent about a third more time collecting
+ * garbage, in pauses of several milliseconds. Through the callback form they die young.
+ */
+export function sendStatement<Row extends object = Record<string, unknown>>(
+  client: PoolClient,
+  statement: string | QueryConfig,
+): Promise<QueryResult<Row>> {
+  return new Promise((resolve, reject) => {
+    const answered = (error: Error | null, result: QueryResult<Row>) => (error ? reject(error) : resolve(result));
+    if (typeof statement === 'string') client.query<Row>(statement, answered);
+    else client.query<Row>(statement, answered);
+  });
+}
