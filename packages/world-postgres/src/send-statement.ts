@@ -18,9 +18,9 @@ export function sendStatement<Row extends object = Record<string, unknown>>(
   statement: string | QueryConfig,
 ): Promise<QueryResult<Row>> {
   return new Promise<QueryResult<Row>>((resolve, reject) => {
-    const answered = (error: Error | null, result: QueryResult<Row>) => (error ? reject(error) : resolve(result));
-    if (typeof statement === 'string') client.query<Row>(statement, answered);
-    else client.query<Row>(statement, answered);
+    client.query<Row>(typeof statement === 'string' ? { text: statement } : statement, (error, result) =>
+      error ? reject(error) : resolve(result),
+    );
   }).catch((error: unknown) => {
     // The error was made where the answer was parsed; its stack is taken again here, where
     // it also shows the awaiting callers, as pg's promise form does.
