@@ -1,6 +1,4 @@
 import type { ReplayDivergenceError } from '../errors/replay-divergence-error.js';
-import { RunFailedError } from '../errors/run-failed-error.js';
-import { StepFailedError } from '../errors/step-failed-error.js';
 import type { CreateEventRequest, WorldEvent } from '../world/schemas/events.js';
 import type { JsonValue } from '../world/schemas/primitives.js';
 import {
@@ -17,6 +15,7 @@ import { seededRandom, seededUuid } from './determinism.js';
 import { IssuedCommands } from './issued-commands.js';
 import { childRunId, childStepPrefix, traceMetadataKey } from './reserved-names.js';
 import { decode, encode, serializeError } from './serialization.js';
+import { settleCommand } from './settle-command.js';
 
 /**
  * One run's workflow function, driven by its log. This is the deterministic half of the
@@ -214,62 +213,8 @@ export class WorkflowReplay {
         this.divergence = this.commands.record(event);
         if (this.divergence) throw this.divergence;
         return false;
-      case 'step_completed': {
-        const step = this.commands.get(event.correlationId) as StepCommand | undefined;
-        if (!step) return false;
-        this.commands.settleStep(step);
-        step.resolve(decode(event.eventData?.output));
-        return true;
-      }
-      case 'step_failed': {
-        const step = this.commands.get(event.correlationId) as StepCommand | undefined;
-        if (!step) return false;
-        this.commands.settleStep(step);
-        step.reject(
-          step.child
-            ? new RunFailedError({
-                runId: step.child.runId,
-                status: event.eventData.error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed',
-                failure: event.eventData.error,
-              })
-            : new StepFailedError({ stepName: step.name, stepId: step.id, failure: event.eventData.error }),
-        );
-        return true;
-      }
-      case 'step_retrying': {
-        const step = this.commands.get(event.correlationId) as StepCommand | undefined;
-        if (step) {
-          step.retries += 1;
-          step.retryAfter = event.eventData.retryAfter;
-        }
-        return false;
-      }
-      case 'wait_completed': {
-        const wait = this.commands.get(event.correlationId) as WaitCommand | undefined;
-        if (!wait) return false;
-        this.commands.settleWait(wait);
-        wait.resolve(undefined);
-        return true;
-      }
-      case 'hook_received': {
-        const hook = this.commands.get(event.correlationId) as HookCommand | undefined;
-        if (!hook || !this.commands.firstArrival(hook, event.eventData?.deliveryId)) return false;
-        const payload = decode(event.eventData?.payload);
-        hook.received.push(payload);
-        hook.receivedAt.push(event.createdAt);
-        if (hook.received.length === 1) hook.first.resolve(payload);
-        for (const listener of [...hook.listeners]) listener();
-        return true;
-      }
-      case 'hook_disposed': {
-        const hook = this.commands.get(event.correlationId) as HookCommand | undefined;
-        if (!hook) return false;
-        this.commands.disposed(hook);
-        for (const listener of [...hook.listeners]) listener();
-        return true;
-      }
       default:
-        return false;
+        return settleCommand(this.commands, event);
     }
   }
 
