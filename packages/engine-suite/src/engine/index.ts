@@ -15,6 +15,7 @@ import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
 import { describeTiming } from './timing.js';
 import { describeWorkers } from './workers.js';
+import { describeWorldClock } from './world-clock.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
@@ -28,6 +29,7 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeStreams(options);
   describeStalls(options);
   describeTiming(options);
+  describeWorldClock(options);
   describeClientWaits(options);
   describeHookDelivery(options);
   describeWorkers(options);
