@@ -14,11 +14,13 @@ import { describeStepAttempts } from './step-attempts.js';
 import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
 import { describeTiming } from './timing.js';
+import { describeWarmPasses } from './warm-passes.js';
 import { describeWorkers } from './workers.js';
 import { describeWorldClock } from './world-clock.js';
 
 export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
+  describeWarmPasses(options);
   describeClaimedPasses(options);
   describeSteps(options);
   describeStepAttempts(options);
