@@ -1,6 +1,7 @@
 import type { EngineSuiteOptions } from '../harness.js';
 import { describeAuthoring } from './authoring.js';
 import { describeChildren } from './children.js';
+import { describeClaimedPassHandbacks } from './claimed-pass-handbacks.js';
 import { describeClaimedPasses } from './claimed-passes.js';
 import { describeClientWaits } from './client-waits.js';
 import { describeDivergence } from './divergence.js';
@@ -22,6 +23,7 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeInvariant(options);
   describeWarmPasses(options);
   describeClaimedPasses(options);
+  describeClaimedPassHandbacks(options);
   describeSteps(options);
   describeStepAttempts(options);
   describeAuthoring(options);
