@@ -199,13 +199,18 @@ export function describeWarmPasses(options: EngineSuiteOptions): void {
       };
       await harness.startWorker({ workflows: [longChain] });
       const steps = 15;
-      const run = await harness.client.start(longChain, steps);
-      expect(await run.result()).toBe(steps);
-      const calls = harness.world.calls.filter((call) => call.runId === run.id);
-      const writtenAlone = calls.filter((call) => call.method === 'create' && call.eventTypes[0] === 'step_completed');
-      // The first slow commit may be refused; after it the margin covers the latency.
-      expect(writtenAlone.length).toBeLessThanOrEqual(2);
-      expect(calls.length).toBeLessThanOrEqual(steps + 3 + 2 * writtenAlone.length);
+      // The first slow commit may be refused; after it the margin covers the latency. A stall
+      // on top of the latency can cost a few more (see `expectInOneOfThreeAttempts`).
+      await expectInOneOfThreeAttempts('at most two completions written alone', async () => {
+        const run = await harness.client.start(longChain, steps);
+        expect(await run.result()).toBe(steps);
+        const calls = harness.world.calls.filter((call) => call.runId === run.id);
+        const writtenAlone = calls.filter(
+          (call) => call.method === 'create' && call.eventTypes[0] === 'step_completed',
+        );
+        expect(calls.length).toBeLessThanOrEqual(steps + 3 + 2 * writtenAlone.length);
+        return writtenAlone.length <= 2 || `${writtenAlone.length} completions written alone`;
+      });
     });
   });
 }
