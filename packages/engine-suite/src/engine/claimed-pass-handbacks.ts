@@ -1,8 +1,8 @@
 import { createHook, step, workflow } from '@cairn/core';
 import { type World, WorldUnavailableError } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
-import { workflowTopic } from '../topics.js';
+import { type EngineSuiteOptions, eventually, type Harness } from '../harness.js';
+import { openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
 
 const increment = step('claimed-handback.increment', async (value: number) => value + 1);
 
@@ -31,20 +31,13 @@ export function describeClaimedPassHandbacks(options: EngineSuiteOptions): void 
   describe(`${options.name} engine: claimed passes handed back`, () => {
     let harness: Harness;
     beforeEach(async (context) => {
-      harness = await openHarness(options);
-      if (harness.world.capabilities.queue.claims !== true) {
-        await harness.close();
-        context.skip('the World does not declare capabilities.queue.claims');
-      }
+      harness = await openClaimsHarness(options, context);
     });
     afterEach(async () => {
       await harness?.close();
     });
 
-    const wakesDelivered = (runId: string) =>
-      harness.world.deliveries.filter(
-        (delivery) => delivery.topic === workflowTopic && (delivery.payload as { runId: string }).runId === runId,
-      );
+    const wakesDelivered = (runId: string) => wakesDeliveredOf(harness, runId);
 
     it('hands back the claim of a start whose answer was lost after it committed, so the run need not wait out its lease', async () => {
       await harness.startWorker({ workflows: [chain], orchestrationLeaseMs: 120_000 });

@@ -1,7 +1,8 @@
 import { createHook, FenceConflictError, RunFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
+import { type EngineSuiteOptions, eventually, gate, type Harness } from '../harness.js';
 import { workflowTopic } from '../topics.js';
+import { openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
 import { expectInOneOfThreeAttempts } from './stall-tolerant.js';
 
 const increment = step('claimed.increment', async (value: number) => value + 1);
@@ -35,21 +36,14 @@ export function describeClaimedPasses(options: EngineSuiteOptions): void {
   describe(`${options.name} engine: passes taken without the queue`, () => {
     let harness: Harness;
     beforeEach(async (context) => {
-      harness = await openHarness(options);
-      if (harness.world.capabilities.queue.claims !== true) {
-        await harness.close();
-        context.skip('the World does not declare capabilities.queue.claims');
-      }
+      harness = await openClaimsHarness(options, context);
     });
     afterEach(async () => {
       release.open();
       await harness?.close();
     });
 
-    const wakesDelivered = (runId: string) =>
-      harness.world.deliveries.filter(
-        (delivery) => delivery.topic === workflowTopic && (delivery.payload as { runId: string }).runId === runId,
-      );
+    const wakesDelivered = (runId: string) => wakesDeliveredOf(harness, runId);
 
     it('runs a started run to its end with no queue delivery, settling the claim in its last append', async () => {
       await harness.startWorker({ workflows: [chain] });
