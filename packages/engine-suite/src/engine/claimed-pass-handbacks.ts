@@ -1,21 +1,7 @@
-import { createHook, step, workflow } from '@cairn/core';
 import { type World, WorldUnavailableError } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EngineSuiteOptions, eventually, type Harness } from '../harness.js';
-import { openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
-
-const increment = step('claimed-handback.increment', async (value: number) => value + 1);
-
-const chain = workflow('claimed-handback.chain', async (steps: number) => {
-  let value = 0;
-  for (let index = 0; index < steps; index++) value = await increment(value);
-  return value;
-});
-
-const awaitsHook = workflow('claimed-handback.awaits-hook', async (token: string) => {
-  const payload = await createHook<string>({ token });
-  return increment(payload.length);
-});
+import { awaitsHook, chain, openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
 
 /** What a World reports when the connection drops, here after the append committed. */
 const lostAnswer = (world: World) =>
@@ -38,6 +24,23 @@ export function describeClaimedPassHandbacks(options: EngineSuiteOptions): void 
     });
 
     const wakesDelivered = (runId: string) => wakesDeliveredOf(harness, runId);
+
+    /**
+     * The claim went back to the queue with `retryAfterMs`, and a consumer (`who`, as a
+     * failure names it) then took the run's wake as its second delivery and acknowledged it.
+     */
+    async function expectHandedBackAndRedelivered(runId: string, retryAfterMs: number, who: string) {
+      expect(harness.world.claimCalls).toContainEqual({ method: 'settleClaim', outcome: { retryAfterMs }, held: true });
+      const delivered = await eventually(
+        async () => (wakesDelivered(runId).length > 0 ? wakesDelivered(runId) : undefined),
+        5000,
+        `${who} to settle the handed-back wake`,
+      );
+      expect(
+        delivered.map((delivery) => [delivery.attempt, delivery.outcome]),
+        `${who} ran the pass, on the handed-back wake as its second delivery`,
+      ).toEqual([[2, 'acknowledged']]);
+    }
 
     it('hands back the claim of a start whose answer was lost after it committed, so the run need not wait out its lease', async () => {
       await harness.startWorker({ workflows: [chain], orchestrationLeaseMs: 120_000 });
@@ -132,20 +135,7 @@ export function describeClaimedPassHandbacks(options: EngineSuiteOptions): void 
       };
       await harness.client.resumeHook(token, 'four');
       expect(await run.result({ timeoutMs: 5000 })).toBe(5);
-      expect(harness.world.claimCalls).toContainEqual({
-        method: 'settleClaim',
-        outcome: { retryAfterMs: 0 },
-        held: true,
-      });
-      const delivered = await eventually(
-        async () => (wakesDelivered(run.id).length > 0 ? wakesDelivered(run.id) : undefined),
-        5000,
-        'the other worker to settle the handed-back wake',
-      );
-      expect(
-        delivered.map((delivery) => [delivery.attempt, delivery.outcome]),
-        'the other worker ran the pass, on the claimed wake',
-      ).toEqual([[2, 'acknowledged']]);
+      await expectHandedBackAndRedelivered(run.id, 0, 'the other worker');
     });
 
     it('hands a step it placed but did not start to another worker when it stops mid-pass', async () => {
@@ -180,21 +170,8 @@ export function describeClaimedPassHandbacks(options: EngineSuiteOptions): void 
       const run = await harness.client.start(chain, 2);
       expect(await run.result()).toBe(2);
       expect(failures).toBe(1);
-      expect(harness.world.claimCalls).toContainEqual({
-        method: 'settleClaim',
-        outcome: { retryAfterMs: 100 },
-        held: true,
-      });
       // The run ends inside the consumer's handler, which settles just after.
-      const delivered = await eventually(
-        async () => (wakesDelivered(run.id).length > 0 ? wakesDelivered(run.id) : undefined),
-        5000,
-        'the consumer to settle the handed-back wake',
-      );
-      expect(
-        delivered.map((delivery) => [delivery.attempt, delivery.outcome]),
-        'the handed-back wake is its second delivery',
-      ).toEqual([[2, 'acknowledged']]);
+      await expectHandedBackAndRedelivered(run.id, 100, 'the consumer');
     });
   });
 }

@@ -1,24 +1,11 @@
-import { createHook, FenceConflictError, RunFailedError, step, workflow } from '@cairn/core';
+import { FenceConflictError, RunFailedError, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EngineSuiteOptions, eventually, gate, type Harness } from '../harness.js';
 import { workflowTopic } from '../topics.js';
-import { openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
+import { awaitsHook, chain, openClaimsHarness, wakesDelivered as wakesDeliveredOf } from './claims-harness.js';
 import { expectInOneOfThreeAttempts } from './stall-tolerant.js';
 
-const increment = step('claimed.increment', async (value: number) => value + 1);
-
-const chain = workflow('claimed.chain', async (steps: number) => {
-  let value = 0;
-  for (let index = 0; index < steps; index++) value = await increment(value);
-  return value;
-});
-
 const returnsAtOnce = workflow('claimed.returns-at-once', async (label: string) => `done:${label}`);
-
-const awaitsHook = workflow('claimed.awaits-hook', async (token: string) => {
-  const payload = await createHook<string>({ token });
-  return increment(payload.length);
-});
 
 let release = gate();
 const held = step('claimed.held', async (label: string) => {

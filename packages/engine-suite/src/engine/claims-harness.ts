@@ -1,6 +1,25 @@
+import { createHook, step, workflow } from '@cairn/core';
 import type { TestContext } from 'vitest';
 import { type EngineSuiteOptions, type Harness, openHarness } from '../harness.js';
 import { workflowTopic } from '../topics.js';
+
+// What the tests of passes taken without the queue share: their workflows, and how they
+// open a harness and read the wakes a consumer settled.
+
+const increment = step('claimed.increment', async (value: number) => value + 1);
+
+/** `steps` steps one after the other, each adding one. */
+export const chain = workflow('claimed.chain', async (steps: number) => {
+  let value = 0;
+  for (let index = 0; index < steps; index++) value = await increment(value);
+  return value;
+});
+
+/** Waits for the hook holding `token`, then runs one step on the payload's length. */
+export const awaitsHook = workflow('claimed.awaits-hook', async (token: string) => {
+  const payload = await createHook<string>({ token });
+  return increment(payload.length);
+});
 
 /**
  * Opens a harness for a test of passes taken without the queue, or skips the test (with

@@ -1,12 +1,8 @@
 import { createHook, FenceConflictError, replayRun, sleep, step, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
+import { hookOrSleep, longChain, quick, slowish } from './invariant-workflows.js';
 
-const quick = step('invariant.quick', async (value: number) => value + 1);
-const slowish = step('invariant.slowish', async (ms: number) => {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  return ms;
-});
 const stepWon = step('invariant.step-won', async () => 'step-won');
 const hookWon = step('invariant.hook-won', async () => 'hook-won');
 const branchA = step('invariant.branch-a', async (index: number) => `a${index}`);
@@ -24,11 +20,6 @@ const hookOrStep = workflow('invariant.hook-or-step', async (token: string) => {
   return first === 'hook' ? hookWon() : stepWon();
 });
 
-const hookOrSleep = workflow('invariant.hook-or-sleep', async (token: string) => {
-  const hook = createHook<string>({ token });
-  return Promise.race([hook.then((payload) => `hook:${payload}`), sleep(30).then(() => 'sleep')]);
-});
-
 /** Each delivery's reaction runs many microtask hops; quiescence means they never interleave. */
 const quiescence = workflow('invariant.quiescence', async (prefix: string) => {
   const trace: string[] = [];
@@ -43,12 +34,6 @@ const quiescence = workflow('invariant.quiescence', async (prefix: string) => {
     react('second', createHook({ token: `${prefix}:2` })),
   ]);
   return trace;
-});
-
-const longChain = workflow('invariant.long-chain', async (steps: number) => {
-  let value = 0;
-  for (let index = 0; index < steps; index++) value = await quick(value);
-  return value;
 });
 
 const callSites = workflow('invariant.call-sites', async (aCalls: number) => {

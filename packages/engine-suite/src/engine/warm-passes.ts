@@ -1,34 +1,18 @@
-import { createClient, createHook, sleep, step, workflow } from '@cairn/core';
+import { createClient, createHook, workflow } from '@cairn/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allEvents, type EngineSuiteOptions, eventually, type Harness, openHarness } from '../harness.js';
+import { hookOrSleep, longChain, slowish } from './invariant-workflows.js';
 import { expectInOneOfThreeAttempts } from './stall-tolerant.js';
 
 // What a pass reads and writes once it is warm: one durable write per step, no reading
 // back of what this process wrote or was told, and stamps that need no clock read.
 
-const quick = step('warm-passes.quick', async (value: number) => value + 1);
-const slowish = step('warm-passes.slowish', async (ms: number) => {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  return ms;
-});
-
-const longChain = workflow('warm-passes.long-chain', async (steps: number) => {
-  let value = 0;
-  for (let index = 0; index < steps; index++) value = await quick(value);
-  return value;
-});
-
 /** `width` steps at once, each taking a little while, so their attempts overlap. */
-const wideFanOut = workflow('warm-passes.wide-fan-out', async (width: number) =>
+const wideFanOut = workflow('invariant.wide-fan-out', async (width: number) =>
   Promise.all(Array.from({ length: width }, () => slowish(30))),
 );
 
-const hookOrSleep = workflow('warm-passes.hook-or-sleep', async (token: string) => {
-  const hook = createHook<string>({ token });
-  return Promise.race([hook.then((payload) => `hook:${payload}`), sleep(30).then(() => 'sleep')]);
-});
-
-const awaitsHook = workflow('warm-passes.awaits-hook', async (token: string) => createHook<string>({ token }));
+const awaitsHook = workflow('invariant.awaits-hook', async (token: string) => createHook<string>({ token }));
 
 export function describeWarmPasses(options: EngineSuiteOptions): void {
   describe(`${options.name}: warm passes`, () => {
