@@ -1,12 +1,22 @@
+import {
+  advancedRun,
+  advancedStep,
+  completedWait,
+  createdHook,
+  createdRun,
+  createdStep,
+  createdWait,
+  disposedHook,
+  entityConflict,
+  receivedHook,
+} from './entity-transitions.js';
 import { DuplicateDeliveryError } from './errors/duplicate-delivery-error.js';
-import { EntityConflictError } from './errors/entity-conflict-error.js';
 import { HookNotFoundError } from './errors/hook-not-found-error.js';
 import { HookTokenConflictError } from './errors/hook-token-conflict-error.js';
 import { RunNotFoundError } from './errors/run-not-found-error.js';
-import { RunTerminalError } from './errors/run-terminal-error.js';
 import { StepNotFoundError } from './errors/step-not-found-error.js';
 import { WaitNotFoundError } from './errors/wait-not-found-error.js';
-import { type Hook, isTerminalRunStatus, type Run, type Step, type Wait } from './schemas/entities.js';
+import type { Hook, Run, Step, Wait } from './schemas/entities.js';
 import type { CreateEventRequest, WorldEvent } from './schemas/events.js';
 import type { CreateEventResult } from './world.js';
 
@@ -29,9 +39,6 @@ export interface RunEntityReader {
   /** This run's hooks that are still active (released when the run ends). */
   activeHooks(): Iterable<Hook>;
 }
-
-const isTerminalEventType = (eventType: string) =>
-  eventType === 'run_completed' || eventType === 'run_failed' || eventType === 'run_cancelled';
 
 /** Fields a World allocates for each event it commits. */
 export interface CommitStamp {
@@ -122,130 +129,44 @@ export class RunDraft implements RunEntityReader {
   }
 
   private applyToEntities(event: WorldEvent): CreateEventResult {
-    const at = event.createdAt;
     if (event.eventType === 'run_created') {
-      if (this.run) {
-        throw new EntityConflictError({
-          runId: this.runId,
-          entity: 'run',
-          message: `Run ${this.runId} already exists`,
-        });
-      }
-      const { workflowName, input, metadata, parentRunId } = event.eventData;
-      this.run = {
-        runId: this.runId,
-        workflowName,
-        status: 'pending',
-        ...(input === undefined ? {} : { input }),
-        ...(metadata === undefined ? {} : { metadata }),
-        ...(parentRunId === undefined ? {} : { parentRunId }),
-        createdAt: at,
-        updatedAt: at,
-        lastSeq: event.seq,
-        lastEventId: event.eventId,
-      };
+      if (this.run) throw entityConflict(this.runId, 'run', undefined, `Run ${this.runId} already exists`);
+      this.run = createdRun(this.runId, event);
       return { event, run: this.run };
     }
-    const current = this.run;
-    if (!current) throw new RunNotFoundError({ runId: this.runId });
-    if (isTerminalRunStatus(current.status)) {
-      throw new RunTerminalError({ runId: this.runId, status: current.status, eventType: event.eventType });
-    }
-    const run: Run = Object.assign({}, current, { updatedAt: at, lastSeq: event.seq, lastEventId: event.eventId });
-    // Why a run waits to start stops mattering once it starts or ends.
-    if (event.eventType === 'run_started' || isTerminalEventType(event.eventType)) delete run.waiting;
+    if (!this.run) throw new RunNotFoundError({ runId: this.runId });
+    const run = advancedRun(this.run, event);
     const result: CreateEventResult = { event, run };
+    const at = event.createdAt;
     switch (event.eventType) {
-      case 'run_started':
-        if (current.status !== 'pending')
-          throw this.conflict('run', undefined, `Run ${this.runId} was already started`);
-        run.status = 'running';
-        run.startedAt = at;
-        break;
-      case 'run_waiting': {
-        // Only a run nobody has started waits to start; later, the report would be stale.
-        if (current.status !== 'pending') {
-          throw this.conflict('run', undefined, `Run ${this.runId} is already ${current.status}; refusing run_waiting`);
-        }
-        const { reason, message, workerWorkflows } = event.eventData;
-        const since = current.waiting?.reason === reason ? current.waiting.since : at;
-        run.waiting = { reason, message, ...(workerWorkflows === undefined ? {} : { workerWorkflows }), since };
-        break;
-      }
       case 'run_completed':
-        Object.assign(run, { status: 'completed', completedAt: at });
-        if (event.eventData.output !== undefined) run.output = event.eventData.output;
-        this.releaseHooks(at);
-        break;
       case 'run_failed':
-        Object.assign(run, { status: 'failed', completedAt: at, error: event.eventData.error });
-        this.releaseHooks(at);
-        break;
       case 'run_cancelled':
-        Object.assign(run, { status: 'cancelled', completedAt: at });
-        if (event.eventData?.reason !== undefined) run.cancelReason = event.eventData.reason;
         this.releaseHooks(at);
         break;
       case 'step_created': {
         const stepId = event.correlationId;
         if (this.step(stepId))
-          throw this.conflict('step', stepId, `Step ${stepId} already exists on run ${this.runId}`);
-        const step: Step = {
-          runId: this.runId,
-          stepId,
-          stepName: event.eventData.stepName,
-          status: 'pending',
-          attempt: 0,
-          retries: 0,
-          createdAt: at,
-          updatedAt: at,
-        };
-        if (event.eventData.input !== undefined) step.input = event.eventData.input;
-        result.step = this.putStep(step);
+          throw entityConflict(this.runId, 'step', stepId, `Step ${stepId} already exists on run ${this.runId}`);
+        result.step = this.putStep(createdStep(this.runId, event));
         break;
       }
       case 'step_started':
       case 'step_completed':
       case 'step_failed':
-      case 'step_retrying': {
-        const step: Step = Object.assign({}, this.liveStep(event.correlationId, event.eventType), { updatedAt: at });
-        if (event.eventType === 'step_started') {
-          step.status = 'running';
-          step.attempt += 1;
-          step.startedAt ??= at;
-          delete step.retryAfter;
-        } else if (event.eventType === 'step_completed') {
-          Object.assign(step, { status: 'completed', completedAt: at });
-          if (event.eventData?.output !== undefined) step.output = event.eventData.output;
-        } else if (event.eventType === 'step_failed') {
-          Object.assign(step, { status: 'failed', completedAt: at, error: event.eventData.error });
-        } else {
-          Object.assign(step, { status: 'pending', error: event.eventData.error, retries: step.retries + 1 });
-          if (event.eventData.retryAfter !== undefined) step.retryAfter = event.eventData.retryAfter;
-        }
-        result.step = this.putStep(step);
+      case 'step_retrying':
+        result.step = this.putStep(advancedStep(this.liveStep(event.correlationId, event.eventType), event));
         break;
-      }
       case 'hook_created': {
         const hookId = event.correlationId;
         if (this.hook(hookId))
-          throw this.conflict('hook', hookId, `Hook ${hookId} already exists on run ${this.runId}`);
-        const { token, metadata } = event.eventData;
+          throw entityConflict(this.runId, 'hook', hookId, `Hook ${hookId} already exists on run ${this.runId}`);
+        const { token } = event.eventData;
         const holder = this.tokenHolder(token);
         if (holder) throw new HookTokenConflictError({ token, heldBy: holder });
-        const hook: Hook = {
-          runId: this.runId,
-          hookId,
-          token,
-          status: 'active',
-          receivedCount: 0,
-          createdAt: at,
-          updatedAt: at,
-        };
-        if (metadata !== undefined) hook.metadata = metadata;
         this.claimedTokens.set(token, { runId: this.runId, hookId });
         this.releasedTokens.delete(token);
-        result.hook = this.putHook(hook);
+        result.hook = this.putHook(createdHook(this.runId, event));
         break;
       }
       case 'hook_received':
@@ -263,31 +184,21 @@ export class RunDraft implements RunEntityReader {
         if (deliveryId !== undefined) this.deliveries.set(deliveryId, event.correlationId);
         result.hook =
           event.eventType === 'hook_received'
-            ? this.putHook({ ...existing, receivedCount: existing.receivedCount + 1, updatedAt: at })
+            ? this.putHook(receivedHook(existing, at))
             : this.disposeHook(existing, at);
         break;
       }
       case 'wait_created': {
         const waitId = event.correlationId;
         if (this.wait(waitId))
-          throw this.conflict('wait', waitId, `Wait ${waitId} already exists on run ${this.runId}`);
-        result.wait = this.putWait({
-          runId: this.runId,
-          waitId,
-          status: 'waiting',
-          resumeAt: event.eventData.resumeAt,
-          createdAt: at,
-        });
+          throw entityConflict(this.runId, 'wait', waitId, `Wait ${waitId} already exists on run ${this.runId}`);
+        result.wait = this.putWait(createdWait(this.runId, event));
         break;
       }
       case 'wait_completed': {
-        const waitId = event.correlationId;
-        const existing = this.wait(waitId);
-        if (!existing) throw new WaitNotFoundError({ runId: this.runId, waitId });
-        if (existing.status === 'completed') {
-          throw this.conflict('wait', waitId, `Wait ${waitId} on run ${this.runId} is already completed`);
-        }
-        result.wait = this.putWait({ ...existing, status: 'completed', completedAt: at });
+        const existing = this.wait(event.correlationId);
+        if (!existing) throw new WaitNotFoundError({ runId: this.runId, waitId: event.correlationId });
+        result.wait = this.putWait(completedWait(existing, at));
         break;
       }
     }
@@ -299,7 +210,8 @@ export class RunDraft implements RunEntityReader {
     const step = this.step(stepId);
     if (!step) throw new StepNotFoundError({ runId: this.runId, stepId });
     if (step.status === 'completed' || step.status === 'failed') {
-      throw this.conflict(
+      throw entityConflict(
+        this.runId,
         'step',
         stepId,
         `Step ${stepId} on run ${this.runId} is already ${step.status}; refusing ${eventType}`,
@@ -316,7 +228,7 @@ export class RunDraft implements RunEntityReader {
   private disposeHook(hook: Hook, at: number): Hook {
     this.claimedTokens.delete(hook.token);
     this.releasedTokens.add(hook.token);
-    return this.putHook({ ...hook, status: 'disposed', updatedAt: at, disposedAt: at });
+    return this.putHook(disposedHook(hook, at));
   }
 
   private putStep(step: Step): Step {
@@ -332,14 +244,5 @@ export class RunDraft implements RunEntityReader {
   private putWait(wait: Wait): Wait {
     this.waits.set(wait.waitId, wait);
     return wait;
-  }
-
-  private conflict(entity: 'run' | 'step' | 'hook' | 'wait', correlationId: string | undefined, message: string) {
-    return new EntityConflictError({
-      runId: this.runId,
-      entity,
-      ...(correlationId === undefined ? {} : { correlationId }),
-      message,
-    });
   }
 }
