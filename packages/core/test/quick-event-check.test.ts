@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEventParamsSchema, createEventRequestSchema, limits, parseAppendInput } from '../src/world/index.js';
-import { acceptEventParamsQuickly, acceptEventRequestQuickly } from '../src/world/quick-event-check.js';
+import { acceptEventRequestQuickly } from '../src/world/quick-event-check.js';
+import { acceptEventParamsQuickly } from '../src/world/quick-params-check.js';
 
 /*
  * The quick checks may only ever accept what the schemas accept, and must then give the

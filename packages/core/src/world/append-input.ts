@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors/invalid-input-error.js';
 import { surelyFitsJson } from './json-size-bound.js';
-import { acceptEventParamsQuickly, acceptEventRequestQuickly, isIdQuickly } from './quick-event-check.js';
+import { acceptEventRequestQuickly, isIdQuickly } from './quick-event-check.js';
+import { acceptEventParamsQuickly } from './quick-params-check.js';
 import { isTerminalRunStatus, type RunStatus } from './schemas/entities.js';
 import { type CreateEventRequest, createEventParamsSchema, createEventRequestSchema } from './schemas/events.js';
 import {
