@@ -13,7 +13,7 @@ import {
   ulid,
 } from '@cairn/core/world';
 import type { LocalQueue } from './local-queue.js';
-import type { JournalRecord, StoredMessage } from './local-state.js';
+import type { JournalRecord, StoredMessage } from './local-records.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from '@cairn/core/world';
 import { DelayTimers } from './delay-timers.js';
 import { Deque } from './deque.js';
-import type { StoredMessage } from './local-state.js';
+import type { StoredMessage } from './local-records.js';
 import type { LocalStore } from './local-store.js';
 
 const groupId = (message: Pick<StoredMessage, 'topic' | 'groupKey'>) =>

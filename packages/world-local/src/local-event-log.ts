@@ -23,7 +23,7 @@ import {
   watchOptionsSchema,
 } from '@cairn/core/world';
 import type { LocalClaims } from './local-claims.js';
-import type { RunRecord } from './local-state.js';
+import type { RunRecord } from './local-records.js';
 import type { LocalStore } from './local-store.js';
 
 /** Last event committed strictly before `timestamp`; `createdAt` never decreases, so bisect. */

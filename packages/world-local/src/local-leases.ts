@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DeliveryHandle } from '@cairn/core/world';
-import type { StoredMessage } from './local-state.js';
+import type { StoredMessage } from './local-records.js';
 
 /**
  * One message leased in this process: to a consumer's delivery, or to the writer that

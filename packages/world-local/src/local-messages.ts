@@ -9,7 +9,7 @@ import {
   topicSchema,
 } from '@cairn/core/world';
 import { withEncoding } from './journal-file.js';
-import type { JournalRecord, StoredMessage } from './local-state.js';
+import type { JournalRecord, StoredMessage } from './local-records.js';
 
 /**
  * `queue.send`'s input, checked before anything is queued, with the payload's JSON: it is

@@ -20,7 +20,7 @@ import {
 import { DispatchOrder } from './local-dispatch-order.js';
 import { type Lease, Leases } from './local-leases.js';
 import { messageRecord, parseSend } from './local-messages.js';
-import type { JournalRecord, StoredMessage } from './local-state.js';
+import type { JournalRecord, StoredMessage } from './local-records.js';
 import type { LocalStore, Outcome } from './local-store.js';
 
 interface Consumer extends DeliveryConsumer {

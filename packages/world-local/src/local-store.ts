@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { CairnError, type Clock, WorldClosedError, WorldCorruptedError } from '@cairn/core/world';
 import { DirectoryLock } from './directory-lock.js';
 import { fileSystem } from './file-system.js';
-import { encodeRecord, JournalFile, parseFramed, syncDirectory, writeFramedFile } from './journal-file.js';
-import { type JournalRecord, LocalState } from './local-state.js';
+import { encodeRecord, JournalFile, syncDirectory, writeFramedFile } from './journal-file.js';
+import { journalName, loadNewestGeneration, snapshotName } from './local-generations.js';
+import type { JournalRecord } from './local-records.js';
+import { LocalState } from './local-state.js';
 
 /** What an operation decided: its result, the records that make it durable, and what to do once they are. */
 export interface Outcome<Result> {
@@ -36,10 +38,6 @@ export interface LocalStoreOptions {
 
 /** After a failed checkpoint the next is not tried for this long, doubling up to a minute. */
 const checkpointBackoff = { initialMs: 1000, maxMs: 60_000 };
-
-const snapshotName = (generation: number) => `snapshot-${generation}.cairn`;
-const journalName = (generation: number) => `journal-${generation}.cairn`;
-const generationOf = (file: string) => Number(/^(?:snapshot|journal)-(\d+)\.cairn$/.exec(file)?.[1] ?? Number.NaN);
 
 /**
  * Owns the state, the journal and the single commit loop.
@@ -99,48 +97,11 @@ export class LocalStore {
     await fileSystem.mkdir(directory, { recursive: true });
     this.lock = await DirectoryLock.acquire(directory, worldName);
     try {
-      const files = await fileSystem.readdir(directory);
-      const generations = files.map(generationOf).filter((value) => Number.isInteger(value));
-      const snapshots = files.filter((file) => file.startsWith('snapshot-')).map(generationOf);
-      this.generation = snapshots.length > 0 ? Math.max(...snapshots) : 0;
-      if (snapshots.length > 0) {
-        const path = join(directory, snapshotName(this.generation));
-        const bytes = await fileSystem.readFile(path);
-        this.snapshotBytes = bytes.length;
-        const { groups, tornBytes } = parseFramed(bytes, path);
-        // Snapshots are renamed into place whole, so any damage is real damage.
-        if (tornBytes > 0) throw new WorldCorruptedError({ location: path, detail: 'snapshot is incomplete' });
-        this.replay(groups, path);
-      }
-      // A checkpoint creates the next generation's journal before its snapshot; a crash in
-      // between leaves that journal with no snapshot. Nothing was ever written to it (writes
-      // move to a journal only after its snapshot is in place), so it is only removed.
-      for (const generation of new Set(generations)) {
-        if (generation <= this.generation) continue;
-        const path = join(directory, journalName(generation));
-        const bytes = await fileSystem.readFile(path).catch(() => Buffer.alloc(0));
-        if (parseFramed(bytes, path).groups.length > 0) {
-          throw new WorldCorruptedError({
-            location: path,
-            detail: 'a journal holds records but its snapshot is missing',
-          });
-        }
-        await fileSystem.unlink(path).catch(() => {});
-      }
-      const { file, groups } = await JournalFile.open(join(directory, journalName(this.generation)));
-      this.journal = file;
-      this.replay(groups, file.path);
-      // A crash or failure mid-checkpoint can leave a temp snapshot that was never renamed into place.
-      for (const file of files)
-        if (file.startsWith('.snapshot-') && file.endsWith('.tmp')) await fileSystem.unlink(join(directory, file));
-      // Earlier generations are fully contained in the snapshot we loaded.
-      for (const generation of new Set(generations)) {
-        if (generation >= this.generation) continue;
-        await fileSystem.unlink(join(directory, snapshotName(generation))).catch(() => {});
-        await fileSystem.unlink(join(directory, journalName(generation))).catch(() => {});
-      }
+      const loaded = await loadNewestGeneration(directory, (groups, location) => this.replay(groups, location));
+      this.generation = loaded.generation;
+      this.snapshotBytes = loaded.snapshotBytes;
+      this.journal = loaded.journal;
     } catch (error) {
-      await this.journal?.close().catch(() => {});
       await this.lock.release();
       throw error;
     }

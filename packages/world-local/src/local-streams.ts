@@ -14,7 +14,7 @@ import {
   type WorldStreams,
 } from '@cairn/core/world';
 import { z } from 'zod';
-import { chunkRecord } from './local-state.js';
+import { chunkRecord } from './local-records.js';
 import type { LocalStore } from './local-store.js';
 
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();

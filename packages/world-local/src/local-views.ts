@@ -24,7 +24,7 @@ import {
   type WorldWaits,
 } from '@cairn/core/world';
 import { z } from 'zod';
-import type { RunRecord } from './local-state.js';
+import type { RunRecord } from './local-records.js';
 import type { LocalStore } from './local-store.js';
 
 const cursorSchema = z.string().regex(/^\d+$/, 'must be a cursor returned by an earlier page');

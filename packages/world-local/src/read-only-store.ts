@@ -2,7 +2,8 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError, WorldClosedError, WorldCorruptedError, WorldUnavailableError } from '@cairn/core/world';
 import { parseFramed } from './journal-file.js';
-import { type JournalRecord, LocalState } from './local-state.js';
+import type { JournalRecord } from './local-records.js';
+import { LocalState } from './local-state.js';
 
 export interface ReadOnlyStoreOptions {
   directory: string;
