@@ -6,6 +6,7 @@
 // ABBA order (subject first, then reference first, then reference first, then subject
 // first), so neither side always runs straight after the other.
 import { summarize } from './statistics.mjs';
+import { driverWarmUp, warmUp } from './warm-up.mjs';
 import { workloads } from './workloads.mjs';
 
 /** The matrix's own workload `id`: the same operation, parameters and result check. */
@@ -67,11 +68,14 @@ export function pairedLabel(key) {
 }
 
 /**
- * Warm-up runs per side, blocks, and runs per side in each block. An odd number of blocks,
- * so that the median ratio is one block's own, not the lower of the middle two.
+ * Each side's warm-up (runs of the compared workload, warm-up.mjs), blocks, and runs per
+ * side in each block. An odd number of blocks, so that the median ratio is one block's own,
+ * not the lower of the middle two.
  */
 export function pairedPlan(full) {
-  return full ? { warmUp: 30, blocks: 17, runsPerBlock: 15 } : { warmUp: 20, blocks: 9, runsPerBlock: 10 };
+  return full
+    ? { warmUp: driverWarmUp, blocks: 17, runsPerBlock: 15 }
+    : { warmUp: driverWarmUp, blocks: 9, runsPerBlock: 10 };
 }
 
 /** Which side runs first in block `index` (0-based): ABBA, repeated. */
@@ -102,9 +106,8 @@ export function summarisePaired(blocks) {
  * `reference`, each resolving with one run's time in ms; both get the same warm-up.
  */
 export async function measurePaired(sides, plan) {
-  for (const side of ['subject', 'reference']) {
-    for (let index = 0; index < plan.warmUp; index++) await sides[side]();
-  }
+  const warmedUp = {};
+  for (const side of ['subject', 'reference']) warmedUp[side] = await warmUp(sides[side], plan.warmUp);
   const blocks = [];
   for (let index = 0; index < plan.blocks; index++) {
     const first = firstInBlock(index);
@@ -117,5 +120,5 @@ export async function measurePaired(sides, plan) {
     }
     blocks.push(block);
   }
-  return summarisePaired(blocks);
+  return { ...summarisePaired(blocks), warmedUp };
 }

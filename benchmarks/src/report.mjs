@@ -4,6 +4,7 @@
 import { pairedLabel } from './paired.mjs';
 import { renderScale } from './scale/report.mjs';
 import { ratioText, summarize } from './statistics.mjs';
+import { driverWarmUp } from './warm-up.mjs';
 
 /**
  * latest.json's text: indented, but each array of numbers (samples, per-step overheads) on
@@ -88,7 +89,8 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
         ? ` Each system was measured once per round, in turn (in reverse order in even rounds), ${meta.rounds} rounds in all: the tables pool every round's samples, ` +
           "and each ratio, cost per step and target value is the median of the rounds' own values, each taken within one round."
         : '') +
-      settlingText(results.settling),
+      settlingText(results.settling) +
+      warmUpText(results.warmUps),
     '',
     '## Systems',
     '',
@@ -205,6 +207,18 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   return `${lines.join('\n')}\n`;
 }
 
+/** One sentence on the drivers' warm-up before their cells (warm-up.mjs), when it was done. */
+function warmUpText(warmUps) {
+  if (!warmUps?.length) return '';
+  const runs = summarize(warmUps.map((entry) => entry.runs));
+  const cut = warmUps.filter((entry) => entry.runs < driverWarmUp.runs).map((entry) => entry.system);
+  return (
+    ` Before its cells, each system's fresh driver warmed up on 10-step runs until ${driverWarmUp.runs} runs or ${driverWarmUp.budgetMs / 1000} s ` +
+    `(${runs.min} to ${runs.max} runs; \`warmUps\` in latest.json)` +
+    (cut.length === 0 ? '.' : `; the time bound cut it short for ${[...new Set(cut)].join(', ')}.`)
+  );
+}
+
 /** One sentence on the settling before each system (settle.mjs), when it was done. */
 function settlingText(settling) {
   if (!settling?.length) return '';
@@ -229,7 +243,7 @@ function pairedSection(results) {
     '## Paired blocks',
     '',
     'After the rounds, each ratio target was measured again with both of its systems running at once, each on a database of its own, ' +
-      'both given the same warm-up, then alternating blocks of runs of its workload (10 sequential steps unless named; first side of each block: subject, reference, reference, subject, and again). ' +
+      `both given the same warm-up (runs of its workload until ${driverWarmUp.runs} or ${driverWarmUp.budgetMs / 1000} s), then alternating blocks of runs of its workload (10 sequential steps unless named; first side of each block: subject, reference, reference, subject, and again). ` +
       'A block’s ratio is its subject’s median over its reference’s; the target’s value is the median of the blocks’ ratios.',
   ];
   for (const [pair, entry] of measured) {

@@ -42,7 +42,8 @@ import { measureScale } from './scale/index.mjs';
 import { settleServer } from './settle.mjs';
 import { summarize } from './statistics.mjs';
 import { directoryOf, preparePeer, systems } from './systems.mjs';
-import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps } from './workloads.mjs';
+import { driverWarmUp, warmUp } from './warm-up.mjs';
+import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps, workloads } from './workloads.mjs';
 
 const full = process.env.BENCH_FULL === '1';
 const only = (variable) =>
@@ -111,6 +112,8 @@ const results = {
   // How long settling the server took before each system and each pair of paired blocks
   // (settle.mjs), in ms.
   settling: [],
+  // What each driver's warm-up did before its cells and before paired blocks (warm-up.mjs).
+  warmUps: [],
 };
 
 const floorProbe = await openFloorProbe({ directory: scratch, connectionString: urlFor('bench_admin') });
@@ -227,7 +230,13 @@ async function benchmarkSystem(system, walProbe, round, number) {
   };
 
   try {
-    for (let index = 0; index < 3; index++) await call('sequential', { steps: 10, payloadBytes: 0 });
+    const warmUpWorkload = workloads.find((workload) => workload.id === 'sequential-10');
+    const warmed = await warmUp(async () => {
+      const reply = await call(warmUpWorkload.op, warmUpWorkload.params);
+      return sampleOf(warmUpWorkload, await checked(warmUpWorkload, reply));
+    }, driverWarmUp);
+    results.warmUps.push({ round: number, system: system.name, ...warmed });
+    say(`${system.name} warm-up: ${describeWarmUp(warmed)}`);
     for (const workload of selectedWorkloads) {
       round.results[workload.id] ??= {};
       round.results[workload.id][system.name] = await measureWorkload(workload, driver.ready, call, {
@@ -474,6 +483,12 @@ async function measureCommits(call, walProbe, database) {
   } catch (error) {
     return { status: 'failed', reason: firstLine(error) };
   }
+}
+
+function describeWarmUp(warmed) {
+  const last =
+    warmed.lastTenMedianMs === undefined ? '' : `, the last ten at ${format(warmed.lastTenMedianMs)} ms (median)`;
+  return `${warmed.runs} runs of 10 steps in ${(warmed.ms / 1000).toFixed(1)} s${last}`;
 }
 
 function describe(cell) {

@@ -20,6 +20,7 @@ import { renderMarkdown, resultsJson } from '../src/report.mjs';
 import { poolRounds, roundOrder } from '../src/rounds.mjs';
 import { percentile, summarize } from '../src/statistics.mjs';
 import { systems } from '../src/systems.mjs';
+import { driverWarmUp, warmUp } from '../src/warm-up.mjs';
 import { repetitionsFor, throughputWarmUp, workloads } from '../src/workloads.mjs';
 
 describe('the commit a run records', () => {
@@ -253,6 +254,48 @@ describe('analysis', () => {
   });
 });
 
+describe('warming a driver up', () => {
+  /** A clock that moves only when a call advances it, so the budget is tested without waiting. */
+  const steppedClock = () => {
+    let now = 0;
+    return { now: () => now, advance: (ms) => (now += ms) };
+  };
+
+  it('stops after the planned number of runs, and reports the median of the last ten', async () => {
+    const clock = steppedClock();
+    let calls = 0;
+    const warmed = await warmUp(
+      async () => {
+        calls += 1;
+        clock.advance(2);
+        return calls <= 10 ? 50 : calls; // slow at first, then runs of 11 to 20 ms
+      },
+      { runs: 20, budgetMs: 60_000 },
+      clock.now,
+    );
+    expect(calls).toBe(20);
+    expect(warmed).toEqual({ runs: 20, ms: 40, lastTenMedianMs: 16 });
+  });
+
+  it('stops once the budget has passed, however few runs that left', async () => {
+    const clock = steppedClock();
+    const warmed = await warmUp(async () => clock.advance(400), { runs: 300, budgetMs: 1000 }, clock.now);
+    expect(warmed.runs).toBe(3);
+    expect(warmed.ms).toBe(1200);
+  });
+
+  it('makes one run even when the budget is already spent, and leaves out a median it has no times for', async () => {
+    const clock = steppedClock();
+    const warmed = await warmUp(async () => void clock.advance(5000), { runs: 300, budgetMs: 1000 }, clock.now);
+    expect(warmed).toEqual({ runs: 1, ms: 5000 });
+  });
+
+  it('plans a few hundred runs, bounded in time, for every driver and both sides of paired blocks', () => {
+    expect(driverWarmUp.runs).toBeGreaterThanOrEqual(300);
+    expect(driverWarmUp.budgetMs).toBeLessThanOrEqual(15_000);
+  });
+});
+
 describe('paired blocks', () => {
   it('alternates the sides in ABBA order, after the same warm-up for both', async () => {
     expect([0, 1, 2, 3, 4, 5, 6, 7].map(firstInBlock)).toEqual([
@@ -273,7 +316,7 @@ describe('paired blocks', () => {
     };
     const measured = await measurePaired(
       { subject: side('subject', 3), reference: side('reference', 2) },
-      { warmUp: 2, blocks: 4, runsPerBlock: 3 },
+      { warmUp: { runs: 2, budgetMs: 60_000 }, blocks: 4, runsPerBlock: 3 },
     );
     expect(calls.slice(0, 4)).toEqual(['subject', 'subject', 'reference', 'reference']);
     expect(calls.slice(4).join(' ')).toBe(
@@ -283,6 +326,8 @@ describe('paired blocks', () => {
     );
     expect(measured).toMatchObject({ status: 'ok', ratio: 1.5, minRatio: 1.5, maxRatio: 1.5 });
     expect(measured.blocks.map((block) => block.first)).toEqual(['subject', 'reference', 'reference', 'subject']);
+    expect(measured.warmedUp.subject).toMatchObject({ runs: 2, lastTenMedianMs: 3 });
+    expect(measured.warmedUp.reference).toMatchObject({ runs: 2, lastTenMedianMs: 2 });
   });
 
   it("takes the median of the blocks' own ratios, not the ratio of pooled times", () => {
