@@ -114,10 +114,21 @@ export function createdStep(runId: string, event: EventOf<'step_created'>): Step
   return step;
 }
 
-/** A step that has not finished, after an attempt starts, completes, fails or will retry. */
-export function advancedStep(live: Step, event: StepAttemptEvent): Step {
+/**
+ * The step after an attempt starts, completes, fails or will retry. A step that has
+ * completed or failed for good takes none of them.
+ */
+export function advancedStep(current: Step, event: StepAttemptEvent): Step {
+  if (current.status === 'completed' || current.status === 'failed') {
+    throw entityConflict(
+      current.runId,
+      'step',
+      current.stepId,
+      `Step ${current.stepId} on run ${current.runId} is already ${current.status}; refusing ${event.eventType}`,
+    );
+  }
   const at = event.createdAt;
-  const step: Step = Object.assign({}, live, { updatedAt: at });
+  const step: Step = Object.assign({}, current, { updatedAt: at });
   if (event.eventType === 'step_started') {
     step.status = 'running';
     step.attempt += 1;

@@ -155,7 +155,7 @@ export class RunDraft implements RunEntityReader {
       case 'step_completed':
       case 'step_failed':
       case 'step_retrying':
-        result.step = this.putStep(advancedStep(this.liveStep(event.correlationId, event.eventType), event));
+        result.step = this.putStep(advancedStep(this.existingStep(event.correlationId), event));
         break;
       case 'hook_created': {
         const hookId = event.correlationId;
@@ -206,17 +206,9 @@ export class RunDraft implements RunEntityReader {
     return result;
   }
 
-  private liveStep(stepId: string, eventType: string): Step {
+  private existingStep(stepId: string): Step {
     const step = this.step(stepId);
     if (!step) throw new StepNotFoundError({ runId: this.runId, stepId });
-    if (step.status === 'completed' || step.status === 'failed') {
-      throw entityConflict(
-        this.runId,
-        'step',
-        stepId,
-        `Step ${stepId} on run ${this.runId} is already ${step.status}; refusing ${eventType}`,
-      );
-    }
     return step;
   }
 
