@@ -46,6 +46,8 @@ import { driverWarmUp, warmUp } from './warm-up.mjs';
 import { commitBracket, repetitionsFor, sampleOf, selectWorkloads, stepIndexSteps, workloads } from './workloads.mjs';
 
 const full = process.env.BENCH_FULL === '1';
+/** What every fresh driver runs before its cells (warm-up.mjs). */
+const warmUpWorkload = workloads.find((workload) => workload.id === 'sequential-10');
 const only = (variable) =>
   process.env[variable]
     ?.split(',')
@@ -230,7 +232,6 @@ async function benchmarkSystem(system, walProbe, round, number) {
   };
 
   try {
-    const warmUpWorkload = workloads.find((workload) => workload.id === 'sequential-10');
     const warmed = await warmUp(async () => {
       const reply = await call(warmUpWorkload.op, warmUpWorkload.params);
       return sampleOf(warmUpWorkload, await checked(warmUpWorkload, reply));
@@ -366,13 +367,13 @@ async function measureWorkload(workload, ready, call, { cpuNow, floorKind }) {
   if (!ready.operations.includes(workload.op)) {
     return { status: 'unsupported', reason: `${ready.system} has no equivalent of '${workload.op}'` };
   }
-  const { target, minimum, budgetMs, warmUp } = repetitionsFor(workload, full);
+  const { target, minimum, budgetMs, warmUp: throughputPlan } = repetitionsFor(workload, full);
   const samples = [];
   const floorSamples = [];
   let warmedUp;
   let cpu;
   try {
-    if (warmUp !== undefined) warmedUp = await warmUpThroughput(workload, call, warmUp);
+    if (throughputPlan !== undefined) warmedUp = await warmUpThroughput(workload, call, throughputPlan);
     else if (!workload.heavy) await checked(workload, await call(workload.op, workload.params)); // warm-up
     const began = performance.now();
     const cpuBefore = workload.op === 'many' ? cpuNow() : undefined;
@@ -406,17 +407,12 @@ async function measureWorkload(workload, ready, call, { cpuNow, floorKind }) {
 }
 
 /**
- * Repeats a throughput workload untimed until `warmUp.runs` runs were made or
- * `warmUp.budgetMs` passed (workloads.mjs says why); what it did, for the report.
+ * Repeats a throughput workload untimed until `plan.runs` runs were made or
+ * `plan.budgetMs` passed (workloads.mjs says why); what it did, for the report.
  */
-async function warmUpThroughput(workload, call, warmUp) {
-  const began = performance.now();
-  let runs = 0;
-  do {
-    await checked(workload, await call(workload.op, workload.params));
-    runs += workload.params.workflows;
-  } while (runs < warmUp.runs && performance.now() - began < warmUp.budgetMs);
-  const ms = performance.now() - began;
+async function warmUpThroughput(workload, call, plan) {
+  const warm = async () => void (await checked(workload, await call(workload.op, workload.params)));
+  const { runs, ms } = await warmUp(warm, plan, { runsPerCall: workload.params.workflows });
   return { runs, ms, runsPerSecond: (runs / ms) * 1000 };
 }
 

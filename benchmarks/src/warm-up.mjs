@@ -14,17 +14,18 @@
 export const driverWarmUp = { runs: 300, budgetMs: 10_000 };
 
 /**
- * Calls `run` until `plan.runs` calls have been made or `plan.budgetMs` has passed (at
- * least one call either way), and says what it did: calls made, time taken, and the median
- * of the last ten calls' own times when `run` resolves with one.
+ * Calls `run` until `plan.runs` runs have been made or `plan.budgetMs` has passed (at least
+ * one call either way), and says what it did: runs made, time taken, and the median of the
+ * last ten calls' own times when `run` resolves with one. A call makes `runsPerCall` runs (a
+ * burst of workflows, say); `now` is the clock.
  */
-export async function warmUp(run, plan, now = () => performance.now()) {
+export async function warmUp(run, plan, { runsPerCall = 1, now = () => performance.now() } = {}) {
   const began = now();
   const recent = [];
   let runs = 0;
   do {
     const ms = await run();
-    runs += 1;
+    runs += runsPerCall;
     if (typeof ms === 'number') recent.push(ms);
     if (recent.length > 10) recent.shift();
   } while (runs < plan.runs && now() - began < plan.budgetMs);

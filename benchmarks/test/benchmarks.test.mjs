@@ -271,7 +271,7 @@ describe('warming a driver up', () => {
         return calls <= 10 ? 50 : calls; // slow at first, then runs of 11 to 20 ms
       },
       { runs: 20, budgetMs: 60_000 },
-      clock.now,
+      { now: clock.now },
     );
     expect(calls).toBe(20);
     expect(warmed).toEqual({ runs: 20, ms: 40, lastTenMedianMs: 16 });
@@ -279,15 +279,34 @@ describe('warming a driver up', () => {
 
   it('stops once the budget has passed, however few runs that left', async () => {
     const clock = steppedClock();
-    const warmed = await warmUp(async () => clock.advance(400), { runs: 300, budgetMs: 1000 }, clock.now);
+    const warmed = await warmUp(async () => clock.advance(400), { runs: 300, budgetMs: 1000 }, { now: clock.now });
     expect(warmed.runs).toBe(3);
     expect(warmed.ms).toBe(1200);
   });
 
   it('makes one run even when the budget is already spent, and leaves out a median it has no times for', async () => {
     const clock = steppedClock();
-    const warmed = await warmUp(async () => void clock.advance(5000), { runs: 300, budgetMs: 1000 }, clock.now);
+    const warmed = await warmUp(
+      async () => void clock.advance(5000),
+      { runs: 300, budgetMs: 1000 },
+      { now: clock.now },
+    );
     expect(warmed).toEqual({ runs: 1, ms: 5000 });
+  });
+
+  it('counts the runs each call makes, for bursts of workflows', async () => {
+    const clock = steppedClock();
+    let calls = 0;
+    const warmed = await warmUp(
+      async () => {
+        calls += 1;
+        clock.advance(10);
+      },
+      { runs: 120, budgetMs: 60_000 },
+      { runsPerCall: 50, now: clock.now },
+    );
+    expect(calls).toBe(3);
+    expect(warmed).toEqual({ runs: 150, ms: 30 });
   });
 
   it('plans a few hundred runs, bounded in time, for every driver and both sides of paired blocks', () => {
