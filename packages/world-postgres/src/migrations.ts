@@ -2,7 +2,7 @@ import { parseInput } from '@cairn/core/world';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { checkConnectionString, connectionShape, locationOf, openPool, requireOneSource } from './connection.js';
-import { Database, errorCode, tablesFor } from './database.js';
+import { Database, errorCode } from './database.js';
 import { initialSchema } from './migrations/0001-initial.js';
 import { writeBatchFunction } from './migrations/0002-write-batch.js';
 import { appendBatchFunctions } from './migrations/0003-append-batch.js';
@@ -14,6 +14,7 @@ import { dropCreatedAtIndexSchema } from './migrations/0008-drop-created-at-inde
 import { uniqueDeliveryIdsSchema } from './migrations/0009-unique-delivery-ids.js';
 import { genericAppendPlansFunction } from './migrations/0010-generic-append-plans.js';
 import { unannouncedOwnAppendsSchema } from './migrations/0011-unannounced-own-appends.js';
+import { tablesFor } from './tables.js';
 
 export interface Migration {
   version: number;

@@ -1,4 +1,4 @@
-import type { Tables } from './database.js';
+import type { Tables } from './tables.js';
 
 /*
  * The queue's statements. Every time in them is the database clock (now_ms()), so
