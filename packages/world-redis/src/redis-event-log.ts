@@ -44,9 +44,9 @@ export interface EventLogSettings {
   pollIntervalMs: number;
 }
 
+/** An append's reply, the first of its texts; `run` and `entity` are the indexes of later ones (see append.lua). */
 interface AppendReply {
-  failure?: ScriptFailure;
-  results: { seq: number; at: number; run: string; kind?: 'step' | 'hook' | 'wait'; entity?: string }[];
+  results: { seq: number; at: number; run: number; kind?: 'step' | 'hook' | 'wait'; entity?: number }[];
   freed: string[];
   outbox: string[];
   /** Per outbox message, '1' where its claim holds in the run's own partition (absent before claims existed). */
@@ -68,12 +68,16 @@ function heldClaims(outbox: Outbox, held: string, entries: string[], relayed: bo
   );
 }
 
-/** Each eventData field as JSON text: the script stores them without parsing (see scripts/lib.lua). */
-function dataFields(request: CreateEventRequest): Record<string, string> {
-  const fields: Record<string, string> = {};
+/**
+ * Each eventData field as JSON text, passed to the script as an argument of its own (`text`
+ * adds one and answers its ARGV index): the script stores them without parsing (see
+ * scripts/lib.lua).
+ */
+function dataFields(request: CreateEventRequest, text: (json: string) => number): Record<string, number> {
+  const fields: Record<string, number> = {};
   const data = (request as { eventData?: Record<string, unknown> }).eventData ?? {};
   for (const [field, value] of Object.entries(data)) {
-    if (value !== undefined) fields[field] = JSON.stringify(value);
+    if (value !== undefined) fields[field] = text(JSON.stringify(value));
   }
   return fields;
 }
@@ -104,6 +108,10 @@ export class RedisEventLog implements WorldEvents {
     const here = keys.partitionOf(`run:${runId}`);
     const outbox = buildOutbox(keys, here, params);
     await refuseTakenIds(this.store, outbox.messages);
+    const raws = requests.map((request) => JSON.stringify(request));
+    // ARGV[1] is the argument below; these texts follow it.
+    const texts: string[] = [];
+    const text = (json: string) => texts.push(json) + 1;
     const argument = {
       // One id per append, the same on every attempt: a repeat of an attempt that
       // committed answers with what it wrote instead of writing it again.
@@ -121,7 +129,7 @@ export class RedisEventLog implements WorldEvents {
       ...(params?.createdAt === undefined ? {} : { createdAt: params.createdAt }),
       maxAhead: this.settings.maxFutureCreatedAtMs,
       retention: this.settings.idempotencyRetentionMs,
-      requests: requests.map((request) => ({
+      requests: requests.map((request, index) => ({
         t: request.eventType,
         ...(request.correlationId === undefined
           ? {}
@@ -130,8 +138,8 @@ export class RedisEventLog implements WorldEvents {
         ...(request.eventType === 'hook_received' && request.eventData?.deliveryId !== undefined
           ? { dv: request.eventData.deliveryId }
           : {}),
-        raw: JSON.stringify(request),
-        d: dataFields(request),
+        raw: text(raws[index]!),
+        d: dataFields(request, text),
       })),
       tokens: {} as Record<string, TokenClaim>,
       messages: outbox.messages,
@@ -148,14 +156,22 @@ export class RedisEventLog implements WorldEvents {
         argument.tokens[token] = await this.tokens.claim(token, runId, refused);
       }
       if (claimed.length > 0) crossSlotProbe.between?.('token-claim');
-      const reply = await this.store.script<AppendReply>('append', `${base}:r:${runId}`, argument);
-      if (reply.failure?.code === 'CLAIM_REVOKED' && attempt < 10) {
-        const token = reply.failure.token as string;
-        const claim = argument.tokens[token];
-        revoked = claim !== undefined && 'n' in claim ? { token, nonce: claim.n } : undefined;
-        continue;
+      const answer = await this.store.script<string[] | { failure: ScriptFailure }>(
+        'append',
+        `${base}:r:${runId}`,
+        argument,
+        texts,
+      );
+      if (!Array.isArray(answer)) {
+        if (answer.failure.code === 'CLAIM_REVOKED' && attempt < 10) {
+          const token = answer.failure.token as string;
+          const claim = argument.tokens[token];
+          revoked = claim !== undefined && 'n' in claim ? { token, nonce: claim.n } : undefined;
+          continue;
+        }
+        throw failureToError(runId, answer.failure);
       }
-      if (reply.failure) throw failureToError(runId, reply.failure);
+      const reply = JSON.parse(answer[0]!) as AppendReply;
       for (const token of asList(reply.freed)) this.relay.track(this.tokens.release(token, runId));
       // Relayed before the append resolves, so a send that follows sees the messages (and
       // their idempotency keys), and an acknowledgement lands before its writer moves on. A
@@ -167,12 +183,12 @@ export class RedisEventLog implements WorldEvents {
       const claims = heldClaims(outbox, reply.claims ?? '', entries, relayed);
       return reply.results.map(({ seq, at, run, kind, entity }, index) => {
         const result: CreateEventResult = {
-          event: decodeEvent(runId, seq, `${at}|${argument.requests[index]!.raw}`),
-          run: decodeEntity<Run>(run),
+          event: decodeEvent(runId, seq, `${at}|${raws[index]}`),
+          run: decodeEntity<Run>(answer[run]!),
         };
-        if (kind === 'step') result.step = decodeEntity<Step>(entity!);
-        if (kind === 'hook') result.hook = decodeEntity<Hook>(entity!);
-        if (kind === 'wait') result.wait = decodeEntity<Wait>(entity!);
+        if (kind === 'step') result.step = decodeEntity<Step>(answer[entity!]!);
+        if (kind === 'hook') result.hook = decodeEntity<Hook>(answer[entity!]!);
+        if (kind === 'wait') result.wait = decodeEntity<Wait>(answer[entity!]!);
         if (claims.length > 0) result.claims = claims;
         return result;
       });

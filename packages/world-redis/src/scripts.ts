@@ -59,17 +59,23 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.i
  * failover, SCRIPT FLUSH) answers NOSCRIPT; then the full body goes once with EVAL, which
  * also caches it on that server, and later calls go by SHA again. `key` is a key in the
  * partition the script works on: it routes the call to the right cluster node, and every
- * key the script touches shares its hash tag.
+ * key the script touches shares its hash tag. `arg` is ARGV[1], as JSON; `texts` follow it
+ * as they are (see append.lua).
  */
 export async function runScript(
   client: Redis | Cluster,
   name: ScriptName,
   key: string,
   arg: unknown,
+  texts: readonly string[] = [],
 ): Promise<unknown> {
   cache ??= loadScripts();
   const script = cache.get(name)!;
   const payload = JSON.stringify(arg);
+  // Sent as buffers for the reason the reply is taken as one (below): given as text, a
+  // step's output passed on its own stayed reachable to the young-generation collector
+  // after the command had settled, and was promoted.
+  const args = texts.map((text) => Buffer.from(text));
   // Answered as buffers, turned into text here. A script's reply carries the entities its
   // append changed, kilobytes of them when a step has a payload. Answered as text by
   // ioredis, each reply stayed reachable to the young-generation collector after its
@@ -79,10 +85,10 @@ export async function runScript(
   // nothing of ioredis's refers to the text made from it.
   let reply: unknown;
   try {
-    reply = await client.callBuffer('evalsha', script.sha, 1, key, payload);
+    reply = await client.callBuffer('evalsha', script.sha, 1, key, payload, ...args);
   } catch (error) {
     if (!isNoScript(error)) throw error;
-    reply = await client.callBuffer('eval', script.body, 1, key, payload);
+    reply = await client.callBuffer('eval', script.body, 1, key, payload, ...args);
   }
   return textOf(reply);
 }

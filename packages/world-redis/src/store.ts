@@ -173,9 +173,9 @@ export class Store {
   private guarded: Redis | Cluster | undefined;
 
   /** Runs a script in the partition `key` belongs to; see scripts.ts. */
-  async script<Reply>(name: ScriptName, key: string, arg: unknown): Promise<Reply> {
+  async script<Reply>(name: ScriptName, key: string, arg: unknown, texts?: readonly string[]): Promise<Reply> {
     const client = await this.client();
-    const reply = await runScript(client, name, key, arg);
+    const reply = await runScript(client, name, key, arg, texts);
     return (typeof reply === 'string' ? JSON.parse(reply) : reply) as Reply;
   }
 }

@@ -78,18 +78,24 @@ describe.each<Topology>(['single', 'cluster'])(
       const before = await world.runs.get(first);
       const request = { eventType: 'hook_created', correlationId: 'hook-1', eventData: { token } };
       const base = keys.runBase(first);
-      const late = await runScript(redis, 'append', `${base}:r:${first}`, {
-        base,
-        runId: first,
-        runIdJ: JSON.stringify(first),
-        channel: keys.channel,
-        creates: false,
-        maxAhead: 10_000,
-        retention: 1000,
-        requests: [{ t: 'hook_created', c: 'hook-1', cj: '"hook-1"', tok: token, raw: JSON.stringify(request), d: {} }],
-        tokens: { [token]: { n: claim.n } },
-        messages: [],
-      });
+      const late = await runScript(
+        redis,
+        'append',
+        `${base}:r:${first}`,
+        {
+          base,
+          runId: first,
+          runIdJ: JSON.stringify(first),
+          channel: keys.channel,
+          creates: false,
+          maxAhead: 10_000,
+          retention: 1000,
+          requests: [{ t: 'hook_created', c: 'hook-1', cj: '"hook-1"', tok: token, raw: 2, d: { token: 3 } }],
+          tokens: { [token]: { n: claim.n } },
+          messages: [],
+        },
+        [JSON.stringify(request), JSON.stringify(token)],
+      );
       expect(JSON.parse(late as string)).toEqual({ failure: { code: 'CLAIM_REVOKED', token } });
       expect(await world.runs.get(first)).toEqual(before);
       // ...and the first run, trying again, finds the token held.

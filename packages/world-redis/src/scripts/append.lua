@@ -14,11 +14,30 @@
 -- written, so a refused append writes nothing.
 --
 -- ARGV[1]: JSON { id?, window, base, runId, runIdJ, channel, creates, last?, asOf?, createdAt?,
---   maxAhead, retention, requests = [{ t, c?, cj?, tok?, dv?, raw, d = { field = JSON } }],
+--   maxAhead, retention, requests = [{ t, c?, cj?, tok?, dv?, raw = i, d = { field = i } }],
 --   tokens = { [token] = { n = nonce } | { r = runId, h = hookId } },
 --   messages = [{ id, topic, payload, group?, idem?, delay, here, base, claim = { token, lease }?, chosen? }],
 --   acks = [{ ack, id, token, topic, here, base }] }
+-- Each request's JSON and its fields' JSON texts come as ARGV[i] of their own: nested in
+-- ARGV[1], a step's kilobytes of input or output would be escaped twice and run through
+-- cjson's decoder on every append; as arguments they are stored as they came.
 local P = cjson.decode(ARGV[1])
+
+-- The reply is an array: our own JSON first, then the run and entity snapshots it points
+-- at by index. They carry user data, which encoded into the JSON would be escaped again.
+local function reply(results, freed, outbox, claims)
+  local out = { false }
+  for _, result in ipairs(results) do
+    table.insert(out, result.run)
+    result.run = #out - 1
+    if result.entity then
+      table.insert(out, result.entity)
+      result.entity = #out - 1
+    end
+  end
+  out[1] = cjson.encode({ results = results, freed = freed, outbox = outbox, claims = claims })
+  return out
+end
 
 -- The reply to a repeat of an append that committed (see repeat_find in lib.lua): its
 -- events read back, with the run and each entity as they are now, which is as they were
@@ -46,7 +65,7 @@ local function repeated(outcome)
     end
     results[index] = result
   end
-  return cjson.encode({ results = results, freed = {}, outbox = outbox_repeat(P, enqueued_at), claims = claims })
+  return reply(results, {}, outbox_repeat(P, enqueued_at), claims)
 end
 
 local function main()
@@ -113,6 +132,9 @@ local function main()
   local cache = { s = {}, h = {}, w = {} }
   local changed = { s = {}, h = {}, w = {} }
   local created = { s = {}, h = {}, w = {} }
+  -- Entity tables are never changed once put (a change puts a copy), so the text a result
+  -- encoded one as is also what its hash field gets: its payload is encoded once.
+  local encoded = {}
   local claimed, released = {}, {}
   -- Delivery ids this append's hook_received events carry, with the hook that received each.
   local delivered = {}
@@ -179,7 +201,8 @@ local function main()
     seq = seq + 1
     local at_n = math.max(now, run and tonumber(run.updatedAt) or 0)
     local at = fmt(at_n)
-    local t, c, d = req.t, req.c, req.d
+    local t, c, d = req.t, req.c, {}
+    for field, i in pairs(req.d) do d[field] = ARGV[i] end
     local result = { seq = seq, at = at_n }
     if t == 'run_created' then
       if run then conflict('run', nil, 'Run ' .. runId .. ' already exists') end
@@ -310,7 +333,11 @@ local function main()
     end
     -- Snapshots as they are right after this request, encoded now: later requests change the tables.
     result.run = cjson.encode(run)
-    if result.entity then result.entity = cjson.encode(result.entity) end
+    if result.entity then
+      local text = cjson.encode(result.entity)
+      encoded[result.entity] = text
+      result.entity = text
+    end
     results[index] = result
   end
 
@@ -321,7 +348,7 @@ local function main()
   local eventsKey = base .. ':e:' .. runId
   local first = seq - #P.requests
   for index, req in ipairs(P.requests) do
-    redis.call('HSET', eventsKey, fmt(first + index), fmt(results[index].at) .. '|' .. req.raw)
+    redis.call('HSET', eventsKey, fmt(first + index), fmt(results[index].at) .. '|' .. ARGV[req.raw])
   end
   local outbox, claims = outbox_write(P, now_ms)
   repeat_record(base, runId, P.id, fmt(first + 1) .. '|' .. fmt(now_ms) .. '|' .. claims, now_ms, P.window)
@@ -350,7 +377,10 @@ local function main()
   end
   for kind, ids in pairs(changed) do
     local hashKey = base .. ':' .. kind .. ':' .. runId
-    for id in pairs(ids) do redis.call('HSET', hashKey, id, cjson.encode(cache[kind][id])) end
+    for id in pairs(ids) do
+      local entity = cache[kind][id]
+      redis.call('HSET', hashKey, id, encoded[entity] or cjson.encode(entity))
+    end
     for _, id in ipairs(created[kind]) do redis.call('RPUSH', base .. ':' .. kind .. 'o:' .. runId, id) end
   end
   local tokensKey = base .. ':t:' .. runId
@@ -382,7 +412,7 @@ local function main()
   end
   -- The run's tail rides along (keys.ts, eventKey): a watch for the end skips the rest unread.
   redis.call('PUBLISH', P.channel, 'e:' .. runId .. ' ' .. fmt(seq) .. ' ' .. string.sub(run.status, 2, -2))
-  return cjson.encode({ results = results, freed = freed, outbox = outbox, claims = claims })
+  return reply(results, freed, outbox, claims)
 end
 
 return run_main(main)
