@@ -154,8 +154,8 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
     '',
     '## Step overhead against step index',
     '',
-    'One workflow of 1,000 sequential no-op steps; each step body records the time, and the overhead of step *i* is the gap since step *i−1*. ' +
-      'Windows are medians of 20 gaps. Chart: step-overhead.svg.',
+    `Each system ran ${stepIndexWorkflows(results.stepIndex)} of 1,000 sequential no-op steps, all rounds together; each step body records the time, and the overhead of step *i* is the gap since step *i−1*: ` +
+      'at each index, the median across a round’s workflows, then across the rounds. Windows are medians of 20 such overheads. Chart: step-overhead.svg.',
     '',
     '| System | around step 10 (ms) | steps 981–1,000 (ms) | late ÷ early |',
     '|---|---|---|---|',
@@ -205,6 +205,19 @@ export function renderMarkdown(results, systems, { targetsOnly = false } = {}) {
   }
   if (problems.length > 0) lines.push('', '## Not measured', '', ...problems);
   return `${lines.join('\n')}\n`;
+}
+
+/** How many step-index workflows each system ran, e.g. "9 workflows" (a pooled entry counts every round's). */
+function stepIndexWorkflows(stepIndex) {
+  const counts = [
+    ...new Set(
+      Object.values(stepIndex ?? {})
+        .filter((entry) => entry?.status === 'ok')
+        .map((entry) => entry.runs),
+    ),
+  ];
+  if (counts.length === 0) return 'workflows';
+  return `${counts.join(' or ')} workflow${counts.length === 1 && counts[0] === 1 ? '' : 's'}`;
 }
 
 /** One sentence on the drivers' warm-up before their cells (warm-up.mjs), when it was done. */

@@ -174,6 +174,15 @@ describe('analysis', () => {
     expect(markdown).toContain('| cairn-postgres | 1.00 | committed INSERT, sampled alongside: 0.50 | 2.00× |');
   });
 
+  it('says how many step-index workflows each system ran', () => {
+    const results = syntheticResults({ cairnTen: 10, dbosTen: 40, lateOverhead: 1.1 });
+    results.stepIndex['cairn-postgres'].runs = 9;
+    results.analysis = analyse(results, systems);
+    expect(renderMarkdown(results, systems)).toContain('Each system ran 9 workflows of 1,000 sequential no-op steps');
+    results.stepIndex['cairn-postgres'].runs = 1;
+    expect(renderMarkdown(results, systems)).toContain('Each system ran 1 workflow of 1,000');
+  });
+
   it('renders every system, ratio and verdict into the report and the chart', () => {
     const results = syntheticResults({ cairnTen: 30, dbosTen: 40, lateOverhead: 2 });
     results.analysis = analyse(results, systems);
