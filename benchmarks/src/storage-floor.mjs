@@ -8,7 +8,10 @@
 // World's own work (its checks, the draft, building each call, the pool, its notifications)
 // is timed without the engine's. When the DBOS peer is installed (benchmarks/peers/dbos),
 // DBOS runs the same workflow warm in a process of its own, in blocks between those, so the
-// floor can be set against the peer in one run.
+// floor can be set against the peer in one run. A fourth arm asks what any event log of this
+// shape costs, views or not: the same calls sent to a function that only writes the events
+// and moves the run's tail (the log alone), with no step, wait or hook rows, no run body
+// beyond the fence's update and no queue work.
 // Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -69,7 +72,39 @@ const connection = new pg.Client({ connectionString: server.connectionString });
 await connection.connect();
 const postmaster = await postmasterPid(connection);
 
-async function replay() {
+// The log alone: the captured calls of `append_batch` sent, with the same values, to a
+// function of the same signature that writes what every event log needs (the events, and
+// the run's row: created, or its tail fenced and moved) and nothing else.
+const appendBatch = /\.append_batch\(/;
+const logAloneSignature = await connection.query(
+  `SELECT pg_get_function_identity_arguments(oid) AS arguments FROM pg_proc
+   WHERE proname = 'append_batch' AND pronamespace = 'cairn'::regnamespace AND pronargs = $1`,
+  [captured.find((statement) => appendBatch.test(statement.text)).values.length],
+);
+await connection.query(`
+CREATE OR REPLACE FUNCTION cairn.log_alone(${logAloneSignature.rows[0].arguments}) RETURNS boolean[]
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+  IF p_expected_last_seq IS NOT NULL THEN
+    UPDATE cairn.runs SET last_seq = p_last_seq WHERE run_id = p_run_id AND last_seq = p_expected_last_seq;
+  ELSE
+    INSERT INTO cairn.runs (run_id, workflow_name, status, created_at, updated_at, last_seq, body)
+    VALUES (p_run_id, p_workflow_name, p_status, p_run_created_at, p_updated_at, p_last_seq, p_run);
+  END IF;
+  INSERT INTO cairn.events (run_id, seq, created_at, body)
+  SELECT p_run_id, u.seq, u.created_at, b.body
+  FROM unnest(p_seqs, p_created_ats) WITH ORDINALITY AS u(seq, created_at, n)
+  JOIN json_array_elements(p_events) WITH ORDINALITY AS b(body, n) USING (n);
+  RETURN NULL;
+END $$`);
+const logAloneStatements = captured.map(({ name, text }) =>
+  appendBatch.test(text)
+    ? { name: name && `${name}_log_alone`, text: text.replace(appendBatch, '.log_alone(') }
+    : { name, text },
+);
+
+/** The captured statements sent again in order, with fresh ids and stamps; `statements` their texts. */
+async function replay(statements = captured) {
   const fresh = new Map([...ids].map((id) => [id, ulid()]));
   for (let index = 0; index < captured.length; index++) {
     // Each statement's stamps move to just ahead of now, as the engine proposes them; the
@@ -78,9 +113,11 @@ async function replay() {
     const values = templates[index]
       .replace(idPattern, (id) => fresh.get(id))
       .replace(stampPattern, (stamp) => String(Number(stamp) + offset));
-    await connection.query({ name: captured[index].name, text: captured[index].text, values: JSON.parse(values) });
+    const { name, text } = statements[index];
+    await connection.query({ name, text, values: JSON.parse(values) });
   }
 }
+const replayLogAlone = () => replay(logAloneStatements);
 
 /**
  * The captured appends made again through the World, in order, with fresh ids and each
@@ -145,20 +182,22 @@ console.log(
 if (!dbos) console.log('(DBOS is not installed in benchmarks/peers/dbos: no comparison)');
 for (let i = 0; i < 100; i++) {
   await replay();
+  await replayLogAlone();
   await replayThroughWorld();
 }
 for (let index = 0; index < blocks; index++) {
   const engine = await block(() => sequential.run(steps));
   const throughWorld = await block(replayThroughWorld);
   const storage = await block(replay);
+  const logAlone = await block(replayLogAlone);
   console.log(
-    `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}`,
+    `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}   log alone ${show(logAlone)}`,
   );
   if (dbos) {
     const peer = await dbos.block();
     const ratio = (arm) => `${(arm.ms / peer.ms).toFixed(2)}×`;
     console.log(
-      `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, storage alone ${ratio(storage)}`,
+      `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, storage alone ${ratio(storage)}, log alone ${ratio(logAlone)}`,
     );
   }
 }
