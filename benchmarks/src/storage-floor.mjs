@@ -11,7 +11,10 @@
 // floor can be set against the peer in one run. A fourth arm asks what any event log of this
 // shape costs, views or not: the same calls sent to a function that only writes the events
 // and moves the run's tail (the log alone), with no step, wait or hook rows, no run body
-// beyond the fence's update and no queue work.
+// beyond the fence's update and no queue work. A fifth replays the statements spaced as the
+// real run spaces them: before each statement but a run's first, the process stays busy for
+// the median time the real runs spent between a reply and their next statement (the engine's
+// and the World's work), to show what that work costs beyond its own length.
 // Usage: node benchmarks/src/storage-floor.mjs [steps] [blocks] [runsPerBlock]
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,6 +35,10 @@ const pg = createRequire(import.meta.resolve('@cairn/world-postgres'))('pg');
 
 const captured = [];
 let capturing = false;
+// The real runs' gaps: from a statement's reply to the run's next statement, in ms.
+const gaps = [];
+let timingGaps = false;
+let lastReplyAt;
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (...args) {
   if (capturing)
@@ -42,6 +49,13 @@ pg.Client.prototype.query = function (...args) {
       text: args[0].text ?? args[0],
       values: args[0].values ?? (Array.isArray(args[1]) ? args[1] : undefined),
     });
+  const callback = args.at(-1);
+  if (!timingGaps || typeof callback !== 'function') return query.apply(this, args);
+  if (lastReplyAt !== undefined) gaps.push(performance.now() - lastReplyAt);
+  args[args.length - 1] = function (...reply) {
+    lastReplyAt = performance.now();
+    return callback.apply(this, reply);
+  };
   return query.apply(this, args);
 };
 
@@ -103,10 +117,18 @@ const logAloneStatements = captured.map(({ name, text }) =>
     : { name, text },
 );
 
-/** The captured statements sent again in order, with fresh ids and stamps; `statements` their texts. */
-async function replay(statements = captured) {
+/**
+ * The captured statements sent again in order, with fresh ids and stamps; `statements` their
+ * texts. With `spacingMs`, the process stays busy that long before every statement but the
+ * first, as the engine is between one append's reply and its next.
+ */
+async function replay(statements = captured, spacingMs = 0) {
   const fresh = new Map([...ids].map((id) => [id, ulid()]));
   for (let index = 0; index < captured.length; index++) {
+    if (index > 0 && spacingMs > 0) {
+      const until = performance.now() + spacingMs;
+      while (performance.now() < until); // busy, as the engine is, not idle
+    }
     // Each statement's stamps move to just ahead of now, as the engine proposes them; the
     // fence and clock checks in the statement pass as they did.
     const offset = Date.now() + 500 - captured[index].values[1];
@@ -118,6 +140,17 @@ async function replay(statements = captured) {
   }
 }
 const replayLogAlone = () => replay(logAloneStatements);
+/** A real run, its gaps timed. */
+async function realRun() {
+  lastReplyAt = undefined;
+  timingGaps = true;
+  try {
+    await sequential.run(steps);
+  } finally {
+    timingGaps = false;
+  }
+}
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
  * The captured appends made again through the World, in order, with fresh ids and each
@@ -186,18 +219,23 @@ for (let i = 0; i < 100; i++) {
   await replayThroughWorld();
 }
 for (let index = 0; index < blocks; index++) {
-  const engine = await block(() => sequential.run(steps));
+  gaps.length = 0;
+  const engine = await block(realRun);
+  const spacingMs = median(gaps);
   const throughWorld = await block(replayThroughWorld);
   const storage = await block(replay);
+  const spaced = await block(() => replay(captured, spacingMs));
   const logAlone = await block(replayLogAlone);
   console.log(
-    `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}   log alone ${show(logAlone)}`,
+    `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}   ` +
+      `storage spaced by the runs' median gap, ${spacingMs.toFixed(3)} ms, ${show(spaced)}   log alone ${show(logAlone)}`,
   );
   if (dbos) {
     const peer = await dbos.block();
     const ratio = (arm) => `${(arm.ms / peer.ms).toFixed(2)}×`;
     console.log(
-      `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, storage alone ${ratio(storage)}, log alone ${ratio(logAlone)}`,
+      `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, ` +
+        `storage alone ${ratio(storage)}, storage spaced ${ratio(spaced)}, log alone ${ratio(logAlone)}`,
     );
   }
 }
