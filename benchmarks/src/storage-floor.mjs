@@ -218,6 +218,15 @@ for (let i = 0; i < 100; i++) {
   await replayLogAlone();
   await replayThroughWorld();
 }
+// Per arm, each block's ms per run and its ratio to DBOS's block, for the summary.
+const summary = new Map();
+const note = (arm, result, peer) => {
+  const entry = summary.get(arm) ?? { ms: [], ratios: [] };
+  entry.ms.push(result.ms);
+  if (peer) entry.ratios.push(result.ms / peer.ms);
+  summary.set(arm, entry);
+};
+const spacings = [];
 for (let index = 0; index < blocks; index++) {
   gaps.length = 0;
   const engine = await block(realRun);
@@ -226,18 +235,29 @@ for (let index = 0; index < blocks; index++) {
   const storage = await block(replay);
   const spaced = await block(() => replay(captured, spacingMs));
   const logAlone = await block(replayLogAlone);
+  spacings.push(spacingMs);
   console.log(
     `engine and storage ${show(engine)}   World alone ${show(throughWorld)}   storage alone ${show(storage)}   ` +
       `storage spaced by the runs' median gap, ${spacingMs.toFixed(3)} ms, ${show(spaced)}   log alone ${show(logAlone)}`,
   );
-  if (dbos) {
-    const peer = await dbos.block();
+  const peer = await dbos?.block();
+  if (peer) {
     const ratio = (arm) => `${(arm.ms / peer.ms).toFixed(2)}×`;
     console.log(
       `  dbos ${show(peer)}   engine and storage ${ratio(engine)} dbos, World alone ${ratio(throughWorld)}, ` +
         `storage alone ${ratio(storage)}, storage spaced ${ratio(spaced)}, log alone ${ratio(logAlone)}`,
     );
   }
+  const arms = { 'engine and storage': engine, 'World alone': throughWorld, 'storage alone': storage };
+  Object.assign(arms, { 'storage spaced': spaced, 'log alone': logAlone });
+  for (const [arm, result] of Object.entries(arms)) note(arm, result, peer);
+  if (peer) note('dbos', peer);
+}
+const range = (values, digits) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} to ${Math.max(...values).toFixed(digits)})`;
+console.log(`medians of ${blocks} blocks (ranges); the median gap ${range(spacings, 3)} ms`);
+for (const [arm, { ms, ratios }] of summary) {
+  console.log(`  ${arm.padEnd(20)} ${range(ms, 2)} ms${ratios.length ? `, ${range(ratios, 2)}× dbos` : ''}`);
 }
 dbos?.stop();
 await connection.end();
