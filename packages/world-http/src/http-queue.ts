@@ -31,7 +31,9 @@ const pollWaitMs = 20_000;
  * The queue over HTTP. The server consumes the topic from its World on this client's
  * behalf; deliveries arrive by long-poll, the handler runs here, and each delivery is
  * settled by a route (ack, nack for a retry, extend). Leases, group exclusivity and retry
- * backoff are the World's own, so every queue guarantee holds across the wire.
+ * backoff are the World's own, so every queue guarantee holds across the wire. Where the
+ * World's deliveries carry a claim, so do these: this client's appends reach the same World,
+ * so an append can acknowledge the delivery, and the ack then only tells the server so.
  */
 export class HttpQueue implements WorldQueue {
   private readonly consumers = new Set<HttpConsumer>();
@@ -152,16 +154,28 @@ class HttpConsumer {
     }
   }
 
-  private dispatch(sessionId: string, { deliveryId, message }: WireDelivery): void {
-    const settle = (route: 'queue.ack' | 'queue.nack', reason?: string) =>
+  private dispatch(sessionId: string, { deliveryId, message, claim: wireClaim }: WireDelivery): void {
+    const settle = (route: 'queue.ack' | 'queue.nack', extra: { reason?: string; byAppend?: true } = {}) =>
       this.transport
-        .call(route, { sessionId, deliveryId, ...(reason === undefined ? {} : { reason }) }, { internal: true })
+        .call(route, { sessionId, deliveryId, ...extra }, { internal: true })
         // A settlement that cannot reach the server is a lease that runs out: the World redelivers.
         .then(
           () => undefined,
           () => undefined,
         );
+    // The served World's lease as a claim, when its deliveries carry one and it is well formed
+    // (a server that sends none, or an older one, leaves the delivery as it was without).
+    const claim = wireClaim === undefined ? undefined : queueClaimSchema.safeParse(wireClaim).data;
+    let acknowledgedByAppend = false;
     const control: DeliveryControl = {
+      ...(claim === undefined
+        ? {}
+        : {
+            claim,
+            acknowledgedByAppend: () => {
+              acknowledgedByAppend = true;
+            },
+          }),
       extendLease: (leaseMs) =>
         this.transport
           .call<{ extended: boolean }>(
@@ -182,8 +196,9 @@ class HttpConsumer {
     const running = Promise.resolve()
       .then(() => this.handler(message, control))
       .then(
-        () => settle('queue.ack'),
-        (error: unknown) => settle('queue.nack', error instanceof Error ? error.message : String(error)),
+        // An append committed the acknowledgement already: the server's World writes none.
+        () => settle('queue.ack', acknowledgedByAppend ? { byAppend: true } : {}),
+        (error: unknown) => settle('queue.nack', { reason: error instanceof Error ? error.message : String(error) }),
       )
       .finally(() => this.inFlight.delete(running));
     this.inFlight.add(running);

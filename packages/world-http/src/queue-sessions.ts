@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import type { ConsumeOptions, DeliveryControl, QueueConsumer, QueueMessage, World } from '@cairn/core/world';
+import type {
+  ConsumeOptions,
+  DeliveryControl,
+  QueueClaim,
+  QueueConsumer,
+  QueueMessage,
+  World,
+} from '@cairn/core/world';
 import { ProtocolError } from './errors/protocol-error.js';
 
 interface Delivery {
   id: string;
   message: QueueMessage;
   control: DeliveryControl;
-  /** Settles the handler the World is waiting on: resolve acknowledges, reject hands back. */
-  settle(outcome: { ok: true } | { ok: false; reason: string }): void;
+  /**
+   * Settles the handler the World is waiting on: resolve acknowledges (or, `byAppend`, tells
+   * the World an append already did, so it writes nothing), reject hands back.
+   */
+  settle(outcome: SessionSettlement): void;
   /** Hands the message back once its lease is over, so a client that vanished holds no slot. */
   leaseTimer: NodeJS.Timeout | undefined;
 }
@@ -16,7 +26,16 @@ interface Delivery {
 export interface WireDelivery {
   deliveryId: string;
   message: QueueMessage;
+  /**
+   * The World's lease as a claim (`DeliveryControl.claim`), when its deliveries carry one:
+   * the client's appends go to the same World, so an append that lists it settles the
+   * delivery in its own commit, and `queue.extendClaim` and `settleClaim` reach it too.
+   */
+  claim?: QueueClaim;
 }
+
+/** How the client settled a delivery: `byAppend` when a committed append acknowledged its claim. */
+export type SessionSettlement = { ok: true; byAppend?: boolean } | { ok: false; reason: string };
 
 /**
  * One remote consumer: the server consumes the topic from the World on the client's behalf.
@@ -73,6 +92,7 @@ class QueueSession {
           settle: (outcome) => {
             clearTimeout(delivery.leaseTimer);
             this.handedOut.delete(delivery.id);
+            if (outcome.ok && outcome.byAppend === true) control.acknowledgedByAppend?.();
             if (outcome.ok) resolve();
             else reject(new Error(outcome.reason));
             if (this.retired && this.handedOut.size === 0) void this.stop('the remote consumer went away');
@@ -113,7 +133,8 @@ class QueueSession {
       return this.ready.splice(0).map((delivery) => {
         this.handedOut.set(delivery.id, delivery);
         this.armLease(delivery, this.leaseMs);
-        return { deliveryId: delivery.id, message: delivery.message };
+        const { claim } = delivery.control;
+        return { deliveryId: delivery.id, message: delivery.message, ...(claim === undefined ? {} : { claim }) };
       });
     } finally {
       this.polling -= 1;
@@ -121,7 +142,7 @@ class QueueSession {
     }
   }
 
-  settle(deliveryId: string, outcome: { ok: true } | { ok: false; reason: string }): boolean {
+  settle(deliveryId: string, outcome: SessionSettlement): boolean {
     const delivery = this.handedOut.get(deliveryId);
     if (!delivery) return false;
     delivery.settle(outcome);
@@ -137,6 +158,19 @@ class QueueSession {
       this.armLease(delivery, typeof leaseMs === 'number' ? leaseMs : this.leaseMs);
     }
     return extended;
+  }
+
+  /**
+   * After the World extended `claim` through `queue.extendClaim` (the World's own consumer
+   * timer follows such an extension): the hand-back timer of the client's delivery holding
+   * it follows too, or it would hand the message back at the old deadline while the client
+   * still works on it under the new one.
+   */
+  claimExtended(claim: QueueClaim, leaseMs: number): void {
+    for (const delivery of this.handedOut.values()) {
+      const held = delivery.control.claim;
+      if (held?.messageId === claim.messageId && held.token === claim.token) this.armLease(delivery, leaseMs);
+    }
   }
 
   /** Hands back everything not acknowledged and stops consuming. */
@@ -228,6 +262,11 @@ export class QueueSessions {
     );
     this.sessions.set(session.id, session);
     return session.id;
+  }
+
+  /** See `QueueSession.claimExtended`. */
+  claimExtended(claim: QueueClaim, leaseMs: number): void {
+    for (const session of this.sessions.values()) session.claimExtended(claim, leaseMs);
   }
 
   get(sessionId: unknown): QueueSession {

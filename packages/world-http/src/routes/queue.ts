@@ -1,4 +1,4 @@
-import { InvalidInputError, type World, type WorldQueue } from '@cairn/core/world';
+import { InvalidInputError, type QueueClaim, type World, type WorldQueue } from '@cairn/core/world';
 import { bodyFields, text, wholeNumber } from '../wire.js';
 import { json, type Route } from './route.js';
 
@@ -6,7 +6,8 @@ import { json, type Route } from './route.js';
  * The queue over HTTP. `queue.subscribe` opens a consumer session on the server; the client
  * long-polls `queue.poll` for deliveries, runs its handler locally, and settles each delivery
  * with `queue.ack` or `queue.nack` (a retry with the World's backoff), or keeps it with
- * `queue.extend`. Settling a delivery whose lease already ran out answers `{ settled: false }`:
+ * `queue.extend`. A delivery carries the World's claim when its deliveries have one; an ack
+ * with `byAppend` says a committed append acknowledged that claim, so the World writes nothing. Settling a delivery whose lease already ran out answers `{ settled: false }`:
  * the World has handed it on, and a late settlement is ignored, as the contract says.
  */
 export const queueRoutes: Record<string, Route> = {
@@ -25,8 +26,12 @@ export const queueRoutes: Record<string, Route> = {
     return { deliveries: await session.poll(wait, signal) };
   }),
   'queue.ack': json('worker', async (body, { sessions }) => {
-    const { sessionId, deliveryId } = bodyFields(body, ['sessionId', 'deliveryId']);
-    return { settled: sessions.get(sessionId).settle(text(deliveryId, 'body.deliveryId'), { ok: true }) };
+    const { sessionId, deliveryId, byAppend } = bodyFields(body, ['sessionId', 'deliveryId', 'byAppend']);
+    if (byAppend !== undefined && byAppend !== true) {
+      throw new InvalidInputError({ field: 'body.byAppend', value: byAppend, reason: 'must be true when given' });
+    }
+    const outcome = { ok: true as const, ...(byAppend === true ? { byAppend } : {}) };
+    return { settled: sessions.get(sessionId).settle(text(deliveryId, 'body.deliveryId'), outcome) };
   }),
   'queue.nack': json('worker', async (body, { sessions }) => {
     const { sessionId, deliveryId, reason } = bodyFields(body, ['sessionId', 'deliveryId', 'reason']);
@@ -38,11 +43,15 @@ export const queueRoutes: Record<string, Route> = {
     return { extended: await sessions.get(sessionId).extend(text(deliveryId, 'body.deliveryId'), leaseMs) };
   }),
   // Claims (messages queued already leased to their writer) are settled by the writer, not a session.
-  'queue.extendClaim': json('worker', (body, { world }) => {
+  'queue.extendClaim': json('worker', (body, { world, sessions }) => {
     const { claim, leaseMs } = bodyFields(body, ['claim', 'leaseMs']);
     return claimsOf(world)
       .extendClaim(claim as never, leaseMs as never)
-      .then((extended) => ({ extended }));
+      .then((extended) => {
+        // The World checked both: a claim it extended is well formed, and leaseMs a lease length.
+        if (extended) sessions.claimExtended(claim as QueueClaim, leaseMs as number);
+        return { extended };
+      });
   }),
   'queue.settleClaim': json('worker', (body, { world }) => {
     const { claim, outcome } = bodyFields(body, ['claim', 'outcome']);
