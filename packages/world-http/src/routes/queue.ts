@@ -6,9 +6,10 @@ import { json, type Route } from './route.js';
  * The queue over HTTP. `queue.subscribe` opens a consumer session on the server; the client
  * long-polls `queue.poll` for deliveries, runs its handler locally, and settles each delivery
  * with `queue.ack` or `queue.nack` (a retry with the World's backoff), or keeps it with
- * `queue.extend`. A delivery carries the World's claim when its deliveries have one; an ack
- * with `byAppend` says a committed append acknowledged that claim, so the World writes nothing. Settling a delivery whose lease already ran out answers `{ settled: false }`:
- * the World has handed it on, and a late settlement is ignored, as the contract says.
+ * `queue.extend`. Settling a delivery whose lease already ran out answers `{ settled: false }`:
+ * the World has handed it on, and a late settlement is ignored, as the contract says. A
+ * delivery carries the World's claim when its deliveries have one; an ack with `byAppend`
+ * says a committed append acknowledged that claim, so the World writes nothing.
  */
 export const queueRoutes: Record<string, Route> = {
   'queue.send': json('worker', (body, { world }) => {
