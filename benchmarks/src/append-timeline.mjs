@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import { startSequentialRuns } from './sequential-runs.mjs';
+import { median } from './statistics.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
 const runs = Number(process.argv[3] ?? 500);
@@ -86,7 +87,6 @@ for (let i = 0; i < runs; i++) {
   else timed.push(run);
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const perRun = (pick) => median(timed.map(pick));
 const each = (pick) => median(timed.flatMap(pick));
 const sum = (values) => values.reduce((total, value) => total + value, 0);

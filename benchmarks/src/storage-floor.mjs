@@ -26,6 +26,7 @@ import { startPostgres } from '@cairn/world-postgres/testing';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
+import { median, summarize } from './statistics.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
 const blocks = Number(process.argv[3] ?? 4);
@@ -150,7 +151,6 @@ async function realRun() {
     timingGaps = false;
   }
 }
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
  * The captured appends made again through the World, in order, with fresh ids and each
@@ -248,13 +248,20 @@ for (let index = 0; index < blocks; index++) {
         `storage alone ${ratio(storage)}, storage spaced ${ratio(spaced)}, log alone ${ratio(logAlone)}`,
     );
   }
-  const arms = { 'engine and storage': engine, 'World alone': throughWorld, 'storage alone': storage };
-  Object.assign(arms, { 'storage spaced': spaced, 'log alone': logAlone });
+  const arms = {
+    'engine and storage': engine,
+    'World alone': throughWorld,
+    'storage alone': storage,
+    'storage spaced': spaced,
+    'log alone': logAlone,
+  };
   for (const [arm, result] of Object.entries(arms)) note(arm, result, peer);
   if (peer) note('dbos', peer);
 }
-const range = (values, digits) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} to ${Math.max(...values).toFixed(digits)})`;
+const range = (values, digits) => {
+  const spread = summarize(values);
+  return `${spread.median.toFixed(digits)} (${spread.min.toFixed(digits)} to ${spread.max.toFixed(digits)})`;
+};
 console.log(`medians of ${blocks} blocks (ranges); the median gap ${range(spacings, 3)} ms`);
 for (const [arm, { ms, ratios }] of summary) {
   console.log(`  ${arm.padEnd(20)} ${range(ms, 2)} ms${ratios.length ? `, ${range(ratios, 2)}× dbos` : ''}`);
