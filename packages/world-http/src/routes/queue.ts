@@ -31,7 +31,7 @@ export const queueRoutes: Record<string, Route> = {
     if (byAppend !== undefined && byAppend !== true) {
       throw new InvalidInputError({ field: 'body.byAppend', value: byAppend, reason: 'must be true when given' });
     }
-    const outcome = { ok: true as const, ...(byAppend === true ? { byAppend } : {}) };
+    const outcome = { ok: true as const, byAppend: byAppend === true };
     return { settled: sessions.get(sessionId).settle(text(deliveryId, 'body.deliveryId'), outcome) };
   }),
   'queue.nack': json('worker', async (body, { sessions }) => {
