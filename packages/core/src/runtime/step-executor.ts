@@ -1,9 +1,8 @@
 import { FatalError } from '../errors/fatal-error.js';
 import { RetryableError } from '../errors/retryable-error.js';
-import { workflowContext } from '../workflow/context.js';
+import { runStepBody } from '../workflow/context.js';
 import { backoffDelay, type StepDefinition } from '../workflow/definitions.js';
 import { decode, encode, serializeError } from '../workflow/serialization.js';
-import { stepContext } from '../workflow/streams.js';
 import { surelyFitsJson } from '../world/json-size-bound.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { JsonValue, SerializedError } from '../world/schemas/primitives.js';
@@ -98,28 +97,26 @@ async function attempt(
   let output: unknown;
   try {
     const args = (decode(step.input) as unknown[] | undefined) ?? [];
-    const body = workflowContext.exit(() =>
-      stepContext.run(
-        {
-          world: context.world,
+    const body = runStepBody(
+      {
+        world: context.world,
+        runId: context.runId,
+        stepId: step.stepId,
+        attempt: step.retries + 1,
+        // Made only if the body asks (see LazyAbort).
+        get signal() {
+          return attempt.signal;
+        },
+      },
+      async () => {
+        await context.beforeAttempt?.({
           runId: context.runId,
           stepId: step.stepId,
+          stepName: definition.name,
           attempt: step.retries + 1,
-          // Made only if the body asks (see LazyAbort).
-          get signal() {
-            return attempt.signal;
-          },
-        },
-        async () => {
-          await context.beforeAttempt?.({
-            runId: context.runId,
-            stepId: step.stepId,
-            stepName: definition.name,
-            attempt: step.retries + 1,
-          });
-          return definition.fn(...(args as never[]));
-        },
-      ),
+        });
+        return definition.fn(...(args as never[]));
+      },
     );
     output = await (timeoutMs === undefined ? body : withTimeout(body, timeoutMs, definition.name, attempt));
   } catch (error) {

@@ -1,6 +1,6 @@
 import { MapError } from '../errors/map-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { currentIdScope, currentReplay, idScope } from './context.js';
+import { currentIdScope, currentReplay, runInIdScope } from './context.js';
 
 export interface MapOptions {
   /** Most calls of `fn` in flight at once: a whole number ≥ 1. Default 100. */
@@ -105,7 +105,10 @@ export function map<Item, Result>(
         const index = started++;
         running += 1;
         const call = () => Promise.resolve().then(() => fn(items[index]!, index));
-        const promise = scope === undefined ? call() : idScope.run(`${prefixScope}${scope}.${index}`, call);
+        const promise =
+          replay === undefined || scope === undefined
+            ? call()
+            : runInIdScope(replay, `${prefixScope}${scope}.${index}`, call);
         promise.then(
           (value) => {
             running -= 1;

@@ -9,7 +9,7 @@ import {
   type WaitCommand,
   waitCommand,
 } from './commands.js';
-import { currentIdScope, workflowContext } from './context.js';
+import { currentIdScope, runWorkflowCode } from './context.js';
 import type { WorkflowDefinition } from './definitions.js';
 import { seededRandom, seededUuid } from './determinism.js';
 import { IssuedCommands } from './issued-commands.js';
@@ -221,7 +221,7 @@ export class WorkflowReplay {
   private start(input: unknown): void {
     if (this.started) return;
     this.started = true;
-    workflowContext.run(this, () => {
+    runWorkflowCode(this, () => {
       Promise.resolve()
         .then(() => this.definition.fn(input))
         .then(

@@ -1,4 +1,4 @@
-import { stepContext } from './streams.js';
+import { currentStepContext } from './context.js';
 
 /** What a running step body knows about its own attempt. */
 export interface StepMetadata {
@@ -16,7 +16,7 @@ export interface StepMetadata {
 
 /** The attempt this step body is running as. Throws outside a step body. */
 export function getStepMetadata(): StepMetadata {
-  const context = stepContext.getStore();
+  const context = currentStepContext();
   if (!context) throw new Error('getStepMetadata() can only be called inside a step body');
   return {
     runId: context.runId,

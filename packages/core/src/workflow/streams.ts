@@ -1,10 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { WritableStream } from 'node:stream/web';
 import { NotInWorkflowError } from '../errors/not-in-workflow-error.js';
 import { streamNameSchema } from '../world/schemas/streams.js';
 import { parseInput } from '../world/validation.js';
 import type { World } from '../world/world.js';
-import { currentReplay } from './context.js';
+import { currentReplay, currentStepContext } from './context.js';
 import { type StepDefinition, stepRegistry } from './definitions.js';
 
 /** What a step body can reach while it runs: which run it serves, and the World. */
@@ -18,15 +17,13 @@ export interface StepContext {
   signal: AbortSignal;
 }
 
-export const stepContext = new AsyncLocalStorage<StepContext>();
-
 /** The internal step that performs a workflow-level stream write, keyed by its own id. */
 export const streamWriteStepName = 'cairn:stream-write';
 
 const streamWriteStep: StepDefinition = {
   name: streamWriteStepName,
   fn: (async (name: string, chunk: string | Uint8Array) => {
-    const context = stepContext.getStore();
+    const context = currentStepContext();
     if (!context) throw new Error('cairn:stream-write ran outside a step context');
     // The step id is the same on every attempt, so a retry after a crash cannot add the chunk twice.
     await context.world.streams.write(context.runId, name, chunk, { idempotencyKey: context.stepId });
@@ -56,7 +53,7 @@ export function getWritable(name = 'default'): WritableStream<string | Uint8Arra
       },
     });
   }
-  const context = stepContext.getStore();
+  const context = currentStepContext();
   if (!context) throw new NotInWorkflowError({ api: 'getWritable()', where: 'a workflow function or a step' });
   return new WritableStream({
     write: async (chunk) => {

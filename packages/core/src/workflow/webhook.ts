@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { FatalError } from '../errors/fatal-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
-import { requireReplay } from './context.js';
+import { currentStepContext, requireReplay } from './context.js';
 import { type StepDefinition, stepRegistry } from './definitions.js';
 import { createHook, type Hook } from './primitives.js';
-import { stepContext } from './streams.js';
 
 /** What a webhook delivers for each request it receives. */
 export interface WebhookRequest {
@@ -46,7 +45,7 @@ export const webhookStepName = 'cairn:webhook';
 const webhookStep: StepDefinition = {
   name: webhookStepName,
   fn: (async (baseUrl: string | null) => {
-    const context = stepContext.getStore();
+    const context = currentStepContext();
     if (!context) throw new Error('cairn:webhook ran outside a step context');
     const base = baseUrl ?? (context.world as WebhookHost).webhookBaseUrl;
     if (typeof base !== 'string' || base.length === 0) {

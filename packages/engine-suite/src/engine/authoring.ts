@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import {
   createHook,
   getRunMetadata,
+  getStepMetadata,
   HookNotFoundError,
   InvalidInputError,
   now,
   RunFailedError,
   random,
+  replayEvents,
   replayRun,
   sleep,
   step,
@@ -62,6 +64,30 @@ const forever = workflow('authoring.forever', async () => {
   return 'never';
 });
 
+/** Workflow code that reports whether it can see a step body's context: it never should. */
+const looksForStep = workflow('authoring.looks-for-step', async () => {
+  try {
+    return `saw step ${getStepMetadata().stepId}`;
+  } catch {
+    return 'no step';
+  }
+});
+/** A step body that replays `looksForStep` in its own async context, as a step may replay a log to check it. */
+const replaysWorkflowCode = step('authoring.replays-workflow-code', async () => {
+  const verdict = await replayEvents(looksForStep, [
+    {
+      eventType: 'run_created',
+      eventData: { workflowName: looksForStep.name },
+      runId: 'replayed-inside-a-step',
+      seq: 1,
+      eventId: 'evt_000000000001',
+      createdAt: 1,
+    },
+  ]);
+  return verdict.status === 'completed' ? verdict.output : verdict.status;
+});
+const stepReplaysWorkflowCode = workflow('authoring.step-replays-workflow-code', async () => replaysWorkflowCode());
+
 export function describeAuthoring(options: EngineSuiteOptions): void {
   describe(`${options.name}: authoring API and client`, () => {
     let harness: Harness;
@@ -70,6 +96,12 @@ export function describeAuthoring(options: EngineSuiteOptions): void {
     });
     afterEach(async () => {
       await harness.close();
+    });
+
+    it('keeps workflow code run inside a step body apart from that step: it sees no step context', async () => {
+      await harness.startWorker({ workflows: [stepReplaysWorkflowCode] });
+      const run = await harness.client.start(stepReplaysWorkflowCode, undefined);
+      expect(await run.result()).toBe('no step');
     });
 
     it('makes time, randomness and ids deterministic inside workflows, and replays identically', async () => {
