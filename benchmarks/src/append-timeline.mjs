@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import { startSequentialRuns } from './sequential-runs.mjs';
+import { followReply } from './statement-replies.mjs';
 import { median } from './statistics.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
@@ -27,14 +28,8 @@ const stamp = (kind) => stamps?.push([kind, performance.now()]);
 
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (...args) {
-  const callback = args.at(-1);
-  // The World sends through pg's callback form; anything else is not an append's statement.
-  if (stamps === undefined || typeof callback !== 'function') return query.apply(this, args);
-  stamp('sent');
-  args[args.length - 1] = function (...reply) {
-    stamp('replied');
-    return callback.apply(this, reply);
-  };
+  // The World's statements carry a callback; anything else is not an append's statement.
+  if (stamps !== undefined && followReply(args, () => stamp('replied'))) stamp('sent');
   return query.apply(this, args);
 };
 

@@ -26,6 +26,7 @@ import { startPostgres } from '@cairn/world-postgres/testing';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
+import { followReply } from './statement-replies.mjs';
 import { median, summarize } from './statistics.mjs';
 
 const steps = Number(process.argv[2] ?? 10);
@@ -43,20 +44,19 @@ let lastReplyAt;
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (...args) {
   if (capturing)
-    // A text and its values, or a config; the World sends through pg's callback form, so a
-    // function last is the callback, not values.
+    // A text and its values, or a config or query object; a function after the text is
+    // the callback, not values.
     captured.push({
       name: args[0].name,
       text: args[0].text ?? args[0],
       values: args[0].values ?? (Array.isArray(args[1]) ? args[1] : undefined),
     });
-  const callback = args.at(-1);
-  if (!timingGaps || typeof callback !== 'function') return query.apply(this, args);
-  if (lastReplyAt !== undefined) gaps.push(performance.now() - lastReplyAt);
-  args[args.length - 1] = function (...reply) {
-    lastReplyAt = performance.now();
-    return callback.apply(this, reply);
-  };
+  if (timingGaps) {
+    const sentAt = performance.now();
+    if (followReply(args, () => (lastReplyAt = performance.now())) && lastReplyAt !== undefined) {
+      gaps.push(sentAt - lastReplyAt);
+    }
+  }
   return query.apply(this, args);
 };
 

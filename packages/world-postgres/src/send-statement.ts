@@ -1,4 +1,4 @@
-import type { PoolClient, QueryConfig, QueryResult } from 'pg';
+import { Client, type PoolClient, Query, type QueryConfig, type QueryResult } from 'pg';
 
 /**
  * Sends one statement (or a text of several) on `client`; resolves with its result, or
@@ -18,13 +18,30 @@ export function sendStatement<Row extends object = Record<string, unknown>>(
   statement: string | QueryConfig,
 ): Promise<QueryResult<Row>> {
   return new Promise<QueryResult<Row>>((resolve, reject) => {
-    client.query<Row>(typeof statement === 'string' ? { text: statement } : statement, (error, result) =>
-      error ? reject(error) : resolve(result),
-    );
+    const settle = (error: Error | undefined, result: unknown) =>
+      error ? reject(error) : resolve(result as QueryResult<Row>);
+    // A client of another copy of pg (a pool the caller passed in) is given a config, as before.
+    if ((client as unknown) instanceof Client) client.query(queryOf(statement, settle));
+    else client.query(typeof statement === 'string' ? { text: statement } : statement, settle);
   }).catch((error: unknown) => {
     // The error was made where the answer was parsed; its stack is taken again here, where
     // it also shows the awaiting callers, as pg's promise form does.
     if (error instanceof Error) Error.captureStackTrace(error);
     throw error;
   });
+}
+
+type Settle = (error: Error | undefined, result: unknown) => void;
+
+/**
+ * The statement as pg's own query object, built from the text and values rather than from
+ * a config object: pg copies a config object property by property, descriptors and all,
+ * before every statement, which cost a warm run of sequential steps about 4% of the
+ * worker's CPU. A named statement gets its name before it is sent, where pg reads it.
+ */
+function queryOf(statement: string | QueryConfig, settle: Settle): Query {
+  if (typeof statement === 'string') return new Query(statement, settle);
+  const query = new Query(statement.text, statement.values, settle);
+  if (statement.name !== undefined) (query as Query & { name?: string }).name = statement.name;
+  return query;
 }

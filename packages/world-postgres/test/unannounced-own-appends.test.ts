@@ -49,8 +49,14 @@ function previousVersionWorld(schema: string): World {
       // biome-ignore lint/suspicious/noExplicitAny: as above.
       const send = super.query as (...all: any[]) => any;
       if (!text.includes(') AS claims')) return send.apply(this, args);
-      // The World sends through pg's callback form; a rewritten call keeps its callback.
-      const callback = typeof args.at(-1) === 'function' ? [args.at(-1)] : [];
+      // The World hands pg a query object holding its callback (or, through a pool of another
+      // copy of pg, a config and a callback): a rewritten call keeps the callback.
+      const callback =
+        typeof args.at(-1) === 'function'
+          ? [args.at(-1)]
+          : typeof args[0]?.callback === 'function'
+            ? [args[0].callback]
+            : [];
       const bound = /^SELECT (\S+)\.append_batch\((\$\d+(?:, \$\d+)*)\) AS claims$/.exec(text);
       if (bound !== null && values.length === 63) {
         const previous = Array.from({ length: 62 }, (_, index) => `$${index + 1}`).join(', ');
