@@ -9,11 +9,11 @@
 // Reported per replayed run: the wall time (round trips included, the same for every
 // variant) and the server process's CPU, both medians over the rounds.
 // Usage: node benchmarks/src/append-function-cost.mjs [steps] [rounds] [runsPerRound]
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { ulid } from '@cairn/core/world';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
+import { freshIds, idsIn, offsetToNow, refreshed } from './captured-values.mjs';
+import { treeCpuMs } from './cpu.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
 import { median } from './statistics.mjs';
 
@@ -89,28 +89,16 @@ for (const [label, variantBody] of Object.entries(variants)) {
   names.set(label, name);
 }
 
-const idPattern = /[0-9A-HJKMNP-TV-Z]{26}/g; // run, message and claim ids are ULIDs
-const stampPattern = /\b1\d{12}\b/g; // milliseconds since 1970, this century
 const templates = captured.map(({ values }) => JSON.stringify(values));
-const ids = new Set(templates.join('').match(idPattern));
-
-/** The server process's CPU so far, in ms (from /proc, in clock ticks of 10 ms). */
-function backendCpuMs() {
-  const stat = readFileSync(`/proc/${backendPid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+const ids = idsIn(templates);
 
 /** The captured calls sent to `name`, with fresh ids and stamps, in one rolled-back transaction. */
 async function replay(name) {
-  const fresh = new Map([...ids].map((id) => [id, ulid()]));
+  const fresh = freshIds(ids);
   await connection.query('BEGIN');
   for (let index = 0; index < captured.length; index++) {
     // Stamps move to just ahead of now, as the engine proposes them, so the clock check passes.
-    const offset = Date.now() + 500 - captured[index].values[1];
-    const values = templates[index]
-      .replace(idPattern, (id) => fresh.get(id))
-      .replace(stampPattern, (stamp) => String(Number(stamp) + offset));
+    const values = refreshed(templates[index], fresh, offsetToNow(captured[index].values[1]));
     await connection.query({
       name,
       text: captured[index].text.replace(appendBatch, `.${name}(`),
@@ -126,11 +114,11 @@ for (let round = 0; round < rounds; round++) {
   // Each round in the other order, so a slow stretch of the machine falls on every variant.
   const order = round % 2 === 0 ? [...names] : [...names].reverse();
   for (const [label, name] of order) {
-    const cpuBefore = backendCpuMs();
+    const cpuBefore = treeCpuMs(backendPid);
     const started = performance.now();
     for (let i = 0; i < runsPerRound; i++) await replay(name);
     samples.get(label).wall.push((performance.now() - started) / runsPerRound);
-    samples.get(label).cpu.push((backendCpuMs() - cpuBefore) / runsPerRound);
+    samples.get(label).cpu.push((treeCpuMs(backendPid) - cpuBefore) / runsPerRound);
   }
 }
 

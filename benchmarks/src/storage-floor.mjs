@@ -20,9 +20,9 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { ulid } from '@cairn/core/world';
 import { createPostgresWorld } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
+import { freshIds, idsIn, offsetToNow, refreshed } from './captured-values.mjs';
 import { postmasterPid, treeCpuMs } from './cpu.mjs';
 import { databaseUrl, recreateDatabase } from './databases.mjs';
 import { startSequentialRuns } from './sequential-runs.mjs';
@@ -79,10 +79,8 @@ capturing = true;
 await sequential.run(steps);
 capturing = false;
 
-const idPattern = /[0-9A-HJKMNP-TV-Z]{26}/g; // run, message and claim ids are ULIDs
-const stampPattern = /\b1\d{12}\b/g; // milliseconds since 1970, this century
 const templates = captured.map((statement) => JSON.stringify(statement.values));
-const ids = new Set([...templates, ...appendCalls.map((call) => call.template)].join('').match(idPattern));
+const ids = idsIn([...templates, ...appendCalls.map((call) => call.template)]);
 const connection = new pg.Client({ connectionString: server.connectionString });
 await connection.connect();
 const postmaster = await postmasterPid(connection);
@@ -124,7 +122,7 @@ const logAloneStatements = captured.map(({ name, text }) =>
  * first, as the engine is between one append's reply and its next.
  */
 async function replay(statements = captured, spacingMs = 0) {
-  const fresh = new Map([...ids].map((id) => [id, ulid()]));
+  const fresh = freshIds(ids);
   for (let index = 0; index < captured.length; index++) {
     if (index > 0 && spacingMs > 0) {
       const until = performance.now() + spacingMs;
@@ -132,10 +130,7 @@ async function replay(statements = captured, spacingMs = 0) {
     }
     // Each statement's stamps move to just ahead of now, as the engine proposes them; the
     // fence and clock checks in the statement pass as they did.
-    const offset = Date.now() + 500 - captured[index].values[1];
-    const values = templates[index]
-      .replace(idPattern, (id) => fresh.get(id))
-      .replace(stampPattern, (stamp) => String(Number(stamp) + offset));
+    const values = refreshed(templates[index], fresh, offsetToNow(captured[index].values[1]));
     const { name, text } = statements[index];
     await connection.query({ name, text, values: JSON.parse(values) });
   }
@@ -158,14 +153,9 @@ async function realRun() {
  * engine deciding, replaying or running steps between the calls.
  */
 async function replayThroughWorld() {
-  const fresh = new Map([...ids].map((id) => [id, ulid()]));
+  const fresh = freshIds(ids);
   for (const { method, template, proposed } of appendCalls) {
-    const offset = proposed === undefined ? 0 : Date.now() + 500 - proposed;
-    const args = JSON.parse(
-      template
-        .replace(idPattern, (id) => fresh.get(id) ?? id)
-        .replace(stampPattern, (stamp) => String(Number(stamp) + offset)),
-    );
+    const args = JSON.parse(refreshed(template, fresh, proposed === undefined ? 0 : offsetToNow(proposed)));
     await world.events[method](...args);
   }
 }
