@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import type { ProcessConfig, ProcessReport } from './fuzz-process.js';
 
 const entry = new URL('./fuzz-process.js', import.meta.url).pathname;
@@ -17,6 +17,13 @@ export interface CaseProcess {
   /** The last `PHASE` line the process printed. */
   phase: () => string;
 }
+
+/**
+ * `CAIRN_FUZZ_KEEP=1`: a failed case's side directory is kept (its path printed with the
+ * failure), together with every process's stderr, so a rare failure can be read afterwards
+ * rather than only reproduced. Run with `CAIRN_LOG_LEVEL=debug` for the engine's own account.
+ */
+export const keepingEvidence = (): boolean => process.env.CAIRN_FUZZ_KEEP === '1';
 
 /** libfaketime offsets look like "+1.5s" or "-0.25s". */
 const faketimeOffset = (skewMs: number): string => `${skewMs < 0 ? '-' : '+'}${(Math.abs(skewMs) / 1000).toFixed(3)}s`;
@@ -66,6 +73,7 @@ export function spawnCaseProcess(config: ProcessConfig, skewMs: number): CasePro
   ready.catch(() => {});
   child.stderr!.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
+    if (keepingEvidence()) appendFileSync(`${config.sideDirectory}/stderr-${child.pid}.log`, chunk);
     if (errors.length > 100_000) errors = errors.slice(-50_000);
   });
   const report = exited.then(() => {

@@ -44,7 +44,13 @@ export async function checkProperties(world: World, evidence: SideEvidence): Pro
         const placement = event.eventType === 'step_created' ? data(event).placement : undefined;
         return `${event.seq}:${event.eventType}${placement ? `(${placement})` : ''}`;
       });
-      fail('every run ends', `still ${run.status}; log ends ${tail.join(' ')}`);
+      // Its children's passes and refused writes too: a child that ended but never told its
+      // parent is one way a parent is left waiting.
+      const family = (runId: string) => runId === run.runId || runId.startsWith(`${run.runId}~`);
+      fail(
+        'every run ends',
+        `still ${run.status}; log ends ${tail.join(' ')}; passes ${describeDeliveries(evidence.deliveries, family)}; refusals ${describeRefusals(evidence.faults, family)}`,
+      );
       checkLogShape(events, fail, false);
     } else {
       checkLogShape(events, fail, true);
@@ -121,22 +127,33 @@ function checkExecutions(run: Run, events: WorldEvent[], evidence: SideEvidence,
 const describeBodies = (runs: readonly ExecutionRecord[]) =>
   runs.map((record) => `${record.pid}/${record.attempt ?? '?'}@${record.at ?? '?'}`).join(' ');
 
-/** The run's queue deliveries as topic pid#attempt start..end outcome, in start order. */
-const describeDeliveries = (deliveries: readonly DeliveryRecord[], runId: string) =>
+/** Which runs a description covers: one run's id, or a test of ids. */
+type RunFilter = string | ((runId: string) => boolean);
+const covers = (filter: RunFilter, runId: string | null) =>
+  runId !== null && (typeof filter === 'string' ? runId === filter : filter(runId));
+
+/**
+ * The run's queue deliveries as topic pid#attempt start..end outcome, in start order (with
+ * the run's id in front when the filter covers several runs).
+ */
+const describeDeliveries = (deliveries: readonly DeliveryRecord[], filter: RunFilter) =>
   deliveries
-    .filter((delivery) => delivery.runId === runId)
+    .filter((delivery) => covers(filter, delivery.runId))
     .sort((x, y) => x.start - y.start)
     .map(
       (delivery) =>
-        `${delivery.topic} ${delivery.pid}#${delivery.attempt} ${delivery.start}..${delivery.end} ${delivery.outcome}`,
+        `${typeof filter === 'string' ? '' : `${delivery.runId} `}${delivery.topic} ${delivery.pid}#${delivery.attempt} ${delivery.start}..${delivery.end} ${delivery.outcome}`,
     )
     .join(', ');
 
 /** The run's refused writes as pid:method[event types|correlation ids]. */
-const describeRefusals = (faults: readonly FaultRecord[], runId: string) =>
+const describeRefusals = (faults: readonly FaultRecord[], filter: RunFilter) =>
   faults
-    .filter((fault) => fault.runId === runId)
-    .map((fault) => `${fault.pid}:${fault.method}[${fault.eventTypes.join('+')}|${fault.correlationIds.join('+')}]`)
+    .filter((fault) => covers(filter, fault.runId))
+    .map(
+      (fault) =>
+        `${typeof filter === 'string' ? '' : `${fault.runId} `}${fault.pid}:${fault.method}[${fault.eventTypes.join('+')}|${fault.correlationIds.join('+')}]`,
+    )
     .join(', ');
 
 /** The step's events as seq:type@createdAt. */

@@ -5,7 +5,7 @@ import { createClient } from '@cairn/core';
 import { drive } from './driver.js';
 import type { FuzzCase } from './fuzz-case.js';
 import type { ProcessConfig, ProcessReport } from './fuzz-process.js';
-import { type CaseProcess, killProcess, spawnCaseProcess } from './processes.js';
+import { type CaseProcess, keepingEvidence, killProcess, spawnCaseProcess } from './processes.js';
 import { checkProperties, type Violation } from './properties.js';
 import {
   type AcceptedRecord,
@@ -47,6 +47,8 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
   const sideDirectory = await mkdtemp(join(tmpdir(), 'cairn-fuzz-'));
   const killedPids = new Set<number>();
   const processProblems: string[] = [];
+  /** Whether the case broke a property; set once it is checked, so a throw counts as failed. */
+  let failed = true;
   const deadline = started + options.runDeadlineMs;
   const config = (role: ProcessConfig['role'], index: number): ProcessConfig => ({
     role,
@@ -88,6 +90,7 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
         killedPids,
       };
       const violations = await checkProperties(world, evidence);
+      failed = violations.length > 0 || processProblems.length > 0;
       for (const problem of processProblems) {
         const property = problem.startsWith('leak')
           ? 'no listeners or timers remain after the run ends'
@@ -108,7 +111,9 @@ export async function runCase(fuzzCase: FuzzCase, options: RunCaseOptions): Prom
       await world.close();
     }
   } finally {
-    await rm(sideDirectory, { recursive: true, force: true });
+    if (keepingEvidence() && failed)
+      console.log(`[fuzz] seed=${fuzzCase.seed}: its records are kept in ${sideDirectory}`);
+    else await rm(sideDirectory, { recursive: true, force: true });
   }
 }
 
