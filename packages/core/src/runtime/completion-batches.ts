@@ -136,7 +136,7 @@ export class CompletionBatches {
     { batch, createdAt, pending }: Speculation,
   ): Promise<CreateEventResult[]> {
     const { world, claims, outbox } = this.options;
-    const acknowledged = claims.acknowledgedBy(replay.runId, batch);
+    const acknowledged = claims.acknowledgedBy(replay, batch);
     await pending.ready();
     let results: CreateEventResult[];
     try {

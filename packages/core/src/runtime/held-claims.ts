@@ -9,13 +9,30 @@ export function endsRun(writes: readonly CreateEventRequest[]): boolean {
   return writes.some((write) => endingEventTypes.has(write.eventType));
 }
 
+/** What an ending append needs to know of the run it ends. */
+export interface EndingRun {
+  runId: string;
+  /** Set for a child run, which must still tell its parent once it has ended. */
+  parent?: unknown;
+}
+
 /**
  * The claims of passes running here, per run: claimed wakes (claimed-passes.ts) and, where
  * the World gives one, a delivered wake's lease (worker.ts). The append that ends the run
  * acknowledges them, so a run that ends in such a pass costs no separate write to settle it.
+ *
+ * Except when the pass still has work to do after that append: a child run tells its parent
+ * (the parent waits on nothing else), and on a World that does not close a run's streams
+ * with its end the pass closes them. A wake acknowledged before that work is done would be
+ * gone if the worker died or the work's writes kept failing, and nothing would ever do the
+ * work. Such a run's wake is settled by the queue once the pass has returned, so a dead
+ * worker's lease lapses and the next pass, finding the run ended, does the work again.
  */
 export class HeldClaims {
   private readonly byRun = new Map<string, QueueClaim[]>();
+
+  /** `streamsClosedWithRun`: the World's `capabilities.streams.closedWithRun`. */
+  constructor(private readonly streamsClosedWithRun: boolean) {}
 
   /** Has the append that ends `runId` acknowledge `claim`, unless dropped first. */
   private hold(runId: string, claim: QueueClaim): void {
@@ -49,11 +66,19 @@ export class HeldClaims {
     return true;
   }
 
-  /** The claims an append of `writes` acknowledges: those held for the run, when it ends the run. */
-  acknowledgedBy(runId: string, writes: readonly CreateEventRequest[]): { acknowledge?: QueueClaim[] } {
-    const held = this.byRun.get(runId);
-    if (held === undefined || !endsRun(writes)) return {};
+  /**
+   * The claims an append of `writes` acknowledges: those held for the run, when it ends the
+   * run and leaves nothing to do after its end.
+   */
+  acknowledgedBy(run: EndingRun, writes: readonly CreateEventRequest[]): { acknowledge?: QueueClaim[] } {
+    const held = this.byRun.get(run.runId);
+    if (held === undefined || !endsRun(writes) || this.workAfterTheEnd(run)) return {};
     return { acknowledge: held };
+  }
+
+  /** Whether a pass that ends `run` still writes once the run has ended (see the class). */
+  private workAfterTheEnd(run: EndingRun): boolean {
+    return run.parent !== undefined || !this.streamsClosedWithRun;
   }
 
   /** After an append committed with `acknowledged`, those claims are settled and no longer held. */

@@ -36,13 +36,14 @@ export interface RecorderOptions {
  */
 export class Recorder {
   /** Claimed wakes whose passes run here; the append that ends a run acknowledges its own. */
-  readonly claims = new HeldClaims();
+  readonly claims: HeldClaims;
   /** Outcomes and failures, written as facts; a refused batch falls back to them. */
   readonly facts: FactRecorder;
 
   private readonly completions: CompletionBatches;
 
   constructor(private readonly options: RecorderOptions) {
+    this.claims = new HeldClaims(options.world.capabilities.streams.closedWithRun === true);
     this.facts = new FactRecorder(options);
     this.completions = new CompletionBatches({
       ...options,
@@ -75,7 +76,7 @@ export class Recorder {
     const proposes = choice === 'stamp';
     const pending = margin.send();
     const stamp = proposes ? Math.max(clock.now() + pending.ms, tail.createdAt) : undefined;
-    const acknowledged = this.claims.acknowledgedBy(replay.runId, writes);
+    const acknowledged = this.claims.acknowledgedBy(replay, writes);
     await pending.ready();
     const sentAt = clock.localNow();
     let results: CreateEventResult[];

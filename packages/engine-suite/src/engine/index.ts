@@ -16,6 +16,7 @@ import { describeSteps } from './steps.js';
 import { describeStreams } from './streams.js';
 import { describeTiming } from './timing.js';
 import { describeWarmPasses } from './warm-passes.js';
+import { describeWorkAfterTheEnd } from './work-after-the-end.js';
 import { describeWorkers } from './workers.js';
 import { describeWorldClock } from './world-clock.js';
 
@@ -30,6 +31,7 @@ export function describeEngineBehaviour(options: EngineSuiteOptions): void {
   describeDivergence(options);
   describeMap(options);
   describeChildren(options);
+  describeWorkAfterTheEnd(options);
   describeStreams(options);
   describeStalls(options);
   describeTiming(options);
