@@ -8,6 +8,7 @@ import {
   type EventPage,
   FenceConflictError,
   idSchema,
+  isTerminalRunStatus,
   type ListEventsOptions,
   limits,
   listEventsOptionsSchema,
@@ -25,6 +26,7 @@ import {
 import type { LocalClaims } from './local-claims.js';
 import type { RunRecord } from './local-records.js';
 import type { LocalStore } from './local-store.js';
+import type { LocalStreams } from './local-streams.js';
 
 /** Last event committed strictly before `timestamp`; `createdAt` never decreases, so bisect. */
 function tailBefore(events: readonly WorldEvent[], timestamp: number): WorldEvent | undefined {
@@ -78,6 +80,7 @@ export class LocalEventLog implements WorldEvents {
     private readonly maxPayloadBytes: number,
     private readonly maxFutureCreatedAtMs: number,
     private readonly claims: LocalClaims,
+    private readonly streams: Pick<LocalStreams, 'closeWithRun'>,
     private readonly clock: Clock,
   ) {}
 
@@ -111,6 +114,10 @@ export class LocalEventLog implements WorldEvents {
       // events do.
       const outbox = this.claims.stageOutbox(enqueue);
       const acknowledged = this.claims.stageAcknowledgements(params?.acknowledge ?? []);
+      // The append that ends the run closes its open streams (`streams.closedWithRun`). A batch
+      // to an ended run is refused by the draft, so an ended run here is this batch's doing.
+      const ended = draft.run !== undefined && isTerminalRunStatus(draft.run.status);
+      const closed = ended ? this.streams.closeWithRun(runId, draft.run!.updatedAt) : undefined;
       // Callers get copies: the objects above are the World's own state.
       const copies: CreateEventResult[] = structuredClone(results);
       if (outbox.result.length > 0) {
@@ -118,10 +125,16 @@ export class LocalEventLog implements WorldEvents {
       }
       return {
         result: copies,
-        records: [{ type: 'events', runId, events: draft.events }, ...outbox.records, ...acknowledged.records],
+        records: [
+          { type: 'events', runId, events: draft.events },
+          ...outbox.records,
+          ...acknowledged.records,
+          ...(closed?.records ?? []),
+        ],
         afterCommit: () => {
           outbox.afterCommit?.();
           acknowledged.afterCommit();
+          closed?.afterCommit();
         },
       };
     });

@@ -14,7 +14,7 @@ import {
   type WorldStreams,
 } from '@cairn/core/world';
 import { z } from 'zod';
-import { chunkRecord } from './local-records.js';
+import { chunkRecord, type JournalRecord } from './local-records.js';
 import type { LocalStore } from './local-store.js';
 
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
@@ -88,6 +88,23 @@ export class LocalStreams implements WorldStreams {
         afterCommit: () => this.wake(runId, name),
       };
     });
+  }
+
+  /**
+   * Closes every open stream of a run that an append is ending, inside that append's
+   * operation: the records go in the append's journal group, so the streams are closed if,
+   * and only if, the run's end is durable, and their readers wake once it is.
+   */
+  closeWithRun(runId: string, at: number): { records: JournalRecord[]; afterCommit: () => void } {
+    const record = this.store.state.runs.get(runId);
+    const open = record === undefined ? [] : [...record.streams.values()].filter((stream) => !stream.closed);
+    for (const stream of open) this.store.state.closeStream(runId, stream.name, at);
+    return {
+      records: open.map((stream) => ({ type: 'stream_closed', runId, stream: stream.name, at })),
+      afterCommit: () => {
+        for (const stream of open) this.wake(runId, stream.name);
+      },
+    };
   }
 
   read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk> {

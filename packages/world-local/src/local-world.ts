@@ -91,7 +91,7 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
       idempotencyRetentionMs: parsed.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000,
       claims: true,
     },
-    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024) },
+    streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
   };
   if (parsed.readOnly) {
     const pollIntervalMs = parsed.pollIntervalMs ?? 200;
@@ -107,9 +107,9 @@ export function createLocalWorld(options: LocalWorldOptions): LocalWorld {
   });
   const queue = new LocalQueue(store, { ...capabilities.queue, maxPayloadBytes }, clock);
   const claims = new LocalClaims(store, queue, clock);
-  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, claims, clock);
-  const views = new LocalViews(store);
   const streams = new LocalStreams(store, capabilities.streams.maxChunkBytes, clock);
+  const events = new LocalEventLog(store, maxPayloadBytes, capabilities.maxFutureCreatedAtMs, claims, streams, clock);
+  const views = new LocalViews(store);
 
   let opening: Promise<void> | undefined;
   let closing: Promise<void> | undefined;

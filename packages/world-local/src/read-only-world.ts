@@ -44,15 +44,16 @@ export function createReadOnlyLocalWorld(options: ReadOnlyWorldOptions): LocalWo
   >;
   const asStore = store as unknown as LocalStore;
   const views = new LocalViews(asStore);
+  const streams = new LocalStreams(asStore, capabilities.streams.maxChunkBytes, systemClock);
   const events = new LocalEventLog(
     asStore,
     maxPayloadBytes,
     capabilities.maxFutureCreatedAtMs,
     {} as LocalClaims,
+    streams,
     // Nothing is written here, so nothing is stamped: the wall clock only satisfies the type.
     systemClock,
   );
-  const streams = new LocalStreams(asStore, capabilities.streams.maxChunkBytes, systemClock);
 
   let opening: Promise<void> | undefined;
   let closed = false;

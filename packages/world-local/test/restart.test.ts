@@ -65,4 +65,31 @@ describe('world-local restarts', () => {
     expect(seen).toEqual([{ kind: 'marker' }]);
     await third.close();
   });
+
+  it('keeps the streams the append ending a run closed, across a restart', async () => {
+    const directory = await temporaryDirectory();
+    const first = createLocalWorld({ dir: directory });
+    const [created] = await first.events.createBatch(null, [
+      { eventType: 'run_created', eventData: { workflowName: 'restart.streams', input: [] } },
+      { eventType: 'run_started', eventData: {} },
+    ]);
+    const runId = created!.run!.runId;
+    await first.streams.write(runId, 'left-open', 'one');
+    await first.events.create(runId, { eventType: 'run_completed', eventData: { output: 1 } });
+    await first.close();
+
+    const second = createLocalWorld({ dir: directory });
+    const streams = await second.streams.list(runId);
+    expect(streams.map((stream) => [stream.name, stream.closed, stream.chunkCount])).toEqual([['left-open', true, 1]]);
+    const chunks: unknown[] = [];
+    await within(
+      (async () => {
+        for await (const chunk of second.streams.read(runId, 'left-open')) chunks.push(chunk.data);
+      })(),
+      5000,
+      'a read of the closed stream to end',
+    );
+    expect(chunks).toEqual(['one']);
+    await second.close();
+  });
 });
