@@ -33,14 +33,23 @@ function mortalWorld(inner: World) {
     await burial.promise;
     throw new WorldUnavailableError({ world: inner.name, location: 'test', reason: 'this process has died' });
   };
-  const guard = <Target extends object>(target: Target): Target =>
-    new Proxy(target, {
-      get(object, key, receiver) {
-        const value = Reflect.get(object, key, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => (dead ? afterDeath() : value.apply(object, args));
-      },
-    });
+  // A copy rather than a Proxy: some Worlds freeze their parts, and a Proxy of a frozen
+  // object must hand out its very functions.
+  const guard = <Target extends object>(target: Target): Target => {
+    const copy: Record<string | symbol, unknown> = {};
+    for (let layer: object | null = target; layer !== null && layer !== Object.prototype; ) {
+      for (const key of Reflect.ownKeys(layer)) {
+        if (key === 'constructor' || key in copy) continue;
+        const value: unknown = Reflect.get(target, key);
+        copy[key] =
+          typeof value === 'function'
+            ? (...args: unknown[]) => (dead ? afterDeath() : value.apply(target, args))
+            : value;
+      }
+      layer = Object.getPrototypeOf(layer);
+    }
+    return copy as Target;
+  };
   const world: World = {
     ...inner,
     events: guard(inner.events),
