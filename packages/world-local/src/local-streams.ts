@@ -80,13 +80,7 @@ export class LocalStreams implements WorldStreams {
     return this.store.submit(() => {
       this.requireRun(runId);
       if (this.store.state.stream(runId, name)?.closed) return { result: undefined, records: [] };
-      const at = this.clock.now();
-      this.store.state.closeStream(runId, name, at);
-      return {
-        result: undefined,
-        records: [{ type: 'stream_closed', runId, stream: name, at }],
-        afterCommit: () => this.wake(runId, name),
-      };
+      return { result: undefined, ...this.closeInOperation(runId, [name], this.clock.now()) };
     });
   }
 
@@ -98,11 +92,27 @@ export class LocalStreams implements WorldStreams {
   closeWithRun(runId: string, at: number): { records: JournalRecord[]; afterCommit: () => void } {
     const record = this.store.state.runs.get(runId);
     const open = record === undefined ? [] : [...record.streams.values()].filter((stream) => !stream.closed);
-    for (const stream of open) this.store.state.closeStream(runId, stream.name, at);
+    return this.closeInOperation(
+      runId,
+      open.map((stream) => stream.name),
+      at,
+    );
+  }
+
+  /**
+   * Closes the run's streams `names` in the store's state, from inside an operation: the
+   * records journal the closes, and `afterCommit` wakes their readers once they are durable.
+   */
+  private closeInOperation(
+    runId: string,
+    names: readonly string[],
+    at: number,
+  ): { records: JournalRecord[]; afterCommit: () => void } {
+    for (const name of names) this.store.state.closeStream(runId, name, at);
     return {
-      records: open.map((stream) => ({ type: 'stream_closed', runId, stream: stream.name, at })),
+      records: names.map((name) => ({ type: 'stream_closed', runId, stream: name, at })),
       afterCommit: () => {
-        for (const stream of open) this.wake(runId, stream.name);
+        for (const name of names) this.wake(runId, name);
       },
     };
   }
