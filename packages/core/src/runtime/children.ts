@@ -67,7 +67,11 @@ export class Children {
     return reported;
   }
 
-  /** A run ended: close its streams, and if it is a child, tell the parent. */
+  /**
+   * A run ended: close its streams, and if it is a child, tell the parent. The append that
+   * ended the run left its wake unsettled when there is work here (`HeldClaims`), so a
+   * worker that dies before this is done leaves it to the next pass.
+   */
   async finish(replay: WorkflowReplay): Promise<void> {
     await closeRunStreams(this.world, replay.runId);
     if (!replay.parent) return;

@@ -1,3 +1,4 @@
+import type { WorkflowReplay } from '../workflow/replay.js';
 import type { CreateEventRequest } from '../world/schemas/events.js';
 import type { QueueClaim } from '../world/world.js';
 
@@ -9,12 +10,8 @@ export function endsRun(writes: readonly CreateEventRequest[]): boolean {
   return writes.some((write) => endingEventTypes.has(write.eventType));
 }
 
-/** What an ending append needs to know of the run it ends. */
-export interface EndingRun {
-  runId: string;
-  /** Set for a child run, which must still tell its parent once it has ended. */
-  parent?: unknown;
-}
+/** What an ending append needs to know of the run it ends: a child's `parent` is set. */
+type EndingRun = Pick<WorkflowReplay, 'runId' | 'parent'>;
 
 /**
  * The claims of passes running here, per run: claimed wakes (claimed-passes.ts) and, where
@@ -76,7 +73,10 @@ export class HeldClaims {
     return { acknowledge: held };
   }
 
-  /** Whether a pass that ends `run` still writes once the run has ended (see the class). */
+  /**
+   * Whether a pass that ends `run` still writes once the run has ended (see the class): the
+   * work `Children.finish` does, which must stay in step with this.
+   */
   private workAfterTheEnd(run: EndingRun): boolean {
     return run.parent !== undefined || !this.streamsClosedWithRun;
   }
