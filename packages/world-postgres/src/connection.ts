@@ -104,17 +104,39 @@ export function locationOf(options: ConnectionFields): string {
   return host.startsWith('/') ? `${host}/.s.PGSQL.${port}` : `${host}:${port}`;
 }
 
-/** The pool to use and whether the World owns it (and so ends it on close). */
-export function openPool(options: ConnectionFields): { pool: Pool; owned: boolean } {
-  if (options.pool) return { pool: options.pool, owned: false };
-  const pool = new Pool({
-    connectionString: options.connectionString,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    idleTimeoutMillis: 30_000,
-  });
+/**
+ * The pool to use, whether the World owns it (and so ends it on close), and `release`, which
+ * undoes what this did to a pool the caller owns.
+ *
+ * Every connection the pool opens from now on keeps an 'error' listener for its whole life.
+ * pg-pool takes its own listener off a connection as it hands it out, and whoever checked
+ * it out can add theirs only after the hand-over: the handing out resolves a promise. A
+ * server that ends the connection in the same breath as finishing its startup (while
+ * shutting down, say) has its farewell read in the same chunk as that startup, before the
+ * promise's continuation runs, and an 'error' nobody hears is an uncaught exception that
+ * kills the process. The call that checked the connection out still fails, with the same
+ * error, on its first statement.
+ */
+export function openPool(options: ConnectionFields): { pool: Pool; owned: boolean; release: () => void } {
+  const { pool, owned } = options.pool
+    ? { pool: options.pool, owned: false }
+    : {
+        pool: new Pool({
+          connectionString: options.connectionString,
+          max: options.poolSize ?? 10,
+          connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+          idleTimeoutMillis: 30_000,
+        }),
+        owned: true,
+      };
   // An idle connection that the server drops emits 'error' on the pool; unhandled, it
   // would crash the process. The next query reconnects, or fails with WorldUnavailableError.
-  pool.on('error', () => {});
-  return { pool, owned: true };
+  if (owned) pool.on('error', ignoreConnectionError);
+  const keepListening = (client: { on(event: 'error', listener: () => void): unknown }) =>
+    client.on('error', ignoreConnectionError);
+  pool.on('connect', keepListening);
+  return { pool, owned, release: () => pool.off('connect', keepListening) };
 }
+
+/** The connection's failure reaches its caller through the statement it fails. */
+const ignoreConnectionError = () => {};

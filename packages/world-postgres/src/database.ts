@@ -202,7 +202,9 @@ export class Database {
    * after; `work` sets `lease.broken` when the connection must not be used again. A
    * connection that dies while checked out emits 'error' on the client; unheard, that is an
    * uncaught exception that kills the whole process. The running query rejects with the
-   * same error, which is how it reaches the caller.
+   * same error, which is how it reaches the caller. Connections the pool opened after the
+   * World took it keep a listener for life (see `openPool`); this one covers those a
+   * caller's pool had opened before.
    */
   private async checkedOut<Result>(
     work: (client: PoolClient, lease: { broken?: Error }) => Promise<Result>,

@@ -128,13 +128,14 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const parsed = parseInput(migrateOptionsSchema, options, 'options');
   checkConnectionString(parsed);
   const schema = parsed.schema ?? 'cairn';
-  const { pool, owned } = openPool({ ...parsed, poolSize: 1 });
+  const { pool, owned, release } = openPool({ ...parsed, poolSize: 1 });
   const database = new Database(pool, schema, `postgres:${schema}`, locationOf(parsed), async () => {});
   try {
     return await applyMigrations(pool, schema);
   } catch (error) {
     throw database.mapError(error);
   } finally {
+    release();
     if (owned) await pool.end();
   }
 }

@@ -123,7 +123,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
     },
     streams: { maxChunkBytes: Math.min(maxPayloadBytes, 4 * 1024 * 1024), closedWithRun: true },
   };
-  const { pool, owned } = openPool(parsed);
+  const { pool, owned, release } = openPool(parsed);
   const db = new Database(
     pool,
     schema,
@@ -200,6 +200,7 @@ export function createPostgresWorld(options: PostgresWorldOptions): PostgresWorl
         await db.publisher.sent();
         db.closed = true;
         await notifications.close();
+        release();
         if (owned) await pool.end().catch(() => {});
       })();
       return closing;
