@@ -3,7 +3,7 @@ import { traceMetadataKey } from '../workflow/reserved-names.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { isTerminalRunStatus, type Run } from '../world/schemas/entities.js';
 import type { World } from '../world/world.js';
-import { closeRunStreams } from './cancel.js';
+import { cancelOpenChildren, closeRunStreams } from './cancel.js';
 import type { Recorder } from './recorder.js';
 import type { StepOutcome } from './step-executor.js';
 import { wakeRequest } from './topics.js';
@@ -68,11 +68,14 @@ export class Children {
   }
 
   /**
-   * A run ended: close its streams, and if it is a child, tell the parent. The append that
-   * ended the run left its wake unsettled when there is work here (`HeldClaims`), so a
-   * worker that dies before this is done leaves it to the next pass.
+   * A run ended: if it was cancelled, cancel its open children; close its streams; and if it
+   * is a child, tell the parent. The append that ended the run left its wake unsettled when
+   * there is work here (`HeldClaims`), so a worker that dies before this is done leaves it
+   * to the next pass. A cancel is appended with the run's wake (`cancelRunTree`), so the
+   * children of a run whose canceller died are cancelled by the pass that wake starts.
    */
   async finish(replay: WorkflowReplay): Promise<void> {
+    if (replay.isCancelled) await cancelOpenChildren(this.world, replay.runId, this.runLease);
     await closeRunStreams(this.world, replay.runId);
     if (!replay.parent) return;
     await this.report(await this.world.runs.get(replay.runId));

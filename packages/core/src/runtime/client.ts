@@ -231,6 +231,6 @@ export function createClient({ world, runLease = true, onConflict = 'return-exis
     listRuns: (filter) => world.runs.list(filter),
     resumeHook: (token, payload, options = {}) => deliverToHook(world, wakeMessage, token, payload, options),
     waitForHook: async (token, options = {}) => waitForToken(world, token, options).next(),
-    cancel: (runId, reason) => cancelRunTree(world, runId, reason),
+    cancel: (runId, reason) => cancelRunTree(world, runId, { reason, runLease }),
   };
 }

@@ -75,7 +75,9 @@ export class HeldClaims {
 
   /**
    * Whether a pass that ends `run` still writes once the run has ended (see the class): the
-   * work `Children.finish` does, which must stay in step with this.
+   * work `Children.finish` does, which must stay in step with this. (Cancelling the open
+   * children is work after the end too, but no pass appends a cancel: `cancelRunTree`
+   * does, outside any pass, and sends the run's wake with it.)
    */
   private workAfterTheEnd(run: EndingRun): boolean {
     return run.parent !== undefined || !this.streamsClosedWithRun;

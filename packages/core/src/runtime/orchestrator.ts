@@ -84,7 +84,7 @@ export class Orchestrator implements StopState {
     });
     // Clients of this World in this process stamp their appends from the same reading.
     shareClockReading(options.world, { clock: this.clock, margin });
-    this.loader = new ReplayLoader(options.world, options.workflows);
+    this.loader = new ReplayLoader(options.world, options.workflows, options.runLease);
     this.passes = new PassLoop({
       world: options.world,
       runLease: options.runLease,

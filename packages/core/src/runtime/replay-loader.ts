@@ -15,6 +15,8 @@ export class ReplayLoader {
   constructor(
     private readonly world: World,
     private readonly workflows: ReadonlyMap<string, WorkflowDefinition>,
+    /** Wakes carry the run's group key (see `cancelRunTree`). */
+    private readonly runLease: boolean,
   ) {}
 
   /**
@@ -43,7 +45,10 @@ export class ReplayLoader {
       // A cancel cascade that died half way: finish it from the child's side.
       const parent = await world.runs.get(replay.parent.runId);
       if (parent.status === 'cancelled') {
-        await cancelRunTree(world, runId, `parent run ${parent.runId} was cancelled`);
+        await cancelRunTree(world, runId, {
+          reason: `parent run ${parent.runId} was cancelled`,
+          runLease: this.runLease,
+        });
         await this.catchUp(replay);
       }
     }

@@ -41,6 +41,8 @@ export class WorkflowReplay {
     status: 'running',
   };
   private terminal = false;
+  /** The log ends with run_cancelled: someone cancelled the run. */
+  private cancelledByLog = false;
   /** When the run was created (its run_created's createdAt). */
   createdAt = 0;
   /** The trace context its run_created carries, opaque here: the runtime turns it into spans. */
@@ -78,6 +80,11 @@ export class WorkflowReplay {
   /** The run's log holds a terminal event: nothing more will happen. */
   get isTerminal(): boolean {
     return this.terminal;
+  }
+
+  /** The terminal event was run_cancelled. */
+  get isCancelled(): boolean {
+    return this.cancelledByLog;
   }
 
   /**
@@ -206,6 +213,7 @@ export class WorkflowReplay {
       case 'run_failed':
       case 'run_cancelled':
         this.terminal = true;
+        this.cancelledByLog = event.eventType === 'run_cancelled';
         return false;
       case 'step_created':
       case 'wait_created':

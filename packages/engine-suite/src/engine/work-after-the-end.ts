@@ -1,4 +1,13 @@
-import { createWorker, getWritable, startChild, step, type Worker, workflow } from '@cairn/core';
+import {
+  createClient,
+  createHook,
+  createWorker,
+  getWritable,
+  startChild,
+  step,
+  type Worker,
+  workflow,
+} from '@cairn/core';
 import { type QueueConsumer, type World, WorldUnavailableError } from '@cairn/core/world';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EngineSuiteOptions, eventually, gate, type Harness, openHarness } from '../harness.js';
@@ -15,6 +24,10 @@ const tell = step('after-end.tell', async (line: string) => {
 const child = workflow('after-end.child', async (name: string) => greet(name));
 const parent = workflow('after-end.parent', async (name: string) => `parent got: ${await startChild(child, name)}`);
 const teller = workflow('after-end.teller', async (line: string) => tell(line));
+const waitingChild = workflow('after-end.waiting-child', async (token: string) => createHook({ token }));
+const parentOfWaiters = workflow('after-end.parent-of-waiters', async (prefix: string) =>
+  Promise.all([startChild(waitingChild, `${prefix}:a`), startChild(waitingChild, `${prefix}:b`)]),
+);
 
 /**
  * A World as one process sees it, until the process dies: from `die()` on, every call
@@ -170,6 +183,44 @@ export function describeWorkAfterTheEnd(options: EngineSuiteOptions): void {
         ),
       ]);
       expect(chunks).toEqual(['once']);
+    });
+
+    it('cancels the children of a run whose canceller died right after the cancel', async () => {
+      const workflows = [parentOfWaiters, waitingChild];
+      await harness.startWorker({ workflows });
+      const prefix = `after-end-${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(parentOfWaiters, prefix);
+      for (const suffix of ['a', 'b']) {
+        await eventually(
+          () =>
+            harness.world.hooks.getByToken(`${prefix}:${suffix}`).then(
+              () => true,
+              () => undefined,
+            ),
+          10_000,
+          `child ${suffix} to wait on its hook`,
+        );
+      }
+      // The cancelling process dies once the parent's cancel has committed, before it has
+      // cancelled a single child; the worker lives on.
+      harness.world.afterAppend = async (call) => {
+        if (mortal.dead() || call.runId !== run.id || !call.eventTypes.includes('run_cancelled')) return;
+        mortal.die();
+        await mortal.afterDeath();
+      };
+      const cancelling = createClient({ world: mortal.world }).cancel(run.id, 'order withdrawn');
+      cancelling.catch(() => {});
+      await eventually(async () => (mortal.dead() ? true : undefined), 10_000, "the parent's cancel");
+      expect(await run.status()).toBe('cancelled');
+      for (const index of [0, 1]) {
+        const childId = `${run.id}~child:after-end.waiting-child#${index}`;
+        await eventually(
+          async () => ((await harness.world.runs.get(childId)).status === 'cancelled' ? true : undefined),
+          15_000,
+          `child ${index} to be cancelled`,
+        );
+        expect((await harness.world.runs.get(childId)).cancelReason).toContain(run.id);
+      }
     });
   });
 }
