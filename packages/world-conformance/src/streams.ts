@@ -154,6 +154,42 @@ export function describeStreams(options: ConformanceOptions): void {
       }
     });
 
+    test('with streams.closedWithRun, a run that has ended takes no write, not even to a stream it never had', async (scope) => {
+      const { world } = scope;
+      if (world.capabilities.streams.closedWithRun !== true) {
+        scope.skipBecause('capabilities.streams.closedWithRun is not true (the engine closes streams itself)');
+      }
+      // A step body that was still running when its run ended (the loser of a race, say)
+      // must not leave behind a stream that opens after the end: nothing would close it,
+      // and its readers would wait forever.
+      const { runId } = await startedRun(world);
+      await world.streams.write(runId, 'before', 'one');
+      await world.events.create(runId, { eventType: 'run_completed', eventData: { output: 1 } });
+      for (const name of ['before', 'after']) {
+        const error = await expectError(world.streams.write(runId, name, 'late'), StreamClosedError);
+        expect(error).toMatchObject({ runId, stream: name });
+      }
+      const streams = await world.streams.list(runId);
+      expect(streams.map((stream) => [stream.name, stream.closed, stream.chunkCount])).toEqual([['before', true, 1]]);
+
+      // Writes racing the end: each lands before it (and is closed with the run) or is refused.
+      const racing = await startedRun(world);
+      const writes = Array.from({ length: 20 }, (_, index) =>
+        world.streams.write(racing.runId, `racer-${index}`, 'x').then(
+          () => 'written',
+          (error: unknown) => {
+            if (!StreamClosedError.is(error)) throw error;
+            return 'refused';
+          },
+        ),
+      );
+      await world.events.create(racing.runId, { eventType: 'run_completed', eventData: { output: 2 } });
+      const outcomes = await Promise.all(writes);
+      const left = await world.streams.list(racing.runId);
+      expect(left.filter((stream) => !stream.closed).map((stream) => stream.name)).toEqual([]);
+      expect(left.length).toBe(outcomes.filter((outcome) => outcome === 'written').length);
+    });
+
     test('text comes back as strings and binary as Uint8Array with identical bytes', async ({ world }) => {
       const { runId } = await startedRun(world);
       const text = 'héllo ✓ 𝄞 "quoted"\n';

@@ -2,6 +2,7 @@ import {
   type Clock,
   InvalidInputError,
   idSchema,
+  isTerminalRunStatus,
   parseInput,
   type ReadStreamOptions,
   RunNotFoundError,
@@ -60,11 +61,14 @@ export class LocalStreams implements WorldStreams {
     // Copy now: the caller may reuse its buffer before the commit loop runs.
     const owned = typeof data === 'string' ? data : new Uint8Array(data);
     return this.store.submit(() => {
-      this.requireRun(runId);
+      const record = this.requireRun(runId);
       const stream = this.store.state.stream(runId, name);
       const earlier = idempotencyKey === undefined ? undefined : stream?.keys.get(idempotencyKey);
       if (earlier !== undefined) return { result: { index: earlier }, records: [] };
-      if (stream?.closed) throw new StreamClosedError({ runId, stream: name });
+      // The append that ended the run closed its streams; a stream opened after that would
+      // have nothing to close it, and its readers would wait forever.
+      if (stream?.closed || isTerminalRunStatus(record.run.status))
+        throw new StreamClosedError({ runId, stream: name });
       const written: StreamChunk = { index: stream?.chunks.length ?? 0, data: owned, createdAt: this.clock.now() };
       this.store.state.appendChunk(runId, name, written, idempotencyKey);
       return {

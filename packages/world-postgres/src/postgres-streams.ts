@@ -35,6 +35,12 @@ interface ChunkRow {
  * row's lock) and inserts the chunk at the index it got. Index allocation is therefore
  * race-free and dense, and since each writer holds the row until it commits, chunks become
  * visible in index order: a reader never sees chunk n+1 without chunk n.
+ *
+ * A run's streams close with the append that ends it, so a write first takes a share lock
+ * on the run's row, and writes only while the run has not ended. The append that ends the
+ * run holds that row's lock from its start, so either the write commits first (and the
+ * append's closing sees its stream) or it waits for the append and finds the run ended: no
+ * stream can open after its run's end, where nothing would close it.
  */
 export class PostgresStreams implements WorldStreams {
   constructor(
@@ -65,15 +71,20 @@ export class PostgresStreams implements WorldStreams {
       const earlier = await this.indexOfKey(runId, name, idempotencyKey);
       if (earlier !== undefined) return { index: earlier };
     }
-    const { streams, chunks, nowMs } = this.db.tables;
+    const { runs, streams, chunks, nowMs } = this.db.tables;
     let rows: { chunk_index: number }[];
     try {
       rows = await this.runQuery<{ chunk_index: number }>(
         runId,
         `WITH clock AS (SELECT ${nowMs} AS now),
+         live AS (
+           SELECT 1 FROM ${runs}
+           WHERE run_id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')
+           FOR SHARE
+         ),
          stream AS (
            INSERT INTO ${streams} AS s (run_id, name, chunk_count, closed, created_at, updated_at)
-           SELECT $1, $2, 1, false, now, now FROM clock
+           SELECT $1, $2, 1, false, now, now FROM clock, live
            ON CONFLICT (run_id, name) DO UPDATE SET chunk_count = s.chunk_count + 1, updated_at = EXCLUDED.updated_at
            WHERE NOT s.closed
            RETURNING s.chunk_count - 1 AS chunk_index, s.updated_at
@@ -91,9 +102,12 @@ export class PostgresStreams implements WorldStreams {
       return { index: (await this.indexOfKey(runId, name, idempotencyKey))! };
     }
     if (rows.length > 0) return { index: rows[0]!.chunk_index };
-    // Closed. A repeat of a write that landed before the close still gets its index.
+    // Closed, or its run ended or does not exist. A repeat of a write that landed before
+    // the close still gets its index.
     const earlier = idempotencyKey === undefined ? undefined : await this.indexOfKey(runId, name, idempotencyKey);
     if (earlier !== undefined) return { index: earlier };
+    const run = await this.db.query(`SELECT 1 FROM ${runs} WHERE run_id = $1`, [runId]);
+    if (run.length === 0) throw new RunNotFoundError({ runId });
     throw new StreamClosedError({ runId, stream: name });
   }
 

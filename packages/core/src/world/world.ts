@@ -72,8 +72,10 @@ export interface WorldCapabilities {
     /**
      * True when the append that ends a run (`run_completed`, `run_failed`, `run_cancelled`)
      * also closes every open stream of the run, atomically with it, waking their live
-     * readers. The engine then leaves the closing to the World; otherwise it lists and
-     * closes the run's streams itself after the run ends. Default false.
+     * readers; from then on a write to any stream of the run, one it never had included,
+     * is `StreamClosedError` and creates nothing, so no stream opens after the end with
+     * nothing left to close it. The engine then leaves the closing to the World; otherwise
+     * it lists and closes the run's streams itself after the run ends. Default false.
      */
     closedWithRun?: boolean;
   };
@@ -425,7 +427,8 @@ export interface WorldStreams {
    * write. With `idempotencyKey`, a second write carrying the same key to the same stream
    * writes nothing and resolves with the first write's index: a writer that may run twice
    * (a step retried after a crash) still adds its chunk once. Throws `RunNotFoundError`,
-   * `StreamClosedError`.
+   * `StreamClosedError` (the stream is closed, or, with `capabilities.streams.closedWithRun`,
+   * its run has ended).
    */
   write(
     runId: string,

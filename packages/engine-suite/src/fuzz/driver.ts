@@ -1,5 +1,6 @@
 import type { Client } from '@cairn/core';
 import { type Hook, HookNotFoundError, type Run, RunTerminalError, type World } from '@cairn/core/world';
+import { CancellerDiedError, dyingCanceller } from './dying-canceller.js';
 import { caseRunId, type FuzzCase } from './fuzz-case.js';
 import { fuzzWorkflow } from './interpreter.js';
 import { Random } from './random.js';
@@ -31,7 +32,9 @@ export interface DriveResult {
  * feeds every hook it finds: as many payloads as the hook reads, plus up to two extra that
  * may arrive after its disposal. With `hookBursts`, a hook's payloads go out together at a
  * seeded offset around the run's earliest pending sleep, so deliveries and wake-ups race.
- * Returns once every run in the World is terminal, or at the deadline.
+ * Cancels the runs the case's plan names, on its schedule, some from a canceller that dies
+ * right after the cancel commits. Returns once every run in the World is terminal, or at the
+ * deadline.
  */
 export async function drive(
   world: World,
@@ -71,6 +74,22 @@ export async function drive(
   }
   const planned = new Set<string>();
   const sends: Promise<void>[] = [];
+  const startedAt = Date.now();
+  for (const { program, atMs, cancellerDies } of fuzzCase.faults.cancels) {
+    const id = caseRunId(fuzzCase.seed, program);
+    sends.push(
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + atMs - Date.now())));
+        try {
+          await track(`client.cancel(${id})${cancellerDies ? ' by a dying canceller' : ''}`, () =>
+            (cancellerDies ? dyingCanceller(world) : client).cancel(id, `fuzz cancel at ${atMs} ms`),
+          );
+        } catch (error) {
+          if (!(error instanceof CancellerDiedError)) problems.push(`cancel(${id}) failed: ${String(error)}`);
+        }
+      })(),
+    );
+  }
   const send = async (token: string, payload: string) => {
     try {
       // The driver only resumes hooks it has seen live; a short wait covers a token being

@@ -9,7 +9,8 @@ export type FaultKind =
   | 'clock-skew'
   | 'failed-sends'
   | 'delayed-appends'
-  | 'hook-bursts';
+  | 'hook-bursts'
+  | 'cancels';
 
 export const allFaultKinds: readonly FaultKind[] = [
   'worker-kill',
@@ -18,6 +19,7 @@ export const allFaultKinds: readonly FaultKind[] = [
   'failed-sends',
   'delayed-appends',
   'hook-bursts',
+  'cancels',
 ];
 
 /** What one case injects. */
@@ -31,6 +33,12 @@ export interface FaultPlan {
   world: WorldFaults;
   /** Hook payloads go out in bursts aimed at the run's pending sleeps, rather than as soon as the hook exists. */
   hookBursts: boolean;
+  /**
+   * Runs the driver cancels: program `program`'s run, `atMs` after the runs start. With
+   * `cancellerDies`, the process cancelling dies as soon as the run's own cancel has
+   * committed, before it cancels a single child: the cascade is left to the workers.
+   */
+  cancels: { program: number; atMs: number; cancellerDies: boolean }[];
 }
 
 /** One case: a few programs run side by side on one fresh World, under one fault plan. */
@@ -83,6 +91,13 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
   const programs = Array.from({ length: options.programs ?? 3 }, () =>
     generateProgram(programRandom, { features, maxStepMs: leaseExpiry ? 250 : 80, maxLeaves: 14 }),
   );
+  // A fork of its own, so the cases of a seed that drew no cancels stay as they were.
+  const cancelPlan = random.fork('cancels');
+  const cancels: FaultPlan['cancels'] = [];
+  if (faults.has('cancels') && cancelPlan.chance(0.4))
+    for (const program of programs.keys())
+      if (cancelPlan.chance(0.4))
+        cancels.push({ program, atMs: cancelPlan.int(0, 1500), cancellerDies: cancelPlan.chance(0.5) });
   return {
     seed,
     programs,
@@ -96,6 +111,7 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
       skewMs,
       world,
       hookBursts: faults.has('hook-bursts') && plan.chance(0.6),
+      cancels,
     },
   };
 }

@@ -63,9 +63,24 @@ export async function checkProperties(world: World, evidence: SideEvidence): Pro
       checkHooks(events, output, fail);
       await checkStream(world, run.runId, output, fail);
     }
-    if (terminal.has(run.status)) await checkReplay(world, run, fail);
+    if (terminal.has(run.status)) {
+      await checkReplay(world, run, fail);
+      await checkStreamsClosed(world, run.runId, fail);
+    }
   }
   return violations;
+}
+
+/**
+ * A run's streams are closed once it has ended, however it ended (a cancel too), so their
+ * readers finish. Checked where the World closes them in the append that ends the run:
+ * elsewhere the pass closes them after that append, and may still be about to.
+ */
+async function checkStreamsClosed(world: World, runId: string, fail: Fail): Promise<void> {
+  if (world.capabilities.streams.closedWithRun !== true) return;
+  const open = (await world.streams.list(runId)).filter((stream) => !stream.closed);
+  if (open.length > 0)
+    fail('a run that has ended has closed its streams', `open: ${open.map((stream) => stream.name).join(', ')}`);
 }
 
 type Fail = (property: string, detail: string) => void;

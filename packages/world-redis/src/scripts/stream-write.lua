@@ -4,7 +4,8 @@
 local P = cjson.decode(ARGV[1])
 local function main()
   local base, runId, name = P.base, P.runId, P.name
-  if redis.call('EXISTS', base .. ':r:' .. runId) == 0 then fail({ code = 'RUN_NOT_FOUND' }) end
+  local status = redis.call('HGET', base .. ':r:' .. runId, 'status')
+  if not status then fail({ code = 'RUN_NOT_FOUND' }) end
   local now = clock()
   local metaKey = base .. ':x:' .. runId
   local raw = redis.call('HGET', metaKey, name)
@@ -20,7 +21,9 @@ local function main()
   end
   if P.close then
     if meta and meta.closed == '1' then return cjson.encode({ index = cjson.null }) end
-  elseif meta and meta.closed == '1' then
+  elseif (meta and meta.closed == '1') or status == '"completed"' or status == '"failed"' or status == '"cancelled"' then
+    -- The append that ended the run closed its streams: one opened after it would have
+    -- nothing to close it, and its readers would wait forever.
     fail({ code = 'STREAM_CLOSED' })
   end
   if not meta then
