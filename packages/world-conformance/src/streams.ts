@@ -190,6 +190,25 @@ export function describeStreams(options: ConformanceOptions): void {
       expect(left.length).toBe(outcomes.filter((outcome) => outcome === 'written').length);
     });
 
+    test('with streams.closedWithRun, a read of a stream its ended run never had ends, empty', async (scope) => {
+      const { world } = scope;
+      if (world.capabilities.streams.closedWithRun !== true) {
+        scope.skipBecause('capabilities.streams.closedWithRun is not true (the engine closes streams itself)');
+      }
+      // Read after the end: a mistyped name on a finished run must not wait forever.
+      const { runId } = await startedRun(world);
+      await world.events.create(runId, { eventType: 'run_completed', eventData: { output: 1 } });
+      expect(await within(readAll(world, runId, 'never'), 5000, 'a read of a stream the ended run never had')).toEqual(
+        [],
+      );
+      // Read before the end: the reader waits for the stream, then finishes when the run
+      // ends without it (a World may notice within its polling interval).
+      const waiting = await startedRun(world);
+      const reading = readAll(world, waiting.runId, 'never');
+      await world.events.create(waiting.runId, { eventType: 'run_cancelled', eventData: {} });
+      expect(await within(reading, 15_000, 'a waiting read to end once the run ended without its stream')).toEqual([]);
+    });
+
     test('text comes back as strings and binary as Uint8Array with identical bytes', async ({ world }) => {
       const { runId } = await startedRun(world);
       const text = 'héllo ✓ 𝄞 "quoted"\n';

@@ -96,11 +96,20 @@ export class LocalStreams implements WorldStreams {
   closeWithRun(runId: string, at: number): { records: JournalRecord[]; afterCommit: () => void } {
     const record = this.store.state.runs.get(runId);
     const open = record === undefined ? [] : [...record.streams.values()].filter((stream) => !stream.closed);
-    return this.closeInOperation(
+    const closing = this.closeInOperation(
       runId,
       open.map((stream) => stream.name),
       at,
     );
+    return {
+      records: closing.records,
+      afterCommit: () => {
+        closing.afterCommit();
+        // Readers waiting for a stream the run never wrote: it never will now.
+        const prefix = `${runId}\u0000`;
+        for (const key of [...this.waiters.keys()]) if (key.startsWith(prefix)) this.wakeKey(key);
+      },
+    };
   }
 
   /**
@@ -142,6 +151,9 @@ export class LocalStreams implements WorldStreams {
         continue;
       }
       if (stream?.closed) return;
+      // A run that has ended takes no more writes (see `write`): a stream it never had
+      // never comes, and a reader waiting for it is done.
+      if (!stream && isTerminalRunStatus(this.requireRun(runId).run.status)) return;
       await this.changed(runId, name, signal);
     }
   }
@@ -167,7 +179,10 @@ export class LocalStreams implements WorldStreams {
   }
 
   private wake(runId: string, name: string): void {
-    const key = `${runId}\u0000${name}`;
+    this.wakeKey(`${runId}\u0000${name}`);
+  }
+
+  private wakeKey(key: string): void {
     const set = this.waiters.get(key);
     if (!set) return;
     this.waiters.delete(key);

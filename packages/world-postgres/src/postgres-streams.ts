@@ -20,8 +20,13 @@ import { type Notifications, streamKey } from './notifications.js';
 const pageSize = 100;
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
+const terminalStatuses: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
 interface ChunkRow {
-  closed: boolean;
+  /** The run's status. */
+  status: string;
+  /** Null (as is `chunk_count`) while the stream does not exist. */
+  closed: boolean | null;
   chunk_count: number;
   chunk_index: number | null;
   is_text: boolean;
@@ -169,15 +174,18 @@ export class PostgresStreams implements WorldStreams {
       let rows: ChunkRow[];
       try {
         await this.notifications.ready();
+        // The run's status comes in the same snapshot as the stream: a run seen ended with
+        // no such stream will never have it (writes stop at the run's end).
         rows = await this.db.query<ChunkRow>(
-          `SELECT s.closed, s.chunk_count, c.chunk_index, c.is_text, c.data, c.created_at
-           FROM ${streams} s
+          `SELECT r.status, s.closed, s.chunk_count, c.chunk_index, c.is_text, c.data, c.created_at
+           FROM ${runs} r
+           LEFT JOIN ${streams} s ON s.run_id = r.run_id AND s.name = $2
            LEFT JOIN LATERAL (
              SELECT chunk_index, is_text, data, created_at FROM ${chunks}
              WHERE run_id = s.run_id AND name = s.name AND chunk_index >= $3
              ORDER BY chunk_index LIMIT ${pageSize}
            ) c ON true
-           WHERE s.run_id = $1 AND s.name = $2`,
+           WHERE r.run_id = $1`,
           [runId, name, next],
         );
       } catch (error) {
@@ -199,6 +207,10 @@ export class PostgresStreams implements WorldStreams {
         continue;
       }
       if (rows[0]?.closed && next >= rows[0].chunk_count) {
+        waiter.cancel();
+        return;
+      }
+      if (rows[0]?.closed === null && terminalStatuses.has(rows[0].status)) {
         waiter.cancel();
         return;
       }

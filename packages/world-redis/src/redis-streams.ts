@@ -21,6 +21,8 @@ import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
 
 const pageSize = 100;
+/** A run's status as its hash stores it (JSON text) once it has ended. */
+const terminalStatuses: ReadonlySet<string> = new Set(['"completed"', '"failed"', '"cancelled"']);
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
 /*
@@ -125,9 +127,15 @@ export class RedisStreams implements WorldStreams {
       let entries: string[];
       try {
         await live(this.notifications.ready());
-        // The closed flag first: if it was set before the chunks were read, they are all there.
+        // The run's status before the stream's: a run that had ended before the stream was
+        // looked up and found missing will never have it (writes stop at the run's end).
+        const status = await live(client.hget(keys.run, 'status'));
+        // The closed flag before the chunks: if it was set before they were read, they are all there.
         const meta = await live(client.hget(keys.streams, nameKey(name)));
-        closed = meta !== null && (JSON.parse(meta) as { closed: string }).closed === '1';
+        closed =
+          meta === null
+            ? status !== null && terminalStatuses.has(status)
+            : (JSON.parse(meta) as { closed: string }).closed === '1';
         entries = await live(client.lrange(chunksKey, next, next + pageSize - 1));
       } catch (error) {
         waiter.cancel();

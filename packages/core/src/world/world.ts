@@ -74,7 +74,9 @@ export interface WorldCapabilities {
      * also closes every open stream of the run, atomically with it, waking their live
      * readers; from then on a write to any stream of the run, one it never had included,
      * is `StreamClosedError` and creates nothing, so no stream opens after the end with
-     * nothing left to close it. The engine then leaves the closing to the World; otherwise
+     * nothing left to close it, and a read of a stream the run never had ends, empty (one
+     * that was waiting for it may take the World's polling interval to notice). The engine
+     * then leaves the closing to the World; otherwise
      * it lists and closes the run's streams itself after the run ends. Default false.
      */
     closedWithRun?: boolean;
@@ -441,8 +443,9 @@ export interface WorldStreams {
   /**
    * Yields chunks from `fromIndex` (default 0; negative counts back from the tail when the
    * read starts), then follows new chunks live until the stream is closed, the signal
-   * aborts or the World closes. A stream that does not exist yet is waited for.
-   * Throws `RunNotFoundError` on the first iteration.
+   * aborts or the World closes. A stream that does not exist yet is waited for (with
+   * `capabilities.streams.closedWithRun`, until the run ends). Throws `RunNotFoundError`
+   * on the first iteration.
    */
   read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk>;
   /** Every stream of the run, in creation order. Throws `RunNotFoundError`. */
