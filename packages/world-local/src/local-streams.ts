@@ -96,20 +96,14 @@ export class LocalStreams implements WorldStreams {
   closeWithRun(runId: string, at: number): { records: JournalRecord[]; afterCommit: () => void } {
     const record = this.store.state.runs.get(runId);
     const open = record === undefined ? [] : [...record.streams.values()].filter((stream) => !stream.closed);
-    const closing = this.closeInOperation(
+    const { records } = this.closeInOperation(
       runId,
       open.map((stream) => stream.name),
       at,
     );
-    return {
-      records: closing.records,
-      afterCommit: () => {
-        closing.afterCommit();
-        // Readers waiting for a stream the run never wrote: it never will now.
-        const prefix = `${runId}\u0000`;
-        for (const key of [...this.waiters.keys()]) if (key.startsWith(prefix)) this.wakeKey(key);
-      },
-    };
+    // Every reader of the run wakes: those of the streams closed here, and those waiting for
+    // a stream the run never wrote, which it never will now.
+    return { records, afterCommit: () => this.wakeRun(runId) };
   }
 
   /**
@@ -180,6 +174,11 @@ export class LocalStreams implements WorldStreams {
 
   private wake(runId: string, name: string): void {
     this.wakeKey(`${runId}\u0000${name}`);
+  }
+
+  private wakeRun(runId: string): void {
+    const prefix = `${runId}\u0000`;
+    for (const key of [...this.waiters.keys()]) if (key.startsWith(prefix)) this.wakeKey(key);
   }
 
   private wakeKey(key: string): void {

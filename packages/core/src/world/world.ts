@@ -76,8 +76,8 @@ export interface WorldCapabilities {
      * is `StreamClosedError` and creates nothing, so no stream opens after the end with
      * nothing left to close it, and a read of a stream the run never had ends, empty (one
      * that was waiting for it may take the World's polling interval to notice). The engine
-     * then leaves the closing to the World; otherwise
-     * it lists and closes the run's streams itself after the run ends. Default false.
+     * then leaves the closing to the World; otherwise it lists and closes the run's streams
+     * itself after the run ends. Default false.
      */
     closedWithRun?: boolean;
   };
