@@ -1,9 +1,9 @@
-import { connect, createServer, type Socket } from 'node:net';
 import { WorldUnavailableError } from '@cairn/core/world';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createPostgresWorld } from '../src/index.js';
 import { connectionString, freshSchema } from './helpers.js';
+import { readyForQueryIdle, startTcpHop } from './tcp-hop.js';
 
 /**
  * A TCP hop in front of the real server that, once armed, holds back everything the server
@@ -13,16 +13,8 @@ import { connectionString, freshSchema } from './helpers.js';
  * connection finishes starting.
  */
 async function startHoldingProxy(target: string) {
-  const upstreamUrl = new URL(target);
-  const sockets = new Set<Socket>();
   let armed: ((held: { startupDone: Promise<void> }) => void) | undefined;
-  const server = createServer((client) => {
-    const upstream = connect(Number(upstreamUrl.port || 5432), upstreamUrl.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {});
-    }
+  const hop = await startTcpHop(target, (client, upstream) => {
     client.on('data', (chunk: Buffer) => upstream.write(chunk));
     client.on('close', () => upstream.destroy());
     const hold = armed;
@@ -37,26 +29,19 @@ async function startHoldingProxy(target: string) {
     hold({ startupDone: new Promise<void>((resolve) => (startupDone = resolve)) });
     upstream.on('data', (chunk: Buffer) => {
       held = Buffer.concat([held, chunk]);
-      // ReadyForQuery, idle: the server's last word of a finished startup.
-      if (held.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49]))) startupDone();
+      // The server's last word of a finished startup.
+      if (held.includes(readyForQueryIdle)) startupDone();
     });
     upstream.on('close', () => client.end(held));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxied = new URL(target);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as { port: number }).port);
   return {
-    connectionString: proxied.toString(),
+    connectionString: hop.connectionString,
     /** Holds the next connection; resolves with it once the proxy has it. */
     holdNextConnection: () =>
       new Promise<{ startupDone: Promise<void> }>((resolve) => {
         armed = resolve;
       }),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: hop.close,
   };
 }
 

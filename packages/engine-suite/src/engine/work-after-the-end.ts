@@ -190,17 +190,8 @@ export function describeWorkAfterTheEnd(options: EngineSuiteOptions): void {
       await harness.startWorker({ workflows });
       const prefix = `after-end-${Math.random().toString(36).slice(2)}`;
       const run = await harness.client.start(parentOfWaiters, prefix);
-      for (const suffix of ['a', 'b']) {
-        await eventually(
-          () =>
-            harness.world.hooks.getByToken(`${prefix}:${suffix}`).then(
-              () => true,
-              () => undefined,
-            ),
-          10_000,
-          `child ${suffix} to wait on its hook`,
-        );
-      }
+      for (const token of [`${prefix}:a`, `${prefix}:b`])
+        await eventually(() => harness.world.hooks.getByToken(token).catch(() => undefined), 10_000, `hook ${token}`);
       // The cancelling process dies once the parent's cancel has committed, before it has
       // cancelled a single child; the worker lives on.
       harness.world.afterAppend = async (call) => {
