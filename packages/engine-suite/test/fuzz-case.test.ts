@@ -36,6 +36,9 @@ describe('fuzz cases', () => {
       if (fuzzCase.faults.world.failSendProbability > 0) seen.add('failed-sends');
       if (fuzzCase.faults.world.delayAppendMaxMs > 0) seen.add('delayed-appends');
       if (fuzzCase.faults.hookBursts) seen.add('hook-bursts');
+      // Both kinds of canceller: one that stays to cascade, one that dies after its cancel.
+      if (fuzzCase.faults.cancels.some((cancel) => !cancel.cancellerDies)) seen.add('cancels');
+      if (fuzzCase.faults.cancels.some((cancel) => cancel.cancellerDies)) seen.add('cancels-by-dying-canceller');
       for (const program of fuzzCase.programs)
         for (const node of walk(program)) {
           seen.add(node.kind === 'hook' ? `hook-${node.mode}` : node.kind);
@@ -46,7 +49,7 @@ describe('fuzz cases', () => {
     }
     const expected = [...allFaultKinds, 'hook-await', 'hook-iterate', 'hook-concurrent-next', 'hook-race-sleep'];
     expected.push('all', 'race', 'all-settled', 'map', 'child', 'write', 'throw', 'sleep', 'try');
-    expected.push('step-failures', 'non-error-throws');
+    expected.push('step-failures', 'non-error-throws', 'cancels-by-dying-canceller');
     expect([...seen].sort()).toEqual(expect.arrayContaining(expected));
   });
 });
