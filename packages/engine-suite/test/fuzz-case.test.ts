@@ -39,6 +39,7 @@ describe('fuzz cases', () => {
       // Both kinds of canceller: one that stays to cascade, one that dies after its cancel.
       if (fuzzCase.faults.cancels.some((cancel) => !cancel.cancellerDies)) seen.add('cancels');
       if (fuzzCase.faults.cancels.some((cancel) => cancel.cancellerDies)) seen.add('cancels-by-dying-canceller');
+      if (fuzzCase.faults.cancels.some((cancel) => cancel.child)) seen.add('cancels-of-a-child');
       for (const program of fuzzCase.programs)
         for (const node of walk(program)) {
           seen.add(node.kind === 'hook' ? `hook-${node.mode}` : node.kind);
@@ -49,7 +50,7 @@ describe('fuzz cases', () => {
     }
     const expected = [...allFaultKinds, 'hook-await', 'hook-iterate', 'hook-concurrent-next', 'hook-race-sleep'];
     expected.push('all', 'race', 'all-settled', 'map', 'child', 'write', 'throw', 'sleep', 'try');
-    expected.push('step-failures', 'non-error-throws', 'cancels-by-dying-canceller');
+    expected.push('step-failures', 'non-error-throws', 'cancels-by-dying-canceller', 'cancels-of-a-child');
     expect([...seen].sort()).toEqual(expect.arrayContaining(expected));
   });
 });

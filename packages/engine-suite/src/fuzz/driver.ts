@@ -75,14 +75,14 @@ export async function drive(
   const planned = new Set<string>();
   const sends: Promise<void>[] = [];
   const startedAt = Date.now();
-  for (const { program, atMs, cancellerDies } of fuzzCase.faults.cancels) {
-    const id = caseRunId(fuzzCase.seed, program);
+  for (const cancel of fuzzCase.faults.cancels) {
     sends.push(
       (async () => {
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + atMs - Date.now())));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + cancel.atMs - Date.now())));
+        const id = await cancelTarget(world, caseRunId(fuzzCase.seed, cancel.program), cancel.child);
         try {
-          await track(`client.cancel(${id})${cancellerDies ? ' by a dying canceller' : ''}`, () =>
-            (cancellerDies ? dyingCanceller(world) : client).cancel(id, `fuzz cancel at ${atMs} ms`),
+          await track(`client.cancel(${id})${cancel.cancellerDies ? ' by a dying canceller' : ''}`, () =>
+            (cancel.cancellerDies ? dyingCanceller(world) : client).cancel(id, `fuzz cancel at ${cancel.atMs} ms`),
           );
         } catch (error) {
           if (!(error instanceof CancellerDiedError)) problems.push(`cancel(${id}) failed: ${String(error)}`);
@@ -120,6 +120,16 @@ export async function drive(
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
   return settleSends(true);
+}
+
+/**
+ * The run a planned cancel goes to: the program's run, or with `child` the first of its open
+ * descendants in the World's listing (the run itself when it has none open).
+ */
+async function cancelTarget(world: World, runId: string, child: boolean): Promise<string> {
+  if (!child) return runId;
+  const open = (await listRuns(world)).filter((run) => run.runId.startsWith(`${runId}~`) && !terminal.has(run.status));
+  return open[0]?.runId ?? runId;
 }
 
 /**

@@ -36,9 +36,11 @@ export interface FaultPlan {
   /**
    * Runs the driver cancels: program `program`'s run, `atMs` after the runs start. With
    * `cancellerDies`, the process cancelling dies as soon as the run's own cancel has
-   * committed, before it cancels a single child: the cascade is left to the workers.
+   * committed, before it cancels a single child: the cascade is left to the workers. With
+   * `child`, the cancel goes to one of the run's open child runs instead, when it has one
+   * then, so a parent meets a child that ends cancelled.
    */
-  cancels: { program: number; atMs: number; cancellerDies: boolean }[];
+  cancels: { program: number; atMs: number; cancellerDies: boolean; child: boolean }[];
 }
 
 /** One case: a few programs run side by side on one fresh World, under one fault plan. */
@@ -97,7 +99,12 @@ export function buildCase(seed: number, options: CaseOptions): FuzzCase {
   if (faults.has('cancels') && cancelPlan.chance(0.4))
     for (const program of programs.keys())
       if (cancelPlan.chance(0.4))
-        cancels.push({ program, atMs: cancelPlan.int(0, 1500), cancellerDies: cancelPlan.chance(0.5) });
+        cancels.push({
+          program,
+          atMs: cancelPlan.int(0, 1500),
+          cancellerDies: cancelPlan.chance(0.5),
+          child: cancelPlan.chance(0.3),
+        });
   return {
     seed,
     programs,
