@@ -87,9 +87,13 @@ export class Children {
     if (child.parentRunId === undefined || typeof parentStepId !== 'string') return;
     const wake = wakeRequest(child.parentRunId, this.runLease);
     const written = await this.recorder.facts.writeFact(child.parentRunId, childOutcome(child, parentStepId), [wake]);
-    // Refused: recorded already (its wake went with it, but waking again costs little) or
-    // the parent has ended, in which case the wake finds nothing to do.
-    if (written === undefined) await this.world.queue.send(...sendArguments(wake));
+    if (written !== undefined) return;
+    // Refused: recorded already (its wake went with it, but waking again costs little), or
+    // the parent has ended. An ended parent is not woken: its pass would have nothing to do
+    // but, were it cancelled, walk its children once more, and a cancelled parent of many
+    // children would be walked once for each of them.
+    const parent = await this.world.runs.get(child.parentRunId);
+    if (!isTerminalRunStatus(parent.status)) await this.world.queue.send(...sendArguments(wake));
   }
 
   private remember(runId: string): void {

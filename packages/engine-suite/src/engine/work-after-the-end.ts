@@ -213,5 +213,31 @@ export function describeWorkAfterTheEnd(options: EngineSuiteOptions): void {
         expect((await harness.world.runs.get(childId)).cancelReason).toContain(run.id);
       }
     });
+
+    it('wakes a cancelled parent once, not again for each child that ends after it', async () => {
+      await harness.startWorker({ workflows: [parentOfWaiters, waitingChild] });
+      const prefix = `after-end-${Math.random().toString(36).slice(2)}`;
+      const run = await harness.client.start(parentOfWaiters, prefix);
+      for (const token of [`${prefix}:a`, `${prefix}:b`])
+        await eventually(() => harness.world.hooks.getByToken(token).catch(() => undefined), 10_000, `hook ${token}`);
+      const children = [0, 1].map((index) => `${run.id}~child:after-end.waiting-child#${index}`);
+      const wakesOf = (runId: string) =>
+        harness.world.sends.filter((send) => (send.payload as { runId?: string }).runId === runId).length;
+      const passesOf = (runId: string) =>
+        harness.world.deliveries.filter((delivery) => (delivery.payload as { runId?: string }).runId === runId).length;
+      const parentWakesBefore = wakesOf(run.id);
+      const childPassesBefore = children.map(passesOf);
+      await harness.client.cancel(run.id, 'order withdrawn');
+      // Each child's cancel wakes it, and its pass reports to the parent, which has ended.
+      for (const [index, child] of children.entries())
+        await eventually(
+          async () => (passesOf(child) > childPassesBefore[index]! ? true : undefined),
+          10_000,
+          `a pass of cancelled child ${index}`,
+        );
+      // The parent's own cancel wakes it; a child's refused report must not wake it again,
+      // or every child that ends would walk the parent's children once more.
+      expect(wakesOf(run.id) - parentWakesBefore).toBe(1);
+    });
   });
 }
