@@ -33,7 +33,8 @@ const copyChunk = (chunk: StreamChunk): StreamChunk => ({
  * commit that made new chunks durable.
  */
 export class LocalStreams implements WorldStreams {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Live readers waiting for a change, by run and then by stream name. */
+  private readonly waiters = new Map<string, Map<string, Set<() => void>>>();
 
   constructor(
     private readonly store: LocalStore,
@@ -154,44 +155,45 @@ export class LocalStreams implements WorldStreams {
 
   /** Resolves at the next durable write or close on this stream, an abort, or World close. */
   private changed(runId: string, name: string, signal: AbortSignal | undefined): Promise<void> {
-    const key = `${runId}\u0000${name}`;
     return new Promise<void>((resolve) => {
       if (this.store.isClosing) {
         resolve();
         return;
       }
-      const set = this.waiters.get(key) ?? new Set();
+      const byName = this.waiters.get(runId) ?? new Map<string, Set<() => void>>();
+      const set = byName.get(name) ?? new Set();
       const done = () => {
         set.delete(done);
         signal?.removeEventListener('abort', done);
         resolve();
       };
       set.add(done);
-      this.waiters.set(key, set);
+      byName.set(name, set);
+      this.waiters.set(runId, byName);
       signal?.addEventListener('abort', done, { once: true });
     });
   }
 
   private wake(runId: string, name: string): void {
-    this.wakeKey(`${runId}\u0000${name}`);
-  }
-
-  private wakeRun(runId: string): void {
-    const prefix = `${runId}\u0000`;
-    for (const key of [...this.waiters.keys()]) if (key.startsWith(prefix)) this.wakeKey(key);
-  }
-
-  private wakeKey(key: string): void {
-    const set = this.waiters.get(key);
-    if (!set) return;
-    this.waiters.delete(key);
+    const byName = this.waiters.get(runId);
+    const set = byName?.get(name);
+    if (!byName || !set) return;
+    byName.delete(name);
+    if (byName.size === 0) this.waiters.delete(runId);
     for (const waiter of set) waiter();
+  }
+
+  /** Wakes every reader of the run's streams, those it has and those it was waited on for. */
+  private wakeRun(runId: string): void {
+    const byName = this.waiters.get(runId);
+    if (!byName) return;
+    this.waiters.delete(runId);
+    for (const set of byName.values()) for (const waiter of set) waiter();
   }
 
   /** Ends every live reader (used when the World closes). */
   wakeAll(): void {
-    for (const set of this.waiters.values()) for (const waiter of set) waiter();
-    this.waiters.clear();
+    for (const runId of [...this.waiters.keys()]) this.wakeRun(runId);
   }
 
   async list(runId: string): Promise<StreamInfo[]> {
