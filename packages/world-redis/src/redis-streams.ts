@@ -15,7 +15,7 @@ import {
 } from '@cairn/core/world';
 import { z } from 'zod';
 import { failureToError, type ScriptFailure } from './codec.js';
-import { streamKey } from './keys.js';
+import { eventKey, statusInEventDetail, streamKey } from './keys.js';
 import type { Notifications } from './notifications.js';
 import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
@@ -23,6 +23,8 @@ import type { Store } from './store.js';
 const pageSize = 100;
 /** A run's status as its hash stores it (JSON text) once it has ended. */
 const terminalStatuses: ReadonlySet<string> = new Set(['"completed"', '"failed"', '"cancelled"']);
+/** The same, as an append's notification announces it. */
+const terminalAnnounced: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
 /*
@@ -122,7 +124,12 @@ export class RedisStreams implements WorldStreams {
     for (;;) {
       if (signal?.aborted || this.store.closing || this.store.closed) return;
       // Subscribe before reading, so a write between the read and the wait still wakes us.
+      // The run's end too: it closes only the streams that exist, and a stream still missing
+      // then will never come (the appends announce the run's status, keys.ts).
       const waiter = this.notifications.waiter(streamKey(runId));
+      const runEnded = this.notifications.waiter(eventKey(runId), (detail) =>
+        terminalAnnounced.has(statusInEventDetail(detail) ?? ''),
+      );
       let closed: boolean;
       let entries: string[];
       try {
@@ -139,22 +146,32 @@ export class RedisStreams implements WorldStreams {
         entries = await live(client.lrange(chunksKey, next, next + pageSize - 1));
       } catch (error) {
         waiter.cancel();
+        runEnded.cancel();
         if (WorldClosedError.is(error) || this.store.closing) return;
         throw error;
       }
-      if (entries.length > 0) {
+      if (entries.length > 0 || closed) {
         waiter.cancel();
+        runEnded.cancel();
+      }
+      if (entries.length > 0) {
         for (const entry of entries) {
           yield decodeChunk(next, entry);
           next += 1;
         }
         continue;
       }
-      if (closed) {
-        waiter.cancel();
-        return;
-      }
-      await waiter.wait(this.pollIntervalMs * 4, signal);
+      if (closed) return;
+      // Either wakes the read; the other wait then ends with it.
+      const either = new AbortController();
+      const abort = () => either.abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      await Promise.race([
+        waiter.wait(this.pollIntervalMs * 4, either.signal),
+        runEnded.wait(this.pollIntervalMs * 4, either.signal),
+      ]);
+      either.abort();
+      signal?.removeEventListener('abort', abort);
     }
   }
 

@@ -215,3 +215,43 @@ describe('world-redis: server settings', () => {
     await Promise.all([safe.close(), unsafe.close()]);
   });
 });
+
+describe('world-redis: stream readers', () => {
+  it('a reader waiting for a stream ends as soon as its run ends without it, not at the next poll', async () => {
+    // A poll far longer than the test's bound: only the run's own notification can end the read.
+    const world = createTestWorld('single', { pollIntervalMs: 60_000 });
+    try {
+      const { event } = await world.events.create(null, runCreated);
+      await world.events.create(event.runId, { eventType: 'run_started', eventData: {} });
+      // Reading a closed stream to its end connects the World's subscriber first, whose
+      // arrival wakes every waiter once (it would wake our reader for a second look).
+      await world.streams.close(event.runId, 'warm-up');
+      for await (const _ of world.streams.read(event.runId, 'warm-up')) throw new Error('the stream is empty');
+      // The reader's last look before it waits is its LRANGE of the stream's chunks: once
+      // the server has run that, the reader has found the run going and the stream missing,
+      // and its subscriptions (taken before it looked) catch whatever is published next.
+      const monitor = await new Redis(redisUrl).monitor();
+      const looked = new Promise<void>((resolve) =>
+        monitor.on('monitor', (_time: string, args: string[]) => {
+          if (args[0]?.toLowerCase() === 'lrange' && args[1]?.includes(event.runId) && args[1].includes('never'))
+            resolve();
+        }),
+      );
+      const chunks: unknown[] = [];
+      const reading = (async () => {
+        for await (const chunk of world.streams.read(event.runId, 'never')) chunks.push(chunk);
+      })();
+      await looked;
+      monitor.disconnect();
+      await world.events.create(event.runId, { eventType: 'run_completed', eventData: {} });
+      const outcome = await Promise.race([
+        reading.then(() => 'ended'),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000)),
+      ]);
+      expect(outcome).toBe('ended');
+      expect(chunks).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  });
+});
