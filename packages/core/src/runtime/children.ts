@@ -87,13 +87,9 @@ export class Children {
     if (child.parentRunId === undefined || typeof parentStepId !== 'string') return;
     const wake = wakeRequest(child.parentRunId, this.runLease);
     const written = await this.recorder.facts.writeFact(child.parentRunId, childOutcome(child, parentStepId), [wake]);
-    if (written !== undefined) return;
-    // Refused: recorded already (its wake went with it, but waking again costs little), or
-    // the parent has ended. An ended parent is not woken: its pass would have nothing to do
-    // but, were it cancelled, walk its children once more, and a cancelled parent of many
-    // children would be walked once for each of them.
-    const parent = await this.world.runs.get(child.parentRunId);
-    if (!isTerminalRunStatus(parent.status)) await this.world.queue.send(...sendArguments(wake));
+    // Refused: recorded already, or the parent has ended. An ended parent is not woken: a
+    // cancelled parent of many children would be walked again for each of them.
+    if (written === undefined) await this.recorder.facts.wakeUnlessEnded(child.parentRunId, wake);
   }
 
   private remember(runId: string): void {

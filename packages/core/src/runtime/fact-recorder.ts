@@ -5,6 +5,7 @@ import type { CairnError } from '../world/errors/cairn-error.js';
 import { EntityConflictError } from '../world/errors/entity-conflict-error.js';
 import { InvalidInputError } from '../world/errors/invalid-input-error.js';
 import { RunTerminalError } from '../world/errors/run-terminal-error.js';
+import { isTerminalRunStatus } from '../world/schemas/entities.js';
 import type { WorldEvent } from '../world/schemas/events.js';
 import type { EnqueueRequest, World } from '../world/world.js';
 import { emitCommittedSpans } from './committed-spans.js';
@@ -69,6 +70,19 @@ export class FactRecorder {
       const wake = outcome.eventType === 'step_retrying' ? [wakeRequest(runId, this.options.runLease)] : enqueue;
       return this.writeFact(runId, unstorable, wake);
     }
+  }
+
+  /**
+   * After `writeFact` was refused: wakes the run with `wake` (the message that would have
+   * gone with the fact) unless the refusal was because the run has ended. A fact recorded
+   * already took its wake with it, but the run may still be waiting on one from before the
+   * outbox, and a wake costs little; an ended run has nothing to do, and a pass on a
+   * cancelled one would walk its children again.
+   */
+  async wakeUnlessEnded(runId: string, wake: EnqueueRequest): Promise<void> {
+    const { world } = this.options;
+    if (isTerminalRunStatus((await world.runs.get(runId)).status)) return;
+    await world.queue.send(wake.topic, wake.payload, wake.options);
   }
 
   /**

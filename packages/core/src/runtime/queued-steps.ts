@@ -83,10 +83,7 @@ export class QueuedSteps {
           )
         : wake;
     const written = await recorder.facts.writeFact(runId, outcome, [next]);
-    // Recorded already (by an earlier delivery of this message): its wake went with it,
-    // but the run may still be waiting on one from before the outbox, so wake it anyway,
-    // unless the refusal was because the run ended meanwhile.
-    if (written === undefined && !isTerminalRunStatus((await world.runs.get(runId)).status))
-      await world.queue.send(wake.topic, wake.payload, wake.options);
+    // Recorded already, by an earlier delivery of this message, or the run has ended.
+    if (written === undefined) await recorder.facts.wakeUnlessEnded(runId, wake);
   }
 }
