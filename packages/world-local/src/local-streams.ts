@@ -85,7 +85,11 @@ export class LocalStreams implements WorldStreams {
     return this.store.submit(() => {
       this.requireRun(runId);
       if (this.store.state.stream(runId, name)?.closed) return { result: undefined, records: [] };
-      return { result: undefined, ...this.closeInOperation(runId, [name], this.clock.now()) };
+      return {
+        result: undefined,
+        records: this.closeInOperation(runId, [name], this.clock.now()),
+        afterCommit: () => this.wake(runId, name),
+      };
     });
   }
 
@@ -97,32 +101,26 @@ export class LocalStreams implements WorldStreams {
   closeWithRun(runId: string, at: number): { records: JournalRecord[]; afterCommit: () => void } {
     const record = this.store.state.runs.get(runId);
     const open = record === undefined ? [] : [...record.streams.values()].filter((stream) => !stream.closed);
-    const { records } = this.closeInOperation(
-      runId,
-      open.map((stream) => stream.name),
-      at,
-    );
-    // Every reader of the run wakes: those of the streams closed here, and those waiting for
-    // a stream the run never wrote, which it never will now.
-    return { records, afterCommit: () => this.wakeRun(runId) };
+    return {
+      records: this.closeInOperation(
+        runId,
+        open.map((stream) => stream.name),
+        at,
+      ),
+      // Every reader of the run wakes: those of the streams closed here, and those waiting
+      // for a stream the run never wrote, which it never will now.
+      afterCommit: () => this.wakeRun(runId),
+    };
   }
 
   /**
-   * Closes the run's streams `names` in the store's state, from inside an operation: the
-   * records journal the closes, and `afterCommit` wakes their readers once they are durable.
+   * Closes the run's streams `names` in the store's state, from inside an operation, and
+   * returns the records that journal the closes. The caller wakes the readers once they are
+   * durable.
    */
-  private closeInOperation(
-    runId: string,
-    names: readonly string[],
-    at: number,
-  ): { records: JournalRecord[]; afterCommit: () => void } {
+  private closeInOperation(runId: string, names: readonly string[], at: number): JournalRecord[] {
     for (const name of names) this.store.state.closeStream(runId, name, at);
-    return {
-      records: names.map((name) => ({ type: 'stream_closed', runId, stream: name, at })),
-      afterCommit: () => {
-        for (const name of names) this.wake(runId, name);
-      },
-    };
+    return names.map((name) => ({ type: 'stream_closed', runId, stream: name, at }));
   }
 
   read(runId: string, name: string, options?: ReadStreamOptions): AsyncIterable<StreamChunk> {
