@@ -1,9 +1,11 @@
 import {
   InvalidInputError,
   idSchema,
+  isTerminalRunStatus,
   parseInput,
   type ReadStreamOptions,
   RunNotFoundError,
+  type RunStatus,
   readStreamOptionsSchema,
   type StreamChunk,
   StreamClosedError,
@@ -20,11 +22,9 @@ import { type Notifications, streamKey } from './notifications.js';
 const pageSize = 100;
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
-const terminalStatuses: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
-
 interface ChunkRow {
   /** The run's status. */
-  status: string;
+  status: RunStatus;
   /** Null (as is `chunk_count`) while the stream does not exist. */
   closed: boolean | null;
   chunk_count: number;
@@ -206,11 +206,12 @@ export class PostgresStreams implements WorldStreams {
         }
         continue;
       }
-      if (rows[0]?.closed && next >= rows[0].chunk_count) {
-        waiter.cancel();
-        return;
-      }
-      if (rows[0]?.closed === null && terminalStatuses.has(rows[0].status)) {
+      const [first] = rows;
+      // Closed and read to its end, or missing from a run that has ended.
+      if (
+        first &&
+        (first.closed ? next >= first.chunk_count : first.closed === null && isTerminalRunStatus(first.status))
+      ) {
         waiter.cancel();
         return;
       }

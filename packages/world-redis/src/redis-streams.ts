@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   InvalidInputError,
   idSchema,
+  isTerminalRunStatus,
   parseInput,
   type ReadStreamOptions,
   RunNotFoundError,
+  type RunStatus,
   readStreamOptionsSchema,
   type StreamChunk,
   type StreamInfo,
@@ -21,10 +23,6 @@ import { repeatWindowMs } from './scripts.js';
 import type { Store } from './store.js';
 
 const pageSize = 100;
-/** A run's status as its hash stores it (JSON text) once it has ended. */
-const terminalStatuses: ReadonlySet<string> = new Set(['"completed"', '"failed"', '"cancelled"']);
-/** The same, as an append's notification announces it. */
-const terminalAnnounced: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
 
 /*
@@ -127,9 +125,10 @@ export class RedisStreams implements WorldStreams {
       // The run's end too: it closes only the streams that exist, and a stream still missing
       // then will never come (the appends announce the run's status, keys.ts).
       const waiter = this.notifications.waiter(streamKey(runId));
-      const runEnded = this.notifications.waiter(eventKey(runId), (detail) =>
-        terminalAnnounced.has(statusInEventDetail(detail) ?? ''),
-      );
+      const runEnded = this.notifications.waiter(eventKey(runId), (detail) => {
+        const status = statusInEventDetail(detail);
+        return status !== undefined && isTerminalRunStatus(status as RunStatus);
+      });
       let closed: boolean;
       let entries: string[];
       try {
@@ -141,7 +140,7 @@ export class RedisStreams implements WorldStreams {
         const meta = await live(client.hget(keys.streams, nameKey(name)));
         closed =
           meta === null
-            ? status !== null && terminalStatuses.has(status)
+            ? status !== null && isTerminalRunStatus(JSON.parse(status) as RunStatus)
             : (JSON.parse(meta) as { closed: string }).closed === '1';
         entries = await live(client.lrange(chunksKey, next, next + pageSize - 1));
       } catch (error) {

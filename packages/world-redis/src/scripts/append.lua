@@ -167,7 +167,6 @@ local function main()
   local function conflict(entity, id, message)
     fail({ code = 'ENTITY_CONFLICT', entity = entity, correlationId = id or cjson.null, message = message })
   end
-  local terminal = { ['"completed"'] = true, ['"failed"'] = true, ['"cancelled"'] = true }
   local function local_holder(token)
     if claimed[token] then return claimed[token] end
     if released[token] then return nil end

@@ -14,6 +14,9 @@ local function clock()
   return seconds * 1000 + math.floor(micros / 1000), seconds * 1000000 + micros
 end
 
+-- A run's status as its hash stores it (JSON text), for the statuses that end it.
+local terminal = { ['"completed"'] = true, ['"failed"'] = true, ['"cancelled"'] = true }
+
 local function event_id(seq)
   return string.format('evt_%012d', seq)
 end

@@ -21,7 +21,7 @@ local function main()
   end
   if P.close then
     if meta and meta.closed == '1' then return cjson.encode({ index = cjson.null }) end
-  elseif (meta and meta.closed == '1') or status == '"completed"' or status == '"failed"' or status == '"cancelled"' then
+  elseif (meta and meta.closed == '1') or terminal[status] then
     -- The append that ended the run closed its streams: one opened after it would have
     -- nothing to close it, and its readers would wait forever.
     fail({ code = 'STREAM_CLOSED' })
