@@ -28,6 +28,21 @@ export interface Waiter {
   cancel(): void;
 }
 
+/** Waits until the first of `waiters` wakes (or the timeout, or the signal), and drops the others. */
+export async function firstWake(waiters: readonly Waiter[], timeoutMs: number, signal: AbortSignal | undefined) {
+  if (waiters.length === 1) {
+    await waiters[0]!.wait(timeoutMs, signal);
+    return;
+  }
+  const woken = new AbortController();
+  const stop = signal === undefined ? woken.signal : AbortSignal.any([signal, woken.signal]);
+  try {
+    await Promise.race(waiters.map((waiter) => waiter.wait(timeoutMs, stop)));
+  } finally {
+    woken.abort();
+  }
+}
+
 /**
  * One LISTEN connection per World, fanned out to in-process subscribers by key. It is
  * opened on first use and reopened after a failure; every subscriber is woken whenever the

@@ -17,7 +17,8 @@ import {
 } from '@cairn/core/world';
 import { z } from 'zod';
 import { type Database, errorCode, isUniqueViolation, toMs } from './database.js';
-import { type Notifications, streamKey } from './notifications.js';
+import { eventKey, firstWake, type Notifications, streamKey } from './notifications.js';
+import { parseTail } from './run-tails.js';
 
 const pageSize = 100;
 const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() }).optional();
@@ -25,6 +26,8 @@ const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() 
 interface ChunkRow {
   /** The run's status. */
   status: RunStatus;
+  /** Whose appends of the run go unannounced (see announceAppends). */
+  watcher: string | null;
   /** Null (as is `chunk_count`) while the stream does not exist. */
   closed: boolean | null;
   chunk_count: number;
@@ -170,14 +173,22 @@ export class PostgresStreams implements WorldStreams {
     for (;;) {
       if (signal?.aborted || this.db.closing) return;
       // Subscribe before reading, so a write between the read and the wait still wakes us.
-      const waiter = this.notifications.waiter(streamKey(runId, name));
+      // The run's end wakes the reader too: a run may end without ever writing the stream,
+      // and the append that ends it notifies only the streams it closes.
+      const waiters = [
+        this.notifications.waiter(streamKey(runId, name)),
+        this.notifications.waiter(eventKey(runId), announcesEnd),
+      ];
+      const cancel = () => {
+        for (const waiter of waiters) waiter.cancel();
+      };
       let rows: ChunkRow[];
       try {
         await this.notifications.ready();
         // The run's status comes in the same snapshot as the stream: a run seen ended with
         // no such stream will never have it (writes stop at the run's end).
         rows = await this.db.query<ChunkRow>(
-          `SELECT r.status, s.closed, s.chunk_count, c.chunk_index, c.is_text, c.data, c.created_at
+          `SELECT r.status, r.watcher, s.closed, s.chunk_count, c.chunk_index, c.is_text, c.data, c.created_at
            FROM ${runs} r
            LEFT JOIN ${streams} s ON s.run_id = r.run_id AND s.name = $2
            LEFT JOIN LATERAL (
@@ -189,13 +200,13 @@ export class PostgresStreams implements WorldStreams {
           [runId, name, next],
         );
       } catch (error) {
-        waiter.cancel();
+        cancel();
         if (WorldClosedError.is(error)) return; // a World closing ends live reads
         throw error;
       }
       const found = rows.filter((row) => row.chunk_index !== null);
       if (found.length > 0) {
-        waiter.cancel();
+        cancel();
         for (const row of found) {
           yield {
             index: row.chunk_index!,
@@ -212,11 +223,38 @@ export class PostgresStreams implements WorldStreams {
         first &&
         (first.closed ? next >= first.chunk_count : first.closed === null && isTerminalRunStatus(first.status))
       ) {
-        waiter.cancel();
+        cancel();
         return;
       }
-      await waiter.wait(this.pollIntervalMs * 4, signal);
+      if (
+        first?.closed === null &&
+        first.watcher !== null &&
+        first.watcher !== '*' &&
+        first.watcher !== this.db.watcherId
+      ) {
+        // The run's appends do not announce themselves yet (see announceAppends). Look
+        // again once they do: an append that commits after the mark notifies, and one that
+        // committed before it is in the next look.
+        cancel();
+        await this.announceAppends(runId);
+        continue;
+      }
+      await firstWake(waiters, this.pollIntervalMs * 4, signal);
     }
+  }
+
+  /**
+   * A run whose row names one World as its only watcher gets no NOTIFY from that World's
+   * appends; marking it watched by others makes every later append of it notify, as a
+   * watch of its events does. A row that names this World needs no mark: this World's own
+   * appends wake its waiters directly. Neither does one marked already, or naming no World
+   * (every append of it notifies).
+   */
+  private async announceAppends(runId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE ${this.db.tables.runs} SET watcher = '*' WHERE run_id = $1 AND watcher <> '*' AND watcher <> $2`,
+      [runId, this.db.watcherId],
+    );
   }
 
   async list(runId: string): Promise<StreamInfo[]> {
@@ -253,4 +291,10 @@ export class PostgresStreams implements WorldStreams {
     parseInput(idSchema, runId, 'runId');
     parseInput(streamNameSchema, name, 'name');
   }
+}
+
+/** An append's notification that ends its run (or one without a tail, which may). */
+function announcesEnd(detail: string): boolean {
+  const tail = parseTail(detail);
+  return tail === undefined || isTerminalRunStatus(tail.status);
 }

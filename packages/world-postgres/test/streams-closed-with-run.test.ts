@@ -1,7 +1,9 @@
 import { createClient, createWorker, getWritable, step, workflow } from '@cairn/core';
 import type { World } from '@cairn/core/world';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestWorld } from './helpers.js';
+import { createPostgresWorld } from '../src/index.js';
+import { connectionString, createTestWorld, freshSchema, observingClient } from './helpers.js';
 
 const opened: World[] = [];
 afterEach(async () => {
@@ -69,5 +71,101 @@ describe('world-postgres: streams end with their run', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  describe('a reader waiting for a stream ends as soon as its run ends without it, not at the next poll', () => {
+    // A poll far longer than the test's bound: only the run's end can end these reads.
+    const slowPoll = { pollIntervalMs: 60_000 };
+
+    /** Reads `name` of `runId` on `world`; `looked` resolves once its first read has answered. */
+    function readMissing(world: World, runId: string, name: string, firstReadAnswered: Promise<void>) {
+      const chunks: unknown[] = [];
+      const reading = (async () => {
+        for await (const chunk of world.streams.read(runId, name)) chunks.push(chunk);
+        return chunks;
+      })();
+      return { reading, looked: firstReadAnswered };
+    }
+
+    /**
+     * Reads a closed stream to its end, which connects the World's listener first: its
+     * arrival wakes every waiter once, which would give a reader a second look.
+     */
+    async function listening(world: World, runId: string) {
+      await world.streams.close(runId, 'warm-up');
+      for await (const _ of world.streams.read(runId, 'warm-up')) throw new Error('the stream is empty');
+    }
+
+    async function endedWithin(reading: Promise<unknown[]>, ms: number) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`still waiting after ${ms} ms`), ms);
+      });
+      try {
+        return await Promise.race([reading, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
+    /** A pool whose statements are seen: resolves `answered` when a stream read naming `name` has answered. */
+    function watchedPool(name: string) {
+      let answered!: () => void;
+      const readAnswered = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      const pool = new pg.Pool({
+        connectionString,
+        max: 4,
+        Client: observingClient((statement, done) => {
+          if (statement.text.includes('LEFT JOIN LATERAL') && statement.values.includes(name)) {
+            void done.then(answered);
+          }
+        }),
+      });
+      return { pool, readAnswered };
+    }
+
+    it('when the World that ends the run is another one', async () => {
+      const schema = freshSchema();
+      const { pool, readAnswered } = watchedPool('never');
+      const reader = createPostgresWorld({ pool, schema, ...slowPoll });
+      const writer = createPostgresWorld({ connectionString, schema, ...slowPoll });
+      opened.push(reader, writer);
+      try {
+        const { run } = await writer.events.create(null, {
+          eventType: 'run_created',
+          eventData: { workflowName: 'w' },
+        });
+        await writer.events.create(run.runId, { eventType: 'run_started' });
+        await listening(reader, run.runId);
+        const { reading, looked } = readMissing(reader, run.runId, 'never', readAnswered);
+        await looked;
+        await writer.events.create(run.runId, { eventType: 'run_completed', eventData: { output: 1 } });
+        expect(await endedWithin(reading, 5000)).toEqual([]);
+      } finally {
+        await reader.close();
+        await pool.end();
+      }
+    });
+
+    it('when the World that ends the run is its own', async () => {
+      const schema = freshSchema();
+      const { pool, readAnswered } = watchedPool('never');
+      const world = createPostgresWorld({ pool, schema, ...slowPoll });
+      opened.push(world);
+      try {
+        const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
+        await world.events.create(run.runId, { eventType: 'run_started' });
+        await listening(world, run.runId);
+        const { reading, looked } = readMissing(world, run.runId, 'never', readAnswered);
+        await looked;
+        await world.events.create(run.runId, { eventType: 'run_cancelled', eventData: {} });
+        expect(await endedWithin(reading, 5000)).toEqual([]);
+      } finally {
+        await world.close();
+        await pool.end();
+      }
+    });
   });
 });
