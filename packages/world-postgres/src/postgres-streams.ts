@@ -170,6 +170,8 @@ export class PostgresStreams implements WorldStreams {
     );
     if (!start) throw new RunNotFoundError({ runId });
     let next = fromIndex < 0 ? Math.max(0, (start.chunk_count ?? 0) + fromIndex) : fromIndex;
+    // Marked once per read at most: should the mark not hold, the poll still ends the wait.
+    let marked = false;
     for (;;) {
       if (signal?.aborted || this.db.closing) return;
       // Subscribe before reading, so a write between the read and the wait still wakes us.
@@ -227,6 +229,7 @@ export class PostgresStreams implements WorldStreams {
         return;
       }
       if (
+        !marked &&
         first?.closed === null &&
         first.watcher !== null &&
         first.watcher !== '*' &&
@@ -237,6 +240,7 @@ export class PostgresStreams implements WorldStreams {
         // committed before it is in the next look.
         cancel();
         await this.announceAppends(runId);
+        marked = true;
         continue;
       }
       await firstWake(waiters, this.pollIntervalMs * 4, signal);

@@ -77,14 +77,11 @@ describe('world-postgres: streams end with their run', () => {
     // A poll far longer than the test's bound: only the run's end can end these reads.
     const slowPoll = { pollIntervalMs: 60_000 };
 
-    /** Reads `name` of `runId` on `world`; `looked` resolves once its first read has answered. */
-    function readMissing(world: World, runId: string, name: string, firstReadAnswered: Promise<void>) {
+    /** Every chunk of stream `name` of `runId`, once the read ends. */
+    async function readAll(world: World, runId: string, name: string): Promise<unknown[]> {
       const chunks: unknown[] = [];
-      const reading = (async () => {
-        for await (const chunk of world.streams.read(runId, name)) chunks.push(chunk);
-        return chunks;
-      })();
-      return { reading, looked: firstReadAnswered };
+      for await (const chunk of world.streams.read(runId, name)) chunks.push(chunk);
+      return chunks;
     }
 
     /**
@@ -108,7 +105,7 @@ describe('world-postgres: streams end with their run', () => {
       }
     }
 
-    /** A pool whose statements are seen: resolves `answered` when a stream read naming `name` has answered. */
+    /** A pool whose statements are seen: `readAnswered` resolves once a stream read naming `name` has answered. */
     function watchedPool(name: string) {
       let answered!: () => void;
       const readAnswered = new Promise<void>((resolve) => {
@@ -131,7 +128,7 @@ describe('world-postgres: streams end with their run', () => {
       const { pool, readAnswered } = watchedPool('never');
       const reader = createPostgresWorld({ pool, schema, ...slowPoll });
       const writer = createPostgresWorld({ connectionString, schema, ...slowPoll });
-      opened.push(reader, writer);
+      opened.push(writer);
       try {
         const { run } = await writer.events.create(null, {
           eventType: 'run_created',
@@ -139,8 +136,8 @@ describe('world-postgres: streams end with their run', () => {
         });
         await writer.events.create(run.runId, { eventType: 'run_started' });
         await listening(reader, run.runId);
-        const { reading, looked } = readMissing(reader, run.runId, 'never', readAnswered);
-        await looked;
+        const reading = readAll(reader, run.runId, 'never');
+        await readAnswered;
         await writer.events.create(run.runId, { eventType: 'run_completed', eventData: { output: 1 } });
         expect(await endedWithin(reading, 5000)).toEqual([]);
       } finally {
@@ -153,13 +150,12 @@ describe('world-postgres: streams end with their run', () => {
       const schema = freshSchema();
       const { pool, readAnswered } = watchedPool('never');
       const world = createPostgresWorld({ pool, schema, ...slowPoll });
-      opened.push(world);
       try {
         const { run } = await world.events.create(null, { eventType: 'run_created', eventData: { workflowName: 'w' } });
         await world.events.create(run.runId, { eventType: 'run_started' });
         await listening(world, run.runId);
-        const { reading, looked } = readMissing(world, run.runId, 'never', readAnswered);
-        await looked;
+        const reading = readAll(world, run.runId, 'never');
+        await readAnswered;
         await world.events.create(run.runId, { eventType: 'run_cancelled', eventData: {} });
         expect(await endedWithin(reading, 5000)).toEqual([]);
       } finally {
