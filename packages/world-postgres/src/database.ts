@@ -67,6 +67,21 @@ export class Database {
    */
   readonly watcherId = randomBytes(12).toString('base64url');
 
+  /**
+   * The update that marks run `$1` as watched by others (`$2` is `watcherId`), so every later
+   * append of it sends a NOTIFY. It changes only a row that names another World as its one
+   * watcher: one naming this World needs no mark (this World's own appends wake its waiters
+   * in process), and one marked already, or naming none, notifies on every append.
+   */
+  markWatchedSql(): string {
+    return `UPDATE ${this.tables.runs} SET watcher = '*' WHERE run_id = $1 AND watcher <> '*' AND watcher <> $2`;
+  }
+
+  /** Whether `markWatchedSql` would change a run row whose `watcher` this is. */
+  needsWatchedMark(watcher: string | null): boolean {
+    return watcher !== null && watcher !== '*' && watcher !== this.watcherId;
+  }
+
   constructor(
     readonly pool: Pool,
     readonly schema: string,

@@ -220,11 +220,7 @@ export class PostgresEventLog implements WorldEvents {
     const generation = this.notifications.listeningGeneration();
     const runs = this.db.tables.runs;
     const rows = await this.db.query<{ last_seq: number; status: RunStatus }>(
-      `WITH marked AS (
-         UPDATE ${runs} SET watcher = '*'
-         WHERE run_id = $1 AND watcher <> '*' AND watcher <> $2
-         RETURNING last_seq, status
-       )
+      `WITH marked AS (${this.db.markWatchedSql()} RETURNING last_seq, status)
        SELECT last_seq, status FROM marked
        UNION ALL
        SELECT last_seq, status FROM ${runs} WHERE run_id = $1 AND NOT EXISTS (SELECT FROM marked)`,

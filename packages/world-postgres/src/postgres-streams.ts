@@ -26,7 +26,7 @@ const writeOptionsSchema = z.strictObject({ idempotencyKey: idSchema.optional() 
 interface ChunkRow {
   /** The run's status. */
   status: RunStatus;
-  /** Whose appends of the run go unannounced (see announceAppends). */
+  /** Whose appends of the run go unannounced (see Database.markWatchedSql). */
   watcher: string | null;
   /** Null (as is `chunk_count`) while the stream does not exist. */
   closed: boolean | null;
@@ -228,37 +228,17 @@ export class PostgresStreams implements WorldStreams {
         cancel();
         return;
       }
-      if (
-        !marked &&
-        first?.closed === null &&
-        first.watcher !== null &&
-        first.watcher !== '*' &&
-        first.watcher !== this.db.watcherId
-      ) {
-        // The run's appends do not announce themselves yet (see announceAppends). Look
-        // again once they do: an append that commits after the mark notifies, and one that
-        // committed before it is in the next look.
+      if (!marked && first?.closed === null && this.db.needsWatchedMark(first.watcher)) {
+        // Another World's appends of the run go unannounced (Database.markWatchedSql). Look
+        // again once they do not: an append that commits after the mark notifies, and one
+        // that committed before it is in the next look.
         cancel();
-        await this.announceAppends(runId);
+        await this.db.query(this.db.markWatchedSql(), [runId, this.db.watcherId]);
         marked = true;
         continue;
       }
       await firstWake(waiters, this.pollIntervalMs * 4, signal);
     }
-  }
-
-  /**
-   * A run whose row names one World as its only watcher gets no NOTIFY from that World's
-   * appends; marking it watched by others makes every later append of it notify, as a
-   * watch of its events does. A row that names this World needs no mark: this World's own
-   * appends wake its waiters directly. Neither does one marked already, or naming no World
-   * (every append of it notifies).
-   */
-  private async announceAppends(runId: string): Promise<void> {
-    await this.db.query(
-      `UPDATE ${this.db.tables.runs} SET watcher = '*' WHERE run_id = $1 AND watcher <> '*' AND watcher <> $2`,
-      [runId, this.db.watcherId],
-    );
   }
 
   async list(runId: string): Promise<StreamInfo[]> {
