@@ -38,13 +38,21 @@ interface Script {
   sha: string;
 }
 
+/**
+ * Files sent ahead of a script's own, after lib.lua: Lua scripts cannot include each other,
+ * so a script split by job is joined back into one body here.
+ */
+const parts: Partial<Record<ScriptName, readonly string[]>> = {
+  append: ['append-draft.lua', 'append-requests.lua', 'append-write.lua'],
+};
+
 /** The scripts live as .lua files next to this module (src/scripts, or dist/scripts once built). */
 function loadScripts(): Map<ScriptName, Script> {
   const read = (file: string) => readFileSync(new URL(`./scripts/${file}`, import.meta.url), 'utf8');
   const lib = read('lib.lua');
   const scripts = new Map<ScriptName, Script>();
   for (const name of names) {
-    const body = `${lib}\n${read(`${name}.lua`)}`;
+    const body = [lib, ...(parts[name] ?? []).map(read), read(`${name}.lua`)].join('\n');
     scripts.set(name, { body, sha: createHash('sha1').update(body).digest('hex') });
   }
   return scripts;
