@@ -78,10 +78,15 @@ export function servedFor(world: World): Served {
 const directories: string[] = [];
 afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
 
+/** A fresh temporary directory, removed when the file's tests end. */
+export async function temporaryDirectory(): Promise<string> {
+  directories.push(await mkdtemp(join(tmpdir(), 'cairn-http-')));
+  return directories.at(-1)!;
+}
+
 /** A world-local in a fresh temporary directory. */
 export async function localWorld(): Promise<World> {
-  directories.push(await mkdtemp(join(tmpdir(), 'cairn-http-')));
-  return createLocalWorld({ dir: directories.at(-1)! });
+  return createLocalWorld({ dir: await temporaryDirectory() });
 }
 
 /** A server whose test sees each request arrive; see `serveWatched`. */
