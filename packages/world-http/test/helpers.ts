@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { World } from '@cairn/core/world';
+import type { FuzzOptions } from '@cairn/engine-suite';
 import { createLocalWorld } from '@cairn/world-local';
 import { WebSocket } from 'undici';
 import { afterAll } from 'vitest';
@@ -140,4 +141,33 @@ export async function openRawChannel(url: string, token: string): Promise<WebSoc
     socket.onerror = reject;
   });
   return socket;
+}
+
+/**
+ * The fuzzer's `world` and `afterCase` for worker processes that speak only HTTP: each case
+ * gets a server of its own in this process, in front of the World `openBacking` makes, and
+ * both are closed when the case ends, so a soak does not pile them up.
+ */
+export function servedPerCase(openBacking: () => World): Pick<FuzzOptions, 'world' | 'afterCase'> {
+  const stopServer = new Map<string, () => Promise<void>>();
+  return {
+    world: async () => {
+      const backing = openBacking();
+      const { url, server } = await serve(backing);
+      stopServer.set(url, async () => {
+        await server.close();
+        await backing.close();
+      });
+      return {
+        module: new URL('../dist/index.js', import.meta.url).href,
+        factory: 'createHttpWorld',
+        options: { url, token: tokens.worker },
+      };
+    },
+    afterCase: async ({ options }) => {
+      const { url } = options as { url: string };
+      await stopServer.get(url)?.();
+      stopServer.delete(url);
+    },
+  };
 }
