@@ -67,6 +67,22 @@ export async function httpWorldInFront(backing: World, options: Partial<WorldSer
   return world;
 }
 
+/**
+ * Clients in front of a World over a store (a directory, a schema, a key prefix) that
+ * `open` opens: `served(store)` puts a World over `store` behind a server of its own, and
+ * `reopen(world)` opens the store a served World used behind a new server, as a restarted
+ * deployment would (the conformance suite's `reopen`).
+ */
+export function servedStores<Store>(open: (store: Store) => World) {
+  const storeOf = new WeakMap<World, Store>();
+  const served = async (store: Store): Promise<World> => {
+    const world = await httpWorldInFront(open(store));
+    storeOf.set(world, store);
+    return world;
+  };
+  return { served, reopen: (world: World) => served(storeOf.get(world)!) };
+}
+
 /** A second client on the same server: what another process would open. */
 export function openPeer(world: World): Promise<HttpWorld> {
   return createHttpWorld({ url: servedBy.get(world)!.url, token: tokens.worker });
