@@ -39,10 +39,11 @@ local function apply_run_event(draft, run, nr, t, d, at, runId)
   return true
 end
 
--- A step, hook or wait event: puts the entity as it is after `t` in the draft and names it
--- in `result`.
-local function apply_entity_event(draft, P, t, c, d, req, at, result)
+-- A step, hook or wait event: puts the entity as it is after request `req` in the draft and
+-- names it in `result`.
+local function apply_entity_event(draft, P, req, d, at, result)
   local base, runId = P.base, P.runId
+  local t, c = req.t, req.c
   if t == 'step_created' then
     if draft.load('s', c) then conflict('step', c, 'Step ' .. c .. ' already exists on run ' .. runId) end
     local s = { runId = P.runIdJ, stepId = req.cj, stepName = d.stepName, status = '"pending"',
@@ -149,7 +150,7 @@ local function apply_request(draft, P, run, req, d, seq, at, result)
     nr.waiting = nil
   end
   if not apply_run_event(draft, run, nr, t, d, at, runId) then
-    apply_entity_event(draft, P, t, req.c, d, req, at, result)
+    apply_entity_event(draft, P, req, d, at, result)
   end
   return nr
 end
