@@ -8,6 +8,7 @@
 import { migrate } from '@cairn/world-postgres';
 import { startPostgres } from '@cairn/world-postgres/testing';
 import pg from 'pg';
+import { openWalProbe } from './commits.mjs';
 
 const steps = Number(process.argv[2] ?? 50);
 const runs = Number(process.argv[3] ?? 5);
@@ -15,7 +16,7 @@ const server = await startPostgres();
 await migrate({ connectionString: server.connectionString }); // world-postgres's tables, in `cairn`
 const client = new pg.Client({ connectionString: server.connectionString });
 await client.connect();
-await client.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
+const walProbe = await openWalProbe(server.connectionString);
 
 const started = 1796500210080;
 const runIdOf = (run) => `01M93W3GBT72ZJSWRBTV${String(run).padStart(6, '0')}`;
@@ -171,13 +172,13 @@ const layouts = [
   },
 ];
 
-/** WAL bytes per step while `layout` writes `runs` runs of `steps` steps, and the full-page images' share. */
+/** WAL bytes per step while `layout` writes `runs` runs of `steps` steps. */
 async function measure(layout, schema) {
   await client.query(`CREATE SCHEMA ${schema}`);
   await client.query(layout.tables(schema));
   for (let run = 0; run < runs; run++) await layout.setUp(schema, runIdOf(run));
-  await client.query('CHECKPOINT');
-  const start = (await client.query('SELECT pg_current_wal_flush_lsn() AS lsn')).rows[0].lsn;
+  await walProbe.checkpoint();
+  const start = await walProbe.position();
   for (let run = 0; run < runs; run++) {
     for (let index = 0; index < steps; index++) {
       await client.query('BEGIN');
@@ -185,21 +186,14 @@ async function measure(layout, schema) {
       await client.query('COMMIT');
     }
   }
-  const end = (await client.query('SELECT pg_current_wal_flush_lsn() AS lsn')).rows[0].lsn;
-  const { rows } = await client.query(
-    `SELECT pg_wal_lsn_diff($2, $1)::bigint AS bytes, sum(fpi_length)::bigint AS images
-     FROM pg_get_wal_records_info($1, $2)`,
-    [start, end],
-  );
-  const perStep = (value) => Number(value) / (runs * steps);
-  return { bytes: perStep(rows[0].bytes), images: perStep(rows[0].images) };
+  return (await walProbe.since(start)).walBytes / (runs * steps);
 }
 
 console.log(`WAL bytes per step, ${runs} runs of ${steps} steps each`);
-console.log('   all  images  layout');
 for (const [position, layout] of layouts.entries()) {
-  const { bytes, images } = await measure(layout, `layout_${position}`);
-  console.log(`${bytes.toFixed(0).padStart(6)}  ${images.toFixed(0).padStart(6)}  ${layout.name}`);
+  const bytes = await measure(layout, `layout_${position}`);
+  console.log(`${bytes.toFixed(0).padStart(6)}  ${layout.name}`);
 }
+await walProbe.close();
 await client.end();
 await server.stop();
